@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * hvkit-bench: benchmark programs. Each prints its figures and the bound it
+ * is measured against; none asserts a timing.
+ */
+#define _GNU_SOURCE
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "bench.h"
+
+uint64_t bench_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* The CPUs the process was allowed at start, before any thread pinned
+ * itself (a pinned thread's own mask would hide the others). */
+static cpu_set_t allowed_cpus;
+
+int bench_cpu(int n)
+{
+	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+		if (CPU_ISSET(cpu, &allowed_cpus) && n-- == 0)
+			return cpu;
+	return -1;
+}
+
+static const struct {
+	const char *name;
+	int (*main)(int argc, char **argv);
+	const char *what;
+} benches[] = {
+	{"ring", bench_ring_main, "VMBus ring buffer: two threads, 64 B / 1 KiB / 4 KiB packets"},
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: hvkit-bench BENCHMARK [options]\n\nbenchmarks:\n");
+	for (size_t i = 0; i < sizeof(benches) / sizeof(benches[0]); i++)
+		fprintf(out, "  %-8s %s\n", benches[i].name, benches[i].what);
+}
+
+int main(int argc, char **argv)
+{
+	if (sched_getaffinity(0, sizeof(allowed_cpus), &allowed_cpus) != 0)
+		CPU_ZERO(&allowed_cpus);
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	for (size_t i = 0; i < sizeof(benches) / sizeof(benches[0]); i++)
+		if (!strcmp(argv[1], benches[i].name))
+			return benches[i].main(argc - 1, argv + 1);
+	fprintf(stderr, "hvkit-bench: unknown benchmark '%s'\n", argv[1]);
+	usage(stderr);
+	return 2;
+}
