@@ -76,6 +76,27 @@ static uint32_t bytes_used(const struct vmbus_ring_mem *m, uint32_t write, uint3
 	return write >= read ? write - read : m->size - read + write;
 }
 
+/*
+ * A descriptor as the two little-endian words it is on the wire. Built and
+ * taken apart in registers: assembling it field by field in memory and then
+ * copying it as a whole defeats store-to-load forwarding, which cost a
+ * quarter of the time of a small write.
+ */
+struct desc_words {
+	uint64_t lo; /* type 15:0, offset8 31:16, len8 47:32, flags 63:48 */
+	uint64_t hi; /* trans_id */
+};
+
+static struct desc_words desc_pack(uint16_t type, uint16_t offset8, uint16_t len8,
+				   uint16_t flags, uint64_t trans_id)
+{
+	return (struct desc_words){
+		(uint64_t)type | (uint64_t)offset8 << 16 | (uint64_t)len8 << 32 |
+			(uint64_t)flags << 48,
+		trans_id,
+	};
+}
+
 static void copy_to_ring(const struct vmbus_ring_mem *m, uint32_t idx, const void *src,
 			 uint32_t len)
 {
@@ -189,13 +210,14 @@ uint32_t vmbus_ring_writer_free(struct vmbus_ring_writer *w)
  * plain stores. The padding (under 8 bytes) is cleared with one 8-byte
  * store; what it writes past the padding is the trailer, stored next. */
 static void write_contiguous(const struct vmbus_ring_mem *m, uint32_t start, uint32_t len,
-			     const struct vmbus_packet_desc *d, const struct vmbus_packet_out *p)
+			     struct desc_words d, const struct vmbus_packet_out *p)
 {
 	uint8_t *dst = m->data + start;
 	const uint64_t zero = 0;
 	const uint64_t trailer = (uint64_t)start << 32;
 
-	memcpy(dst, d, DESC_SIZE);
+	memcpy(dst, &d.lo, sizeof(d.lo));
+	memcpy(dst + 8, &d.hi, sizeof(d.hi));
 	dst += DESC_SIZE;
 	for (uint32_t i = 0; i < p->iov_count; i++) {
 		if (p->iov[i].len == 0)
@@ -215,19 +237,14 @@ static void write_packet(struct vmbus_ring_writer *w, const struct vmbus_packet_
 	uint32_t len = ring_bytes - VMBUS_RING_TRAILER_SIZE;
 	uint32_t start = w->write_index;
 	uint32_t idx = start;
-	struct vmbus_packet_desc d = {
-		.type = p->type,
-		.offset8 = (uint16_t)((DESC_SIZE + p->ext_len) / 8),
-		.len8 = (uint16_t)(len / 8),
-		.flags = p->flags,
-		.trans_id = p->trans_id,
-	};
+	struct desc_words d = desc_pack(p->type, (uint16_t)((DESC_SIZE + p->ext_len) / 8),
+					(uint16_t)(len / 8), p->flags, p->trans_id);
 	uint32_t body = 0;
 
 	w->stats.packets++;
 	w->stats.bytes += ring_bytes;
 	if (m->mirrored || ring_bytes <= m->size - start) {
-		write_contiguous(m, start, len, &d, p);
+		write_contiguous(m, start, len, d, p);
 		w->write_index = ring_add(m, start, ring_bytes);
 		return;
 	}
@@ -498,19 +515,13 @@ uint32_t vmbus_ring_reader_available(struct vmbus_ring_reader *r)
  * Indices are 8-aligned and the data area page-aligned, so both words are
  * naturally aligned and neither straddles the end of the ring.
  */
-static struct vmbus_packet_desc read_desc(const struct vmbus_ring_reader *r)
+static struct desc_words read_desc(const struct vmbus_ring_reader *r)
 {
 	const struct vmbus_ring_mem *m = &r->mem;
-	uint64_t lo = __atomic_load_n((const uint64_t *)(m->data + r->read_index),
-				      __ATOMIC_RELAXED);
-	uint64_t hi = __atomic_load_n(
-		(const uint64_t *)(m->data + ring_add(m, r->read_index, 8)), __ATOMIC_RELAXED);
-	return (struct vmbus_packet_desc){
-		.type = (uint16_t)lo,
-		.offset8 = (uint16_t)(lo >> 16),
-		.len8 = (uint16_t)(lo >> 32),
-		.flags = (uint16_t)(lo >> 48),
-		.trans_id = hi,
+	return (struct desc_words){
+		__atomic_load_n((const uint64_t *)(m->data + r->read_index), __ATOMIC_RELAXED),
+		__atomic_load_n((const uint64_t *)(m->data + ring_add(m, r->read_index, 8)),
+				__ATOMIC_RELAXED),
 	};
 }
 
@@ -532,9 +543,9 @@ int vmbus_ring_peek(struct vmbus_ring_reader *r, void *buf, uint32_t buflen,
 	if (avail < DESC_SIZE + VMBUS_RING_TRAILER_SIZE)
 		return reader_corrupt(r);
 
-	struct vmbus_packet_desc d = read_desc(r);
-	uint32_t len = (uint32_t)d.len8 * 8u;
-	uint32_t offset = (uint32_t)d.offset8 * 8u;
+	struct desc_words d = read_desc(r);
+	uint32_t len = (uint32_t)(uint16_t)(d.lo >> 32) * 8u;
+	uint32_t offset = (uint32_t)(uint16_t)(d.lo >> 16) * 8u;
 	if (len < DESC_SIZE || offset < DESC_SIZE || offset > len ||
 	    len > avail - VMBUS_RING_TRAILER_SIZE)
 		return reader_corrupt(r);
@@ -545,12 +556,13 @@ int vmbus_ring_peek(struct vmbus_ring_reader *r, void *buf, uint32_t buflen,
 	/* Copy out; from here on only the private copy is looked at, and its
 	 * descriptor is the one validated above, not a second read. */
 	uint8_t *copy = buf;
-	memcpy(copy, &d, DESC_SIZE);
+	memcpy(copy, &d.lo, sizeof(d.lo));
+	memcpy(copy + 8, &d.hi, sizeof(d.hi));
 	copy_from_ring(&r->mem, copy + DESC_SIZE, ring_add(&r->mem, r->read_index, DESC_SIZE),
 		       len - DESC_SIZE);
-	pkt->type = d.type;
-	pkt->flags = d.flags;
-	pkt->trans_id = d.trans_id;
+	pkt->type = (uint16_t)d.lo;
+	pkt->flags = (uint16_t)(d.lo >> 48);
+	pkt->trans_id = d.hi;
 	pkt->ext = copy + DESC_SIZE;
 	pkt->ext_len = offset - DESC_SIZE;
 	pkt->data = copy + offset;

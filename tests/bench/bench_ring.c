@@ -32,7 +32,6 @@
 #include "ring_buffer.h"
 #include "ring_map.h"
 
-#define COMMIT_EVERY 32
 
 struct ring_run {
 	/* Each end on its own cache lines, as if in two address spaces: the
@@ -41,7 +40,8 @@ struct ring_run {
 	_Alignas(128) struct vmbus_ring_reader r;
 	_Alignas(128) int stop; /* set by the producer when time is up */
 	uint32_t payload;
-	uint32_t batch;
+	uint32_t batch;        /* packets per publish */
+	uint32_t commit_bytes; /* consumed bytes per commit */
 	double seconds;
 	sem_t data_ready, space_ready;
 	uint64_t sent, received;
@@ -62,6 +62,15 @@ static void pin_to(int cpu)
 	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 }
 
+/* A spinning side backs off a little between looks, so that it does not
+ * pull the shared header line away from the other side on every cycle. */
+static void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
+
 /* Polls cond for up to run->poll_ns; true as soon as it holds. */
 static bool poll_until(struct ring_run *run, bool (*cond)(struct ring_run *, void *), void *arg)
 {
@@ -70,6 +79,7 @@ static bool poll_until(struct ring_run *run, bool (*cond)(struct ring_run *, voi
 	for (uint32_t spin = 0;; spin++) {
 		if (cond(run, arg))
 			return true;
+		cpu_relax();
 		if (spin % 64 == 0) {
 			uint64_t now = bench_now_ns();
 			if (!deadline)
@@ -138,7 +148,7 @@ static void *consumer(void *arg)
 	uint32_t buflen = run->payload + 64;
 	uint8_t *buf = malloc(buflen);
 	uint64_t expect = 0;
-	uint32_t since_commit = 0;
+	uint32_t uncommitted = 0;
 
 	pin_to(run->cpu_consumer);
 	vmbus_ring_reader_mask(&run->r);
@@ -148,18 +158,23 @@ static void *consumer(void *arg)
 			if (pkt.trans_id != expect || pkt.data_len < run->payload)
 				run->bad++;
 			expect++;
-			if (++since_commit == COMMIT_EVERY) {
-				since_commit = 0;
+			/* Give space back a slice of the ring at a time: often
+			 * enough that the producer never waits on it, rarely
+			 * enough that the commit's fence is amortized. */
+			uncommitted += pkt.len + VMBUS_RING_TRAILER_SIZE;
+			if (uncommitted >= run->commit_bytes) {
+				uncommitted = 0;
 				if (vmbus_ring_commit(&run->r))
 					sem_post(&run->space_ready);
 			}
 			continue;
 		}
-		since_commit = 0;
-		if (vmbus_ring_commit(&run->r))
-			sem_post(&run->space_ready);
 		if (poll_until(run, consumer_has_data, NULL))
 			continue;
+		/* About to sleep: everything consumed must be visible first. */
+		uncommitted = 0;
+		if (vmbus_ring_commit(&run->r))
+			sem_post(&run->space_ready);
 		if (__atomic_load_n(&run->stop, __ATOMIC_ACQUIRE) &&
 		    vmbus_ring_reader_available(&run->r) == 0)
 			break;
@@ -181,8 +196,14 @@ struct ring_result {
 	uint64_t packets, sleeps, bad;
 };
 
-static int run_ring(size_t ring_bytes, uint32_t payload, uint32_t batch, double seconds,
-		    uint64_t poll_ns, struct ring_result *res)
+struct ring_params {
+	size_t ring_bytes;
+	uint32_t batch, commit_bytes;
+	double seconds;
+	uint64_t poll_ns;
+};
+
+static int run_ring(const struct ring_params *prm, uint32_t payload, struct ring_result *res)
 {
 	struct vmbus_ring_mapping map;
 	struct vmbus_ring_mem mem;
@@ -193,7 +214,7 @@ static int run_ring(size_t ring_bytes, uint32_t payload, uint32_t batch, double 
 	if (!run)
 		return -ENOMEM;
 	memset(run, 0, sizeof(*run));
-	err = vmbus_ring_map_new(ring_bytes, &fd, &map, &mem);
+	err = vmbus_ring_map_new(prm->ring_bytes, &fd, &map, &mem);
 	if (err) {
 		free(run);
 		return err;
@@ -201,9 +222,10 @@ static int run_ring(size_t ring_bytes, uint32_t payload, uint32_t batch, double 
 	vmbus_ring_writer_attach(&run->w, &mem);
 	vmbus_ring_reader_attach(&run->r, &mem);
 	run->payload = payload;
-	run->batch = batch;
-	run->seconds = seconds;
-	run->poll_ns = poll_ns;
+	run->batch = prm->batch;
+	run->commit_bytes = prm->commit_bytes;
+	run->seconds = prm->seconds;
+	run->poll_ns = prm->poll_ns;
 	run->cpu_producer = bench_cpu(0);
 	run->cpu_consumer = bench_cpu(1);
 	sem_init(&run->data_ready, 0, 0);
@@ -440,6 +462,7 @@ static void usage(void)
 		"  --seconds S   time per measurement (default 1)\n"
 		"  --ring-kib N  ring data area in KiB (default 512)\n"
 		"  --batch N     packets per publish (default 32)\n"
+		"  --commit-kib N  consumer commits after this much (default: ring / 8)\n"
 		"  --poll-us U   how long a side polls before sleeping (default 50)\n"
 		"  --repeat N    measurements per point; the median is shown (default 3)\n");
 }
@@ -451,15 +474,16 @@ int bench_ring_main(int argc, char **argv)
 		{"ring-kib", required_argument, NULL, 'r'},
 		{"batch", required_argument, NULL, 'b'},
 		{"poll-us", required_argument, NULL, 'p'},
+		{"commit-kib", required_argument, NULL, 'c'},
 		{"repeat", required_argument, NULL, 'n'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	double seconds = 1;
-	unsigned long ring_kib = 512, batch = 32, poll_us = 50, repeat = 3;
+	unsigned long ring_kib = 512, batch = 32, commit_kib = 0, poll_us = 50, repeat = 3;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "s:r:b:p:n:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:r:b:c:p:n:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			seconds = atof(optarg);
@@ -469,6 +493,9 @@ int bench_ring_main(int argc, char **argv)
 			break;
 		case 'b':
 			batch = strtoul(optarg, NULL, 0);
+			break;
+		case 'c':
+			commit_kib = strtoul(optarg, NULL, 0);
 			break;
 		case 'p':
 			poll_us = strtoul(optarg, NULL, 0);
@@ -481,7 +508,7 @@ int bench_ring_main(int argc, char **argv)
 			return c == 'h' ? 0 : 2;
 		}
 	}
-	if (seconds <= 0 || ring_kib < 8 || ring_kib % 4 || ring_kib > (1u << 20) || batch == 0 ||
+	if (seconds <= 0 || ring_kib < 8 || ring_kib % 4 || ring_kib > (1u << 20) || batch == 0 || commit_kib >= ring_kib ||
 	    repeat == 0 || repeat > 99) {
 		fprintf(stderr, "hvkit-bench ring: bad option value\n");
 		usage();
@@ -490,9 +517,14 @@ int bench_ring_main(int argc, char **argv)
 	size_t data_bytes = ring_kib * 1024;
 	size_t ring_bytes = data_bytes + HV_PAGE_SIZE;
 
-	printf("ring benchmark: %lu KiB ring (mirrored), batch %lu, poll %lu us, median of %lu x "
-	       "%.1f s, producer on CPU %d, consumer on CPU %d\n",
-	       ring_kib, batch, poll_us, repeat, seconds, bench_cpu(0), bench_cpu(1));
+	if (commit_kib == 0)
+		commit_kib = ring_kib / 8;
+	struct ring_params prm = {ring_bytes, (uint32_t)batch, (uint32_t)(commit_kib * 1024),
+				  seconds, (uint64_t)poll_us * 1000};
+	printf("ring benchmark: %lu KiB ring (mirrored), publish every %lu packets, commit every "
+	       "%lu KiB,\n  poll %lu us, median of %lu x %.1f s, producer on CPU %d, consumer on "
+	       "CPU %d\n",
+	       ring_kib, batch, commit_kib, poll_us, repeat, seconds, bench_cpu(0), bench_cpu(1));
 	printf("memcpy bound: one thread, 4096-byte blocks, %lu KiB source and %lu KiB "
 	       "destination,\n  measured right before each ring run; ratios are medians of "
 	       "those pairs\n",
@@ -510,8 +542,7 @@ int bench_ring_main(int argc, char **argv)
 		for (unsigned long k = 0; k < repeat; k++) {
 			struct ring_result res;
 			bounds[k] = memcpy_gbytes_per_s(4096, data_bytes, seconds);
-			int err = run_ring(ring_bytes, payloads[i], (uint32_t)batch, seconds,
-					   (uint64_t)poll_us * 1000, &res);
+			int err = run_ring(&prm, payloads[i], &res);
 			if (err) {
 				fprintf(stderr, "hvkit-bench ring: %s\n", strerror(-err));
 				return 1;
