@@ -39,9 +39,11 @@
 #define HV_OFFER_TSC_PAGE (1u << 4)
 #define HV_OFFER_FREQUENCY_MSRS (1u << 5) /* needs apic_hz */
 #define HV_OFFER_CRASH_MSRS (1u << 6)
-#define HV_OFFER_VP_ASSIST (1u << 7)
-#define HV_OFFER_INVARIANT_TSC (1u << 8)
-#define HV_OFFER_ALL ((1u << 9) - 1)
+#define HV_OFFER_INVARIANT_TSC (1u << 7)
+#define HV_OFFER_ALL ((1u << 8) - 1)
+/* The VP assist page MSR is always accepted (Linux 6.1 writes it whatever
+ * CPUID says) and its feature bit never advertised: that bit also offers
+ * the APIC access MSRs, which need a LAPIC hvkit does not emulate. */
 
 struct hv_config {
 	uint32_t vp_count;    /* 1..HV_MAX_VPS */
