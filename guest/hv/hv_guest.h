@@ -25,6 +25,13 @@
 
 #define HV_GUEST_MAX_VPS 64
 
+/*
+ * hvkit's own guest OS id (hyperv-tlfs.h layout): open source (bit 63), OS
+ * type 0, OS id 0x48 ('H') in bits 55:48, version 0x00000100 in bits 47:16.
+ */
+#define HV_GUEST_OS_ID_HVKIT                                                  \
+	(HV_GUEST_OS_ID_OPEN_SOURCE | (0x48ull << 48) | (0x00000100ull << 16))
+
 /* What CPUID says. */
 struct hv_guest_features {
 	uint32_t max_leaf;   /* 0x40000000 EAX */
@@ -82,6 +89,7 @@ struct hv_guest_vp {
 	struct hv_event_flags_page *siefp;
 	uint8_t *post_page;                /* HvPostMessage input block */
 	struct hv_port_lock *post_lock;    /* guards post_page */
+	bool timer_configured;             /* stimer0 CONFIG written (one-shot) */
 	uint64_t timer_interrupts;
 	uint64_t bad_messages;             /* slots with an impossible payload size */
 };
@@ -104,7 +112,8 @@ struct hv_guest {
  * Partition-wide set-up, once, after hv_guest_detect: guest OS id, the
  * hypercall page, the reference TSC page (if offered), invariant TSC (if
  * offered), the stimer mode. -ENODEV if Hyper-V is not there, -ENOMEM,
- * -EIO if the host refused an MSR.
+ * -EIO if the host refused an MSR, -EINVAL for a bad config or a port
+ * missing a required op.
  */
 int hv_guest_init(struct hv_guest *g, const struct hv_port *port,
 		  const struct hv_guest_config *cfg);
@@ -115,7 +124,8 @@ void hv_guest_set_callbacks(struct hv_guest *g, hv_guest_message_fn on_message,
 			    void *arg);
 
 /* On the current VP: VP index, SIMP and SIEFP, SINT 2 (and the stimer's
- * vector or SINT), SynIC enable. 0, -ENOMEM or -EIO. */
+ * vector or SINT), SynIC enable. 0, -ENOMEM or -EIO (-EBUSY if the VP is
+ * already up, -EINVAL if current_vp is not below vp_count). */
 int hv_guest_vp_init(struct hv_guest *g);
 
 /* On the current VP: stimer0 off, SINTs masked, SynIC disabled, pages freed
@@ -134,7 +144,8 @@ uint16_t hv_guest_signal_event(struct hv_guest *g, uint32_t connection_id, uint1
 /* ---- Events ---- */
 
 /* Takes (reads and clears, atomically per word) the event flags of `sint`
- * on the current VP into out (256 bytes). Returns the number of flags set. */
+ * on the current VP, ORing them into out (256 bytes; the caller clears it).
+ * Returns the number of flags taken. */
 uint32_t hv_guest_take_events(struct hv_guest *g, uint32_t sint,
 			      uint8_t out[HV_EVENT_FLAGS_BYTES]);
 
