@@ -13,8 +13,10 @@ static bool ranges_overlap(uint64_t a, uint64_t a_size, uint64_t b, uint64_t b_s
 
 int guest_memory_add(struct guest_memory *m, uint64_t gpa, uint64_t size, void *hva)
 {
-	if (!hva || size == 0 || (gpa & PAGE_MASK_4K) || (size & PAGE_MASK_4K) ||
-	    gpa + size < gpa)
+	/* The host mapping is page-aligned too: SynIC and ring code use
+	 * naturally aligned atomics on guest pages. */
+	if (!hva || ((uintptr_t)hva & PAGE_MASK_4K) || size == 0 || (gpa & PAGE_MASK_4K) ||
+	    (size & PAGE_MASK_4K) || gpa + size < gpa)
 		return -EINVAL;
 	for (uint32_t i = 0; i < m->count; i++)
 		if (ranges_overlap(gpa, size, m->regions[i].gpa, m->regions[i].size))

@@ -25,8 +25,8 @@ struct guest_memory {
 	uint32_t count;
 };
 
-/* Adds a region; -EINVAL if unaligned, empty, wrapping or overlapping,
- * -ENOSPC if the table is full. */
+/* Adds a region; -EINVAL if it (or its host mapping) is not page-aligned,
+ * or is empty, wrapping or overlapping; -ENOSPC if the table is full. */
 int guest_memory_add(struct guest_memory *m, uint64_t gpa, uint64_t size, void *hva);
 
 /* Host pointer to [gpa, gpa + len), or NULL unless that range lies wholly

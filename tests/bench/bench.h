@@ -17,5 +17,6 @@ static inline void bench_clobber(void *p)
 }
 
 int bench_ring_main(int argc, char **argv);
+int bench_signal_main(int argc, char **argv);
 
 #endif

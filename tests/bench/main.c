@@ -36,6 +36,7 @@ static const struct {
 	const char *what;
 } benches[] = {
 	{"ring", bench_ring_main, "VMBus ring buffer: two threads, 64 B / 1 KiB / 4 KiB packets"},
+	{"signal", bench_signal_main, "HvSignalEvent round trip in the process partition"},
 };
 
 static void usage(FILE *out)

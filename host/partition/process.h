@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The process partition, host side: a guest that is an ordinary Linux
+ * process (spawned here), its RAM a memfd both map, its MSR accesses and
+ * hypercalls requests on a socket per VP, its interrupts eventfds. The same
+ * host/hv emulation as under KVM answers them. Wire format:
+ * include/hvkit/proto/process.h; docs/process-partition.md.
+ *
+ * The guest is untrusted: a malformed request, a bad GPA or a guest that
+ * dies mid-call ends the partition cleanly and never the host.
+ *
+ * Threads: one per VP serving its socket, one for timers, fast events and
+ * the guest's exit. Every call into host/hv, by these threads or by the
+ * owner (to add connections, post messages...), holds the partition lock.
+ */
+#ifndef HVKIT_PROCESS_PARTITION_H
+#define HVKIT_PROCESS_PARTITION_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "hv.h"
+
+struct process_partition;
+
+struct process_partition_config {
+	uint32_t vp_count;      /* 1..HVKIT_PROC_MAX_VPS */
+	uint64_t memory_size;   /* guest RAM in bytes, a 4 KiB multiple */
+	uint32_t hv_features;   /* HV_OFFER_*; 0 means HV_OFFER_ALL */
+	uint64_t tsc_hz;        /* 0: calibrate */
+	const char *guest_path; /* program to run as the guest */
+	char *const *guest_argv; /* its argv (argv[0] included); NULL: {guest_path} */
+	/* Diagnostics, one line at a time; NULL: stderr with "hvkit: ". */
+	void (*log)(void *ctx, const char *fmt, va_list ap);
+	void *log_ctx;
+	/* Called once hv exists, before the guest starts: add connections
+	 * and devices here (hold process_partition_lock for hv calls). A
+	 * negative return aborts the start with that error. Optional. */
+	int (*prepare)(void *ctx, struct process_partition *pp);
+	void *prepare_ctx;
+	/* The guest reported a crash (optional). */
+	void (*crash)(void *ctx, uint32_t vp, const uint64_t params[5], const char *message,
+		      uint32_t len);
+	void *crash_ctx;
+};
+
+/* Sets the partition up and starts the guest. 0 or a negative errno. */
+int process_partition_start(const struct process_partition_config *cfg,
+			    struct process_partition **out);
+
+/* Waits up to timeout_ms (-1: forever) for the guest to exit. 0 and
+ * *status (as from waitpid) when it has; -ETIMEDOUT otherwise. */
+int process_partition_wait(struct process_partition *pp, int timeout_ms, int *status);
+
+/* Ends the guest (SIGKILL if still running) and frees everything. */
+void process_partition_stop(struct process_partition *pp);
+
+/* Guards every call into host/hv made from outside the partition's own
+ * threads: hv_connection_add_*, hv_synic_post, hv_synic_signal... */
+void process_partition_lock(struct process_partition *pp);
+void process_partition_unlock(struct process_partition *pp);
+struct hv_partition *process_partition_hv(struct process_partition *pp);
+
+/* Reference time now (100 ns units), for calls into hv. */
+uint64_t process_partition_now(const struct process_partition *pp);
+
+/* Tell the timer thread that deadlines changed (after hv calls made by the
+ * owner that can arm timers). */
+void process_partition_kick(struct process_partition *pp);
+
+struct process_partition_stats {
+	uint64_t requests;        /* socket requests served */
+	uint64_t fast_events;     /* signals taken from connection eventfds */
+	uint64_t interrupts;      /* vectors raised */
+	uint64_t bad_requests;    /* answered BADREQ */
+	bool failed;              /* the partition was torn down ... */
+	char failure[128];        /* ... for this reason */
+	pid_t guest_pid;
+};
+void process_partition_get_stats(struct process_partition *pp,
+				 struct process_partition_stats *out);
+
+/* The TSC frequency measured against CLOCK_MONOTONIC_RAW (~20 ms). */
+uint64_t process_partition_calibrate_tsc(void);
+
+#endif /* HVKIT_PROCESS_PARTITION_H */
