@@ -512,7 +512,9 @@ static void serve_hello(struct process_partition *pp)
 		partition_fail(pp, "cannot answer HELLO");
 		return;
 	}
+	pthread_mutex_lock(&pp->lock);
 	pp->hello_done = true;
+	pthread_mutex_unlock(&pp->lock);
 	/* The guest holds its ends now. */
 	for (uint32_t i = 0; i < pp->cfg.vp_count; i++) {
 		close(pp->vps[i].guest_sock);
@@ -789,6 +791,28 @@ int process_partition_start(const struct process_partition_config *cfg,
 	return 0;
 }
 
+/*
+ * The guest is gone: let the partition finish reacting to it, so that what
+ * the caller reads next (stats, hv state) is final. Its VP threads drain
+ * what it sent and see end-of-file; a guest that never said HELLO failed.
+ */
+static void settle_after_exit(struct process_partition *pp)
+{
+	pthread_mutex_lock(&pp->lock);
+	bool hello = pp->hello_done;
+	pthread_mutex_unlock(&pp->lock);
+	if (!hello) {
+		/* Its VP sockets never left us, so no thread would see it go. */
+		partition_fail(pp, "the guest exited before HELLO");
+		return;
+	}
+	for (uint32_t i = 0; i < pp->cfg.vp_count; i++) {
+		if (pp->vps[i].running)
+			pthread_join(pp->vps[i].thread, NULL);
+		pp->vps[i].running = false;
+	}
+}
+
 int process_partition_wait(struct process_partition *pp, int timeout_ms, int *status)
 {
 	struct timespec tick = {0, 1000000};
@@ -803,6 +827,7 @@ int process_partition_wait(struct process_partition *pp, int timeout_ms, int *st
 		if (r == pp->pid) {
 			pp->reaped = true;
 			pp->exit_status = *status;
+			settle_after_exit(pp);
 			return 0;
 		}
 		if (r < 0 && errno != EINTR)

@@ -51,7 +51,8 @@ int process_partition_start(const struct process_partition_config *cfg,
 			    struct process_partition **out);
 
 /* Waits up to timeout_ms (-1: forever) for the guest to exit. 0 and
- * *status (as from waitpid) when it has; -ETIMEDOUT otherwise. */
+ * *status (as from waitpid) when it has, once the partition has finished
+ * reacting to it (stats are final); -ETIMEDOUT otherwise. */
 int process_partition_wait(struct process_partition *pp, int timeout_ms, int *status);
 
 /* Ends the guest (SIGKILL if still running) and frees everything. */
