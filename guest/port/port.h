@@ -19,6 +19,7 @@
 #define HV_GPA_INVALID UINT64_MAX
 
 struct hv_port_lock;
+struct hv_port_event;
 
 struct hv_port {
 	void *ctx;
@@ -54,6 +55,15 @@ struct hv_port {
 	void (*lock_free)(void *ctx, struct hv_port_lock *lock);
 	void (*lock)(void *ctx, struct hv_port_lock *lock);
 	void (*unlock)(void *ctx, struct hv_port_lock *lock);
+
+	/* ---- Waiting ---- */
+	/* An auto-reset event: set from any context (handlers included),
+	 * waited for only outside handlers. wait returns 0 once the event is
+	 * set (clearing it) or -ETIMEDOUT after timeout_ns. */
+	struct hv_port_event *(*event_new)(void *ctx);
+	void (*event_free)(void *ctx, struct hv_port_event *event);
+	void (*event_set)(void *ctx, struct hv_port_event *event);
+	int (*event_wait)(void *ctx, struct hv_port_event *event, uint64_t timeout_ns);
 
 	/* ---- Time and diagnostics ---- */
 	uint64_t (*monotonic_ns)(void *ctx);

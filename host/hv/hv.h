@@ -175,7 +175,9 @@ int hv_synic_post(struct hv_partition *p, uint32_t vp, uint32_t sint, uint32_t m
 /* Messages queued for (vp, sint), not yet in the slot. */
 uint32_t hv_synic_queued(const struct hv_partition *p, uint32_t vp, uint32_t sint);
 
-#define HV_SYNIC_QUEUE_MAX 1024
+/* Enough for every offer of a full VMBus (2047 relids) and its control
+ * messages in one burst: the VMBus server has no retry path for offers. */
+#define HV_SYNIC_QUEUE_MAX 4096
 
 /*
  * Sets event flag `flag` in SINT `sint`'s event flags of VP `vp`. If the

@@ -13,6 +13,14 @@ static bool ranges_overlap(uint64_t a, uint64_t a_size, uint64_t b, uint64_t b_s
 
 int guest_memory_add(struct guest_memory *m, uint64_t gpa, uint64_t size, void *hva)
 {
+	return guest_memory_add_file(m, gpa, size, hva, -1, 0);
+}
+
+int guest_memory_add_file(struct guest_memory *m, uint64_t gpa, uint64_t size, void *hva,
+			  int fd, uint64_t fd_offset)
+{
+	if (fd_offset & PAGE_MASK_4K)
+		return -EINVAL;
 	/* The host mapping is page-aligned too: SynIC and ring code use
 	 * naturally aligned atomics on guest pages. */
 	if (!hva || ((uintptr_t)hva & PAGE_MASK_4K) || size == 0 || (gpa & PAGE_MASK_4K) ||
@@ -23,8 +31,22 @@ int guest_memory_add(struct guest_memory *m, uint64_t gpa, uint64_t size, void *
 			return -EINVAL;
 	if (m->count == GUEST_MEMORY_MAX_REGIONS)
 		return -ENOSPC;
-	m->regions[m->count++] = (struct guest_memory_region){gpa, size, hva};
+	m->regions[m->count++] = (struct guest_memory_region){gpa, size, hva, fd, fd_offset};
 	return 0;
+}
+
+int guest_memory_file_offset(const struct guest_memory *m, uint64_t gpa, int *fd,
+			     uint64_t *offset)
+{
+	for (uint32_t i = 0; i < m->count; i++) {
+		const struct guest_memory_region *r = &m->regions[i];
+		if (gpa >= r->gpa && gpa - r->gpa < r->size && r->fd >= 0) {
+			*fd = r->fd;
+			*offset = r->fd_offset + ((gpa - r->gpa) & ~PAGE_MASK_4K);
+			return 0;
+		}
+	}
+	return -ENOENT;
 }
 
 void *guest_memory_ptr(const struct guest_memory *m, uint64_t gpa, uint64_t len)

@@ -18,6 +18,10 @@ struct guest_memory_region {
 	uint64_t gpa;  /* page-aligned */
 	uint64_t size; /* page multiple */
 	uint8_t *hva;  /* host mapping of [gpa, gpa + size) */
+	/* The file behind it (a memfd), so a range of guest pages can be
+	 * mapped again elsewhere (mirrored VMBus rings); -1 if none. */
+	int fd;
+	uint64_t fd_offset; /* file offset of gpa */
 };
 
 struct guest_memory {
@@ -28,6 +32,15 @@ struct guest_memory {
 /* Adds a region; -EINVAL if it (or its host mapping) is not page-aligned,
  * or is empty, wrapping or overlapping; -ENOSPC if the table is full. */
 int guest_memory_add(struct guest_memory *m, uint64_t gpa, uint64_t size, void *hva);
+
+/* Same, for a region backed by file fd at fd_offset (page-aligned). */
+int guest_memory_add_file(struct guest_memory *m, uint64_t gpa, uint64_t size, void *hva,
+			  int fd, uint64_t fd_offset);
+
+/* The file and offset behind the page at gpa: 0, or -ENOENT if the page is
+ * outside guest RAM or not file-backed. */
+int guest_memory_file_offset(const struct guest_memory *m, uint64_t gpa, int *fd,
+			     uint64_t *offset);
 
 /* Host pointer to [gpa, gpa + len), or NULL unless that range lies wholly
  * inside one region. len 0 is refused. */

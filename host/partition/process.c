@@ -649,7 +649,7 @@ static int make_hv(struct process_partition *pp)
 		/* The guest calls us over its socket, never through the
 		 * hypercall page, so the page holds no code. */
 	};
-	int err = guest_memory_add(&pp->mem, 0, pp->cfg.memory_size, pp->ram);
+	int err = guest_memory_add_file(&pp->mem, 0, pp->cfg.memory_size, pp->ram, pp->ram_fd, 0);
 	if (err)
 		return err;
 	pp->hv = hv_partition_new(&hc, &pp->mem, &hv_ops, pp);

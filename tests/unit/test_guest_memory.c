@@ -87,6 +87,23 @@ static void read_write_copy_and_check(void **state)
 	assert_int_equal(guest_memory_write(&m, 8190, buf, 4), -EFAULT);
 }
 
+static void file_offsets_follow_regions(void **state)
+{
+	(void)state;
+	struct guest_memory m = {0};
+	int fd;
+	uint64_t off;
+
+	assert_int_equal(guest_memory_add(&m, 0, sizeof(low), low), 0);
+	assert_int_equal(guest_memory_add_file(&m, 0x100000, 4096, high, 7, 0x2000), 0);
+	assert_int_equal(guest_memory_add_file(&m, 0x200000, 4096, high, 7, 0x2001), -EINVAL);
+	assert_int_equal(guest_memory_file_offset(&m, 0x100FFF, &fd, &off), 0);
+	assert_int_equal(fd, 7);
+	assert_int_equal(off, 0x2000);
+	assert_int_equal(guest_memory_file_offset(&m, 0, &fd, &off), -ENOENT); /* no file */
+	assert_int_equal(guest_memory_file_offset(&m, 0x101000, &fd, &off), -ENOENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -94,6 +111,7 @@ int main(void)
 		cmocka_unit_test(ptr_maps_inside_regions),
 		cmocka_unit_test(ptr_refuses_everything_else),
 		cmocka_unit_test(read_write_copy_and_check),
+		cmocka_unit_test(file_offsets_follow_regions),
 	};
 	return cmocka_run_group_tests_name("guest memory", tests, NULL, NULL);
 }
