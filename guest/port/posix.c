@@ -50,6 +50,13 @@ struct hv_port_lock {
 	pthread_mutex_t m;
 };
 
+/* An auto-reset event: a flag under a mutex, a condvar on CLOCK_MONOTONIC. */
+struct hv_port_event {
+	pthread_mutex_t m;
+	pthread_cond_t cv;
+	bool set;
+};
+
 struct posix_handler {
 	void (*fn)(void *arg);
 	void *arg;
@@ -688,6 +695,88 @@ static void port_unlock(void *ctx, struct hv_port_lock *l)
 	pthread_mutex_unlock(&l->m);
 }
 
+/* ---- port: events ---- */
+
+static struct hv_port_event *port_event_new(void *ctx)
+{
+	pthread_condattr_t attr;
+	struct hv_port_event *e;
+
+	(void)ctx;
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return NULL;
+	if (pthread_condattr_init(&attr) != 0)
+		goto free_event;
+	/* Timeouts are intervals: a wall-clock step must not stretch them. */
+	if (pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) != 0 ||
+	    pthread_cond_init(&e->cv, &attr) != 0) {
+		pthread_condattr_destroy(&attr);
+		goto free_event;
+	}
+	pthread_condattr_destroy(&attr);
+	if (pthread_mutex_init(&e->m, NULL) != 0) {
+		pthread_cond_destroy(&e->cv);
+		goto free_event;
+	}
+	return e;
+
+free_event:
+	free(e);
+	return NULL;
+}
+
+static void port_event_free(void *ctx, struct hv_port_event *e)
+{
+	(void)ctx;
+	if (!e)
+		return;
+	pthread_cond_destroy(&e->cv);
+	pthread_mutex_destroy(&e->m);
+	free(e);
+}
+
+static void port_event_set(void *ctx, struct hv_port_event *e)
+{
+	(void)ctx;
+	pthread_mutex_lock(&e->m);
+	e->set = true;
+	pthread_cond_signal(&e->cv);
+	pthread_mutex_unlock(&e->m);
+}
+
+/* The absolute CLOCK_MONOTONIC time timeout_ns from now; a timeout too
+ * large to represent waits (practically) forever. */
+static struct timespec deadline_after(uint64_t timeout_ns)
+{
+	/* About 68 years: far enough, and no time_t overflow. */
+	const uint64_t max_ns = (uint64_t)INT32_MAX * 1000000000ull;
+	struct timespec ts;
+
+	if (timeout_ns > max_ns)
+		timeout_ns = max_ns;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	uint64_t nsec = (uint64_t)ts.tv_nsec + timeout_ns % 1000000000ull;
+	ts.tv_sec += (time_t)(timeout_ns / 1000000000ull + nsec / 1000000000ull);
+	ts.tv_nsec = (long)(nsec % 1000000000ull);
+	return ts;
+}
+
+static int port_event_wait(void *ctx, struct hv_port_event *e, uint64_t timeout_ns)
+{
+	struct timespec deadline = deadline_after(timeout_ns);
+	int err = 0;
+
+	(void)ctx;
+	pthread_mutex_lock(&e->m);
+	while (!e->set && err != ETIMEDOUT)
+		err = pthread_cond_timedwait(&e->cv, &e->m, &deadline);
+	bool was_set = e->set;
+	e->set = false;
+	pthread_mutex_unlock(&e->m);
+	return was_set ? 0 : -ETIMEDOUT;
+}
+
 static uint64_t port_monotonic_ns(void *ctx)
 {
 	struct timespec ts;
@@ -743,6 +832,10 @@ static struct hv_posix *px_new(int control_fd)
 		.lock_free = port_lock_free,
 		.lock = port_lock,
 		.unlock = port_unlock,
+		.event_new = port_event_new,
+		.event_free = port_event_free,
+		.event_set = port_event_set,
+		.event_wait = port_event_wait,
 		.monotonic_ns = port_monotonic_ns,
 		.log = port_log,
 	};

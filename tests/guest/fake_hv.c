@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "fake_hv.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,6 +148,8 @@ static uint64_t f_hypercall(void *ctx, void *page, uint64_t control, uint64_t in
 			}
 		}
 	}
+	if (f->hypercall_hook)
+		return f->hypercall_hook(f->hook_arg, control, input, output);
 	return f->hypercall_result;
 }
 
@@ -241,10 +244,60 @@ static void f_unlock(void *ctx, struct hv_port_lock *l)
 		fake(ctx)->lock_errors++;
 }
 
+static struct hv_port_event *f_event_new(void *ctx)
+{
+	struct fake_hv *f = fake(ctx);
+	for (int i = 0; i < FAKE_MAX_EVENTS; i++) {
+		if (!f->events[i].in_use) {
+			f->events[i] = (struct hv_port_event){.in_use = true};
+			f->events_live++;
+			return &f->events[i];
+		}
+	}
+	return NULL;
+}
+
+static void f_event_free(void *ctx, struct hv_port_event *e)
+{
+	struct fake_hv *f = fake(ctx);
+	if (!e->in_use)
+		f->event_errors++;
+	e->in_use = false;
+	f->events_live--;
+}
+
+static void f_event_set(void *ctx, struct hv_port_event *e)
+{
+	if (!e->in_use)
+		fake(ctx)->event_errors++;
+	e->set = true;
+}
+
+static int f_event_wait(void *ctx, struct hv_port_event *e, uint64_t timeout_ns)
+{
+	struct fake_hv *f = fake(ctx);
+
+	if (!e->in_use)
+		f->event_errors++;
+	f->event_waits++;
+	while (!e->set && timeout_ns && f->on_wait && f->on_wait(f->hook_arg))
+		;
+	if (e->set) {
+		e->set = false;
+		return 0;
+	}
+	f->event_timeouts++;
+	f->now_ns += timeout_ns;
+	/* Nothing runs concurrently here: an hour of waiting is a loop that
+	 * will never end (or a test that failed inside a callback). */
+	if (f->now_ns > FAKE_HANG_NS)
+		abort();
+	return -ETIMEDOUT;
+}
+
 static uint64_t f_monotonic_ns(void *ctx)
 {
-	(void)ctx;
-	return 0;
+	return fake(ctx)->now_ns;
 }
 
 static void f_log(void *ctx, const char *fmt, va_list ap)
@@ -273,6 +326,10 @@ void fake_hv_init(struct fake_hv *f)
 		.lock_free = f_lock_free,
 		.lock = f_lock,
 		.unlock = f_unlock,
+		.event_new = f_event_new,
+		.event_free = f_event_free,
+		.event_set = f_event_set,
+		.event_wait = f_event_wait,
 		.monotonic_ns = f_monotonic_ns,
 		.log = f_log,
 	};

@@ -19,7 +19,7 @@
 #define FAKE_MSR_COUNT 0x200 /* 0x40000000..0x400001FF */
 #define FAKE_MAX_WRITES 256
 #define FAKE_MAX_CALLS 32
-#define FAKE_MAX_ALLOCS 64
+#define FAKE_MAX_ALLOCS 256
 #define FAKE_MAX_REFUSED 4
 #define FAKE_GPA_BASE 0x10000000ull
 
@@ -51,7 +51,18 @@ struct hv_port_lock {
 	bool in_use;
 	int held;
 };
-#define FAKE_MAX_LOCKS 16
+#define FAKE_MAX_LOCKS 128
+
+/* An auto-reset event: a flag. Nothing runs concurrently in the fake, so a
+ * wait that finds it clear first lets the scripted host run (on_wait), then
+ * times out at once, advancing the fake clock by the timeout. */
+struct hv_port_event {
+	bool in_use;
+	bool set;
+};
+#define FAKE_MAX_EVENTS 64
+/* Fake time past which a wait is taken for a hang: abort. */
+#define FAKE_HANG_NS (3600ull * 1000000000ull)
 
 struct fake_hv {
 	struct hv_port port;
@@ -72,10 +83,14 @@ struct fake_hv {
 	uint32_t write_count;
 	uint32_t eom_count[FAKE_MAX_VPS];
 
-	/* Hypercalls. */
+	/* Hypercalls. A hook, if set, answers them (its return is RAX) after
+	 * they are recorded; otherwise they return hypercall_result. */
 	struct fake_call calls[FAKE_MAX_CALLS];
 	uint32_t call_count;
 	uint64_t hypercall_result;
+	uint64_t (*hypercall_hook)(void *arg, uint64_t control, uint64_t input,
+				   uint64_t output);
+	void *hook_arg;
 
 	/* TSC: rdtsc returns tsc; while bump_sequence > 0, each rdtsc bumps
 	 * the TSC page's sequence and installs next_scale/next_offset. */
@@ -98,6 +113,16 @@ struct fake_hv {
 	int lock_errors;
 	int locks_live;
 	uint32_t log_count;
+
+	/* Events and time. event_wait on a clear event calls on_wait (with
+	 * hook_arg) for as long as it returns true and the event stays clear:
+	 * the scripted host delivers what it has. monotonic_ns is now_ns. */
+	struct hv_port_event events[FAKE_MAX_EVENTS];
+	int events_live;
+	int event_errors;
+	bool (*on_wait)(void *arg);
+	uint32_t event_waits, event_timeouts;
+	uint64_t now_ns;
 };
 
 /* A Hyper-V offering everything the library uses, direct-mode stimers,

@@ -1077,6 +1077,90 @@ static void clocks_move_forward(void **state)
 	p->lock_free(p->ctx, l);
 }
 
+/* ---- events ---- */
+
+static void event_set_then_wait(void **state)
+{
+	struct fx *x = *state;
+
+	connect_good(x);
+	const struct hv_port *p = x->port;
+	struct hv_port_event *e = p->event_new(p->ctx);
+	assert_non_null(e);
+	/* Not set: a short wait times out. */
+	assert_int_equal(p->event_wait(p->ctx, e, 1000000), -ETIMEDOUT);
+	/* Set before the wait: the wait returns at once, however long. */
+	p->event_set(p->ctx, e);
+	assert_int_equal(p->event_wait(p->ctx, e, 60ull * 1000000000ull), 0);
+	/* Auto-reset: the wait consumed it. */
+	assert_int_equal(p->event_wait(p->ctx, e, 0), -ETIMEDOUT);
+	/* Two sets before a wait are one: the second wait times out. */
+	p->event_set(p->ctx, e);
+	p->event_set(p->ctx, e);
+	assert_int_equal(p->event_wait(p->ctx, e, 0), 0);
+	assert_int_equal(p->event_wait(p->ctx, e, 1000), -ETIMEDOUT);
+	/* A timeout too large for a timespec is not an error. */
+	p->event_set(p->ctx, e);
+	assert_int_equal(p->event_wait(p->ctx, e, UINT64_MAX), 0);
+	p->event_free(p->ctx, e);
+}
+
+struct setter {
+	const struct hv_port *port;
+	struct hv_port_event *e;
+};
+
+static void *set_later(void *arg)
+{
+	struct setter *s = arg;
+	struct timespec ts = {0, 20000000};
+	nanosleep(&ts, NULL);
+	s->port->event_set(s->port->ctx, s->e);
+	return NULL;
+}
+
+static void event_set_from_another_thread(void **state)
+{
+	struct fx *x = *state;
+	pthread_t t;
+
+	connect_good(x);
+	struct setter s = {x->port, x->port->event_new(x->port->ctx)};
+	assert_non_null(s.e);
+	assert_int_equal(pthread_create(&t, NULL, set_later, &s), 0);
+	/* Generous: the wait ends when the other thread sets the event. */
+	assert_int_equal(s.port->event_wait(s.port->ctx, s.e, 60ull * 1000000000ull), 0);
+	pthread_join(t, NULL);
+	s.port->event_free(s.port->ctx, s.e);
+}
+
+static void set_from_handler(void *arg)
+{
+	struct setter *s = arg;
+	s->port->event_set(s->port->ctx, s->e);
+}
+
+static void event_set_from_a_handler(void **state)
+{
+	struct fx *x = *state;
+	static const uint8_t vector = 0x50;
+
+	connect_good(x);
+	struct setter s = {x->port, x->port->event_new(x->port->ctx)};
+	assert_non_null(s.e);
+	assert_int_equal(x->port->set_vector_handler(x->port->ctx, vector, set_from_handler, &s),
+			 0);
+	host_raise(x->h, 1, &vector, 1);
+	assert_int_equal(s.port->event_wait(s.port->ctx, s.e, 60ull * 1000000000ull), 0);
+	/* The dispatchers stop (the handler is out of event_set) before the
+	 * event goes; event_free needs no partition, so a copy of the port
+	 * outlives it. */
+	struct hv_port port = *x->port;
+	hv_posix_disconnect(x->px);
+	x->px = NULL;
+	port.event_free(NULL, s.e);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1117,6 +1201,9 @@ int main(void)
 		T(guest_library_end_to_end),
 		T(check_reply_rules),
 		T(clocks_move_forward),
+		T(event_set_then_wait),
+		T(event_set_from_another_thread),
+		T(event_set_from_a_handler),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
