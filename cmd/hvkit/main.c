@@ -16,7 +16,7 @@ static const struct {
 	int (*main)(int argc, char **argv);
 	const char *what;
 } commands[] = {
-	{"run", cmd_run, "run hvkit's main job (today: a VMBus channel loopback)"},
+	{"run", cmd_run, "start a machine and its guest (see hvkit run --help)"},
 };
 
 static void usage(FILE *out)

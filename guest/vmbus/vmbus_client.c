@@ -120,7 +120,7 @@ struct vmbus_client_channel {
 	struct vmbus_ring_reader in;
 	bool rings_ready; /* under both ring locks and the client lock */
 
-	vmbus_channel_callback cb;
+	vmbus_client_channel_callback cb;
 	void *cb_arg;
 	bool cb_enabled;
 	void *data;
@@ -849,7 +849,7 @@ static void ring_unlock(struct vmbus_client *c, struct hv_port_lock *l)
  * meanwhile the host did not signal them, so the callback runs again.
  */
 static void run_callback(struct vmbus_client *c, struct vmbus_client_channel *ch,
-			 vmbus_channel_callback cb, void *arg)
+			 vmbus_client_channel_callback cb, void *arg)
 {
 	for (uint32_t round = 0; round < CALLBACK_ROUNDS; round++) {
 		ring_lock(c, ch->recv_lock);
@@ -874,7 +874,7 @@ static void dispatch_relid(struct vmbus_client *c, uint32_t relid)
 		unlock(c);
 		return;
 	}
-	vmbus_channel_callback cb = ch->cb;
+	vmbus_client_channel_callback cb = ch->cb;
 	void *arg = ch->cb_arg;
 	ch->cb_running++;
 	unlock(c);
@@ -1466,9 +1466,9 @@ static void open_unwind(struct vmbus_client_channel *ch, bool gpadl_made, bool s
 	unlock(c);
 }
 
-int vmbus_channel_open(struct vmbus_client_channel *ch, uint32_t send_ring_bytes,
+int vmbus_client_channel_open(struct vmbus_client_channel *ch, uint32_t send_ring_bytes,
 		       uint32_t recv_ring_bytes, const void *user_data, uint32_t user_len,
-		       vmbus_channel_callback cb, void *arg)
+		       vmbus_client_channel_callback cb, void *arg)
 {
 	struct vmbus_client *c;
 	struct vmbus_msg_open_result resp;
@@ -1666,7 +1666,7 @@ static void close_with_subs(struct vmbus_client_channel *ch)
 	close_one(ch, CLOSE_NORMAL);
 }
 
-void vmbus_channel_close(struct vmbus_client_channel *ch)
+void vmbus_client_channel_close(struct vmbus_client_channel *ch)
 {
 	if (!ch)
 		return;
@@ -1679,7 +1679,7 @@ void vmbus_channel_close(struct vmbus_client_channel *ch)
 /* Retarget: channel.c vmbus_send_modifychannel()                      */
 /* ------------------------------------------------------------------ */
 
-int vmbus_channel_retarget(struct vmbus_client_channel *ch, uint32_t vp)
+int vmbus_client_channel_retarget(struct vmbus_client_channel *ch, uint32_t vp)
 {
 	struct vmbus_client *c;
 	struct vmbus_msg_modify_channel_response resp;
@@ -1801,7 +1801,7 @@ static int channel_send(struct vmbus_client_channel *ch, const struct send_args 
 	return err;
 }
 
-int vmbus_channel_send(struct vmbus_client_channel *ch, const struct vmbus_packet_out *p)
+int vmbus_client_channel_send(struct vmbus_client_channel *ch, const struct vmbus_packet_out *p)
 {
 	if (!ch || !p)
 		return -EINVAL;
@@ -1809,7 +1809,7 @@ int vmbus_channel_send(struct vmbus_client_channel *ch, const struct vmbus_packe
 	return channel_send(ch, &a);
 }
 
-int vmbus_channel_send_inband(struct vmbus_client_channel *ch, uint64_t trans_id,
+int vmbus_client_channel_send_inband(struct vmbus_client_channel *ch, uint64_t trans_id,
 			      uint16_t flags, const void *data, uint32_t len)
 {
 	if (!ch || (len && !data))
@@ -1822,10 +1822,10 @@ int vmbus_channel_send_inband(struct vmbus_client_channel *ch, uint64_t trans_id
 		.iov = &iov,
 		.iov_count = 1,
 	};
-	return vmbus_channel_send(ch, &p);
+	return vmbus_client_channel_send(ch, &p);
 }
 
-int vmbus_channel_send_gpa_direct(struct vmbus_client_channel *ch, uint64_t trans_id,
+int vmbus_client_channel_send_gpa_direct(struct vmbus_client_channel *ch, uint64_t trans_id,
 				  const struct vmbus_gpa_range_out *ranges, uint32_t range_count,
 				  const void *data, uint32_t len)
 {
@@ -1842,7 +1842,7 @@ int vmbus_channel_send_gpa_direct(struct vmbus_client_channel *ch, uint64_t tran
 	return channel_send(ch, &a);
 }
 
-int vmbus_channel_recv(struct vmbus_client_channel *ch, void *buf, uint32_t len,
+int vmbus_client_channel_recv(struct vmbus_client_channel *ch, void *buf, uint32_t len,
 		       struct vmbus_packet *pkt)
 {
 	struct vmbus_client *c;
@@ -1990,7 +1990,7 @@ static void probe_channel(struct vmbus_client *c, struct vmbus_client_channel *c
 		client_log(c, "vmbus: relid %u: %s probe failed (%d)\n", ch->relid,
 			   drv.name ? drv.name : "driver", err);
 		/* A failed probe leaves no binding (and nothing open). */
-		vmbus_channel_close(ch);
+		vmbus_client_channel_close(ch);
 		lock(c);
 		ch->drv = -1;
 		ch->announced = false;
@@ -2283,18 +2283,18 @@ void vmbus_client_for_each_channel(struct vmbus_client *c,
 	unlock(c);
 }
 
-struct vmbus_client *vmbus_channel_client(const struct vmbus_client_channel *ch)
+struct vmbus_client *vmbus_client_channel_client(const struct vmbus_client_channel *ch)
 {
 	return ch ? ch->c : NULL;
 }
 
-void vmbus_channel_set_data(struct vmbus_client_channel *ch, void *data)
+void vmbus_client_channel_set_data(struct vmbus_client_channel *ch, void *data)
 {
 	if (ch)
 		ch->data = data;
 }
 
-void *vmbus_channel_data(const struct vmbus_client_channel *ch)
+void *vmbus_client_channel_data(const struct vmbus_client_channel *ch)
 {
 	return ch ? ch->data : NULL;
 }

@@ -114,8 +114,8 @@ void vmbus_client_for_each_channel(struct vmbus_client *c,
 				   void *arg);
 
 /* Channel packet callback: packets (or ring space) are there; read with
- * vmbus_channel_recv. Runs in the interrupt handler of the target VP. */
-typedef void (*vmbus_channel_callback)(void *arg, struct vmbus_client_channel *ch);
+ * vmbus_client_channel_recv. Runs in the interrupt handler of the target VP. */
+typedef void (*vmbus_client_channel_callback)(void *arg, struct vmbus_client_channel *ch);
 
 /*
  * Opens a channel (process context): allocates both rings (sizes in bytes,
@@ -124,24 +124,24 @@ typedef void (*vmbus_channel_callback)(void *arg, struct vmbus_client_channel *c
  * offset), picks the target VP, sends OPENCHANNEL and waits for the result.
  * 0, or -EIO (the host refused), -ETIMEDOUT, -ENODEV (rescinded), -ENOMEM.
  */
-int vmbus_channel_open(struct vmbus_client_channel *ch, uint32_t send_ring_bytes,
+int vmbus_client_channel_open(struct vmbus_client_channel *ch, uint32_t send_ring_bytes,
 		       uint32_t recv_ring_bytes, const void *user_data, uint32_t user_len,
-		       vmbus_channel_callback cb, void *arg);
+		       vmbus_client_channel_callback cb, void *arg);
 
 /* Closes (CLOSECHANNEL), tears the GPADL down and frees the rings. */
-void vmbus_channel_close(struct vmbus_client_channel *ch);
+void vmbus_client_channel_close(struct vmbus_client_channel *ch);
 
 /* Asks the host to interrupt another VP (MODIFYCHANNEL; at 5.3 waits for
  * the response). 0, -EINVAL, -EIO, -ETIMEDOUT, -EOPNOTSUPP before 4.1. */
-int vmbus_channel_retarget(struct vmbus_client_channel *ch, uint32_t vp);
+int vmbus_client_channel_retarget(struct vmbus_client_channel *ch, uint32_t vp);
 
 /* Sends one packet (put, publish, HvSignalEvent when the ring rules ask
  * for it); -EAGAIN if the ring is full. Serialized per channel. */
-int vmbus_channel_send(struct vmbus_client_channel *ch, const struct vmbus_packet_out *p);
-int vmbus_channel_send_inband(struct vmbus_client_channel *ch, uint64_t trans_id,
+int vmbus_client_channel_send(struct vmbus_client_channel *ch, const struct vmbus_packet_out *p);
+int vmbus_client_channel_send_inband(struct vmbus_client_channel *ch, uint64_t trans_id,
 			      uint16_t flags, const void *data, uint32_t len);
 /* Page-buffer or multi-page-buffer packets (GPA-direct). */
-int vmbus_channel_send_gpa_direct(struct vmbus_client_channel *ch, uint64_t trans_id,
+int vmbus_client_channel_send_gpa_direct(struct vmbus_client_channel *ch, uint64_t trans_id,
 				  const struct vmbus_gpa_range_out *ranges, uint32_t range_count,
 				  const void *data, uint32_t len);
 
@@ -149,12 +149,12 @@ int vmbus_channel_send_gpa_direct(struct vmbus_client_channel *ch, uint64_t tran
  * -EAGAIN when empty (space is given back to the host and it is signalled
  * if it waited), -EMSGSIZE, -EBADMSG (the host corrupted the ring: the
  * channel is unusable). */
-int vmbus_channel_recv(struct vmbus_client_channel *ch, void *buf, uint32_t len,
+int vmbus_client_channel_recv(struct vmbus_client_channel *ch, void *buf, uint32_t len,
 		       struct vmbus_packet *pkt);
 
-struct vmbus_client *vmbus_channel_client(const struct vmbus_client_channel *ch);
-void vmbus_channel_set_data(struct vmbus_client_channel *ch, void *data);
-void *vmbus_channel_data(const struct vmbus_client_channel *ch);
+struct vmbus_client *vmbus_client_channel_client(const struct vmbus_client_channel *ch);
+void vmbus_client_channel_set_data(struct vmbus_client_channel *ch, void *data);
+void *vmbus_client_channel_data(const struct vmbus_client_channel *ch);
 
 /* ---- Statistics ---- */
 

@@ -756,10 +756,27 @@ static int partition_build(const struct process_partition_config *cfg,
 	return 0;
 }
 
-int process_partition_new_detached(const struct process_partition_config *cfg,
-				   struct process_partition **out)
+int process_partition_new(const struct process_partition_config *cfg,
+			  struct process_partition **out)
 {
 	return partition_build(cfg, out);
+}
+
+int process_partition_launch(struct process_partition *pp)
+{
+	if (!pp->cfg.guest_path)
+		return -EINVAL;
+	int err = start_threads(pp);
+	if (!err)
+		err = spawn_guest(pp);
+	if (err) {
+		log_line(pp, "cannot start the guest %s: %s", pp->cfg.guest_path, strerror(-err));
+		return err;
+	}
+	pthread_mutex_lock(&pp->lock);
+	pp->stats.guest_pid = pp->pid;
+	pthread_mutex_unlock(&pp->lock);
+	return 0;
 }
 
 int process_partition_start(const struct process_partition_config *cfg,
@@ -770,23 +787,15 @@ int process_partition_start(const struct process_partition_config *cfg,
 	if (!cfg->guest_path)
 		return -EINVAL;
 	int err = partition_build(cfg, &pp);
-	if (!err) {
-		err = cfg->prepare ? cfg->prepare(cfg->prepare_ctx, pp) : 0;
-		if (!err)
-			err = start_threads(pp);
-		if (!err)
-			err = spawn_guest(pp);
-		if (err)
-			process_partition_stop(pp);
-	}
+	if (err)
+		return err;
+	err = cfg->prepare ? cfg->prepare(cfg->prepare_ctx, pp) : 0;
+	if (!err)
+		err = process_partition_launch(pp);
 	if (err) {
-		struct process_partition tmp = {.cfg = *cfg};
-		log_line(&tmp, "cannot start the process partition: %s", strerror(-err));
+		process_partition_stop(pp);
 		return err;
 	}
-	pthread_mutex_lock(&pp->lock);
-	pp->stats.guest_pid = pp->pid;
-	pthread_mutex_unlock(&pp->lock);
 	*out = pp;
 	return 0;
 }
@@ -839,7 +848,7 @@ int process_partition_wait(struct process_partition *pp, int timeout_ms, int *st
 	}
 }
 
-void process_partition_stop(struct process_partition *pp)
+void process_partition_halt(struct process_partition *pp)
 {
 	pthread_mutex_lock(&pp->lock);
 	pp->stopping = true;
@@ -856,11 +865,19 @@ void process_partition_stop(struct process_partition *pp)
 			shutdown(pp->vps[i].sock, SHUT_RDWR);
 	if (pp->kick_fd >= 0)
 		kick(pp);
-	for (uint32_t i = 0; i < pp->cfg.vp_count; i++)
+	for (uint32_t i = 0; i < pp->cfg.vp_count; i++) {
 		if (pp->vps[i].running)
 			pthread_join(pp->vps[i].thread, NULL);
+		pp->vps[i].running = false;
+	}
 	if (pp->loop_running)
 		pthread_join(pp->loop, NULL);
+	pp->loop_running = false;
+}
+
+void process_partition_stop(struct process_partition *pp)
+{
+	process_partition_halt(pp);
 
 	for (uint32_t i = 0; i < pp->fast_count; i++)
 		close(pp->fast[i].fd);
@@ -899,6 +916,11 @@ void process_partition_unlock(struct process_partition *pp)
 struct hv_partition *process_partition_hv(struct process_partition *pp)
 {
 	return pp->hv;
+}
+
+const struct guest_memory *process_partition_memory(const struct process_partition *pp)
+{
+	return &pp->mem;
 }
 
 void process_partition_kick(struct process_partition *pp)

@@ -46,16 +46,30 @@ struct process_partition_config {
 	void *crash_ctx;
 };
 
-/* Sets the partition up and starts the guest. 0 or a negative errno. */
+/* Sets the partition up and starts the guest: process_partition_new, the
+ * config's prepare callback, then process_partition_launch. 0 or a
+ * negative errno (nothing is left behind). */
 int process_partition_start(const struct process_partition_config *cfg,
 			    struct process_partition **out);
+
+/* The partition's memory, hv and channels, without threads or guest:
+ * attach devices, then launch. Free with process_partition_stop. */
+int process_partition_new(const struct process_partition_config *cfg,
+			  struct process_partition **out);
+
+/* Starts the threads and the guest program. */
+int process_partition_launch(struct process_partition *pp);
+
+/* Ends the guest (SIGKILL if still running) and joins every thread; hv
+ * stays usable, for tearing down what sits on it. Idempotent. */
+void process_partition_halt(struct process_partition *pp);
 
 /* Waits up to timeout_ms (-1: forever) for the guest to exit. 0 and
  * *status (as from waitpid) when it has, once the partition has finished
  * reacting to it (stats are final); -ETIMEDOUT otherwise. */
 int process_partition_wait(struct process_partition *pp, int timeout_ms, int *status);
 
-/* Ends the guest (SIGKILL if still running) and frees everything. */
+/* Halts (if not yet) and frees everything. */
 void process_partition_stop(struct process_partition *pp);
 
 /* Guards every call into host/hv made from outside the partition's own
@@ -63,6 +77,7 @@ void process_partition_stop(struct process_partition *pp);
 void process_partition_lock(struct process_partition *pp);
 void process_partition_unlock(struct process_partition *pp);
 struct hv_partition *process_partition_hv(struct process_partition *pp);
+const struct guest_memory *process_partition_memory(const struct process_partition *pp);
 
 /* Reference time now (100 ns units), for calls into hv. */
 uint64_t process_partition_now(const struct process_partition *pp);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The process partition's request handling, reachable without a guest
- * process or threads: for the fuzz target and protocol tests. */
+ * process or threads (a partition from process_partition_new that is never
+ * launched): for the fuzz target and protocol tests. */
 #ifndef HVKIT_PROCESS_INTERNAL_H
 #define HVKIT_PROCESS_INTERNAL_H
 
@@ -8,11 +9,6 @@
 
 #include "hvkit/proto/process.h"
 #include "process.h"
-
-/* A partition with its memory, hv and channels, but no threads and no
- * guest. Free it with process_partition_stop. */
-int process_partition_new_detached(const struct process_partition_config *cfg,
-				   struct process_partition **out);
 
 /* Validates one message received on VP vp's socket and serves it: 0 and a
  * reply to send (with *fd to pass, or -1); -EPROTO if the message breaks

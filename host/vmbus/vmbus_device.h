@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hvkit/proto/echo.h"
 #include "ring_buffer.h"
 #include "vmbus_server.h"
 
@@ -80,7 +81,9 @@ void vmbus_channel_signal(struct vmbus_channel *ch);
 void vmbus_channel_signal_locked(struct vmbus_channel *ch);
 
 void vmbus_channel_get(struct vmbus_channel *ch);
-void vmbus_channel_put(struct vmbus_channel *ch); /* takes the lock if it frees */
+/* The last put unmaps the rings; it touches no server state, so it needs
+ * no lock and may come from anywhere. */
+void vmbus_channel_put(struct vmbus_channel *ch);
 
 struct vmbus_device *vmbus_channel_device(const struct vmbus_channel *ch);
 uint16_t vmbus_channel_subchannel_index(const struct vmbus_channel *ch);
@@ -95,17 +98,7 @@ void *vmbus_channel_data(const struct vmbus_channel *ch);
 
 /* ---- The echo device (tests, demos) ---- */
 
-/* Class GUID of hvkit's echo device. */
-#define VMBUS_ECHO_CLASS                                                          \
-	HV_GUID(0x6876c1a0, 0x8e2b, 0x4f45, 0x9c, 0x3e, 0x68, 0x76, 0x6b, 0x69, 0x74, 0x01)
-
-/*
- * Every in-band packet that asks for a completion gets one carrying the
- * same payload. A packet whose payload starts with VMBUS_ECHO_SUBCHANNELS
- * (u32) and a count (u32) asks for that many more sub-channels instead.
- */
-#define VMBUS_ECHO_SUBCHANNELS 0x53554243u /* "CBUS" */
-
+/* hvkit's echo device (wire format: include/hvkit/proto/echo.h). */
 struct vmbus_echo;
 /* instance distinguishes several echo devices in one VM. */
 int vmbus_echo_add(struct vmbus_server *s, uint32_t instance, struct vmbus_echo **out);

@@ -48,19 +48,25 @@ static uint8_t u8(struct input *in)
 	return in->i < in->n ? in->d[in->i++] : 0;
 }
 
+/* Little-endian reads. Each byte is taken in its own statement: the two
+ * operands of | are unsequenced, so u8(in) | u8(in) << 8 could read them in
+ * either order. */
 static uint16_t u16(struct input *in)
 {
-	return (uint16_t)(u8(in) | (u8(in) << 8));
+	uint16_t lo = u8(in);
+	return (uint16_t)(lo | u8(in) << 8);
 }
 
 static uint32_t u32(struct input *in)
 {
-	return u16(in) | ((uint32_t)u16(in) << 16);
+	uint32_t lo = u16(in);
+	return lo | (uint32_t)u16(in) << 16;
 }
 
 static uint64_t u64(struct input *in)
 {
-	return u32(in) | ((uint64_t)u32(in) << 32);
+	uint64_t lo = u32(in);
+	return lo | (uint64_t)u32(in) << 32;
 }
 
 /* ---- callbacks: check what hv asks of the backend ---- */

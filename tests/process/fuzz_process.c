@@ -51,7 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.log = quiet,
 	};
 	struct process_partition *pp;
-	if (process_partition_new_detached(&cfg, &pp))
+	if (process_partition_new(&cfg, &pp))
 		return 0;
 	struct hv_partition *hv = process_partition_hv(pp);
 	process_partition_lock(pp);

@@ -26,6 +26,7 @@
 #include "hv_guest.h"
 #include "hvkit/vmbus.h"
 #include "posix.h"
+#include "process_guest.h"
 #include "scenario_ids.h"
 
 static struct hv_posix *px;
@@ -116,19 +117,6 @@ static bool wait_for(uint32_t *counter, uint32_t target)
 
 /* ---- Set-up ---- */
 
-struct vp_start {
-	uint32_t vp;
-	int err;
-};
-
-static void *vp_main(void *arg)
-{
-	struct vp_start *s = arg;
-	hv_posix_bind_vp(px, s->vp);
-	s->err = hv_guest_vp_init(&guest);
-	return NULL;
-}
-
 static int bring_up(bool message_mode)
 {
 	struct hv_guest_features f;
@@ -152,15 +140,10 @@ static int bring_up(bool message_mode)
 		return err;
 	hv_guest_set_callbacks(&guest, on_message, on_events, on_timer, NULL);
 	/* Each VP brings up its own SynIC, on a thread bound to it. */
-	for (uint32_t vp = 0; vp < cfg.vp_count; vp++) {
-		struct vp_start s = {vp, 0};
-		pthread_t t;
-		pthread_create(&t, NULL, vp_main, &s);
-		pthread_join(t, NULL);
-		CHECK(s.err == 0, "vp_init on VP %u: %d", vp, s.err);
-		if (s.err)
-			return s.err;
-	}
+	err = process_guest_init_vps(px, &guest);
+	CHECK(err == 0, "vp_init: %d", err);
+	if (err)
+		return err;
 	return 0;
 }
 

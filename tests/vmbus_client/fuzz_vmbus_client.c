@@ -131,14 +131,14 @@ static void on_packets(void *arg, struct vmbus_client_channel *ch)
 	struct vmbus_packet pkt;
 	int err, n = 0;
 
-	while ((err = vmbus_channel_recv(ch, buf, sizeof(buf), &pkt)) == 0) {
+	while ((err = vmbus_client_channel_recv(ch, buf, sizeof(buf), &pkt)) == 0) {
 		if (pkt.len > sizeof(buf) || pkt.data < buf || pkt.data + pkt.data_len > buf + pkt.len ||
 		    pkt.ext + pkt.ext_len > pkt.data)
 			abort();
 		x->received++;
 		/* Answer a completion-requested packet, as drivers do. */
 		if (pkt.flags & VMBUS_PKT_FLAG_COMPLETION_REQUESTED)
-			vmbus_channel_send_inband(ch, pkt.trans_id, 0, pkt.data,
+			vmbus_client_channel_send_inband(ch, pkt.trans_id, 0, pkt.data,
 						  pkt.data_len < 64 ? pkt.data_len : 64);
 		if (++n > 4096)
 			abort(); /* a ring cannot hold this many */
@@ -150,7 +150,7 @@ static void on_packets(void *arg, struct vmbus_client_channel *ch)
 static int probe(void *ctx, struct vmbus_client_channel *ch)
 {
 	struct ctx *x = ctx;
-	int err = vmbus_channel_open(ch, 2 * HV_PAGE_SIZE, 3 * HV_PAGE_SIZE, "fuzz", 4,
+	int err = vmbus_client_channel_open(ch, 2 * HV_PAGE_SIZE, 3 * HV_PAGE_SIZE, "fuzz", 4,
 				     on_packets, x);
 	if (err == 0)
 		hold(x, ch);
@@ -168,7 +168,7 @@ static void subchannel(void *ctx, struct vmbus_client_channel *primary,
 	struct ctx *x = ctx;
 	(void)primary;
 	hold(x, sub);
-	vmbus_channel_open(sub, 2 * HV_PAGE_SIZE, 2 * HV_PAGE_SIZE, NULL, 0, on_packets, x);
+	vmbus_client_channel_open(sub, 2 * HV_PAGE_SIZE, 2 * HV_PAGE_SIZE, NULL, 0, on_packets, x);
 }
 
 static struct hv_guid instance(uint8_t n)
@@ -283,20 +283,20 @@ static void guest_op(struct ctx *x, struct cursor *cur)
 		break;
 	case 1:
 		if (ch)
-			vmbus_channel_send_inband(ch, arg, arg & 1, buf, arg);
+			vmbus_client_channel_send_inband(ch, arg, arg & 1, buf, arg);
 		break;
 	case 2:
 		if (ch)
-			vmbus_channel_close(ch);
+			vmbus_client_channel_close(ch);
 		break;
 	case 3:
 		if (ch)
-			vmbus_channel_open(ch, 2 * HV_PAGE_SIZE, (2 + arg % 3) * HV_PAGE_SIZE, NULL, 0,
+			vmbus_client_channel_open(ch, 2 * HV_PAGE_SIZE, (2 + arg % 3) * HV_PAGE_SIZE, NULL, 0,
 					   on_packets, x);
 		break;
 	case 4:
 		if (ch)
-			vmbus_channel_retarget(ch, arg % (VPS + 1));
+			vmbus_client_channel_retarget(ch, arg % (VPS + 1));
 		break;
 	case 5:
 		vmbus_client_unload(x->c);
@@ -310,7 +310,7 @@ static void guest_op(struct ctx *x, struct cursor *cur)
 		vmbus_client_wait_work(x->c, 0);
 		break;
 	case 8:
-		if (ch && vmbus_channel_recv(ch, buf, arg, &pkt) == 0 && pkt.len > arg)
+		if (ch && vmbus_client_channel_recv(ch, buf, arg, &pkt) == 0 && pkt.len > arg)
 			abort();
 		break;
 	case 9:
@@ -325,7 +325,7 @@ static void guest_op(struct ctx *x, struct cursor *cur)
 		if (ch) {
 			uint64_t pfn = arg;
 			struct vmbus_gpa_range_out r = {.byte_count = 1 + arg, .pfns = &pfn};
-			vmbus_channel_send_gpa_direct(ch, arg, &r, 1, buf, arg % 32);
+			vmbus_client_channel_send_gpa_direct(ch, arg, &r, 1, buf, arg % 32);
 		}
 		break;
 	}

@@ -99,7 +99,7 @@ static int drv_probe(void *ctx, struct vmbus_client_channel *ch)
 		d->all_offers_seen = false;
 	d->probed[d->probes] = ch;
 	if (d->open)
-		d->open_err[d->probes] = vmbus_channel_open(ch, d->send_bytes, d->recv_bytes,
+		d->open_err[d->probes] = vmbus_client_channel_open(ch, d->send_bytes, d->recv_bytes,
 							    d->user_data, d->user_len, packet_cb,
 							    d->x);
 	d->probes++;
@@ -121,7 +121,7 @@ static void drv_subchannel(void *ctx, struct vmbus_client_channel *primary,
 	d->sub_of[d->subs] = primary;
 	d->sub[d->subs++] = sub;
 	if (d->open)
-		assert_int_equal(vmbus_channel_open(sub, d->send_bytes, d->recv_bytes, NULL, 0,
+		assert_int_equal(vmbus_client_channel_open(sub, d->send_bytes, d->recv_bytes, NULL, 0,
 						    packet_cb, d->x),
 				 0);
 }
@@ -155,7 +155,7 @@ static void packet_cb(void *arg, struct vmbus_client_channel *ch)
 	if (!x->cb_reads)
 		return;
 	int err;
-	while ((err = vmbus_channel_recv(ch, buf, sizeof(buf), &pkt)) == 0) {
+	while ((err = vmbus_client_channel_recv(ch, buf, sizeof(buf), &pkt)) == 0) {
 		assert_true(x->received < MAX_SEEN);
 		x->rx_len[x->received] = pkt.data_len;
 		x->rx_trans[x->received] = pkt.trans_id;
@@ -768,12 +768,12 @@ static void open_lays_out_gpadl_and_open_as_linux(void **state)
 	/* Bad sizes are refused before anything is sent. */
 	uint32_t posts = x->h->post_count;
 	struct vmbus_client_channel *ch = probed(&x->scsi, 0);
-	assert_int_equal(vmbus_channel_open(ch, 4096, 8192, NULL, 0, packet_cb, x), -EINVAL);
-	assert_int_equal(vmbus_channel_open(ch, 8192 + 1, 8192, NULL, 0, packet_cb, x), -EINVAL);
-	assert_int_equal(vmbus_channel_open(ch, 8192, 8192, user, 121, packet_cb, x), -EINVAL);
-	assert_int_equal(vmbus_channel_open(ch, 8192, 8192, NULL, 0, NULL, x), -EINVAL);
+	assert_int_equal(vmbus_client_channel_open(ch, 4096, 8192, NULL, 0, packet_cb, x), -EINVAL);
+	assert_int_equal(vmbus_client_channel_open(ch, 8192 + 1, 8192, NULL, 0, packet_cb, x), -EINVAL);
+	assert_int_equal(vmbus_client_channel_open(ch, 8192, 8192, user, 121, packet_cb, x), -EINVAL);
+	assert_int_equal(vmbus_client_channel_open(ch, 8192, 8192, NULL, 0, NULL, x), -EINVAL);
 	/* Already open. */
-	assert_int_equal(vmbus_channel_open(ch, 8192, 8192, NULL, 0, packet_cb, x), -EBUSY);
+	assert_int_equal(vmbus_client_channel_open(ch, 8192, 8192, NULL, 0, packet_cb, x), -EBUSY);
 	assert_int_equal(x->h->post_count, posts);
 }
 
@@ -790,7 +790,7 @@ static void open_refused_tears_the_gpadl_down(void **state)
 	uint32_t allocs = x->f.live_allocs;
 
 	x->h->open_status = 0xC0000001u;
-	assert_int_equal(vmbus_channel_open(ch, 8192, 8192, NULL, 0, packet_cb, x), -EIO);
+	assert_int_equal(vmbus_client_channel_open(ch, 8192, 8192, NULL, 0, packet_cb, x), -EIO);
 	int open_at = fh_index(x->h, VMBUS_MSG_OPENCHANNEL, 0);
 	int down_at = fh_index(x->h, VMBUS_MSG_GPADL_TEARDOWN, 0);
 	assert_true(open_at >= 0 && down_at > open_at);
@@ -801,19 +801,19 @@ static void open_refused_tears_the_gpadl_down(void **state)
 	assert_int_equal(fh_count(x->h, VMBUS_MSG_CLOSECHANNEL), 0);
 	assert_int_equal(x->f.live_allocs, allocs);
 	assert_int_equal(info_of(ch).state, VMBUS_CLIENT_OFFERED);
-	assert_int_equal(vmbus_channel_send_inband(ch, 1, 0, "x", 1), -ENOTCONN);
+	assert_int_equal(vmbus_client_channel_send_inband(ch, 1, 0, "x", 1), -ENOTCONN);
 
 	/* Refused GPADL: no OPENCHANNEL, nothing to tear down. */
 	x->h->open_status = 0;
 	x->h->gpadl_status = 7;
-	assert_int_equal(vmbus_channel_open(ch, 8192, 8192, NULL, 0, packet_cb, x), -EIO);
+	assert_int_equal(vmbus_client_channel_open(ch, 8192, 8192, NULL, 0, packet_cb, x), -EIO);
 	assert_int_equal(fh_count(x->h, VMBUS_MSG_OPENCHANNEL), 1);
 	assert_int_equal(fh_count(x->h, VMBUS_MSG_GPADL_TEARDOWN), 1);
 	assert_int_equal(x->f.live_allocs, allocs);
 
 	/* And the channel opens once the host agrees. */
 	x->h->gpadl_status = 0;
-	assert_int_equal(vmbus_channel_open(ch, 8192, 8192, NULL, 0, packet_cb, x), 0);
+	assert_int_equal(vmbus_client_channel_open(ch, 8192, 8192, NULL, 0, packet_cb, x), 0);
 	assert_int_equal(info_of(ch).state, VMBUS_CLIENT_OPEN);
 	assert_int_equal(check_gpadl(x, 2, 5, 4), 0xE1E12);
 }
@@ -831,7 +831,7 @@ static void open_without_answer_times_out_and_cleans_up(void **state)
 	uint32_t allocs = x->f.live_allocs;
 
 	x->h->drop_open_result = true;
-	assert_int_equal(vmbus_channel_open(ch, 8192, 8192, NULL, 0, packet_cb, x), -ETIMEDOUT);
+	assert_int_equal(vmbus_client_channel_open(ch, 8192, 8192, NULL, 0, packet_cb, x), -ETIMEDOUT);
 	/* The host may have opened it after all: close it and take the GPADL back. */
 	int close_at = fh_index(x->h, VMBUS_MSG_CLOSECHANNEL, 0);
 	assert_true(close_at > fh_index(x->h, VMBUS_MSG_OPENCHANNEL, 0));
@@ -841,9 +841,9 @@ static void open_without_answer_times_out_and_cleans_up(void **state)
 
 	/* A host that never gives the GPADL back keeps the pages. */
 	x->h->drop_open_result = false;
-	assert_int_equal(vmbus_channel_open(ch, 8192, 8192, NULL, 0, packet_cb, x), 0);
+	assert_int_equal(vmbus_client_channel_open(ch, 8192, 8192, NULL, 0, packet_cb, x), 0);
 	x->h->drop_torndown = true;
-	vmbus_channel_close(ch);
+	vmbus_client_channel_close(ch);
 	assert_int_equal(x->f.live_allocs, allocs + 1);
 	x->leaked_allocs = 1;
 	assert_int_equal(info_of(ch).state, VMBUS_CLIENT_OFFERED);
@@ -863,7 +863,7 @@ static void answers_arriving_inside_the_post_are_not_lost(void **state)
 	assert_int_equal(vmbus_client_connect(x->c), 0);
 	assert_int_equal(x->scsi.open_err[0], 0);
 	assert_int_equal(x->f.event_timeouts, 0);
-	vmbus_channel_close(probed(&x->scsi, 0));
+	vmbus_client_channel_close(probed(&x->scsi, 0));
 	assert_int_equal(fh_count(x->h, VMBUS_MSG_GPADL_TEARDOWN), 1);
 	assert_int_equal(x->f.event_timeouts, 0);
 	assert_int_equal(stats(x).bad_messages, 0);
@@ -880,10 +880,10 @@ static void close_sends_close_then_teardown(void **state)
 	assert_int_equal(vmbus_client_connect(x->c), 0);
 	struct vmbus_client_channel *ch = probed(&x->scsi, 0);
 	uint32_t allocs = x->f.live_allocs;
-	assert_int_equal(vmbus_channel_open(ch, 8192, 8192, NULL, 0, packet_cb, x), 0);
+	assert_int_equal(vmbus_client_channel_open(ch, 8192, 8192, NULL, 0, packet_cb, x), 0);
 	assert_int_equal(x->f.live_allocs, allocs + 1);
 
-	vmbus_channel_close(ch);
+	vmbus_client_channel_close(ch);
 	int close_at = fh_index(x->h, VMBUS_MSG_CLOSECHANNEL, 0);
 	int down_at = fh_index(x->h, VMBUS_MSG_GPADL_TEARDOWN, 0);
 	assert_true(close_at >= 0 && down_at == close_at + 1);
@@ -898,13 +898,13 @@ static void close_sends_close_then_teardown(void **state)
 	assert_int_equal(info_of(ch).state, VMBUS_CLIENT_OFFERED);
 	uint8_t buf[64];
 	struct vmbus_packet pkt;
-	assert_int_equal(vmbus_channel_send_inband(ch, 1, 0, "x", 1), -ENOTCONN);
-	assert_int_equal(vmbus_channel_recv(ch, buf, sizeof(buf), &pkt), -ENOTCONN);
+	assert_int_equal(vmbus_client_channel_send_inband(ch, 1, 0, "x", 1), -ENOTCONN);
+	assert_int_equal(vmbus_client_channel_recv(ch, buf, sizeof(buf), &pkt), -ENOTCONN);
 	/* Closing twice does nothing more. */
-	vmbus_channel_close(ch);
+	vmbus_client_channel_close(ch);
 	assert_int_equal(fh_count(x->h, VMBUS_MSG_CLOSECHANNEL), 1);
 	/* It opens again, with a new handle. */
-	assert_int_equal(vmbus_channel_open(ch, 8192, 8192, NULL, 0, packet_cb, x), 0);
+	assert_int_equal(vmbus_client_channel_open(ch, 8192, 8192, NULL, 0, packet_cb, x), 0);
 	assert_int_equal(check_gpadl(x, 1, 5, 4), 0xE1E11);
 }
 
@@ -935,10 +935,10 @@ static void send_signals_only_an_empty_unmasked_ring(void **state)
 	const uint32_t conn = 0x1000 + 5;
 	struct fh_chan *hc = fh_chan(x->h, 5);
 
-	assert_int_equal(vmbus_channel_send_inband(ch, 1, 1, "A", 1), 0);
+	assert_int_equal(vmbus_client_channel_send_inband(ch, 1, 1, "A", 1), 0);
 	assert_int_equal(fh_signals_to(x->h, conn), 1);
 	/* The host has not read: the ring was not empty, no signal. */
-	assert_int_equal(vmbus_channel_send_inband(ch, 2, 0, "B", 1), 0);
+	assert_int_equal(vmbus_client_channel_send_inband(ch, 2, 0, "B", 1), 0);
 	assert_int_equal(fh_signals_to(x->h, conn), 1);
 	assert_int_equal(fh_recv(x->h, 5, buf, sizeof(buf), &pkt), 0);
 	assert_int_equal(pkt.type, VMBUS_PKT_DATA_INBAND);
@@ -950,17 +950,17 @@ static void send_signals_only_an_empty_unmasked_ring(void **state)
 	assert_int_equal(pkt.data[0], 'B');
 	assert_int_equal(fh_recv(x->h, 5, buf, sizeof(buf), &pkt), -EAGAIN);
 	/* Drained: the next one signals. */
-	assert_int_equal(vmbus_channel_send_inband(ch, 3, 0, "C", 1), 0);
+	assert_int_equal(vmbus_client_channel_send_inband(ch, 3, 0, "C", 1), 0);
 	assert_int_equal(fh_signals_to(x->h, conn), 2);
 	assert_int_equal(fh_recv(x->h, 5, buf, sizeof(buf), &pkt), 0);
 	/* The host polls (interrupt_mask): no signal even on an empty ring. */
 	hc->from_guest.mem.hdr->interrupt_mask = 1;
-	assert_int_equal(vmbus_channel_send_inband(ch, 4, 0, "D", 1), 0);
+	assert_int_equal(vmbus_client_channel_send_inband(ch, 4, 0, "D", 1), 0);
 	assert_int_equal(fh_signals_to(x->h, conn), 2);
 	hc->from_guest.mem.hdr->interrupt_mask = 0;
 	assert_int_equal(fh_recv(x->h, 5, buf, sizeof(buf), &pkt), 0);
 	assert_int_equal(pkt.data[0], 'D');
-	assert_int_equal(vmbus_channel_send_inband(ch, 5, 0, "E", 1), 0);
+	assert_int_equal(vmbus_client_channel_send_inband(ch, 5, 0, "E", 1), 0);
 	assert_int_equal(fh_signals_to(x->h, conn), 3);
 	assert_int_equal(x->h->signal_count, 3);
 	assert_int_equal(x->h->signals[0].flag, 0);
@@ -971,7 +971,7 @@ static void send_signals_only_an_empty_unmasked_ring(void **state)
 	uint64_t pfn = 0x1234;
 	struct vmbus_gpa_range_out r = {.byte_count = 100, .byte_offset = 8, .pfns = &pfn};
 	assert_int_equal(fh_recv(x->h, 5, buf, sizeof(buf), &pkt), 0);
-	assert_int_equal(vmbus_channel_send_gpa_direct(ch, 9, &r, 1, "gpa", 3), 0);
+	assert_int_equal(vmbus_client_channel_send_gpa_direct(ch, 9, &r, 1, "gpa", 3), 0);
 	assert_int_equal(fh_signals_to(x->h, conn), 4);
 	assert_int_equal(fh_recv(x->h, 5, buf, sizeof(buf), &pkt), 0);
 	assert_int_equal(pkt.type, VMBUS_PKT_DATA_USING_GPA_DIRECT);
@@ -993,9 +993,9 @@ static void full_ring_says_again(void **state)
 	x->hb.send_bytes = 2 * HV_PAGE_SIZE;
 	struct vmbus_client_channel *ch = open_one(x, &HEARTBEAT, &x->hb, 5);
 	/* 8 KiB ring: a 4 KiB data area holds one such packet. */
-	assert_int_equal(vmbus_channel_send_inband(ch, 1, 0, big, sizeof(big)), 0);
-	assert_int_equal(vmbus_channel_send_inband(ch, 2, 0, big, sizeof(big)), -EAGAIN);
-	assert_int_equal(vmbus_channel_send_inband(ch, 3, 0, big, 5000), -EMSGSIZE);
+	assert_int_equal(vmbus_client_channel_send_inband(ch, 1, 0, big, sizeof(big)), 0);
+	assert_int_equal(vmbus_client_channel_send_inband(ch, 2, 0, big, sizeof(big)), -EAGAIN);
+	assert_int_equal(vmbus_client_channel_send_inband(ch, 3, 0, big, 5000), -EMSGSIZE);
 	assert_int_equal(info_of(ch).packets_sent, 1);
 }
 
@@ -1020,11 +1020,11 @@ static void interrupt_page_bit_below_5_0(void **state)
 	const uint8_t *send_half = int_page + HV_PAGE_SIZE / 2;
 
 	/* vmbus_set_event(): the relid bit in the send half, then the signal. */
-	assert_int_equal(vmbus_channel_send_inband(probed(&x->hb, 0), 1, 0, "x", 1), 0);
+	assert_int_equal(vmbus_client_channel_send_inband(probed(&x->hb, 0), 1, 0, "x", 1), 0);
 	assert_int_equal(send_half[70 / 8], 1u << (70 % 8));
 	assert_int_equal(fh_signals_to(x->h, 0x1000 + 70), 1);
 	/* A dedicated interrupt: no bit, but still the signal. */
-	assert_int_equal(vmbus_channel_send_inband(probed(&x->scsi, 0), 1, 0, "x", 1), 0);
+	assert_int_equal(vmbus_client_channel_send_inband(probed(&x->scsi, 0), 1, 0, "x", 1), 0);
 	assert_int_equal(send_half[71 / 8] & (1u << (71 % 8)), 0);
 	assert_int_equal(fh_signals_to(x->h, 0x1000 + 71), 1);
 	for (uint32_t i = 0; i < HV_PAGE_SIZE / 2; i++)
@@ -1081,7 +1081,7 @@ static void callback_runs_on_the_target_vp_and_drains(void **state)
 	assert_int_equal(x->cb_calls, 3);
 	assert_int_equal(stats(x).interrupts, 2);
 	/* Nor after close. */
-	vmbus_channel_close(ch);
+	vmbus_client_channel_close(ch);
 	fh_raise_event(x->h, 1, 9);
 	assert_int_equal(x->cb_calls, 3);
 }
@@ -1103,7 +1103,7 @@ static void reader_signals_a_blocked_host(void **state)
 	/* Without pending_send_sz, reading frees space silently. */
 	assert_int_equal(vmbus_ring_put(&hc->to_guest, &p, NULL), 0);
 	vmbus_ring_publish(&hc->to_guest);
-	assert_int_equal(vmbus_channel_recv(ch, buf, sizeof(buf), &pkt), 0);
+	assert_int_equal(vmbus_client_channel_recv(ch, buf, sizeof(buf), &pkt), 0);
 	assert_int_equal(fh_signals_to(x->h, conn), 0);
 
 	/* The host fills the ring and asks for space. */
@@ -1112,18 +1112,18 @@ static void reader_signals_a_blocked_host(void **state)
 	vmbus_ring_publish(&hc->to_guest);
 	assert_false(vmbus_ring_writer_want_space(&hc->to_guest, need));
 	/* The first read makes the room it waits for: one signal. */
-	assert_int_equal(vmbus_channel_recv(ch, buf, sizeof(buf), &pkt), 0);
+	assert_int_equal(vmbus_client_channel_recv(ch, buf, sizeof(buf), &pkt), 0);
 	assert_int_equal(fh_signals_to(x->h, conn), 1);
-	assert_int_equal(vmbus_channel_recv(ch, buf, sizeof(buf), &pkt), 0);
+	assert_int_equal(vmbus_client_channel_recv(ch, buf, sizeof(buf), &pkt), 0);
 	assert_int_equal(fh_signals_to(x->h, conn), 1);
 	/* A buffer too small leaves the packet where it is. */
-	assert_int_equal(vmbus_channel_recv(ch, buf, 16, &pkt), -EMSGSIZE);
-	assert_int_equal(vmbus_channel_recv(ch, buf, sizeof(buf), &pkt), 0);
+	assert_int_equal(vmbus_client_channel_recv(ch, buf, 16, &pkt), -EMSGSIZE);
+	assert_int_equal(vmbus_client_channel_recv(ch, buf, sizeof(buf), &pkt), 0);
 	/* A corrupt packet is reported, and the ring stays unusable. */
 	uint8_t *desc = hc->to_guest.mem.data + hc->to_guest.mem.hdr->read_index;
 	desc[4] = desc[5] = 0xFF; /* len8 far past what was published */
-	assert_int_equal(vmbus_channel_recv(ch, buf, sizeof(buf), &pkt), -EBADMSG);
-	assert_int_equal(vmbus_channel_recv(ch, buf, sizeof(buf), &pkt), -EBADMSG);
+	assert_int_equal(vmbus_client_channel_recv(ch, buf, sizeof(buf), &pkt), -EBADMSG);
+	assert_int_equal(vmbus_client_channel_recv(ch, buf, sizeof(buf), &pkt), -EBADMSG);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1140,7 +1140,7 @@ static void retarget_at_4_1_takes_the_target_at_once(void **state)
 	assert_int_equal(info_of(ch).target_vp, 0);
 	uint32_t waits = x->f.event_waits;
 
-	assert_int_equal(vmbus_channel_retarget(ch, 2), 0);
+	assert_int_equal(vmbus_client_channel_retarget(ch, 2), 0);
 	assert_int_equal(info_of(ch).target_vp, 2);
 	assert_int_equal(x->f.event_waits, waits); /* no answer to wait for */
 	struct vmbus_msg_modify_channel m;
@@ -1153,8 +1153,8 @@ static void retarget_at_4_1_takes_the_target_at_once(void **state)
 	assert_int_equal(fh_send(x->h, 5, 1, "x", 1), 0);
 	assert_int_equal(x->cb_vp[0], 2);
 
-	assert_int_equal(vmbus_channel_retarget(ch, VPS), -EINVAL);
-	assert_int_equal(vmbus_channel_retarget(ch, 1000), -EINVAL);
+	assert_int_equal(vmbus_client_channel_retarget(ch, VPS), -EINVAL);
+	assert_int_equal(vmbus_client_channel_retarget(ch, 1000), -EINVAL);
 	assert_int_equal(fh_count(x->h, VMBUS_MSG_MODIFYCHANNEL), 1);
 }
 
@@ -1165,7 +1165,7 @@ static void retarget_before_4_1_is_not_supported(void **state)
 
 	fh_accept(x->h, &v40, 1);
 	struct vmbus_client_channel *ch = open_one(x, &HEARTBEAT, &x->hb, 5);
-	assert_int_equal(vmbus_channel_retarget(ch, 1), -EOPNOTSUPP);
+	assert_int_equal(vmbus_client_channel_retarget(ch, 1), -EOPNOTSUPP);
 	assert_int_equal(fh_count(x->h, VMBUS_MSG_MODIFYCHANNEL), 0);
 	assert_int_equal(info_of(ch).target_vp, 0);
 }
@@ -1179,25 +1179,25 @@ static void retarget_at_5_3_waits_for_the_response(void **state)
 	struct vmbus_msg_modify_channel_response other = {
 		{VMBUS_MSG_MODIFYCHANNEL_RESPONSE, 0}, 6, 0};
 	fh_inject_before(x->h, VMBUS_MSG_MODIFYCHANNEL_RESPONSE, &other, sizeof(other));
-	assert_int_equal(vmbus_channel_retarget(ch, 3), 0);
+	assert_int_equal(vmbus_client_channel_retarget(ch, 3), 0);
 	assert_int_equal(info_of(ch).target_vp, 3);
 	assert_int_equal(stats(x).bad_messages, 1);
 
 	x->h->modify_status = 0xC0000001u;
-	assert_int_equal(vmbus_channel_retarget(ch, 1), -EIO);
+	assert_int_equal(vmbus_client_channel_retarget(ch, 1), -EIO);
 	assert_int_equal(info_of(ch).target_vp, 3);
 
 	x->h->modify_status = 0;
 	x->h->drop_modify_response = true;
-	assert_int_equal(vmbus_channel_retarget(ch, 2), -ETIMEDOUT);
+	assert_int_equal(vmbus_client_channel_retarget(ch, 2), -ETIMEDOUT);
 	assert_int_equal(info_of(ch).target_vp, 3);
 	assert_int_equal(fh_count(x->h, VMBUS_MSG_MODIFYCHANNEL), 3);
 
 	/* Not open: the target is kept for OPENCHANNEL, no message. */
-	vmbus_channel_close(ch);
-	assert_int_equal(vmbus_channel_retarget(ch, 2), 0);
+	vmbus_client_channel_close(ch);
+	assert_int_equal(vmbus_client_channel_retarget(ch, 2), 0);
 	assert_int_equal(fh_count(x->h, VMBUS_MSG_MODIFYCHANNEL), 3);
-	assert_int_equal(vmbus_channel_open(ch, 8192, 8192, NULL, 0, packet_cb, x), 0);
+	assert_int_equal(vmbus_client_channel_open(ch, 8192, 8192, NULL, 0, packet_cb, x), 0);
 	struct vmbus_msg_open_channel o;
 	msg_of(fh_nth(x->h, VMBUS_MSG_OPENCHANNEL, 1), &o, sizeof(o));
 	assert_int_equal(o.target_vp, x->f.vp_index[2]);
@@ -1239,7 +1239,7 @@ static void subchannels_are_announced_and_closed_first(void **state)
 	assert_int_equal(a.state, VMBUS_CLIENT_OPEN);
 
 	/* vmbus_close(): the sub-channels first, then the primary. */
-	vmbus_channel_close(primary);
+	vmbus_client_channel_close(primary);
 	assert_int_equal(fh_count(x->h, VMBUS_MSG_CLOSECHANNEL), 3);
 	struct vmbus_msg_close_channel c2;
 	msg_of(fh_nth(x->h, VMBUS_MSG_CLOSECHANNEL, 2), &c2, sizeof(c2));
@@ -1323,7 +1323,7 @@ static void offline_vps_get_no_channels(void **state)
 	for (uint32_t i = 0; i < 6; i++)
 		assert_int_equal(listed(&l, 40 + i)->target_vp, want[i]);
 	/* Nor can one be moved there. */
-	assert_int_equal(vmbus_channel_retarget(probed(&x->nic, 0), 3), -EINVAL);
+	assert_int_equal(vmbus_client_channel_retarget(probed(&x->nic, 0), 3), -EINVAL);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1341,8 +1341,8 @@ static void rescind_of_an_open_idle_channel(void **state)
 
 	/* At once: rescinded, sends refused, host interrupts ignored. */
 	assert_int_equal(info_of(ch).state, VMBUS_CLIENT_RESCINDED);
-	assert_int_equal(vmbus_channel_send_inband(ch, 1, 0, "x", 1), -ENODEV);
-	assert_int_equal(vmbus_channel_retarget(ch, 1), -ENODEV);
+	assert_int_equal(vmbus_client_channel_send_inband(ch, 1, 0, "x", 1), -ENODEV);
+	assert_int_equal(vmbus_client_channel_retarget(ch, 1), -ENODEV);
 	fh_raise_event(x->h, 0, 5);
 	assert_int_equal(x->cb_calls, 0);
 	assert_int_equal(x->scsi.removes, 0);
@@ -1640,12 +1640,12 @@ static void malicious_messages_are_dropped_and_counted(void **state)
 	assert_int_equal(list(x).n, 1);
 	assert_int_equal(info_of(ch).state, VMBUS_CLIENT_OPEN);
 	assert_int_equal(vmbus_client_process(x->c), 0);
-	assert_int_equal(vmbus_channel_send_inband(ch, 1, 0, "ok", 2), 0);
+	assert_int_equal(vmbus_client_channel_send_inband(ch, 1, 0, "ok", 2), 0);
 	assert_int_equal(fh_recv(x->h, 5, buf, sizeof(buf), &pkt), 0);
 	assert_int_equal(fh_send(x->h, 5, 2, "in", 2), 0);
 	assert_int_equal(x->received, 1);
-	vmbus_channel_close(ch);
-	assert_int_equal(vmbus_channel_open(ch, 8192, 8192, NULL, 0, packet_cb, x), 0);
+	vmbus_client_channel_close(ch);
+	assert_int_equal(vmbus_client_channel_open(ch, 8192, 8192, NULL, 0, packet_cb, x), 0);
 
 	/* A second rescind of the same channel is one too many. */
 	struct vmbus_msg_rescind_offer r = {{VMBUS_MSG_RESCIND_CHANNELOFFER, 0}, 5};
@@ -1694,7 +1694,7 @@ static void wrong_answers_while_waiting_are_dropped(void **state)
 	struct vmbus_msg_gpadl_torndown gt = {{VMBUS_MSG_GPADL_TORNDOWN, 0}, 0xE1E11};
 	fh_inject_before(x->h, VMBUS_MSG_GPADL_TORNDOWN, &gt, sizeof(gt));
 	uint32_t allocs = x->f.live_allocs;
-	vmbus_channel_close(probed(&x->scsi, 0));
+	vmbus_client_channel_close(probed(&x->scsi, 0));
 	assert_int_equal(stats(x).bad_messages, 7);
 	assert_int_equal(x->f.live_allocs, allocs - 1);
 	/* Before UNLOAD_RESPONSE: a modify response for nothing. */

@@ -1,0 +1,322 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * hvkit-guest: hvkit's guest for the process partition. The guest library
+ * on its POSIX port: Hyper-V enlightenments on every VP, the VMBus client,
+ * and a driver for the echo device that exchanges verified packets on each
+ * of its channels. It prints what it saw and unloads.
+ *
+ *   hvkit-guest [--packets N] [--subchannels N] [--max-version MAJOR.MINOR]
+ *
+ * hvkit run starts it; it needs the HVKIT_PARTITION_FD an hvkit host gives.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "hv_guest.h"
+#include "hvkit/proto/echo.h"
+#include "hvkit/vmbus_classes.h"
+#include "posix.h"
+#include "process_guest.h"
+#include "vmbus_client.h"
+
+#define RING_BYTES (64 * 1024)
+#define MAX_CHANNELS 64
+#define WAIT_SECONDS 20
+
+struct options {
+	uint32_t packets;
+	uint32_t subchannels;
+	uint32_t max_version;
+};
+
+static struct options opt = {.packets = 1000};
+static struct hv_posix *px;
+static struct hv_guest guest;
+static struct vmbus_client *client;
+
+/* ---- The echo driver ---- */
+
+struct echo_channel {
+	struct vmbus_client_channel *ch;
+	uint64_t answered;
+	uint64_t wrong;
+	uint8_t buf[4096];
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t changed = PTHREAD_COND_INITIALIZER;
+static struct echo_channel *channels[MAX_CHANNELS];
+static uint32_t channel_count;
+static int failures;
+
+/* Interrupt context: take every completion, check it against what was sent. */
+static void echo_packets(void *arg, struct vmbus_client_channel *ch)
+{
+	struct echo_channel *e = arg;
+	struct vmbus_packet pkt;
+	uint8_t expect[PROCESS_ECHO_PAYLOAD_MAX];
+
+	while (vmbus_client_channel_recv(ch, e->buf, sizeof(e->buf), &pkt) == 0) {
+		uint32_t len = process_echo_payload(pkt.trans_id, expect);
+		pthread_mutex_lock(&lock);
+		if (pkt.type != VMBUS_PKT_COMP || pkt.data_len < len ||
+		    memcmp(pkt.data, expect, len))
+			e->wrong++;
+		e->answered++;
+		pthread_cond_broadcast(&changed);
+		pthread_mutex_unlock(&lock);
+	}
+}
+
+static int echo_open(struct vmbus_client_channel *ch)
+{
+	struct echo_channel *e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	e->ch = ch;
+	int err = vmbus_client_channel_open(ch, RING_BYTES, RING_BYTES, NULL, 0, echo_packets, e);
+	if (err) {
+		fprintf(stderr, "hvkit-guest: cannot open an echo channel: %s\n", strerror(-err));
+		free(e);
+		return err;
+	}
+	vmbus_client_channel_set_data(ch, e);
+	pthread_mutex_lock(&lock);
+	if (channel_count < MAX_CHANNELS)
+		channels[channel_count++] = e;
+	pthread_cond_broadcast(&changed);
+	pthread_mutex_unlock(&lock);
+	return 0;
+}
+
+static int echo_probe(void *ctx, struct vmbus_client_channel *ch)
+{
+	(void)ctx;
+	int err = echo_open(ch);
+	if (err || !opt.subchannels)
+		return err;
+	struct vmbus_echo_subchannels ask = {VMBUS_ECHO_SUBCHANNELS, opt.subchannels};
+	return vmbus_client_channel_send_inband(ch, UINT64_MAX, 0, &ask, sizeof(ask));
+}
+
+static void echo_subchannel(void *ctx, struct vmbus_client_channel *primary,
+			    struct vmbus_client_channel *sub)
+{
+	(void)ctx;
+	(void)primary;
+	echo_open(sub);
+}
+
+static void echo_remove(void *ctx, struct vmbus_client_channel *ch)
+{
+	(void)ctx;
+	vmbus_client_channel_close(ch);
+}
+
+static const struct vmbus_driver echo_driver = {
+	.class_id = VMBUS_ECHO_CLASS,
+	.name = "echo",
+	.fast = true, /* spread its channels like storage and network */
+	.probe = echo_probe,
+	.remove = echo_remove,
+	.subchannel = echo_subchannel,
+};
+
+/* ---- Bring-up ---- */
+
+static int bring_up(void)
+{
+	struct hv_guest_features f;
+	int err = hv_posix_connect_env(&px);
+	if (err) {
+		fprintf(stderr, "hvkit-guest: no hvkit host (%s); run me with 'hvkit run'\n",
+			strerror(-err));
+		return err;
+	}
+	struct hv_guest_config gc = {0};
+	err = process_guest_enlighten(px, &guest, &gc, &f);
+	if (err == -ENODEV) {
+		fprintf(stderr, "hvkit-guest: Hyper-V not detected\n");
+		return err;
+	}
+	if (err) {
+		fprintf(stderr, "hvkit-guest: enlightenment set-up failed: %s\n", strerror(-err));
+		return err;
+	}
+	printf("guest: Hyper-V detected (features %#x, hints %#x), %u VPs, TSC page %s, "
+	       "stimer %s\n",
+	       f.features, f.hints, gc.vp_count, guest.tsc_page ? "on" : "off",
+	       guest.stimer_mode == HV_STIMER_MODE_DIRECT    ? "direct mode"
+	       : guest.stimer_mode == HV_STIMER_MODE_MESSAGE ? "message mode"
+							     : "none");
+	return 0;
+}
+
+/* Runs the client's queued work (probes, sub-channel offers) until the
+ * expected channels are open or a while passes. */
+static void settle(uint32_t want_channels)
+{
+	struct timespec t0, now;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		vmbus_client_wait_work(client, 10000000); /* 10 ms */
+		vmbus_client_process(client);
+		pthread_mutex_lock(&lock);
+		uint32_t have = channel_count;
+		pthread_mutex_unlock(&lock);
+		if (have >= want_channels)
+			return;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+	} while (now.tv_sec - t0.tv_sec < WAIT_SECONDS);
+}
+
+/* ---- The echo exchange ---- */
+
+static void exchange(void)
+{
+	uint8_t payload[PROCESS_ECHO_PAYLOAD_MAX];
+	uint32_t n = channel_count;
+
+	for (uint64_t i = 0; i < opt.packets; i++)
+		for (uint32_t c = 0; c < n; c++) {
+			uint32_t len = process_echo_payload(i, payload);
+			int err;
+			/* A full ring drains as completions come back. */
+			while ((err = vmbus_client_channel_send_inband(
+					channels[c]->ch, i, VMBUS_PKT_FLAG_COMPLETION_REQUESTED,
+					payload, len)) == -EAGAIN)
+				nanosleep(&(struct timespec){0, 50000}, NULL);
+			if (err) {
+				fprintf(stderr, "hvkit-guest: send failed: %s\n", strerror(-err));
+				failures++;
+				return;
+			}
+		}
+	struct timespec deadline;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += WAIT_SECONDS;
+	pthread_mutex_lock(&lock);
+	for (uint32_t c = 0; c < n; c++)
+		while (channels[c]->answered < opt.packets)
+			if (pthread_cond_timedwait(&changed, &lock, &deadline))
+				break;
+	for (uint32_t c = 0; c < n; c++)
+		if (channels[c]->answered != opt.packets || channels[c]->wrong) {
+			fprintf(stderr, "hvkit-guest: channel %u: %llu of %u answers, %llu wrong\n",
+				c, (unsigned long long)channels[c]->answered, opt.packets,
+				(unsigned long long)channels[c]->wrong);
+			failures++;
+		}
+	pthread_mutex_unlock(&lock);
+}
+
+static const char *state_name(enum vmbus_client_channel_state s)
+{
+	switch (s) {
+	case VMBUS_CLIENT_OFFERED:
+		return "offered";
+	case VMBUS_CLIENT_OPENING:
+		return "opening";
+	case VMBUS_CLIENT_OPEN:
+		return "open";
+	case VMBUS_CLIENT_RESCINDED:
+		return "rescinded";
+	}
+	return "?";
+}
+
+static void print_channel(void *arg, const struct vmbus_client_channel_info *ci)
+{
+	(void)arg;
+	char instance[HV_GUID_STRING_LEN + 1];
+	const struct vmbus_class_info *cls = vmbus_class_find(&ci->class_id);
+	hv_guid_format(&ci->instance_id, instance);
+	printf("  %-10s %s %3u %5u %4u  %-9s %-6s %8llu %8llu\n", cls ? cls->name : "unknown",
+	       instance, ci->sub_channel_index, ci->relid, ci->target_vp, state_name(ci->state),
+	       ci->driver ? ci->driver : "-", (unsigned long long)ci->packets_sent,
+	       (unsigned long long)ci->packets_received);
+}
+
+static uint32_t parse_version(const char *s)
+{
+	unsigned major, minor;
+	if (sscanf(s, "%u.%u", &major, &minor) != 2)
+		return 0;
+	return VMBUS_MAKE_VERSION(major, minor);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"packets", required_argument, NULL, 'n'},
+		{"subchannels", required_argument, NULL, 's'},
+		{"max-version", required_argument, NULL, 'v'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+	while ((c = getopt_long(argc, argv, "n:s:v:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			opt.packets = (uint32_t)strtoul(optarg, NULL, 0);
+			break;
+		case 's':
+			opt.subchannels = (uint32_t)strtoul(optarg, NULL, 0);
+			break;
+		case 'v':
+			opt.max_version = parse_version(optarg);
+			if (!opt.max_version) {
+				fprintf(stderr, "hvkit-guest: bad version '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		default:
+			fprintf(stderr, "usage: hvkit-guest [--packets N] [--subchannels N] "
+					"[--max-version X.Y]\n");
+			return 2;
+		}
+	}
+	if (bring_up())
+		return 1;
+
+	struct vmbus_client_config cc = {.max_version = opt.max_version};
+	int err;
+	client = vmbus_client_new(&guest, &cc, &err);
+	if (!client || vmbus_client_register_driver(client, &echo_driver) ||
+	    (err = vmbus_client_connect(client))) {
+		fprintf(stderr, "hvkit-guest: VMBus connect failed: %s\n", strerror(-err));
+		return 1;
+	}
+	uint32_t version = vmbus_client_version(client);
+	struct vmbus_client_stats st;
+	vmbus_client_get_stats(client, &st);
+	printf("guest: VMBus %u.%u, %u offers\n", VMBUS_VERSION_MAJOR(version),
+	       VMBUS_VERSION_MINOR(version), st.offers);
+
+	uint32_t echo_primaries = 0;
+	settle(1);
+	pthread_mutex_lock(&lock);
+	echo_primaries = channel_count;
+	pthread_mutex_unlock(&lock);
+	settle(echo_primaries * (1 + opt.subchannels));
+	exchange();
+
+	printf("\n  %-10s %-36s %3s %5s %4s  %-9s %-6s %8s %8s\n", "class", "instance", "sub",
+	       "relid", "vp", "state", "driver", "sent", "received");
+	vmbus_client_for_each_channel(client, print_channel, NULL);
+	printf("\nguest: %u echo channels, %u packets each, %s\n", channel_count, opt.packets,
+	       failures ? "FAILED" : "all answered and verified");
+
+	err = vmbus_client_unload(client);
+	if (err) {
+		fprintf(stderr, "hvkit-guest: unload failed: %s\n", strerror(-err));
+		failures++;
+	}
+	vmbus_client_free(client);
+	hv_posix_disconnect(px);
+	return failures ? 1 : 0;
+}

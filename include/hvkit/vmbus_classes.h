@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * VMBus device classes (the offer's if_type GUID) that Linux 6.1 knows,
+ * with Linux's own view of each: whether it is a performance device (its
+ * channels are spread over CPUs) and its short name. Checked against
+ * include/linux/hyperv.h (HV_*_GUID) and drivers/hv/channel_mgmt.c
+ * (vmbus_devs[]).
+ */
+#ifndef HVKIT_VMBUS_CLASSES_H
+#define HVKIT_VMBUS_CLASSES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "hvkit/guid.h"
+#include "hvkit/proto/echo.h"
+
+#define VMBUS_CLASS_IDE HV_GUID(0x32412632, 0x86cb, 0x44a2, 0x9b, 0x5c, 0x50, 0xd1, 0x41, 0x73, 0x54, 0xf5)
+#define VMBUS_CLASS_SCSI HV_GUID(0xba6163d9, 0x04a1, 0x4d29, 0xb6, 0x05, 0x72, 0xe2, 0xff, 0xb1, 0xdc, 0x7f)
+#define VMBUS_CLASS_FC HV_GUID(0x2f9bcc4a, 0x0069, 0x4af3, 0xb7, 0x6b, 0x6f, 0xd0, 0xbe, 0x52, 0x8c, 0xda)
+#define VMBUS_CLASS_NIC HV_GUID(0xf8615163, 0xdf3e, 0x46c5, 0x91, 0x3f, 0xf2, 0xd2, 0xf9, 0x65, 0xed, 0x0e)
+#define VMBUS_CLASS_ND HV_GUID(0x8c2eaf3d, 0x32a7, 0x4b09, 0xab, 0x99, 0xbd, 0x1f, 0x1c, 0x86, 0xb5, 0x01)
+#define VMBUS_CLASS_PCIE HV_GUID(0x44c4f61d, 0x4444, 0x4400, 0x9d, 0x52, 0x80, 0x2e, 0x27, 0xed, 0xe1, 0x9f)
+#define VMBUS_CLASS_FB HV_GUID(0xda0a7802, 0xe377, 0x4aac, 0x8e, 0x77, 0x05, 0x58, 0xeb, 0x10, 0x73, 0xf8)
+#define VMBUS_CLASS_KBD HV_GUID(0xf912ad6d, 0x2b17, 0x48ea, 0xbd, 0x65, 0xf9, 0x27, 0xa6, 0x1c, 0x76, 0x84)
+#define VMBUS_CLASS_MOUSE HV_GUID(0xcfa8b69e, 0x5b4a, 0x4cc0, 0xb9, 0x8b, 0x8b, 0xa1, 0xa1, 0xf3, 0xf9, 0x5a)
+#define VMBUS_CLASS_KVP HV_GUID(0xa9a0f4e7, 0x5a45, 0x4d96, 0xb8, 0x27, 0x8a, 0x84, 0x1e, 0x8c, 0x03, 0xe6)
+#define VMBUS_CLASS_TIMESYNC HV_GUID(0x9527e630, 0xd0ae, 0x497b, 0xad, 0xce, 0xe8, 0x0a, 0xb0, 0x17, 0x5c, 0xaf)
+#define VMBUS_CLASS_HEARTBEAT HV_GUID(0x57164f39, 0x9115, 0x4e78, 0xab, 0x55, 0x38, 0x2f, 0x3b, 0xd5, 0x42, 0x2d)
+#define VMBUS_CLASS_SHUTDOWN HV_GUID(0x0e0b6031, 0x5213, 0x4934, 0x81, 0x8b, 0x38, 0xd9, 0x0c, 0xed, 0x39, 0xdb)
+#define VMBUS_CLASS_FCOPY HV_GUID(0x34d14be3, 0xdee4, 0x41c8, 0x9a, 0xe7, 0x6b, 0x17, 0x49, 0x77, 0xc1, 0x92)
+#define VMBUS_CLASS_VSS HV_GUID(0x35fa2e29, 0xea23, 0x4236, 0x96, 0xae, 0x3a, 0x6e, 0xba, 0xcb, 0xa4, 0x40)
+#define VMBUS_CLASS_BALLOON HV_GUID(0x525074dc, 0x8985, 0x46e2, 0x80, 0x57, 0xa3, 0x07, 0xdc, 0x18, 0xa5, 0x02)
+
+struct vmbus_class_info {
+	struct hv_guid id;
+	const char *name;
+	bool perf; /* Linux spreads its channels over CPUs */
+};
+
+/* Linux's table, plus hvkit's echo device. */
+static const struct vmbus_class_info vmbus_classes[] = {
+	{VMBUS_CLASS_IDE, "ide", true},
+	{VMBUS_CLASS_SCSI, "scsi", true},
+	{VMBUS_CLASS_FC, "fc", true},
+	{VMBUS_CLASS_NIC, "nic", true},
+	{VMBUS_CLASS_ND, "nd", true},
+	{VMBUS_CLASS_PCIE, "pci", false},
+	{VMBUS_CLASS_FB, "framebuffer", false},
+	{VMBUS_CLASS_KBD, "keyboard", false},
+	{VMBUS_CLASS_MOUSE, "mouse", false},
+	{VMBUS_CLASS_KVP, "kvp", false},
+	{VMBUS_CLASS_TIMESYNC, "timesync", false},
+	{VMBUS_CLASS_HEARTBEAT, "heartbeat", false},
+	{VMBUS_CLASS_SHUTDOWN, "shutdown", false},
+	{VMBUS_CLASS_FCOPY, "fcopy", false},
+	{VMBUS_CLASS_VSS, "vss", false},
+	{VMBUS_CLASS_BALLOON, "balloon", false},
+	{VMBUS_ECHO_CLASS, "echo", false},
+};
+
+/* The entry for class id, or NULL. */
+static inline const struct vmbus_class_info *vmbus_class_find(const struct hv_guid *id)
+{
+	for (size_t i = 0; i < sizeof(vmbus_classes) / sizeof(vmbus_classes[0]); i++)
+		if (hv_guid_equal(&vmbus_classes[i].id, id))
+			return &vmbus_classes[i];
+	return NULL;
+}
+
+#endif /* HVKIT_VMBUS_CLASSES_H */
