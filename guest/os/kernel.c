@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * hvkit-os: hvkit's own guest. It boots through PVH, sets up its console
+ * and IDT, looks for Hyper-V with the guest library, prints a boot report
+ * and powers off with a status (0: everything it looked for was there).
+ *
+ * Command line: "hvkit.debug_exit" reports the status through QEMU's
+ * isa-debug-exit port as well; "hvkit.expect_hv" makes a missing Hyper-V
+ * a failure (status 2).
+ */
+#include <string.h>
+
+#include "hv_guest.h"
+#include "hvkit/boot.h"
+#include "os.h"
+#include "os_port.h"
+
+static const char *cmdline = "";
+
+bool cmdline_has(const char *word)
+{
+	size_t n = strlen(word);
+	for (const char *p = cmdline; *p; p++)
+		if ((p == cmdline || p[-1] == ' ') && !memcmp(p, word, n) &&
+		    (p[n] == '\0' || p[n] == ' ' || p[n] == '='))
+			return true;
+	return false;
+}
+
+static uint64_t ram_bytes(const struct hvm_start_info *si)
+{
+	const struct hvm_memmap_table_entry *map = (const void *)(uintptr_t)si->memmap_paddr;
+	uint64_t total = 0;
+	for (uint32_t i = 0; si->version >= 1 && i < si->memmap_entries; i++)
+		if (map[i].type == E820_RAM)
+			total += map[i].size;
+	return total;
+}
+
+static void hypervisor_vendor(char out[13])
+{
+	uint32_t r[4];
+	cpuid(1, 0, r);
+	if (!(r[2] & (1u << 31))) {
+		memcpy(out, "none", 5);
+		return;
+	}
+	cpuid(0x40000000, 0, r);
+	memcpy(out, &r[1], 4);
+	memcpy(out + 4, &r[2], 4);
+	memcpy(out + 8, &r[3], 4);
+	out[12] = '\0';
+}
+
+/* Returns 0 if Hyper-V was found (or not required). */
+static int report_hyperv(void)
+{
+	struct hv_guest_features f;
+	char vendor[13];
+	hypervisor_vendor(vendor);
+	if (hv_guest_detect(os_port(), &f)) {
+		kprintf("hvkit-os: Hyper-V not detected (hypervisor: %s)\n", vendor);
+		return cmdline_has("hvkit.expect_hv") ? 2 : 0;
+	}
+	kprintf("hvkit-os: Hyper-V detected: max leaf %#x, features %#x, privileges %#x, "
+		"misc %#x, hints %#x, max VPs %u\n",
+		f.max_leaf, f.features, f.privileges, f.misc, f.hints, f.max_vps);
+	return 0;
+}
+
+void kmain(uint32_t start_info)
+{
+	console_init();
+	const struct hvm_start_info *si = (const void *)(uintptr_t)start_info;
+	if (!si || si->magic != HVM_START_MAGIC) {
+		kprintf("hvkit-os: not started through PVH (no start_info)\n");
+		halt_forever();
+	}
+	if (si->cmdline_paddr)
+		cmdline = (const char *)(uintptr_t)si->cmdline_paddr;
+	idt_init();
+	kprintf("hvkit-os: booted, %llu MiB of RAM, command line \"%s\"\n",
+		(unsigned long long)(ram_bytes(si) >> 20), cmdline);
+	int status = report_hyperv();
+	power_off(si->rsdp_paddr, status);
+}
