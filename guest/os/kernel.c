@@ -8,6 +8,7 @@
  * isa-debug-exit port as well; "hvkit.expect_hv" makes a missing Hyper-V
  * a failure (status 2).
  */
+#include <errno.h>
 #include <string.h>
 
 #include "hv_guest.h"
@@ -52,8 +53,16 @@ static void hypervisor_vendor(char out[13])
 	out[12] = '\0';
 }
 
-/* Returns 0 if Hyper-V was found (or not required). */
-static int report_hyperv(void)
+static struct hv_guest guest;
+
+static const char *stimer_mode_name(enum hv_stimer_mode m)
+{
+	return m == HV_STIMER_MODE_DIRECT ? "direct mode" : m == HV_STIMER_MODE_MESSAGE ? "message mode" : "none";
+}
+
+/* Detects Hyper-V and brings its enlightenments up on this VP. Returns 0
+ * if that worked (or Hyper-V is absent and not required). */
+static int enlighten(void)
 {
 	struct hv_guest_features f;
 	char vendor[13];
@@ -65,6 +74,34 @@ static int report_hyperv(void)
 	kprintf("hvkit-os: Hyper-V detected: max leaf %#x, features %#x, privileges %#x, "
 		"misc %#x, hints %#x, max VPs %u\n",
 		f.max_leaf, f.features, f.privileges, f.misc, f.hints, f.max_vps);
+	struct hv_guest_config cfg = {.vp_count = 1};
+	int err = hv_guest_init(&guest, os_port(), &cfg);
+	if (!err)
+		err = hv_guest_vp_init(&guest);
+	if (err) {
+		kprintf("hvkit-os: enlightenments failed: %d\n", err);
+		return 3;
+	}
+	kprintf("hvkit-os: hypercall page on, SynIC on VP %u, clocksource %s, stimer %s\n",
+		lapic_id(), guest.tsc_page ? "TSC page" : "reference counter MSR",
+		stimer_mode_name(guest.stimer_mode));
+	return 0;
+}
+
+/* The port's waiting works: a 20 ms wait on an event nobody sets. */
+static int check_waiting(void)
+{
+	const struct hv_port *port = os_port();
+	struct hv_port_event *e = port->event_new(port->ctx);
+	uint64_t t0 = monotonic_ns();
+	int rc = e ? port->event_wait(port->ctx, e, 20000000) : 0;
+	uint64_t waited = monotonic_ns() - t0;
+	port->event_free(port->ctx, e);
+	if (rc != -ETIMEDOUT || waited < 20000000) {
+		kprintf("hvkit-os: event wait returned %d after %llu us\n", rc,
+			(unsigned long long)(waited / 1000));
+		return 4;
+	}
 	return 0;
 }
 
@@ -79,8 +116,20 @@ void kmain(uint32_t start_info)
 	if (si->cmdline_paddr)
 		cmdline = (const char *)(uintptr_t)si->cmdline_paddr;
 	idt_init();
-	kprintf("hvkit-os: booted, %llu MiB of RAM, command line \"%s\"\n",
-		(unsigned long long)(ram_bytes(si) >> 20), cmdline);
-	int status = report_hyperv();
+	memory_init(si);
+	kprintf("hvkit-os: booted, %llu MiB of RAM (%llu MiB free), command line \"%s\"\n",
+		(unsigned long long)(ram_bytes(si) >> 20),
+		(unsigned long long)(memory_free_bytes() >> 20), cmdline);
+	if (time_init(acpi_pm_timer(si->rsdp_paddr))) {
+		kprintf("hvkit-os: no way to know the TSC frequency\n");
+		power_off(si->rsdp_paddr, 5);
+	}
+	lapic_init();
+	__asm__ volatile("sti");
+	kprintf("hvkit-os: TSC %llu MHz, APIC %u\n",
+		(unsigned long long)(tsc_frequency() / 1000000), lapic_id());
+	int status = enlighten();
+	if (!status)
+		status = check_waiting();
 	power_off(si->rsdp_paddr, status);
 }

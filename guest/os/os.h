@@ -27,6 +27,13 @@ static inline void outl(uint16_t port, uint32_t v)
 	__asm__ volatile("outl %0, %1" : : "a"(v), "Nd"(port));
 }
 
+static inline uint32_t inl(uint16_t port)
+{
+	uint32_t v;
+	__asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port));
+	return v;
+}
+
 static inline uint8_t inb(uint16_t port)
 {
 	uint8_t v;
@@ -76,6 +83,54 @@ struct trap_frame {
 
 void idt_init(void);
 void trap(struct trap_frame *f);
+
+/* Interrupt vectors >= 32: fn(arg) runs with interrupts off, then EOI. */
+#define OS_TICK_VECTOR 0xef
+#define OS_SPURIOUS_VECTOR 0xff
+int set_vector(uint8_t vector, void (*fn)(void *arg), void *arg);
+
+static inline uint64_t irq_save(void)
+{
+	uint64_t flags;
+	__asm__ volatile("pushfq; popq %0; cli" : "=r"(flags) : : "memory");
+	return flags;
+}
+
+static inline void irq_restore(uint64_t flags)
+{
+	if (flags & 0x200)
+		__asm__ volatile("sti" : : : "memory");
+}
+
+/* Waits for an interrupt with interrupts enabled (sti; hlt is atomic). */
+static inline void wait_for_interrupt(void)
+{
+	__asm__ volatile("sti; hlt; cli" : : : "memory");
+}
+
+/* ---- Local APIC and time ---- */
+
+void lapic_init(void);
+void lapic_eoi(void);
+uint32_t lapic_id(void);
+/* The TSC frequency from Hyper-V's MSR, else measured with the PM timer
+ * (pm_timer: its port, 0 if none). 0 or -1 (no way to know). */
+int time_init(uint16_t pm_timer);
+uint64_t tsc_frequency(void);
+uint64_t monotonic_ns(void);
+
+/* ---- Memory ---- */
+
+struct hvm_start_info;
+void memory_init(const struct hvm_start_info *si);
+void *pages_alloc(uint32_t count); /* zeroed, contiguous, identity-mapped */
+void pages_free(void *pages, uint32_t count);
+uint64_t memory_free_bytes(void);
+
+/* ---- ACPI ---- */
+
+/* The PM timer port from the FADT, 0 if none. */
+uint16_t acpi_pm_timer(uint64_t rsdp);
 
 /* ---- Power ---- */
 

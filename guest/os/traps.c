@@ -21,6 +21,20 @@ _Static_assert(sizeof(struct idt_gate) == 16, "a long-mode gate is 16 bytes");
 extern const uint8_t isr_stubs[];
 static struct idt_gate idt[256] __attribute__((aligned(16)));
 
+static struct {
+	void (*fn)(void *arg);
+	void *arg;
+} handlers[256];
+
+int set_vector(uint8_t vector, void (*fn)(void *arg), void *arg)
+{
+	if (vector < 32)
+		return -1;
+	handlers[vector].arg = arg;
+	handlers[vector].fn = fn;
+	return 0;
+}
+
 /* Set around one RDMSR/WRMSR; the handler clears it on a #GP. */
 static volatile bool msr_probing, msr_ok;
 
@@ -49,6 +63,14 @@ void trap(struct trap_frame *f)
 	if (f->vector == GP_VECTOR && msr_probing && is_msr_instruction(f->rip)) {
 		msr_ok = false;
 		f->rip += 2;
+		return;
+	}
+	if (f->vector >= 32) {
+		if (f->vector == OS_SPURIOUS_VECTOR)
+			return; /* no EOI for spurious interrupts */
+		if (handlers[f->vector].fn)
+			handlers[f->vector].fn(handlers[f->vector].arg);
+		lapic_eoi();
 		return;
 	}
 	kprintf("hvkit-os: exception %llu (error %#llx) at %#llx, rsp %#llx\n",

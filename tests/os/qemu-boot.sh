@@ -23,6 +23,7 @@ boot() {
 boot -append "hvkit.debug_exit" -device isa-debug-exit,iobase=0xf4,iosize=4
 status=$?
 if [ "$status" -eq 1 ] && grep -q "Hyper-V not detected" "$log" &&
+	grep -q "TSC [1-9][0-9]* MHz" "$log" &&
 	grep -q "power off, status 0" "$log"; then
 	echo "ok 1 - boots, reports no Hyper-V, exits through isa-debug-exit"
 else

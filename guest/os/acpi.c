@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Power-off through ACPI S5: find the FADT from the RSDP (given by the
+ * The little ACPI hvkit-os needs: the PM timer port, and power-off through S5: find the FADT from the RSDP (given by the
  * loader, else searched for in 0xe0000-0xfffff), read PM1a/PM1b control
  * ports from it and \_S5's SLP_TYP values from the DSDT's AML, then write
  * SLP_TYP | SLP_EN. The AML is not interpreted: \_S5 is a Name whose
@@ -89,10 +89,21 @@ static bool find_s5(const struct acpi_header *dsdt, unsigned *a, unsigned *b)
 	return false;
 }
 
-static void acpi_s5(uint64_t rsdp_hint)
+static const struct acpi_fadt *find_fadt(uint64_t rsdp_hint)
 {
 	const struct acpi_rsdp *rsdp = find_rsdp(rsdp_hint);
-	const struct acpi_fadt *fadt = rsdp ? (const void *)find_table(rsdp, "FACP") : NULL;
+	return rsdp ? (const void *)find_table(rsdp, "FACP") : NULL;
+}
+
+uint16_t acpi_pm_timer(uint64_t rsdp)
+{
+	const struct acpi_fadt *fadt = find_fadt(rsdp);
+	return fadt && fadt->pm_timer_length == 4 ? (uint16_t)fadt->pm_timer_block : 0;
+}
+
+static void acpi_s5(uint64_t rsdp_hint)
+{
+	const struct acpi_fadt *fadt = find_fadt(rsdp_hint);
 	if (!fadt) {
 		kprintf("hvkit-os: no ACPI FADT, cannot power off\n");
 		return;
