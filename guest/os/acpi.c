@@ -89,10 +89,15 @@ static bool find_s5(const struct acpi_header *dsdt, unsigned *a, unsigned *b)
 	return false;
 }
 
-static const struct acpi_fadt *find_fadt(uint64_t rsdp_hint)
+const void *acpi_find_table(uint64_t rsdp_hint, const char *sig)
 {
 	const struct acpi_rsdp *rsdp = find_rsdp(rsdp_hint);
-	return rsdp ? (const void *)find_table(rsdp, "FACP") : NULL;
+	return rsdp ? find_table(rsdp, sig) : NULL;
+}
+
+static const struct acpi_fadt *find_fadt(uint64_t rsdp_hint)
+{
+	return acpi_find_table(rsdp_hint, "FACP");
 }
 
 uint16_t acpi_pm_timer(uint64_t rsdp)

@@ -40,6 +40,11 @@ void lapic_eoi(void)
 	*lapic(LAPIC_EOI) = 0;
 }
 
+void lapic_enable(void)
+{
+	*lapic(LAPIC_SVR) = SVR_ENABLE | OS_SPURIOUS_VECTOR;
+}
+
 static void tick(void *arg)
 {
 	(void)arg; /* waking the halted VP is all it is for */
@@ -93,7 +98,7 @@ void lapic_init(void)
 	 * would look like a double fault: mask them, the APIC does the rest. */
 	outb(0x21, 0xff);
 	outb(0xa1, 0xff);
-	*lapic(LAPIC_SVR) = SVR_ENABLE | OS_SPURIOUS_VECTOR;
+	lapic_enable();
 	set_vector(OS_TICK_VECTOR, tick, NULL);
 	*lapic(LAPIC_TIMER_DIVIDE) = 0x3; /* divide by 16 */
 	*lapic(LAPIC_LVT_TIMER) = LVT_MASKED | OS_TICK_VECTOR;

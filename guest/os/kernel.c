@@ -15,6 +15,7 @@
 #include "hvkit/boot.h"
 #include "os.h"
 #include "os_port.h"
+#include "smp.h"
 
 static const char *cmdline = "";
 
@@ -54,6 +55,8 @@ static void hypervisor_vendor(char out[13])
 }
 
 static struct hv_guest guest;
+static bool enlightened;
+static volatile int ap_failures;
 
 static const char *stimer_mode_name(enum hv_stimer_mode m)
 {
@@ -62,7 +65,7 @@ static const char *stimer_mode_name(enum hv_stimer_mode m)
 
 /* Detects Hyper-V and brings its enlightenments up on this VP. Returns 0
  * if that worked (or Hyper-V is absent and not required). */
-static int enlighten(void)
+static int enlighten(uint32_t vps)
 {
 	struct hv_guest_features f;
 	char vendor[13];
@@ -74,7 +77,7 @@ static int enlighten(void)
 	kprintf("hvkit-os: Hyper-V detected: max leaf %#x, features %#x, privileges %#x, "
 		"misc %#x, hints %#x, max VPs %u\n",
 		f.max_leaf, f.features, f.privileges, f.misc, f.hints, f.max_vps);
-	struct hv_guest_config cfg = {.vp_count = 1};
+	struct hv_guest_config cfg = {.vp_count = vps};
 	int err = hv_guest_init(&guest, os_port(), &cfg);
 	if (!err)
 		err = hv_guest_vp_init(&guest);
@@ -85,7 +88,20 @@ static int enlighten(void)
 	kprintf("hvkit-os: hypercall page on, SynIC on VP %u, clocksource %s, stimer %s\n",
 		lapic_id(), guest.tsc_page ? "TSC page" : "reference counter MSR",
 		stimer_mode_name(guest.stimer_mode));
+	enlightened = true;
 	return 0;
+}
+
+/* On each AP as it comes up: its own SynIC. */
+static void ap_ready(uint32_t apic_id)
+{
+	if (!enlightened)
+		return;
+	int err = hv_guest_vp_init(&guest);
+	if (err) {
+		kprintf("hvkit-os: SynIC on VP %u failed: %d\n", apic_id, err);
+		__atomic_add_fetch(&ap_failures, 1, __ATOMIC_RELAXED);
+	}
 }
 
 /* The port's waiting works: a 20 ms wait on an event nobody sets. */
@@ -128,7 +144,12 @@ void kmain(uint32_t start_info)
 	__asm__ volatile("sti");
 	kprintf("hvkit-os: TSC %llu MHz, APIC %u\n",
 		(unsigned long long)(tsc_frequency() / 1000000), lapic_id());
-	int status = enlighten();
+	uint32_t expected = smp_count(si->rsdp_paddr);
+	int status = enlighten(expected);
+	uint32_t vps = smp_start(si->rsdp_paddr, ap_ready);
+	kprintf("hvkit-os: %u of %u VPs online\n", vps, expected);
+	if (!status && (vps != expected || ap_failures))
+		status = 6;
 	if (!status)
 		status = check_waiting();
 	power_off(si->rsdp_paddr, status);

@@ -82,6 +82,7 @@ struct trap_frame {
 };
 
 void idt_init(void);
+void idt_load(void);
 void trap(struct trap_frame *f);
 
 /* Interrupt vectors >= 32: fn(arg) runs with interrupts off, then EOI. */
@@ -110,7 +111,8 @@ static inline void wait_for_interrupt(void)
 
 /* ---- Local APIC and time ---- */
 
-void lapic_init(void);
+void lapic_init(void);   /* BSP: PICs masked, APIC on, the tick */
+void lapic_enable(void); /* any VP: its APIC on */
 void lapic_eoi(void);
 uint32_t lapic_id(void);
 /* The TSC frequency from Hyper-V's MSR, else measured with the PM timer
@@ -128,6 +130,10 @@ void pages_free(void *pages, uint32_t count);
 uint64_t memory_free_bytes(void);
 
 /* ---- ACPI ---- */
+
+/* A table by signature through the RSDP (hint or searched for), checksum
+ * verified; NULL if absent. */
+const void *acpi_find_table(uint64_t rsdp, const char *sig);
 
 /* The PM timer port from the FADT, 0 if none. */
 uint16_t acpi_pm_timer(uint64_t rsdp);

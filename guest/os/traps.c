@@ -45,6 +45,12 @@ void idt_init(void)
 		idt[v] = (struct idt_gate){(uint16_t)a, KERNEL_CS, 0, GATE_INTERRUPT,
 					   (uint16_t)(a >> 16), (uint32_t)(a >> 32), 0};
 	}
+	idt_load();
+}
+
+/* Every VP loads the one IDT. */
+void idt_load(void)
+{
 	struct {
 		uint16_t limit;
 		uint64_t base;

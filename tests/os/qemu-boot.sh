@@ -16,14 +16,14 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
 boot() {
-	timeout 120 qemu-system-x86_64 -machine pc,accel=$accel -m 64 -kernel "$os" \
+	timeout 120 qemu-system-x86_64 -machine pc,accel=$accel -smp 2 -m 64 -kernel "$os" \
 		-display none -serial "file:$log" -no-reboot -monitor none "$@" 2>/dev/null
 }
 
 boot -append "hvkit.debug_exit" -device isa-debug-exit,iobase=0xf4,iosize=4
 status=$?
 if [ "$status" -eq 1 ] && grep -q "Hyper-V not detected" "$log" &&
-	grep -q "TSC [1-9][0-9]* MHz" "$log" &&
+	grep -q "TSC [1-9][0-9]* MHz" "$log" && grep -q "2 of 2 VPs online" "$log" &&
 	grep -q "power off, status 0" "$log"; then
 	echo "ok 1 - boots, reports no Hyper-V, exits through isa-debug-exit"
 else
