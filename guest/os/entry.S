@@ -6,16 +6,11 @@
  * first 4 GiB with 2 MiB pages, enter long mode and call kmain(start_info).
  * Everything here runs at CPL0, which PVM emulates slowly: keep it short.
  */
+#include "long_mode.h"
+
 #define XEN_ELFNOTE_PHYS32_ENTRY 18
-#define CR0_PE 0x00000001
-#define CR0_PG 0x80000000
-#define CR4_PAE 0x20
-#define MSR_EFER 0xc0000080
-#define EFER_LME 0x100
 #define PTE_PRESENT_RW 0x03
 #define PTE_LARGE 0x80
-#define CODE64 0x08
-#define DATA 0x10
 
 	.section .note.Xen, "a"
 	.balign 4
@@ -53,18 +48,7 @@ pvh_start:
 	cmp $2048, %ecx
 	jb 2b
 
-	mov %cr4, %eax
-	or $CR4_PAE, %eax
-	mov %eax, %cr4
-	mov $boot_pml4, %eax
-	mov %eax, %cr3
-	mov $MSR_EFER, %ecx
-	rdmsr
-	or $EFER_LME, %eax
-	wrmsr
-	mov %cr0, %eax
-	or $(CR0_PE | CR0_PG), %eax
-	mov %eax, %cr0
+	enter_long_mode
 	lgdt boot_gdt_ptr
 	ljmp $CODE64, $long_mode
 

@@ -7,15 +7,9 @@
  * mode on the boot page tables, and calls ap_main() on the stack the BSP
  * left in ap_stack_top.
  */
+#include "long_mode.h"
 #include "smp.h"
 
-#define CR0_PE 0x00000001
-#define CR0_PG 0x80000000
-#define CR4_PAE 0x20
-#define MSR_EFER 0xc0000080
-#define EFER_LME 0x100
-#define CODE64 0x08
-#define DATA 0x10
 #define CODE32 0x18
 #define AT(sym) (AP_TRAMPOLINE + (sym) - ap_trampoline)
 
@@ -39,18 +33,7 @@ ap_protected:
 	mov %ax, %ds
 	mov %ax, %es
 	mov %ax, %ss
-	mov %cr4, %eax
-	or $CR4_PAE, %eax
-	mov %eax, %cr4
-	mov $boot_pml4, %eax
-	mov %eax, %cr3
-	mov $MSR_EFER, %ecx
-	rdmsr
-	or $EFER_LME, %eax
-	wrmsr
-	mov %cr0, %eax
-	or $CR0_PG, %eax
-	mov %eax, %cr0
+	enter_long_mode
 	ljmp $CODE64, $ap_long_mode
 
 	.balign 8
