@@ -53,6 +53,7 @@ struct kvm_partition {
 	/* Guest TSC = host TSC + tsc_offset (KVM keeps one offset for all
 	 * vCPUs of a VM created together). */
 	uint64_t tsc_offset;
+	bool sync_regs; /* KVM_CAP_SYNC_REGS: registers in the run area */
 	struct kvm_vp vps[KVM_PARTITION_MAX_VPS];
 	int epoll_fd, kick_fd, timer_fd;
 	pthread_t timer_thread;
@@ -312,22 +313,31 @@ static void serve_msr(struct kvm_partition *kp, struct kvm_vp *v, bool write)
  */
 static int serve_hypercall(struct kvm_partition *kp, struct kvm_vp *v)
 {
-	struct kvm_regs regs;
+	struct kvm_run *run = v->run;
+	struct kvm_regs fetched, *regs = &fetched;
 
-	v->run->immediate_exit = 1;
+	run->immediate_exit = 1;
 	int r = ioctl(v->fd, KVM_RUN, 0);
 	if (r < 0 && errno != EINTR)
 		return -errno;
 	if (!__atomic_load_n(&kp->stopping, __ATOMIC_SEQ_CST))
-		v->run->immediate_exit = 0;
-	if (ioctl(v->fd, KVM_GET_REGS, &regs) < 0)
+		run->immediate_exit = 0;
+	/* With synced registers KVM stored them in the run area on the way
+	 * out and takes them back on the way in: no extra ioctls. */
+	if (kp->sync_regs)
+		regs = &run->s.regs.regs;
+	else if (ioctl(v->fd, KVM_GET_REGS, regs) < 0)
 		return -errno;
-	struct hv_hypercall hc = {regs.rcx, regs.rdx, regs.r8};
+	struct hv_hypercall hc = {regs->rcx, regs->rdx, regs->r8};
 	pthread_mutex_lock(&kp->lock);
-	regs.rax = hv_hypercall(kp->hv, v->index, &hc, kvm_partition_now(kp));
+	regs->rax = hv_hypercall(kp->hv, v->index, &hc, kvm_partition_now(kp));
 	kp->stats.hypercalls++;
 	pthread_mutex_unlock(&kp->lock);
-	return ioctl(v->fd, KVM_SET_REGS, &regs) < 0 ? -errno : 0;
+	if (kp->sync_regs) {
+		run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+		return 0;
+	}
+	return ioctl(v->fd, KVM_SET_REGS, regs) < 0 ? -errno : 0;
 }
 
 static int serve_io(struct kvm_partition *kp, struct kvm_vp *v)
@@ -481,6 +491,8 @@ static int make_vm(struct kvm_partition *kp)
 
 static int make_vcpus(struct kvm_partition *kp)
 {
+	kp->sync_regs = (check_extension(kp->vm_fd, KVM_CAP_SYNC_REGS) & KVM_SYNC_X86_REGS) != 0 &&
+			!kp->cfg.plain_regs;
 	int size = ioctl(kp->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (size <= 0)
 		return -EINVAL;
@@ -497,6 +509,8 @@ static int make_vcpus(struct kvm_partition *kp)
 			return -errno;
 		v->run = run;
 		v->run_size = (size_t)size;
+		if (kp->sync_regs)
+			v->run->kvm_valid_regs = KVM_SYNC_X86_REGS;
 	}
 	return 0;
 }

@@ -14,7 +14,8 @@
  *    host/hv refuses.
  *  - The hypercall page holds ENDBR64; OUT imm8 to
  *    KVM_PARTITION_HYPERCALL_PORT; RET. The port exit carries RCX, RDX and
- *    R8 untouched; the result goes back in RAX.
+ *    R8 untouched; the result goes back in RAX (through the run area's
+ *    synced registers where KVM offers them).
  *  - Synthetic timers: one timerfd per partition armed at host/hv's next
  *    deadline, served by the partition's timer thread.
  *
@@ -55,6 +56,9 @@ struct kvm_partition_config {
 	uint64_t tsc_hz;      /* 0: calibrate */
 	bool debug_exit;      /* the isa-debug-exit port (off by default) */
 	const char *device;   /* NULL: /dev/kvm */
+	/* Read and write hypercall registers with KVM_GET/SET_REGS even where
+	 * KVM_CAP_SYNC_REGS would save the two ioctls (tests the fallback). */
+	bool plain_regs;
 	/* Diagnostics, one line at a time; NULL: stderr with "hvkit: ". */
 	void (*log)(void *ctx, const char *fmt, va_list ap);
 	void *log_ctx;

@@ -5,7 +5,10 @@
  * (and what the host saw of it). Without a usable /dev/kvm every case is
  * skipped.
  *
- *   test-kvm GUEST_IMAGE
+ *   test-kvm GUEST_IMAGE [plain-regs]
+ *
+ * plain-regs: hypercall registers through KVM_GET/SET_REGS rather than the
+ * run area's synced registers.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -26,6 +29,7 @@
 #define RUN_TIMEOUT_MS 120000
 
 static const char *guest_image;
+static bool plain_regs;
 
 struct run {
 	bool unavailable; /* no usable /dev/kvm: skip */
@@ -100,12 +104,14 @@ __attribute__((format(printf, 2, 0))) static void quiet_log(void *ctx, const cha
 	}
 }
 
-static int run_guest(void **state)
+/* Boots the test guest on a partition of vp_count VPs (VP 0 runs it;
+ * the others wait for a SIPI that never comes) and records the run. */
+static struct run *boot_guest(uint32_t vp_count)
 {
 	struct run *r = calloc(1, sizeof(*r));
 	struct kvm_partition *kp;
 	struct kvm_partition_config cfg = {
-		.vp_count = 1,
+		.vp_count = vp_count,
 		.memory_size = KT_MEMORY_SIZE,
 		.debug_exit = true,
 		.log = quiet_log,
@@ -113,18 +119,20 @@ static int run_guest(void **state)
 		.pio_ctx = r,
 		/* To see the skip path on a machine with KVM. */
 		.device = getenv("HVKIT_KVM_DEVICE"),
+		.plain_regs = plain_regs,
 	};
 
-	*state = r;
 	if (!r)
-		return -1;
+		return NULL;
 	int err = kvm_partition_new(&cfg, &kp);
 	if (err == KVM_PARTITION_UNAVAILABLE) {
 		r->unavailable = true;
-		return 0;
+		return r;
 	}
-	if (err)
-		return -1;
+	if (err) {
+		free(r);
+		return NULL;
+	}
 	struct hv_partition *hv = kvm_partition_hv(kp);
 	kvm_partition_lock(kp);
 	err = hv_connection_add_message(hv, KT_MESSAGE_CONNECTION, on_message, r);
@@ -143,7 +151,13 @@ static int run_guest(void **state)
 	hv_get_state(hv, &r->hv_state);
 	hv_get_vp_state(hv, 0, &r->vp_state);
 	kvm_partition_stop(kp);
-	return 0;
+	return r;
+}
+
+static int run_guest(void **state)
+{
+	*state = boot_guest(1);
+	return *state ? 0 : -1;
 }
 
 static int free_run(void **state)
@@ -271,6 +285,26 @@ static void test_stimer_direct(void **state)
 	assert_true(r->stats.timer_scans >= 1);
 }
 
+/* Two vCPUs: the AP sits in KVM_RUN waiting for a SIPI; VP 0 still
+ * passes every check and teardown stops both. */
+static void test_two_vps(void **state)
+{
+	(void)state;
+	struct run *r = boot_guest(2);
+	assert_non_null(r);
+	if (r->unavailable) {
+		free(r);
+		skip();
+	}
+	assert_int_equal(r->boot_err, 0);
+	assert_int_equal(r->wait_err, 0);
+	assert_false(r->stats.failed);
+	assert_int_equal(r->exit_status, 1);
+	for (int check = 1; check < KT_CHECK_COUNT; check++)
+		assert_int_equal(r->result[check], 1);
+	free(r);
+}
+
 /* Without a KVM device: the distinct "unavailable" error, nothing left. */
 static void test_unavailable_is_distinct(void **state)
 {
@@ -295,6 +329,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	guest_image = argv[1];
+	plain_regs = argc > 2 && !strcmp(argv[2], "plain-regs");
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_debug_exit),
 		cmocka_unit_test(test_cpuid_hypervisor_bit),
@@ -311,6 +346,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_tsc_page),
 		cmocka_unit_test(test_synic_message),
 		cmocka_unit_test(test_stimer_direct),
+		cmocka_unit_test(test_two_vps),
 		cmocka_unit_test(test_unavailable_is_distinct),
 	};
 	return cmocka_run_group_tests_name("kvm partition", tests, run_guest, free_run);
