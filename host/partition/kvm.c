@@ -83,7 +83,9 @@ static void kick_vcpus(struct kvm_partition *kp)
 		struct kvm_vp *v = &kp->vps[i];
 		if (v->run)
 			__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-		if (v->running)
+		/* A vCPU thread may end the guest while launch still starts
+		 * the others: `running` is published after pthread_create. */
+		if (__atomic_load_n(&v->running, __ATOMIC_ACQUIRE))
 			pthread_kill(v->thread, KICK_SIGNAL);
 	}
 	if (kp->kick_fd >= 0)
@@ -681,7 +683,7 @@ int kvm_partition_launch(struct kvm_partition *kp)
 	for (uint32_t i = 0; i < kp->cfg.vp_count; i++) {
 		if (pthread_create(&kp->vps[i].thread, NULL, vcpu_thread, &kp->vps[i]))
 			return -EAGAIN;
-		kp->vps[i].running = true;
+		__atomic_store_n(&kp->vps[i].running, true, __ATOMIC_RELEASE);
 	}
 	return 0;
 }

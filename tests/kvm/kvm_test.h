@@ -35,6 +35,7 @@ enum kt_check {
 	KT_POST_MESSAGE,      /* HvPostMessage to the host's connection: success */
 	KT_SIGNAL_EVENT,      /* fast HvSignalEvent: success */
 	KT_BAD_CONNECTION,    /* HvPostMessage to an unknown connection */
+	KT_HYPERCALL_REGS,    /* every register but RAX survives a hypercall */
 	KT_REF_COUNTER,       /* the reference counter advances */
 	KT_TSC_PAGE,          /* valid and agreeing with the counter */
 	KT_SYNIC_MESSAGE,     /* a host message arrives with its interrupt */

@@ -257,6 +257,12 @@ static void test_bad_connection(void **state)
 	assert_true(r->hv_state.bad_hypercalls >= 1);
 }
 
+static void test_hypercall_keeps_registers(void **state)
+{
+	struct run *r = ran(state, KT_HYPERCALL_REGS);
+	assert_true(r->stats.hypercalls >= 4);
+}
+
 static void test_reference_counter(void **state)
 {
 	ran(state, KT_REF_COUNTER);
@@ -342,6 +348,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_post_message),
 		cmocka_unit_test(test_signal_event),
 		cmocka_unit_test(test_bad_connection),
+		cmocka_unit_test(test_hypercall_keeps_registers),
 		cmocka_unit_test(test_reference_counter),
 		cmocka_unit_test(test_tsc_page),
 		cmocka_unit_test(test_synic_message),

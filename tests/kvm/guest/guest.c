@@ -31,6 +31,8 @@ static uint64_t idt[256 * 2] PAGE;
 
 /* Written by the interrupt handlers (asm below). */
 volatile uint64_t kt_gp_count, kt_sint_count, kt_stimer_count, kt_stop;
+/* Registers a hypercall changed besides RAX (kt_hypercall_keeps_regs). */
+volatile uint64_t kt_regs_changed;
 
 /* ---- Instructions ---- */
 
@@ -143,6 +145,72 @@ __asm__(".text\n"
 	"isr_stop:\n"
 	"	lock incq kt_stop(%rip)\n"
 	"	jmp eoi_return\n");
+/*
+ * uint64_t kt_hypercall_keeps_regs(page, control, input): a hypercall with
+ * every other general register holding a known value; OR of what changed
+ * lands in kt_regs_changed, the status in RAX.
+ */
+__asm__(".text\n"
+	"kt_hypercall_keeps_regs:\n"
+	"	pushq %rbx\n"
+	"	pushq %rbp\n"
+	"	pushq %r12\n"
+	"	pushq %r13\n"
+	"	pushq %r14\n"
+	"	pushq %r15\n"
+	"	movq %rdi, %rax\n"
+	"	movq %rsi, %rcx\n"
+	"	pushq %rcx\n"
+	"	pushq %rdx\n"
+	"	xorl %r8d, %r8d\n"
+	"	movl $0x1111, %ebx\n"
+	"	movl $0x2222, %ebp\n"
+	"	movl $0x3333, %esi\n"
+	"	movl $0x4444, %edi\n"
+	"	movl $0x5555, %r9d\n"
+	"	movl $0x6666, %r10d\n"
+	"	movl $0x7777, %r11d\n"
+	"	movl $0x8888, %r12d\n"
+	"	movl $0x9999, %r13d\n"
+	"	movl $0xAAAA, %r14d\n"
+	"	movl $0xBBBB, %r15d\n"
+	"	call *%rax\n"
+	"	xorq (%rsp), %rdx\n"
+	"	xorq 8(%rsp), %rcx\n"
+	"	addq $16, %rsp\n"
+	"	xorq $0x1111, %rbx\n"
+	"	xorq $0x2222, %rbp\n"
+	"	xorq $0x3333, %rsi\n"
+	"	xorq $0x4444, %rdi\n"
+	"	xorq $0x5555, %r9\n"
+	"	xorq $0x6666, %r10\n"
+	"	xorq $0x7777, %r11\n"
+	"	xorq $0x8888, %r12\n"
+	"	xorq $0x9999, %r13\n"
+	"	xorq $0xAAAA, %r14\n"
+	"	xorq $0xBBBB, %r15\n"
+	"	orq %rcx, %rbx\n"
+	"	orq %rdx, %rbx\n"
+	"	orq %rbp, %rbx\n"
+	"	orq %rsi, %rbx\n"
+	"	orq %rdi, %rbx\n"
+	"	orq %r8, %rbx\n"
+	"	orq %r9, %rbx\n"
+	"	orq %r10, %rbx\n"
+	"	orq %r11, %rbx\n"
+	"	orq %r12, %rbx\n"
+	"	orq %r13, %rbx\n"
+	"	orq %r14, %rbx\n"
+	"	orq %r15, %rbx\n"
+	"	movq %rbx, kt_regs_changed(%rip)\n"
+	"	popq %r15\n"
+	"	popq %r14\n"
+	"	popq %r13\n"
+	"	popq %r12\n"
+	"	popq %rbp\n"
+	"	popq %rbx\n"
+	"	ret\n");
+uint64_t kt_hypercall_keeps_regs(void *page, uint64_t control, uint64_t input);
 void isr_gp(void);
 void isr_sint(void);
 void isr_stimer(void);
@@ -246,6 +314,14 @@ static void check_hypercalls(void)
 
 	status = hypercall(HVCALL_SIGNAL_EVENT | HV_HYPERCALL_FAST, KT_EVENT_CONNECTION, 0);
 	report(KT_SIGNAL_EVENT, (uint32_t)(status & HV_HYPERCALL_STATUS_MASK));
+
+	/* A spin-wait notice: a fast call that changes nothing else. */
+	kt_regs_changed = ~0ull;
+	status = kt_hypercall_keeps_regs(hypercall_page,
+					 HVCALL_NOTIFY_LONG_SPIN_WAIT | HV_HYPERCALL_FAST, 1);
+	report(KT_HYPERCALL_REGS, (status & HV_HYPERCALL_STATUS_MASK) ? 1
+				  : kt_regs_changed			  ? 2
+									  : 0);
 
 	in->connection_id = 0x777;
 	status = hypercall(HVCALL_POST_MESSAGE, (uint64_t)(uintptr_t)in, 0);
