@@ -14,6 +14,8 @@
 
 #define KT_MODE_CHECKS 0 /* every check, then the debug-exit port */
 #define KT_MODE_BENCH 1  /* the figures of hvkit-bench kvm */
+#define KT_MODE_SPIN 2   /* loops forever with interrupts off: halt must stop it */
+#define KT_MODE_TRIPLE_FAULT 3 /* an exception with no IDT: the VM shuts down */
 
 /* outl: check << 16 | result (0 pass, else a failure code). */
 #define KT_PORT_REPORT 0x500

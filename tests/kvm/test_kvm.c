@@ -311,6 +311,61 @@ static void test_two_vps(void **state)
 	free(r);
 }
 
+/* A partition running the guest in `mode`, launched; NULL (skip) without
+ * KVM. */
+static struct kvm_partition *launch_mode(uint64_t mode)
+{
+	struct kvm_partition *kp;
+	struct kvm_partition_config cfg = {
+		.vp_count = 1,
+		.memory_size = KT_MEMORY_SIZE,
+		.log = quiet_log,
+		.device = getenv("HVKIT_KVM_DEVICE"),
+	};
+	int err = kvm_partition_new(&cfg, &kp);
+	if (err == KVM_PARTITION_UNAVAILABLE)
+		return NULL;
+	assert_int_equal(err, 0);
+	assert_int_equal(kt_boot_long_mode(kp, guest_image, KT_LOAD_GPA, KT_STACK_TOP, mode), 0);
+	assert_int_equal(kvm_partition_launch(kp), 0);
+	return kp;
+}
+
+/* A guest that never exits: wait times out, halt stops it anyway. */
+static void test_halt_stops_spinning_guest(void **state)
+{
+	(void)state;
+	struct kvm_partition *kp = launch_mode(KT_MODE_SPIN);
+	struct kvm_partition_stats stats;
+	int status;
+	if (!kp)
+		skip();
+	assert_int_equal(kvm_partition_wait(kp, 50, &status), -ETIMEDOUT);
+	kvm_partition_halt(kp);
+	kvm_partition_get_stats(kp, &stats);
+	assert_false(stats.exited);
+	assert_false(stats.failed);
+	kvm_partition_stop(kp);
+}
+
+/* A triple fault ends the guest as a failure, with the reason. */
+static void test_triple_fault_fails(void **state)
+{
+	(void)state;
+	struct kvm_partition *kp = launch_mode(KT_MODE_TRIPLE_FAULT);
+	struct kvm_partition_stats stats;
+	int status = 0;
+	if (!kp)
+		skip();
+	assert_int_equal(kvm_partition_wait(kp, RUN_TIMEOUT_MS, &status), 0);
+	kvm_partition_halt(kp);
+	kvm_partition_get_stats(kp, &stats);
+	assert_true(stats.failed);
+	assert_int_equal(status, -1);
+	assert_non_null(strstr(stats.failure, "triple fault"));
+	kvm_partition_stop(kp);
+}
+
 /* Without a KVM device: the distinct "unavailable" error, nothing left. */
 static void test_unavailable_is_distinct(void **state)
 {
@@ -354,6 +409,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_synic_message),
 		cmocka_unit_test(test_stimer_direct),
 		cmocka_unit_test(test_two_vps),
+		cmocka_unit_test(test_halt_stops_spinning_guest),
+		cmocka_unit_test(test_triple_fault_fails),
 		cmocka_unit_test(test_unavailable_is_distinct),
 	};
 	return cmocka_run_group_tests_name("kvm partition", tests, run_guest, free_run);

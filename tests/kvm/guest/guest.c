@@ -419,6 +419,16 @@ static void bench(void)
 __attribute__((section(".text.start"), used, noreturn)) void _start(uint64_t mode);
 void _start(uint64_t mode)
 {
+	if (mode == KT_MODE_SPIN)
+		for (;;)
+			__asm__ volatile("cli; pause");
+	if (mode == KT_MODE_TRIPLE_FAULT) {
+		struct __attribute__((packed)) {
+			uint16_t limit;
+			uint64_t base;
+		} empty = {0, 0};
+		__asm__ volatile("lidt %0; ud2" : : "m"(empty));
+	}
 	setup_interrupts();
 	if (mode == KT_MODE_BENCH) {
 		bench();
