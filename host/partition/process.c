@@ -24,6 +24,7 @@
 #include <x86intrin.h>
 
 #include "hvkit/proto/process.h"
+#include "partition_common.h"
 #include "process.h"
 #include "process_internal.h"
 
@@ -90,13 +91,7 @@ struct process_partition {
 __attribute__((format(printf, 2, 0))) static void log_va(struct process_partition *pp,
 							 const char *fmt, va_list ap)
 {
-	if (pp->cfg.log) {
-		pp->cfg.log(pp->cfg.log_ctx, fmt, ap);
-		return;
-	}
-	fputs("hvkit: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	partition_log_va(pp->cfg.log, pp->cfg.log_ctx, fmt, ap);
 }
 
 __attribute__((format(printf, 2, 3))) static void log_line(struct process_partition *pp,
@@ -180,11 +175,7 @@ static void hv_crash(void *ctx, uint32_t vp, const uint64_t params[5], const cha
 {
 	struct process_partition *pp = ctx;
 
-	log_line(pp, "guest crash on VP %u: %#llx %#llx %#llx %#llx %#llx%s%.*s", vp,
-		 (unsigned long long)params[0], (unsigned long long)params[1],
-		 (unsigned long long)params[2], (unsigned long long)params[3],
-		 (unsigned long long)params[4], message ? ": " : "", message ? (int)len : 0,
-		 message ? message : "");
+	partition_log_crash(pp->cfg.log, pp->cfg.log_ctx, vp, params, message, len);
 	if (pp->cfg.crash)
 		pp->cfg.crash(pp->cfg.crash_ctx, vp, params, message, len);
 }
@@ -206,22 +197,9 @@ static const struct hv_host_ops hv_ops = {
 /* Time                                                                */
 /* ------------------------------------------------------------------ */
 
-static uint64_t monotonic_raw_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC_RAW, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 uint64_t process_partition_calibrate_tsc(void)
 {
-	uint64_t ns0 = monotonic_raw_ns(), tsc0 = __rdtsc(), ns1;
-
-	do
-		ns1 = monotonic_raw_ns();
-	while (ns1 - ns0 < 20000000ull);
-	uint64_t tsc1 = __rdtsc();
-	return (uint64_t)((unsigned __int128)(tsc1 - tsc0) * 1000000000u / (ns1 - ns0));
+	return partition_calibrate_tsc();
 }
 
 uint64_t process_partition_now(const struct process_partition *pp)
@@ -237,14 +215,7 @@ static void rearm_timers(struct process_partition *pp)
 	uint64_t now = process_partition_now(pp);
 	uint64_t next = hv_scan(pp->hv, now);
 	pthread_mutex_unlock(&pp->lock);
-
-	struct itimerspec its = {0};
-	if (next != UINT64_MAX) {
-		uint64_t ns = next > now ? (next - now) * 100 : 1; /* 0 would disarm */
-		its.it_value.tv_sec = (time_t)(ns / 1000000000ull);
-		its.it_value.tv_nsec = (long)(ns % 1000000000ull);
-	}
-	timerfd_settime(pp->timer_fd, 0, &its, NULL);
+	partition_arm_timer(pp->timer_fd, now, next);
 }
 
 /* ------------------------------------------------------------------ */
@@ -588,21 +559,6 @@ static int epoll_add(int epoll_fd, int fd, uint64_t tag)
 	return epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
 }
 
-static int map_memfd(const char *name, size_t size, int *fd, void **map)
-{
-	*fd = memfd_create(name, MFD_CLOEXEC);
-	if (*fd < 0)
-		return -errno;
-	if (ftruncate(*fd, (off_t)size) < 0)
-		return -errno;
-	*map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
-	if (*map == MAP_FAILED) {
-		*map = NULL;
-		return -errno;
-	}
-	return 0;
-}
-
 static int make_channels(struct process_partition *pp)
 {
 	int sv[2];
@@ -704,13 +660,6 @@ static int start_threads(struct process_partition *pp)
 	return 0;
 }
 
-static void close_fd(int *fd)
-{
-	if (*fd >= 0)
-		close(*fd);
-	*fd = -1;
-}
-
 static struct process_partition *partition_alloc(const struct process_partition_config *cfg)
 {
 	struct process_partition *pp = calloc(1, sizeof(*pp));
@@ -739,10 +688,10 @@ static int partition_build(const struct process_partition_config *cfg,
 	void *irq_map = NULL, *ram_map = NULL;
 	pp->irq_size = (cfg->vp_count * HVKIT_PROC_IRQ_STATE_SIZE + HV_PAGE_SIZE - 1) &
 		       ~(size_t)(HV_PAGE_SIZE - 1);
-	int err = map_memfd("hvkit-guest-ram", cfg->memory_size, &pp->ram_fd, &ram_map);
+	int err = partition_map_memfd("hvkit-guest-ram", cfg->memory_size, &pp->ram_fd, &ram_map);
 	pp->ram = ram_map;
 	if (!err)
-		err = map_memfd("hvkit-guest-irq", pp->irq_size, &pp->irq_fd, &irq_map);
+		err = partition_map_memfd("hvkit-guest-irq", pp->irq_size, &pp->irq_fd, &irq_map);
 	pp->irq = irq_map;
 	if (!err)
 		err = make_channels(pp);
@@ -882,17 +831,17 @@ void process_partition_stop(struct process_partition *pp)
 	for (uint32_t i = 0; i < pp->fast_count; i++)
 		close(pp->fast[i].fd);
 	for (uint32_t i = 0; i < HVKIT_PROC_MAX_VPS; i++) {
-		close_fd(&pp->vps[i].sock);
-		close_fd(&pp->vps[i].guest_sock);
-		close_fd(&pp->vps[i].irq_fd);
+		partition_close_fd(&pp->vps[i].sock);
+		partition_close_fd(&pp->vps[i].guest_sock);
+		partition_close_fd(&pp->vps[i].irq_fd);
 	}
-	close_fd(&pp->control_sock);
-	close_fd(&pp->control_guest_sock);
-	close_fd(&pp->epoll_fd);
-	close_fd(&pp->kick_fd);
-	close_fd(&pp->timer_fd);
-	close_fd(&pp->ram_fd);
-	close_fd(&pp->irq_fd);
+	partition_close_fd(&pp->control_sock);
+	partition_close_fd(&pp->control_guest_sock);
+	partition_close_fd(&pp->epoll_fd);
+	partition_close_fd(&pp->kick_fd);
+	partition_close_fd(&pp->timer_fd);
+	partition_close_fd(&pp->ram_fd);
+	partition_close_fd(&pp->irq_fd);
 	if (pp->hv)
 		hv_partition_free(pp->hv);
 	if (pp->ram)

@@ -3,6 +3,7 @@
 #ifndef HVKIT_BENCH_H
 #define HVKIT_BENCH_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 uint64_t bench_now_ns(void);
@@ -16,7 +17,17 @@ static inline void bench_clobber(void *p)
 	__asm__ volatile("" : : "r"(p) : "memory");
 }
 
+/*
+ * The options of the benchmarks that run a guest: --samples N, --guest
+ * PATH (default: `rel` next to this program). Fills *samples (kept if not
+ * given) and guest; returns -1 to go on, or the exit status (--help, bad
+ * usage).
+ */
+int bench_guest_options(int argc, char **argv, const char *name, const char *rel,
+			unsigned long *samples, char *guest, size_t size);
+
 int bench_ring_main(int argc, char **argv);
 int bench_signal_main(int argc, char **argv);
+int bench_kvm_main(int argc, char **argv);
 
 #endif

@@ -42,46 +42,18 @@ static int prepare(void *ctx, struct process_partition *pp)
 	return err;
 }
 
-/* The test guest is built next to this program, under process/. */
-static void default_guest(char *out, size_t size)
-{
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	self[n > 0 ? n : 0] = '\0';
-	snprintf(out, size, "%s/process/hvkit-test-guest", dirname(self));
-}
-
 int bench_signal_main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"samples", required_argument, NULL, 'n'},
-		{"guest", required_argument, NULL, 'g'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
 	char guest[PATH_MAX];
-	char samples[32] = "20000";
-	int c;
+	char samples[32];
+	unsigned long count = 20000;
 
-	default_guest(guest, sizeof(guest));
-	while ((c = getopt_long(argc, argv, "n:g:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'n':
-			snprintf(samples, sizeof(samples), "%lu", strtoul(optarg, NULL, 0));
-			break;
-		case 'g':
-			snprintf(guest, sizeof(guest), "%s", optarg);
-			break;
-		default:
-			fprintf(c == 'h' ? stdout : stderr,
-				"usage: hvkit-bench signal [--samples N] [--guest PATH]\n");
-			return c == 'h' ? 0 : 2;
-		}
-	}
-	if (atol(samples) <= 0) {
-		fprintf(stderr, "hvkit-bench signal: --samples must be positive\n");
-		return 2;
-	}
+	/* The test guest is built next to this program, under process/. */
+	int status_or_go = bench_guest_options(argc, argv, "signal", "process/hvkit-test-guest",
+					       &count, guest, sizeof(guest));
+	if (status_or_go >= 0)
+		return status_or_go;
+	snprintf(samples, sizeof(samples), "%lu", count);
 
 	char *gargv[] = {guest, "bench-signal", samples, NULL};
 	struct process_partition_config cfg = {

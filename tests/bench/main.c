@@ -4,10 +4,15 @@
  * is measured against; none asserts a timing.
  */
 #define _GNU_SOURCE
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
 #include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bench.h"
 
@@ -30,6 +35,42 @@ int bench_cpu(int n)
 	return -1;
 }
 
+int bench_guest_options(int argc, char **argv, const char *name, const char *rel,
+			unsigned long *samples, char *guest, size_t size)
+{
+	static const struct option opts[] = {
+		{"samples", required_argument, NULL, 'n'},
+		{"guest", required_argument, NULL, 'g'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	char self[PATH_MAX];
+	int c;
+
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	self[n > 0 ? n : 0] = '\0';
+	snprintf(guest, size, "%s/%s", dirname(self), rel);
+	while ((c = getopt_long(argc, argv, "n:g:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			*samples = strtoul(optarg, NULL, 0);
+			break;
+		case 'g':
+			snprintf(guest, size, "%s", optarg);
+			break;
+		default:
+			fprintf(c == 'h' ? stdout : stderr,
+				"usage: hvkit-bench %s [--samples N] [--guest PATH]\n", name);
+			return c == 'h' ? 0 : 2;
+		}
+	}
+	if (*samples == 0 || *samples > 100000000ul) {
+		fprintf(stderr, "hvkit-bench %s: --samples must be positive\n", name);
+		return 2;
+	}
+	return -1;
+}
+
 static const struct {
 	const char *name;
 	int (*main)(int argc, char **argv);
@@ -37,6 +78,9 @@ static const struct {
 } benches[] = {
 	{"ring", bench_ring_main, "VMBus ring buffer: two threads, 64 B / 1 KiB / 4 KiB packets"},
 	{"signal", bench_signal_main, "HvSignalEvent round trip in the process partition"},
+#ifdef HVKIT_BENCH_KVM
+	{"kvm", bench_kvm_main, "KVM partition: MSR exit, hypercall, MSI delivery latencies"},
+#endif
 };
 
 static void usage(FILE *out)
