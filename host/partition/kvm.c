@@ -584,8 +584,11 @@ static int make_hv(struct kvm_partition *kp)
 		.vp_count = kp->cfg.vp_count,
 		.tsc_hz = kp->cfg.tsc_hz ? kp->cfg.tsc_hz : partition_calibrate_tsc(),
 		.tsc_at_start = __rdtsc() + kp->tsc_offset,
-		/* The LAPIC timer rate is KVM's business; not reported yet. */
-		.features = features & ~(uint32_t)HV_OFFER_FREQUENCY_MSRS,
+		/* KVM's in-kernel APIC timer counts at its 1 ns bus cycle
+		 * (APIC_BUS_CYCLE_NS): what the frequency MSR reports, so a
+		 * Linux guest skips its LAPIC calibration. */
+		.features = features,
+		.apic_hz = 1000000000,
 		.deprecate_auto_eoi = true,
 		.hypercall_code = code,
 		.hypercall_code_len = kvm_partition_hypercall_code(code, sizeof(code)),
@@ -823,6 +826,12 @@ int kvm_partition_interrupt(struct kvm_partition *kp, uint32_t vp, uint8_t vecto
 		pthread_mutex_unlock(&kp->lock);
 	}
 	return err;
+}
+
+int kvm_partition_set_irq(struct kvm_partition *kp, uint32_t irq, bool level)
+{
+	struct kvm_irq_level line = {.irq = irq, .level = level};
+	return ioctl(kp->vm_fd, KVM_IRQ_LINE, &line) < 0 ? -errno : 0;
 }
 
 void kvm_partition_get_stats(struct kvm_partition *kp, struct kvm_partition_stats *out)

@@ -121,6 +121,10 @@ void kvm_partition_kick(struct kvm_partition *kp);
 /* Raises `vector` on VP vp (an MSI to its APIC id). 0 or -errno. */
 int kvm_partition_interrupt(struct kvm_partition *kp, uint32_t vp, uint8_t vector);
 
+/* Drives ISA interrupt line irq (0-15; the in-kernel PIC and IOAPIC) of
+ * the legacy devices. 0 or -errno. */
+int kvm_partition_set_irq(struct kvm_partition *kp, uint32_t irq, bool level);
+
 struct kvm_partition_stats {
 	uint64_t msr_exits;    /* synthetic MSR accesses served */
 	uint64_t msr_gp;       /* of those, answered with #GP */

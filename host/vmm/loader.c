@@ -136,10 +136,11 @@ static int write_gdt(struct load *l, struct boot_info *out)
 	return put(l, BOOT_GDT, gdt, sizeof(gdt));
 }
 
-/* Identity map of the first 4 GiB in 2 MiB pages: PML4, one PDPT, four PDs. */
+/* Identity map of the first 4 GiB in 2 MiB pages: PML4, one PDPT, four PDs;
+ * from 3 GiB up (the APICs and device windows) uncached. */
 static int write_page_tables(struct load *l, struct boot_info *out)
 {
-	enum { P = 1, RW = 2, PS = 0x80 };
+	enum { P = 1, RW = 2, PWT = 8, PCD = 0x10, PS = 0x80 };
 	uint64_t pml4[512] = {(BOOT_PML4 + PAGE) | P | RW};
 	uint64_t pdpt[512] = {0};
 	int err = put(l, BOOT_PML4, pml4, sizeof(pml4));
@@ -147,7 +148,7 @@ static int write_page_tables(struct load *l, struct boot_info *out)
 		uint64_t pd[512];
 		uint64_t pd_gpa = BOOT_PML4 + (2 + i) * PAGE;
 		for (uint64_t j = 0; j < 512; j++)
-			pd[j] = (i * GIB + j * 2 * MIB) | P | RW | PS;
+			pd[j] = (i * GIB + j * 2 * MIB) | P | RW | PS | (i >= 3 ? PCD | PWT : 0);
 		pdpt[i] = pd_gpa | P | RW;
 		err = put(l, pd_gpa, pd, sizeof(pd));
 	}
