@@ -676,6 +676,7 @@ static void dispatch(struct control_core *c, struct request *rq)
 		respond_error(c, rq->client, &rq->id, "shutting-down", "the machine is stopping");
 		return;
 	}
+	rq->command = cmd->name; /* outlives the request (async requests keep it) */
 	json_t *result = json_object();
 	int err = result ? check_arg_names(rq, cmd) : -ENOMEM;
 	if (!err)
