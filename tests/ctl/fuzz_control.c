@@ -24,8 +24,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fake_ic *ic = calloc(1, sizeof(*ic));
 	struct sink *sink = calloc(1, sizeof(*sink));
 	ic->mode = (enum fake_ic_mode)(data[0] & 3);
-	ic->refuse_err = -(int)(data[0] >> 2) % 64;
-	ic->complete_err = ic->refuse_err;
+	/* A refusal is an errno (0 would mean "started", and it never ends). */
+	ic->refuse_err = -1 - (int)(data[0] >> 2) % 63;
+	ic->complete_err = data[0] & 4 ? ic->refuse_err : 0;
 	struct control_core_config cfg = {
 		.backend = fake_machine_backend(&machine),
 		.emit = sink_emit,

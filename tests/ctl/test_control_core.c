@@ -217,8 +217,8 @@ static void test_bad_args(void **state)
 		"{\"id\":1,\"command\":\"device-add\",\"args\":{\"kind\":1,\"instance\":1}}",
 		"{\"id\":1,\"command\":\"device-add\",\"args\":{\"kind\":\"echo\",\"instance\":\"1\"}}",
 		"{\"id\":1,\"command\":\"device-add\",\"args\":{\"kind\":\"echo\",\"instance\":-1}}",
-		"{\"id\":1,\"command\":\"device-add\",\"args\":{\"kind\":\"echo\","
-		"\"instance\":4294967296}}",
+		("{\"id\":1,\"command\":\"device-add\",\"args\":{\"kind\":\"echo\","
+		 "\"instance\":4294967296}}"),
 		"{\"id\":1,\"command\":\"device-add\",\"args\":{\"kind\":\"echo\",\"instance\":1.0}}",
 		"{\"id\":1,\"command\":\"shutdown\",\"args\":{\"timeout\":0}}",
 		"{\"id\":1,\"command\":\"shutdown\",\"args\":{\"timeout\":3601}}",
