@@ -315,13 +315,13 @@ static void print_status(json_t *r)
 #undef I
 	}
 	json_t *devs = json_object_get(r, "devices");
-	printf("devices: %s\n", json_array_size(devs) ? "" : "none");
+	printf("devices:%s\n", json_array_size(devs) ? "" : " none");
 	json_array_foreach(devs, i, c)
 		printf("  %s %lld (%lld packets)\n", json_string_value(json_object_get(c, "kind")),
 		       (long long)json_integer_value(json_object_get(c, "instance")),
 		       (long long)json_integer_value(json_object_get(c, "packets")));
 	json_t *svc = json_object_get(r, "services");
-	printf("services: %s\n", json_object_size(svc) ? "" : "none registered");
+	printf("services:%s\n", json_object_size(svc) ? "" : " none registered");
 	const char *key;
 	json_t *v;
 	json_object_foreach(svc, key, v)

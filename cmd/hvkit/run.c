@@ -9,6 +9,7 @@
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +50,8 @@ static void usage(FILE *out)
 		"  --guest PATH           the guest program (default: hvkit-guest beside hvkit)\n"
 		"  --control PATH         serve the control socket at PATH (see hvkit ctl);\n"
 		"                         the guest then stays up after its echo exchange and\n"
-		"                         the machine runs until a 'quit' request\n");
+		"                         the machine runs until a 'quit' request or\n"
+		"                         SIGINT/SIGTERM/SIGHUP (docs/control.md)\n");
 }
 
 /* "64M" -> bytes; 0 if malformed. */
@@ -216,10 +218,12 @@ static void print_host_view(struct machine *m)
 	vmbus_server_for_each_channel(machine_vmbus(m), print_host_channel, NULL);
 }
 
-/* With a control socket the machine runs until a 'quit' request or the
- * guest's own end, whichever comes first. 0: the guest exited (*status);
- * 1: quit was requested; -errno if the control socket cannot start. */
-static int run_controlled(struct machine *m, const char *path, int *status)
+/* With a control socket the machine runs until a 'quit' request, SIGINT,
+ * SIGTERM or SIGHUP (blocked in every thread, taken here), or the guest's
+ * own end, whichever comes first. 0: the guest exited (*status); 1: asked
+ * to stop; -errno if the control socket cannot start. */
+static int run_controlled(struct machine *m, const char *path, const sigset_t *stop_signals,
+			  int *status)
 {
 	struct control_server_config ccfg = {.path = path, .backend = control_machine_backend(m)};
 	struct control_server *srv;
@@ -236,6 +240,12 @@ static int run_controlled(struct machine *m, const char *path, int *status)
 			break;
 		}
 		if (control_server_quit_requested(srv)) {
+			err = 1;
+			break;
+		}
+		int sig = sigtimedwait(stop_signals, NULL, &(struct timespec){0, 0});
+		if (sig > 0) {
+			printf("hvkit: %s, stopping\n", strsignal(sig));
 			err = 1;
 			break;
 		}
@@ -279,6 +289,15 @@ int cmd_run(int argc, char **argv)
 	printf("hvkit: process partition, %u VPs, %llu MiB, %u echo device(s); guest %s\n",
 	       o.cpus, (unsigned long long)(o.memory >> 20), o.echo_devices, o.guest);
 	fflush(stdout);
+	/* Blocked before any thread exists, so the control loop takes them
+	 * (the guest inherits the mask; the host stops it). */
+	sigset_t stop_signals;
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGINT);
+	sigaddset(&stop_signals, SIGTERM);
+	sigaddset(&stop_signals, SIGHUP);
+	if (o.control)
+		pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
 	err = machine_start(&cfg, &m);
 	if (err) {
 		fprintf(stderr, "hvkit run: cannot start the machine: %s\n", strerror(-err));
@@ -287,7 +306,7 @@ int cmd_run(int argc, char **argv)
 	int status = 0;
 	bool quit = false;
 	if (o.control) {
-		err = run_controlled(m, o.control, &status);
+		err = run_controlled(m, o.control, &stop_signals, &status);
 		if (err < 0) {
 			fprintf(stderr, "hvkit run: cannot serve the control socket %s: %s\n",
 				o.control, strerror(-err));
@@ -308,7 +327,7 @@ int cmd_run(int argc, char **argv)
 		return 1;
 	}
 	if (quit && !failed) {
-		printf("hvkit: stopped by a quit request\n");
+		printf("hvkit: stopped on request\n");
 		return 0;
 	}
 	if (failed) {

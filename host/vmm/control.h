@@ -154,6 +154,8 @@ void control_core_line_too_long(struct control_core *c, uint64_t client);
 uint64_t control_core_poll(struct control_core *c, uint64_t now_ms);
 /* The client went away: its pending requests are abandoned. */
 void control_core_client_gone(struct control_core *c, uint64_t client);
+/* Requests of this client still waiting for the guest. */
+uint32_t control_core_client_pending(struct control_core *c, uint64_t client);
 /* Whether a "quit" request was answered. */
 bool control_core_quit_requested(struct control_core *c);
 uint32_t control_core_pending(struct control_core *c);

@@ -805,6 +805,14 @@ void control_core_client_gone(struct control_core *c, uint64_t client)
 	}
 }
 
+uint32_t control_core_client_pending(struct control_core *c, uint64_t client)
+{
+	uint32_t n = 0;
+	for (struct control_async *a = c->pending; a; a = a->next)
+		n += a->client == client;
+	return n;
+}
+
 bool control_core_quit_requested(struct control_core *c)
 {
 	return c->quit;

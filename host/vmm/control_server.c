@@ -37,6 +37,7 @@ struct client {
 	char *out;
 	size_t out_len, out_cap;
 	bool paused; /* not reading: too much unread output */
+	bool eof;    /* it shut its side: answer what it asked, then close */
 	bool dead;   /* close at the end of this round */
 	struct client *next;
 };
@@ -72,7 +73,7 @@ static void wake(void *ctx)
 static void client_events(struct control_server *s, struct client *cl)
 {
 	struct epoll_event ev = {
-		.events = (cl->paused ? 0u : EPOLLIN) | (cl->out_len ? EPOLLOUT : 0u),
+		.events = (cl->paused || cl->eof ? 0u : EPOLLIN) | (cl->out_len ? EPOLLOUT : 0u),
 		.data.ptr = cl,
 	};
 	epoll_ctl(s->epfd, EPOLL_CTL_MOD, cl->fd, &ev);
@@ -150,6 +151,8 @@ static void reap(struct control_server *s)
 {
 	for (struct client **p = &s->clients; *p;) {
 		struct client *cl = *p;
+		if (cl->eof && !cl->out_len && !control_core_client_pending(s->core, cl->serial))
+			cl->dead = true;
 		if (!cl->dead) {
 			p = &cl->next;
 			continue;
@@ -203,14 +206,22 @@ static void accept_clients(struct control_server *s)
 static void client_read(struct control_server *s, struct client *cl)
 {
 	char buf[READ_CHUNK];
-	for (int i = 0; i < READS_PER_EVENT && !cl->dead && !cl->paused; i++) {
+	for (int i = 0; i < READS_PER_EVENT && !cl->dead && !cl->paused && !cl->eof; i++) {
 		ssize_t n = recv(cl->fd, buf, sizeof(buf), MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return;
-		if (n <= 0) {
-			cl->dead = true; /* closed, mid-line or not */
+		if (n < 0) {
+			cl->dead = true;
+			return;
+		}
+		if (n == 0) {
+			/* No more requests (a half-close, as `socat` does after
+			 * its input): a partial line is dropped, the answers
+			 * still owed are sent. */
+			cl->eof = true;
+			client_events(s, cl);
 			return;
 		}
 		control_framer_feed(&cl->framer, s->core, cl->serial, buf, (size_t)n, now_ms());
@@ -246,8 +257,11 @@ static void *serve(void *arg)
 				struct client *cl = p;
 				if (evs[i].events & EPOLLOUT)
 					client_flush(s, cl);
-				if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+				if (evs[i].events & EPOLLIN)
 					client_read(s, cl);
+				/* Gone both ways: nothing more can reach it. */
+				if (evs[i].events & (EPOLLHUP | EPOLLERR))
+					cl->dead = true;
 			}
 		}
 	}

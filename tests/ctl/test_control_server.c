@@ -220,6 +220,32 @@ static void test_client_vanishes(void **state)
 	close(fd);
 }
 
+/* `printf REQUEST | socat - UNIX-CONNECT:sock` shuts its side after the
+ * request and waits for the answer. */
+static void test_half_close_still_answered(void **state)
+{
+	struct fixture *f = *state;
+	f->ic.mode = FAKE_IC_HOLD;
+	int fd = dial(f->path);
+	send_str(fd, "{\"id\":1,\"command\":\"status\"}\n{\"id\":2,\"command\":\"hibernate\"}\n");
+	assert_int_equal(shutdown(fd, SHUT_WR), 0);
+	json_t *msg = read_msg(fd);
+	assert_int_equal(json_integer_value(json_object_get(msg, "id")), 1);
+	json_decref(msg);
+	while (!__atomic_load_n(&f->ic.held_count, __ATOMIC_ACQUIRE))
+		usleep(1000);
+	assert_false(control_async_abandoned(f->ic.held[0]));
+	control_async_done(f->ic.held[0], 0, NULL);
+	f->ic.held_count = 0;
+	msg = read_msg(fd);
+	assert_int_equal(json_integer_value(json_object_get(msg, "id")), 2);
+	assert_true(json_is_true(json_object_get(msg, "ok")));
+	json_decref(msg);
+	/* Nothing more is owed: the server closes. */
+	assert_null(read_msg(fd));
+	close(fd);
+}
+
 static void test_too_many_clients(void **state)
 {
 	struct fixture *f = *state;
@@ -324,6 +350,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_async_does_not_block_others, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client_vanishes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_half_close_still_answered, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_too_many_clients, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client_that_never_reads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_socket_path, setup, teardown),

@@ -299,6 +299,21 @@ static void test_quit(void **state)
 	expect_failure(&o, 3, "no such socket");
 }
 
+/* SIGTERM stops the machine as quit does, and removes the socket. */
+static void test_sigterm(void **state)
+{
+	rmdir(dir); /* the first machine's, empty since its socket went */
+	assert_int_equal(start_machine(state), 0);
+	json_decref(wait_for(booted));
+	assert_int_equal(kill(run_pid, SIGTERM), 0);
+	int st;
+	assert_int_equal(waitpid(run_pid, &st, 0), run_pid);
+	run_pid = 0;
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_int_equal(access(sock, F_OK), -1);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -312,6 +327,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_ic_commands_not_offered),
 		cmocka_unit_test(test_usage_errors),
 		cmocka_unit_test(test_quit),
+		cmocka_unit_test(test_sigterm),
 	};
 	return cmocka_run_group_tests(tests, start_machine, stop_machine);
 }
