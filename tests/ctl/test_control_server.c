@@ -25,8 +25,11 @@
 #include <cmocka.h>
 
 #include "control_fake.h"
+#include "ctl_run.h"
 
 #define ANSWER_WAIT_MS 20000
+
+static const char *hvkit; /* the hvkit binary, for the hvkit ctl cases */
 
 struct fixture {
 	char dir[64];
@@ -342,8 +345,79 @@ static void test_quit(void **state)
 	close(fd);
 }
 
-int main(void)
+/* ---- hvkit ctl against the fake machine: the integration commands'
+ * arguments and output, which a machine without them cannot show ---- */
+
+#define ctl(o, ...) assert_int_equal(ctl_run(hvkit, (o), __VA_ARGS__), 0)
+
+static void expect_ctl(struct ctl_output *o, int status, const char *out, const char *last,
+		       const struct fake_ic *ic)
 {
+	if (o->status != status || (out && strcmp(o->out, out)) ||
+	    (last && strcmp(ic->last, last)))
+		fail_msg("exit %d, stdout '%s', stderr '%s', provider saw '%s'", o->status,
+			 o->out, o->err, ic->last);
+}
+
+static void test_ctl_ic_commands(void **state)
+{
+	struct fixture *f = *state;
+	struct ctl_output o;
+	ctl(&o, f->path, "kvp", "set", "--pool", "3", "HostName", "vm-1", NULL);
+	expect_ctl(&o, 0, "", "set 3 HostName=vm-1", &f->ic);
+	ctl(&o, f->path, "kvp", "get", "HostName", NULL);
+	expect_ctl(&o, 0, "forty-two\n", "get 0 HostName", &f->ic);
+	ctl(&o, "--json", f->path, "kvp", "get", "x", NULL);
+	expect_ctl(&o, 0, "{\n  \"value\": \"forty-two\"\n}\n", "get 0 x", &f->ic);
+	ctl(&o, f->path, "kvp", "list", "--pool", "2", NULL);
+	expect_ctl(&o, 0, "a=1\nb=2\n", "list 2", &f->ic);
+	ctl(&o, f->path, "kvp", "delete", "k", NULL);
+	expect_ctl(&o, 0, "", "delete 0 k", &f->ic);
+	ctl(&o, f->path, "reboot", "--reason", "patch", "--timeout", "7", "--force", NULL);
+	expect_ctl(&o, 0, "answer: accepted\n", "power 1 patch 1 7", &f->ic);
+	ctl(&o, f->path, "hibernate", NULL);
+	expect_ctl(&o, 0, NULL, "power 2  0 60", &f->ic);
+	ctl(&o, f->path, "vss", "freeze", NULL);
+	expect_ctl(&o, 0, "", "vss 1", &f->ic);
+	ctl(&o, f->path, "vss", "thaw", NULL);
+	expect_ctl(&o, 0, "", "vss 0", &f->ic);
+
+	/* copy sends the host file's absolute path. */
+	char file[160], want[400];
+	snprintf(file, sizeof(file), "%s/payload", f->dir);
+	close(open(file, O_CREAT | O_WRONLY, 0600));
+	ctl(&o, f->path, "copy", file, "logs/p", "--overwrite", NULL);
+	snprintf(want, sizeof(want), "copy %s logs/p 1", file);
+	expect_ctl(&o, 0, "bytes: 42\n", want, &f->ic);
+	unlink(file);
+	ctl(&o, f->path, "copy", "/nonexistent/file", "p", NULL);
+	expect_ctl(&o, 1, "", NULL, &f->ic);
+
+	/* The guest says no: exit 1 with the code. */
+	f->ic.mode = FAKE_IC_GUEST_SAYS;
+	f->ic.complete_err = -ECANCELED;
+	ctl(&o, f->path, "vss", "freeze", NULL);
+	expect_ctl(&o, 1, "", NULL, &f->ic);
+	assert_non_null(strstr(o.err, "(guest-refused)"));
+	/* The guest never answers: exit 4. */
+	f->ic.mode = FAKE_IC_HOLD;
+	ctl(&o, f->path, "shutdown", "--timeout", "1", NULL);
+	expect_ctl(&o, 4, "", NULL, &f->ic);
+	assert_non_null(strstr(o.err, "(timeout)"));
+	/* Not offered: exit 1. */
+	control_server_set_ic(f->srv, NULL);
+	ctl(&o, f->path, "kvp", "list", NULL);
+	expect_ctl(&o, 1, "", NULL, &f->ic);
+	assert_non_null(strstr(o.err, "(service-not-offered)"));
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: test-control-server HVKIT\n");
+		return 2;
+	}
+	hvkit = argv[1];
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_roundtrip_and_mode, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage_then_valid, setup, teardown),
@@ -355,6 +429,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_client_that_never_reads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_socket_path, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ctl_ic_commands, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -29,6 +29,8 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "ctl_run.h"
+
 #define SETTLE_STEPS 300 /* x 100 ms: how long the guest may take to react */
 
 extern char **environ;
@@ -37,57 +39,12 @@ static const char *hvkit;
 static char dir[64], sock[128];
 static pid_t run_pid;
 
-struct output {
-	int status; /* exit status */
-	char out[65536], err[4096];
-};
-
-static void drain(int fd, char *buf, size_t size)
-{
-	size_t len = 0;
-	ssize_t n;
-	while ((n = read(fd, buf + len, size - 1 - len)) > 0)
-		len += (size_t)n;
-	buf[len] = '\0';
-	close(fd);
-}
-
-/* Runs hvkit ctl SOCKET args... and collects what it prints. */
-static void ctl(struct output *o, const char *first, ...)
-{
-	const char *argv[16] = {hvkit, "ctl", first};
-	int argc = 3;
-	va_list ap;
-	va_start(ap, first);
-	const char *a;
-	while ((a = va_arg(ap, const char *)) && argc < 15)
-		argv[argc++] = a;
-	va_end(ap);
-	argv[argc] = NULL;
-
-	int out[2], err[2];
-	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
-	assert_int_equal(pipe2(err, O_CLOEXEC), 0);
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, err[1], 2);
-	pid_t pid;
-	assert_int_equal(posix_spawn(&pid, hvkit, &fa, NULL, (char **)argv, environ), 0);
-	posix_spawn_file_actions_destroy(&fa);
-	close(out[1]);
-	close(err[1]);
-	drain(out[0], o->out, sizeof(o->out));
-	drain(err[0], o->err, sizeof(o->err));
-	int st;
-	assert_int_equal(waitpid(pid, &st, 0), pid);
-	assert_true(WIFEXITED(st));
-	o->status = WEXITSTATUS(st);
-}
+/* hvkit ctl SOCKET-or-options args..., NULL-terminated. */
+#define ctl(o, ...) assert_int_equal(ctl_run(hvkit, (o), __VA_ARGS__), 0)
 
 static json_t *status_json(void)
 {
-	struct output o;
+	struct ctl_output o;
 	ctl(&o, "--json", sock, "status", NULL);
 	if (o.status)
 		return NULL;
@@ -149,7 +106,7 @@ static bool hot_removed(json_t *st)
 	return all_channels(st) == 4 && open_channels(st, -1) == 4;
 }
 
-static void expect_failure(struct output *o, int status, const char *text)
+static void expect_failure(struct ctl_output *o, int status, const char *text)
 {
 	if (o->status != status || !strstr(o->err, text))
 		fail_msg("expected exit %d and '%s', got exit %d: %s", status, text, o->status,
@@ -208,7 +165,7 @@ static void test_status(void **state)
 	json_decref(st);
 
 	/* The human form says the same. */
-	struct output o;
+	struct ctl_output o;
 	ctl(&o, sock, "status", NULL);
 	assert_int_equal(o.status, 0);
 	assert_non_null(strstr(o.out, "process partition, 2 VPs"));
@@ -218,7 +175,7 @@ static void test_status(void **state)
 static void test_hot_add_and_remove(void **state)
 {
 	(void)state;
-	struct output o;
+	struct ctl_output o;
 	ctl(&o, sock, "device", "add", "echo", "5", NULL);
 	assert_int_equal(o.status, 0);
 	assert_string_equal(o.out, "added echo 5\n");
@@ -260,7 +217,7 @@ static void test_ic_commands_not_offered(void **state)
 		{"copy", file, "/tmp/x"},
 	};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
-		struct output o;
+		struct ctl_output o;
 		ctl(&o, sock, cmds[i][0], cmds[i][1], cmds[i][2], cmds[i][3], cmds[i][4], NULL);
 		expect_failure(&o, 1, "(service-not-offered)");
 	}
@@ -270,7 +227,7 @@ static void test_ic_commands_not_offered(void **state)
 static void test_usage_errors(void **state)
 {
 	(void)state;
-	struct output o;
+	struct ctl_output o;
 	ctl(&o, sock, "kvp", "frob", NULL);
 	expect_failure(&o, 2, "kvp set KEY VALUE");
 	ctl(&o, sock, "device", "add", "echo", "five", NULL);
@@ -286,7 +243,7 @@ static void test_usage_errors(void **state)
 static void test_quit(void **state)
 {
 	(void)state;
-	struct output o;
+	struct ctl_output o;
 	ctl(&o, sock, "quit", NULL);
 	assert_int_equal(o.status, 0);
 	int st;
