@@ -18,8 +18,11 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "hv_guest.h"
 #include "hvkit/proto/echo.h"
@@ -307,6 +310,13 @@ int main(int argc, char **argv)
 					"[--max-version X.Y] [--serve]\n");
 			return 2;
 		}
+	}
+	if (opt.serve) {
+		/* Serving never ends by itself: end with the host (hvkit run
+		 * spawned us), even if it dies without stopping us. */
+		pid_t host = getppid();
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != host)
+			return 1;
 	}
 	if (bring_up())
 		return 1;
