@@ -53,7 +53,7 @@ static void usage(FILE *out)
 		"  kvp set KEY VALUE | get KEY | delete KEY | list   [--pool N]\n"
 		"  vss freeze|thaw [--timeout S]\n"
 		"  copy HOSTFILE GUESTPATH [--overwrite] [--timeout S]\n"
-		"--json prints the raw result. Exit status: 0 done, 1 the machine answered\n"
+		"--json prints the raw result (or error) object. Exit status: 0 done, 1 the machine answered\n"
 		"an error, 2 bad usage, 3 no machine at SOCKET, 4 timeout.\n");
 }
 
@@ -413,8 +413,14 @@ static int parse_options(int argc, char **argv, struct ctl_options *o)
 	return 0;
 }
 
-static int report_error(json_t *err)
+static int report_error(json_t *err, bool json)
 {
+	if (json) {
+		/* Scripts get the error object too, on stdout. */
+		char *text = json_dumps(err, JSON_INDENT(2));
+		printf("%s\n", text ? text : "{}");
+		free(text);
+	}
 	const char *code = json_string_value(json_object_get(err, "code"));
 	const char *msg = json_string_value(json_object_get(err, "message"));
 	fprintf(stderr, "hvkit ctl: %s (%s)\n", msg ? msg : "failed", code ? code : "?");
@@ -470,7 +476,7 @@ int cmd_ctl(int argc, char **argv)
 			print_result(command, args, r);
 		}
 	} else if (answer) {
-		status = report_error(json_object_get(answer, "error"));
+		status = report_error(json_object_get(answer, "error"), o.json);
 	}
 	json_decref(answer);
 	json_decref(args);

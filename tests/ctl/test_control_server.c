@@ -409,6 +409,13 @@ static void test_ctl_ic_commands(void **state)
 	ctl(&o, f->path, "kvp", "list", NULL);
 	expect_ctl(&o, 1, "", NULL, &f->ic);
 	assert_non_null(strstr(o.err, "(service-not-offered)"));
+	/* --json: the error object on stdout as well. */
+	ctl(&o, "--json", f->path, "kvp", "list", NULL);
+	assert_int_equal(o.status, 1);
+	json_t *err = json_loads(o.out, 0, NULL);
+	assert_string_equal(json_string_value(json_object_get(err, "code")),
+			    "service-not-offered");
+	json_decref(err);
 }
 
 int main(int argc, char **argv)
