@@ -285,6 +285,14 @@ int cmd_run(int argc, char **argv)
 		.echo_devices = o.echo_devices,
 		.vmbus = {.scramble_relids = o.scramble, .gpadl_limit = o.gpadl_limit},
 	};
+	err = o.control ? control_server_check_path(o.control) : 0;
+	if (err) {
+		fprintf(stderr, "hvkit run: cannot serve the control socket %s: %s\n", o.control,
+			err == -EADDRINUSE ? "a machine is listening there"
+			: err == -EEXIST   ? "that path exists and is not a socket"
+					   : strerror(-err));
+		return 1;
+	}
 	struct machine *m;
 	printf("hvkit: process partition, %u VPs, %llu MiB, %u echo device(s); guest %s\n",
 	       o.cpus, (unsigned long long)(o.memory >> 20), o.echo_devices, o.guest);

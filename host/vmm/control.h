@@ -190,6 +190,9 @@ struct control_server_config {
 /* Binds (mode 0600) and starts the control thread. 0 or a negative errno:
  * -EADDRINUSE if another machine is listening there. */
 int control_server_start(const struct control_server_config *cfg, struct control_server **out);
+/* Whether control_server_start could serve at path (same errors), to
+ * fail before starting a machine. */
+int control_server_check_path(const char *path);
 void control_server_set_ic(struct control_server *s, const struct control_ic_provider *p);
 bool control_server_quit_requested(struct control_server *s);
 /* Stops the thread, closes the clients (answered requests are flushed as

@@ -270,12 +270,16 @@ static void *serve(void *arg)
 
 /* ---- Set-up ---- */
 
-/* A socket file left by a machine that is gone is replaced; a live one or
- * anything that is not a socket is left alone. */
-static int claim_path(const struct sockaddr_un *addr)
+/* A socket file left by a machine that is gone may be replaced (1); a
+ * live one or anything that is not a socket is left alone. */
+static int probe_path(const char *path, struct sockaddr_un *addr)
 {
+	*addr = (struct sockaddr_un){.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(addr->sun_path))
+		return -ENAMETOOLONG;
+	strcpy(addr->sun_path, path);
 	struct stat st;
-	if (lstat(addr->sun_path, &st))
+	if (lstat(path, &st))
 		return errno == ENOENT ? 0 : -errno;
 	if (!S_ISSOCK(st.st_mode))
 		return -EEXIST;
@@ -284,19 +288,23 @@ static int claim_path(const struct sockaddr_un *addr)
 		return -errno;
 	int live = connect(fd, (const struct sockaddr *)addr, sizeof(*addr)) == 0;
 	close(fd);
-	if (live)
-		return -EADDRINUSE;
-	return unlink(addr->sun_path) ? -errno : 0;
+	return live ? -EADDRINUSE : 1;
+}
+
+int control_server_check_path(const char *path)
+{
+	struct sockaddr_un addr;
+	int err = probe_path(path, &addr);
+	return err < 0 ? err : 0;
 }
 
 static int listen_on(struct control_server *s)
 {
-	struct sockaddr_un addr = {.sun_family = AF_UNIX};
-	if (strlen(s->path) >= sizeof(addr.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(addr.sun_path, s->path);
-	int err = claim_path(&addr);
-	if (err)
+	struct sockaddr_un addr;
+	int err = probe_path(s->path, &addr);
+	if (err == 1 && unlink(s->path))
+		return -errno;
+	if (err < 0)
 		return err;
 	s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s->listen_fd < 0)

@@ -21,16 +21,14 @@ static void drain(int fd, char *buf, size_t size)
 	close(fd);
 }
 
-int ctl_run(const char *hvkit, struct ctl_output *o, const char *first, ...)
+static int run_argv(const char *hvkit, struct ctl_output *o, const char *subcommand,
+		    const char *first, va_list ap)
 {
-	const char *argv[16] = {hvkit, "ctl", first};
+	const char *argv[16] = {hvkit, subcommand, first};
 	int argc = 3;
-	va_list ap;
-	va_start(ap, first);
 	const char *a;
 	while ((a = va_arg(ap, const char *)) && argc < 15)
 		argv[argc++] = a;
-	va_end(ap);
 	argv[argc] = NULL;
 
 	int out[2], err[2];
@@ -59,4 +57,23 @@ int ctl_run(const char *hvkit, struct ctl_output *o, const char *first, ...)
 		return -1;
 	o->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 	return 0;
+}
+
+int ctl_run(const char *hvkit, struct ctl_output *o, const char *first, ...)
+{
+	va_list ap;
+	va_start(ap, first);
+	int rc = run_argv(hvkit, o, "ctl", first, ap);
+	va_end(ap);
+	return rc;
+}
+
+int ctl_run_tool(const char *hvkit, struct ctl_output *o, const char *subcommand,
+		 const char *first, ...)
+{
+	va_list ap;
+	va_start(ap, first);
+	int rc = run_argv(hvkit, o, subcommand, first, ap);
+	va_end(ap);
+	return rc;
 }

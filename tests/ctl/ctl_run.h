@@ -11,5 +11,8 @@ struct ctl_output {
 /* HVKIT ctl ARGS... (NULL-terminated, at most 12). 0, or -1 if it could
  * not be run. */
 int ctl_run(const char *hvkit, struct ctl_output *o, const char *first, ...);
+/* HVKIT SUBCOMMAND ARGS..., likewise. */
+int ctl_run_tool(const char *hvkit, struct ctl_output *o, const char *subcommand,
+		 const char *first, ...);
 
 #endif

@@ -304,6 +304,7 @@ static void test_socket_path(void **state)
 	struct control_server_config cfg = {.path = f->path,
 					    .backend = fake_machine_backend(&f->machine)};
 	/* Someone is listening there: refused, and their socket stays. */
+	assert_int_equal(control_server_check_path(f->path), -EADDRINUSE);
 	assert_int_equal(control_server_start(&cfg, &other), -EADDRINUSE);
 	int fd = dial(f->path);
 	expect_status_ok(fd, 1);
@@ -317,6 +318,8 @@ static void test_socket_path(void **state)
 	int s = socket(AF_UNIX, SOCK_STREAM, 0);
 	assert_int_equal(bind(s, (struct sockaddr *)&addr, sizeof(addr)), 0);
 	close(s);
+	assert_int_equal(control_server_check_path(stale), 0);
+	assert_int_equal(access(stale, F_OK), 0); /* checking removes nothing */
 	cfg.path = stale;
 	assert_int_equal(control_server_start(&cfg, &other), 0);
 	fd = dial(stale);
@@ -327,6 +330,7 @@ static void test_socket_path(void **state)
 	/* Anything else is left alone. */
 	int file = open(stale, O_CREAT | O_WRONLY, 0600);
 	close(file);
+	assert_int_equal(control_server_check_path(stale), -EEXIST);
 	assert_int_equal(control_server_start(&cfg, &other), -EEXIST);
 	unlink(stale);
 }

@@ -238,6 +238,14 @@ static void test_usage_errors(void **state)
 	expect_failure(&o, 2, "--timeout");
 	ctl(&o, "/nonexistent/vm.sock", "status", NULL);
 	expect_failure(&o, 3, "no such socket");
+
+	/* A second machine on the same socket is refused before it starts;
+	 * the first one is unharmed. */
+	struct ctl_output second;
+	assert_int_equal(ctl_run_tool(hvkit, &second, "run", "--control", sock, NULL), 0);
+	expect_failure(&second, 1, "a machine is listening there");
+	ctl(&o, sock, "status", NULL);
+	assert_int_equal(o.status, 0);
 }
 
 static void test_quit(void **state)
