@@ -5,17 +5,24 @@
  * and a driver for the echo device that exchanges verified packets on each
  * of its channels. It prints what it saw and unloads.
  *
- *   hvkit-guest [--packets N] [--subchannels N] [--max-version MAJOR.MINOR]
+ *   hvkit-guest [--packets N] [--subchannels N] [--max-version MAJOR.MINOR] [--serve]
+ *
+ * --serve (hvkit run --control): after the exchange, keep running and
+ * follow what the host changes (hot-added echo devices are opened,
+ * rescinded ones closed) until the host stops the machine.
  *
  * hvkit run starts it; it needs the HVKIT_PARTITION_FD an hvkit host gives.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "hv_guest.h"
 #include "hvkit/proto/echo.h"
@@ -32,6 +39,7 @@ struct options {
 	uint32_t packets;
 	uint32_t subchannels;
 	uint32_t max_version;
+	bool serve;
 };
 
 static struct options opt = {.packets = 1000};
@@ -52,6 +60,7 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t changed = PTHREAD_COND_INITIALIZER;
 static struct echo_channel *channels[MAX_CHANNELS];
 static uint32_t channel_count;
+static uint32_t primary_count; /* sub-channels may open before all primaries are counted */
 static int failures;
 
 /* Interrupt context: take every completion, check it against what was sent. */
@@ -98,6 +107,11 @@ static int echo_probe(void *ctx, struct vmbus_client_channel *ch)
 {
 	(void)ctx;
 	int err = echo_open(ch);
+	if (!err) {
+		pthread_mutex_lock(&lock);
+		primary_count++;
+		pthread_mutex_unlock(&lock);
+	}
 	if (err || !opt.subchannels)
 		return err;
 	struct vmbus_echo_subchannels ask = {VMBUS_ECHO_SUBCHANNELS, opt.subchannels};
@@ -115,7 +129,20 @@ static void echo_subchannel(void *ctx, struct vmbus_client_channel *primary,
 static void echo_remove(void *ctx, struct vmbus_client_channel *ch)
 {
 	(void)ctx;
+	struct echo_channel *e = vmbus_client_channel_data(ch);
 	vmbus_client_channel_close(ch);
+	if (!opt.serve || !e)
+		return;
+	/* Serving: channels come and go for as long as the machine runs, so
+	 * a closed one is forgotten (the exchange is long over). */
+	pthread_mutex_lock(&lock);
+	for (uint32_t i = 0; i < channel_count; i++)
+		if (channels[i] == e) {
+			channels[i] = channels[--channel_count];
+			free(e);
+			break;
+		}
+	pthread_mutex_unlock(&lock);
 }
 
 static const struct vmbus_driver echo_driver = {
@@ -256,10 +283,11 @@ int main(int argc, char **argv)
 		{"packets", required_argument, NULL, 'n'},
 		{"subchannels", required_argument, NULL, 's'},
 		{"max-version", required_argument, NULL, 'v'},
+		{"serve", no_argument, NULL, 'S'},
 		{NULL, 0, NULL, 0},
 	};
 	int c;
-	while ((c = getopt_long(argc, argv, "n:s:v:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "n:s:v:S", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
 			opt.packets = (uint32_t)strtoul(optarg, NULL, 0);
@@ -274,11 +302,21 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'S':
+			opt.serve = true;
+			break;
 		default:
 			fprintf(stderr, "usage: hvkit-guest [--packets N] [--subchannels N] "
-					"[--max-version X.Y]\n");
+					"[--max-version X.Y] [--serve]\n");
 			return 2;
 		}
+	}
+	if (opt.serve) {
+		/* Serving never ends by itself: end with the host (hvkit run
+		 * spawned us), even if it dies without stopping us. */
+		pid_t host = getppid();
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != host)
+			return 1;
 	}
 	if (bring_up())
 		return 1;
@@ -300,7 +338,7 @@ int main(int argc, char **argv)
 	uint32_t echo_primaries = 0;
 	settle(1);
 	pthread_mutex_lock(&lock);
-	echo_primaries = channel_count;
+	echo_primaries = primary_count;
 	pthread_mutex_unlock(&lock);
 	settle(echo_primaries * (1 + opt.subchannels));
 	exchange();
@@ -311,6 +349,14 @@ int main(int argc, char **argv)
 	printf("\nguest: %u echo channels, %u packets each, %s\n", channel_count, opt.packets,
 	       failures ? "FAILED" : "all answered and verified");
 
+	if (opt.serve) {
+		printf("guest: serving until the host stops the machine\n");
+		fflush(stdout);
+		for (;;) {
+			vmbus_client_wait_work(client, 100000000); /* 100 ms */
+			vmbus_client_process(client);
+		}
+	}
 	err = vmbus_client_unload(client);
 	if (err) {
 		fprintf(stderr, "hvkit-guest: unload failed: %s\n", strerror(-err));

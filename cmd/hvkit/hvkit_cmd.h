@@ -4,5 +4,6 @@
 #define HVKIT_CMD_H
 
 int cmd_run(int argc, char **argv);
+int cmd_ctl(int argc, char **argv);
 
 #endif

@@ -17,6 +17,7 @@ static const struct {
 	const char *what;
 } commands[] = {
 	{"run", cmd_run, "start a machine and its guest (see hvkit run --help)"},
+	{"ctl", cmd_ctl, "control a running machine (see hvkit ctl --help)"},
 };
 
 static void usage(FILE *out)

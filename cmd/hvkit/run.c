@@ -9,6 +9,7 @@
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 
 #include "hvkit/vmbus_classes.h"
 #include "hvkit_cmd.h"
+#include "control_machine.h"
 #include "machine.h"
 
 struct run_options {
@@ -29,6 +31,7 @@ struct run_options {
 	bool scramble;
 	uint64_t gpadl_limit;
 	char guest[PATH_MAX];
+	const char *control; /* the control socket, or NULL */
 };
 
 static void usage(FILE *out)
@@ -44,7 +47,11 @@ static void usage(FILE *out)
 		"  --subchannels N        sub-channels the guest asks per echo device (default 1)\n"
 		"  --vmbus KEY=VALUE,...  max-version=X.Y, scramble-relids=on|off,\n"
 		"                         gpadl-limit=SIZE\n"
-		"  --guest PATH           the guest program (default: hvkit-guest beside hvkit)\n");
+		"  --guest PATH           the guest program (default: hvkit-guest beside hvkit)\n"
+		"  --control PATH         serve the control socket at PATH (see hvkit ctl);\n"
+		"                         the guest then stays up after its echo exchange and\n"
+		"                         the machine runs until a 'quit' request or\n"
+		"                         SIGINT/SIGTERM/SIGHUP (docs/control.md)\n");
 }
 
 /* "64M" -> bytes; 0 if malformed. */
@@ -104,13 +111,14 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 		{"subchannels", required_argument, NULL, 's'},
 		{"vmbus", required_argument, NULL, 'v'},
 		{"guest", required_argument, NULL, 'g'},
+		{"control", required_argument, NULL, 'C'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	bool devices_given = false;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "p:c:m:d:n:s:v:g:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:c:m:d:n:s:v:g:C:h", opts, NULL)) != -1) {
 		char *end;
 		switch (c) {
 		case 'p':
@@ -162,6 +170,9 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 		case 'g':
 			snprintf(o->guest, sizeof(o->guest), "%s", optarg);
 			break;
+		case 'C':
+			o->control = optarg;
+			break;
 		default:
 			usage(c == 'h' ? stdout : stderr);
 			return c == 'h' ? 1 : 2;
@@ -207,6 +218,42 @@ static void print_host_view(struct machine *m)
 	vmbus_server_for_each_channel(machine_vmbus(m), print_host_channel, NULL);
 }
 
+/* With a control socket the machine runs until a 'quit' request, SIGINT,
+ * SIGTERM or SIGHUP (blocked in every thread, taken here), or the guest's
+ * own end, whichever comes first. 0: the guest exited (*status); 1: asked
+ * to stop; -errno if the control socket cannot start. */
+static int run_controlled(struct machine *m, const char *path, const sigset_t *stop_signals,
+			  int *status)
+{
+	struct control_server_config ccfg = {.path = path, .backend = control_machine_backend(m)};
+	struct control_server *srv;
+	int err = control_server_start(&ccfg, &srv);
+	if (err)
+		return err;
+	printf("hvkit: control socket %s\n", path);
+	fflush(stdout);
+	/* The integration components register here (control_server_set_ic)
+	 * once the machine has them. */
+	for (;;) {
+		if (!machine_wait(m, 100, status)) {
+			err = 0;
+			break;
+		}
+		if (control_server_quit_requested(srv)) {
+			err = 1;
+			break;
+		}
+		int sig = sigtimedwait(stop_signals, NULL, &(struct timespec){0, 0});
+		if (sig > 0) {
+			printf("hvkit: %s, stopping\n", strsignal(sig));
+			err = 1;
+			break;
+		}
+	}
+	control_server_stop(srv);
+	return err;
+}
+
 int cmd_run(int argc, char **argv)
 {
 	struct run_options o = {
@@ -222,9 +269,14 @@ int cmd_run(int argc, char **argv)
 	if (!o.guest[0])
 		default_guest(o.guest, sizeof(o.guest));
 
-	char *gargv[] = {o.guest,        "--packets",  o.packets,     "--subchannels",
-			 o.subchannels, o.max_version[0] ? "--max-version" : NULL,
-			 o.max_version, NULL};
+	char *gargv[8] = {o.guest, "--packets", o.packets, "--subchannels", o.subchannels};
+	int gargc = 5;
+	if (o.max_version[0]) {
+		gargv[gargc++] = "--max-version";
+		gargv[gargc++] = o.max_version;
+	}
+	if (o.control)
+		gargv[gargc++] = "--serve";
 	struct machine_config cfg = {
 		.cpus = o.cpus,
 		.memory = o.memory,
@@ -233,17 +285,47 @@ int cmd_run(int argc, char **argv)
 		.echo_devices = o.echo_devices,
 		.vmbus = {.scramble_relids = o.scramble, .gpadl_limit = o.gpadl_limit},
 	};
+	err = o.control ? control_server_check_path(o.control) : 0;
+	if (err) {
+		fprintf(stderr, "hvkit run: cannot serve the control socket %s: %s\n", o.control,
+			err == -EADDRINUSE ? "a machine is listening there"
+			: err == -EEXIST   ? "that path exists and is not a socket"
+					   : strerror(-err));
+		return 1;
+	}
 	struct machine *m;
 	printf("hvkit: process partition, %u VPs, %llu MiB, %u echo device(s); guest %s\n",
 	       o.cpus, (unsigned long long)(o.memory >> 20), o.echo_devices, o.guest);
 	fflush(stdout);
+	/* Blocked before any thread exists, so the control loop takes them
+	 * (the guest inherits the mask; the host stops it). */
+	sigset_t stop_signals;
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGINT);
+	sigaddset(&stop_signals, SIGTERM);
+	sigaddset(&stop_signals, SIGHUP);
+	if (o.control)
+		pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
 	err = machine_start(&cfg, &m);
 	if (err) {
 		fprintf(stderr, "hvkit run: cannot start the machine: %s\n", strerror(-err));
 		return 1;
 	}
 	int status = 0;
-	err = machine_wait(m, 300000, &status);
+	bool quit = false;
+	if (o.control) {
+		err = run_controlled(m, o.control, &stop_signals, &status);
+		if (err < 0) {
+			fprintf(stderr, "hvkit run: cannot serve the control socket %s: %s\n",
+				o.control, strerror(-err));
+			machine_stop(m);
+			return 1;
+		}
+		quit = err == 1;
+		err = 0;
+	} else {
+		err = machine_wait(m, 300000, &status);
+	}
 	char why[160];
 	bool failed = machine_failed(m, why, sizeof(why));
 	print_host_view(m);
@@ -251,6 +333,10 @@ int cmd_run(int argc, char **argv)
 	if (err) {
 		fprintf(stderr, "hvkit run: the guest did not finish in time\n");
 		return 1;
+	}
+	if (quit && !failed) {
+		printf("hvkit: stopped on request\n");
+		return 0;
 	}
 	if (failed) {
 		fprintf(stderr, "hvkit run: the partition failed: %s\n", why);

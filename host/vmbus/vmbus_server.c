@@ -803,16 +803,20 @@ int vmbus_server_add_device(struct vmbus_server *s, const struct vmbus_device_de
 			err = -ENOMEM;
 		}
 	}
-	if (!err)
+	if (!err) {
+		/* Before the offer goes out: the guest may open the channel and
+		 * signal it (reaching the device's callbacks, which may use
+		 * *out) as soon as the lock drops. */
+		if (out)
+			*out = d;
 		offer_now(s, o);
+	}
 	s->ops.unlock(s->ctx);
 	if (err) {
 		free(d->name);
 		free(d);
 		return err;
 	}
-	if (out)
-		*out = d;
 	return 0;
 }
 

@@ -23,6 +23,7 @@ struct machine {
 	struct vmbus_server *vmbus;
 	struct vmbus_echo *echo[MACHINE_MAX_ECHO];
 	uint32_t echo_instance[MACHINE_MAX_ECHO];
+	uint64_t started_ns;
 };
 
 static struct hv_partition *hv_of(struct machine *m)
@@ -186,6 +187,7 @@ int machine_start(const struct machine_config *cfg, struct machine **out)
 	if (!m)
 		return -ENOMEM;
 	m->cfg = *cfg;
+	m->started_ns = glue_now_ns(m);
 	struct process_partition_config pcfg = {
 		.vp_count = cfg->cpus,
 		.memory_size = cfg->memory,
@@ -249,6 +251,26 @@ int machine_remove_echo(struct machine *m, uint32_t instance)
 	vmbus_echo_remove(m->vmbus, m->echo[slot]);
 	m->echo[slot] = NULL;
 	return 0;
+}
+
+void machine_get_info(struct machine *m, struct machine_info *out)
+{
+	*out = (struct machine_info){
+		.partition = "process",
+		.cpus = m->cfg.cpus,
+		.memory = m->cfg.memory,
+		.uptime_ns = glue_now_ns(m) - m->started_ns,
+	};
+}
+
+void machine_for_each_device(struct machine *m,
+			     void (*fn)(void *arg, const struct machine_device_info *),
+			     void *arg)
+{
+	for (int i = 0; i < MACHINE_MAX_ECHO; i++)
+		if (m->echo[i])
+			fn(arg, &(struct machine_device_info){"echo", m->echo_instance[i],
+							      vmbus_echo_packets(m->echo[i])});
 }
 
 bool machine_failed(struct machine *m, char *why, size_t len)

@@ -42,6 +42,26 @@ struct vmbus_server *machine_vmbus(struct machine *m);
 int machine_add_echo(struct machine *m, uint32_t instance);
 int machine_remove_echo(struct machine *m, uint32_t instance);
 
+/* What the machine is, for status displays (the control socket). */
+struct machine_info {
+	const char *partition; /* "process" */
+	uint32_t cpus;
+	uint64_t memory;       /* bytes */
+	uint64_t uptime_ns;    /* since machine_start */
+};
+void machine_get_info(struct machine *m, struct machine_info *out);
+
+/* The hot-pluggable devices it has now. Call from the thread that adds and
+ * removes them. */
+struct machine_device_info {
+	const char *kind;      /* "echo" */
+	uint32_t instance;
+	uint64_t packets;      /* answered so far */
+};
+void machine_for_each_device(struct machine *m,
+			     void (*fn)(void *arg, const struct machine_device_info *),
+			     void *arg);
+
 /* Whether the partition was torn down because the guest misbehaved. */
 bool machine_failed(struct machine *m, char *why, size_t len);
 

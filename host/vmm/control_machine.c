@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The machine behind the control socket: its status as JSON and hot add
+ * and remove of devices. Runs on the control thread; the calls it makes
+ * take the partition lock themselves, briefly.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "control_machine.h"
+#include "hvkit/vmbus_classes.h"
+
+static const char *channel_state(enum vmbus_server_channel_state s)
+{
+	switch (s) {
+	case VMBUS_CHANNEL_UNOFFERED:
+		return "unoffered";
+	case VMBUS_CHANNEL_OFFERED:
+		return "offered";
+	case VMBUS_CHANNEL_OPEN:
+		return "open";
+	case VMBUS_CHANNEL_RESCINDED:
+		return "rescinded";
+	}
+	return "unknown";
+}
+
+static void add_channel(void *arg, const struct vmbus_server_channel_info *ci)
+{
+	json_t *channels = arg;
+	const struct vmbus_class_info *cls = vmbus_class_find(&ci->class_id);
+	char class_id[HV_GUID_STRING_LEN + 1], instance[HV_GUID_STRING_LEN + 1];
+	hv_guid_format(&ci->class_id, class_id);
+	hv_guid_format(&ci->instance_id, instance);
+	json_array_append_new(
+		channels,
+		json_pack("{s:s,s:s,s:s,s:I,s:I,s:s,s:I,s:I,s:I,s:I}", "class",
+			  cls ? cls->name : "unknown", "class_id", class_id, "instance", instance,
+			  "relid", (json_int_t)ci->relid, "sub_index",
+			  (json_int_t)ci->sub_channel_index, "state", channel_state(ci->state),
+			  "target_vp", (json_int_t)ci->target_vp, "guest_signals",
+			  (json_int_t)ci->guest_signals, "host_signals",
+			  (json_int_t)ci->host_signals, "spurious_signals",
+			  (json_int_t)ci->spurious_signals));
+}
+
+static void add_device(void *arg, const struct machine_device_info *di)
+{
+	json_array_append_new(arg, json_pack("{s:s,s:I,s:I}", "kind", di->kind, "instance",
+					     (json_int_t)di->instance, "packets",
+					     (json_int_t)di->packets));
+}
+
+static int status(void *ctx, json_t *result)
+{
+	struct machine *m = ctx;
+	struct machine_info mi;
+	machine_get_info(m, &mi);
+	struct vmbus_server_stats st;
+	vmbus_server_get_stats(machine_vmbus(m), &st);
+	json_t *channels = json_array(), *devices = json_array();
+	if (channels)
+		vmbus_server_for_each_channel(machine_vmbus(m), add_channel, channels);
+	if (devices)
+		machine_for_each_device(m, add_device, devices);
+	char version[16] = "";
+	if (st.connection == VMBUS_SERVER_CONNECTED)
+		snprintf(version, sizeof(version), "%u.%u", VMBUS_VERSION_MAJOR(st.version),
+			 VMBUS_VERSION_MINOR(st.version));
+	json_t *machine = json_pack("{s:s,s:I,s:I,s:f}", "partition", mi.partition, "vps",
+				    (json_int_t)mi.cpus, "memory", (json_int_t)mi.memory,
+				    "uptime_seconds", (double)mi.uptime_ns / 1e9);
+	json_t *vmbus = json_pack(
+		"{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:o*}", "state",
+		st.connection == VMBUS_SERVER_CONNECTED ? "connected" : "disconnected", "version",
+		version, "connects", (json_int_t)st.connects, "unloads", (json_int_t)st.unloads,
+		"gpadls", (json_int_t)st.gpadls, "gpadl_bytes", (json_int_t)st.gpadl_bytes,
+		"bad_messages", (json_int_t)st.bad_messages, "channels", channels);
+	if (!vmbus)
+		json_decref(channels);
+	int err = machine && vmbus && devices ? 0 : -ENOMEM;
+	json_object_set_new(result, "machine", machine);
+	json_object_set_new(result, "vmbus", vmbus);
+	json_object_set_new(result, "devices", devices);
+	return err;
+}
+
+static int device_add(void *ctx, const char *kind, uint32_t instance)
+{
+	return strcmp(kind, "echo") ? -EINVAL : machine_add_echo(ctx, instance);
+}
+
+static int device_remove(void *ctx, const char *kind, uint32_t instance)
+{
+	return strcmp(kind, "echo") ? -EINVAL : machine_remove_echo(ctx, instance);
+}
+
+struct control_backend control_machine_backend(struct machine *m)
+{
+	return (struct control_backend){
+		.ctx = m,
+		.status = status,
+		.device_add = device_add,
+		.device_remove = device_remove,
+	};
+}
