@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * hvkit run: start a machine and its guest. Today the partition is the
- * process partition and the guest is hvkit-guest (the VMBus client with an
- * echo driver); the KVM partition and its mini guest OS come next.
+ * hvkit run: start a machine and its guest. On the process partition
+ * (the default) the guest is hvkit-guest, the VMBus client with an echo
+ * driver; on the KVM partition it is a kernel: hvkit-os, hvkit's own
+ * (built-in default), or any bzImage, PVH ELF or Multiboot kernel.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -19,9 +20,14 @@
 #include "hvkit/vmbus_classes.h"
 #include "hvkit_cmd.h"
 #include "control_machine.h"
+#include "kvm_platform.h"
 #include "machine.h"
 
 struct run_options {
+	enum machine_partition partition;
+	const char *kernel, *initrd, *cmdline; /* KVM */
+	bool debug_exit, no_s4;                /* KVM */
+	int timeout_s;                         /* 0: none */
 	uint32_t cpus;
 	uint64_t memory;
 	uint32_t echo_devices;
@@ -38,8 +44,16 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: hvkit run [options]\n"
-		"  --partition process    where the guest runs (process: a guest process;\n"
-		"                         the default until the KVM partition exists)\n"
+		"  --partition process|kvm  where the guest runs (default process: a guest\n"
+		"                         process; kvm: a virtual machine booting a kernel)\n"
+		"  --kernel PATH          (kvm) bzImage, PVH ELF or Multiboot kernel\n"
+		"                         (default: the built-in hvkit-os)\n"
+		"  --initrd PATH          (kvm) initrd, or the Multiboot module\n"
+		"  --cmdline TEXT         (kvm) kernel command line\n"
+		"  --debug-exit           (kvm) QEMU's isa-debug-exit port at 0xf4: the\n"
+		"                         guest's write V ends hvkit with (V << 1) | 1\n"
+		"  --no-s4                (kvm) no \\_S4 (hibernation) in the ACPI tables\n"
+		"  --timeout SECONDS      stop the guest after this long (default 300; 0: never)\n"
 		"  --cpus N               virtual processors (default 2)\n"
 		"  --memory SIZE          guest RAM, with K/M/G (default 64M)\n"
 		"  --device echo          add an echo device (repeat for more; default 2)\n"
@@ -104,6 +118,12 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 {
 	static const struct option opts[] = {
 		{"partition", required_argument, NULL, 'p'},
+		{"kernel", required_argument, NULL, 'K'},
+		{"initrd", required_argument, NULL, 'I'},
+		{"cmdline", required_argument, NULL, 'L'},
+		{"debug-exit", no_argument, NULL, 'D'},
+		{"no-s4", no_argument, NULL, 'S'},
+		{"timeout", required_argument, NULL, 'T'},
 		{"cpus", required_argument, NULL, 'c'},
 		{"memory", required_argument, NULL, 'm'},
 		{"device", required_argument, NULL, 'd'},
@@ -122,9 +142,35 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 		char *end;
 		switch (c) {
 		case 'p':
-			if (strcmp(optarg, "process")) {
-				fprintf(stderr, "hvkit run: partition '%s' is not available yet "
-						"(only 'process')\n", optarg);
+			if (!strcmp(optarg, "process")) {
+				o->partition = MACHINE_PROCESS;
+			} else if (!strcmp(optarg, "kvm")) {
+				o->partition = MACHINE_KVM;
+			} else {
+				fprintf(stderr, "hvkit run: unknown partition '%s' (process or kvm)\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'K':
+			o->kernel = optarg;
+			break;
+		case 'I':
+			o->initrd = optarg;
+			break;
+		case 'L':
+			o->cmdline = optarg;
+			break;
+		case 'D':
+			o->debug_exit = true;
+			break;
+		case 'S':
+			o->no_s4 = true;
+			break;
+		case 'T':
+			o->timeout_s = (int)strtol(optarg, &end, 0);
+			if (*end || o->timeout_s < 0 || o->timeout_s > 86400 * 365) {
+				fprintf(stderr, "hvkit run: --timeout takes seconds, 0 for none\n");
 				return 2;
 			}
 			break;
@@ -182,16 +228,38 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 		fprintf(stderr, "hvkit run: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
+	if (o->partition != MACHINE_KVM && (o->kernel || o->initrd || o->cmdline || o->debug_exit)) {
+		fprintf(stderr, "hvkit run: --kernel, --initrd, --cmdline and --debug-exit are "
+				"for --partition kvm\n");
+		return 2;
+	}
 	return 0;
+}
+
+static void own_directory(char *out, size_t size)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	self[n > 0 ? n : 0] = '\0';
+	snprintf(out, size, "%s", dirname(self));
 }
 
 /* hvkit-guest is built and installed beside hvkit. */
 static void default_guest(char *out, size_t size)
 {
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	self[n > 0 ? n : 0] = '\0';
-	snprintf(out, size, "%s/hvkit-guest", dirname(self));
+	char dir[PATH_MAX - 64]; /* room for the file name */
+	own_directory(dir, sizeof(dir));
+	snprintf(out, size, "%s/hvkit-guest", dir);
+}
+
+/* hvkit-os: installed beside hvkit, or where the build tree puts it. */
+static void default_kernel(char *out, size_t size)
+{
+	char dir[PATH_MAX - 64]; /* room for the file name */
+	own_directory(dir, sizeof(dir));
+	snprintf(out, size, "%s/hvkit-os", dir);
+	if (access(out, R_OK))
+		snprintf(out, size, "%s/../guest/os/hvkit-os", dir);
 }
 
 static void print_host_channel(void *arg, const struct vmbus_server_channel_info *ci)
@@ -254,6 +322,59 @@ static int run_controlled(struct machine *m, const char *path, const sigset_t *s
 	return err;
 }
 
+/* The guest's end, as the user should see it: 0 for success. */
+static int process_verdict(int status)
+{
+	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+		fprintf(stderr, "hvkit run: the guest failed (status %d)\n", status);
+		return 1;
+	}
+	return 0;
+}
+
+/* KVM: hvkit-os reports its status through isa-debug-exit ((V << 1) | 1);
+ * other kernels end with that, S5 (0), S4 or a reset, and hvkit exits
+ * with the same status, as QEMU does for the debug port. */
+static int kvm_verdict(int status, bool builtin)
+{
+	if (status == KVM_PLATFORM_EXIT_HIBERNATED) {
+		printf("hvkit: the guest hibernated (ACPI S4)\n");
+		return status;
+	}
+	if (status == KVM_PLATFORM_EXIT_RESET) {
+		printf("hvkit: the guest asked for a reset; hvkit does not reboot, it stops\n");
+		return status;
+	}
+	if (!builtin)
+		return status;
+	int guest_status = status & 1 ? status >> 1 : status;
+	if (guest_status)
+		fprintf(stderr, "hvkit run: hvkit-os finished with status %d\n", guest_status);
+	return guest_status ? 1 : 0;
+}
+
+static void print_start(const struct run_options *o, const struct machine_config *cfg)
+{
+	if (cfg->partition == MACHINE_KVM)
+		printf("hvkit: KVM partition, %u VPs, %llu MiB, %u echo device(s); kernel %s\n",
+		       o->cpus, (unsigned long long)(o->memory >> 20), o->echo_devices,
+		       cfg->kvm.kernel);
+	else
+		printf("hvkit: process partition, %u VPs, %llu MiB, %u echo device(s); guest %s\n",
+		       o->cpus, (unsigned long long)(o->memory >> 20), o->echo_devices, o->guest);
+	fflush(stdout);
+}
+
+static void start_failed(const struct machine_config *cfg, int err, const char *why)
+{
+	if (cfg->partition == MACHINE_KVM && err == -ENODEV)
+		fprintf(stderr, "hvkit run: no usable /dev/kvm here; --partition process runs "
+				"the guest side as a process instead\n");
+	else
+		fprintf(stderr, "hvkit run: cannot start the machine: %s\n",
+			why[0] ? why : strerror(-err));
+}
+
 int cmd_run(int argc, char **argv)
 {
 	struct run_options o = {
@@ -262,12 +383,19 @@ int cmd_run(int argc, char **argv)
 		.echo_devices = 2,
 		.packets = "1000",
 		.subchannels = "1",
+		.timeout_s = 300,
 	};
 	int err = parse_options(argc, argv, &o);
 	if (err)
 		return err == 1 ? 0 : err;
 	if (!o.guest[0])
 		default_guest(o.guest, sizeof(o.guest));
+	char kernel[PATH_MAX];
+	bool builtin = !o.kernel;
+	if (builtin)
+		default_kernel(kernel, sizeof(kernel));
+	else
+		snprintf(kernel, sizeof(kernel), "%s", o.kernel);
 
 	char *gargv[8] = {o.guest, "--packets", o.packets, "--subchannels", o.subchannels};
 	int gargc = 5;
@@ -278,10 +406,15 @@ int cmd_run(int argc, char **argv)
 	if (o.control)
 		gargv[gargc++] = "--serve";
 	struct machine_config cfg = {
+		.partition = o.partition,
 		.cpus = o.cpus,
 		.memory = o.memory,
 		.guest_path = o.guest,
 		.guest_argv = gargv,
+		.kvm = {.kernel = kernel, .initrd = o.initrd,
+			/* hvkit-os reports its verdict on the debug port */
+			.cmdline = o.cmdline ? o.cmdline : builtin ? "hvkit.debug_exit hvkit.expect_hv" : "",
+			.debug_exit = o.debug_exit || builtin, .no_s4 = o.no_s4},
 		.echo_devices = o.echo_devices,
 		.vmbus = {.scramble_relids = o.scramble, .gpadl_limit = o.gpadl_limit},
 	};
@@ -294,9 +427,7 @@ int cmd_run(int argc, char **argv)
 		return 1;
 	}
 	struct machine *m;
-	printf("hvkit: process partition, %u VPs, %llu MiB, %u echo device(s); guest %s\n",
-	       o.cpus, (unsigned long long)(o.memory >> 20), o.echo_devices, o.guest);
-	fflush(stdout);
+	print_start(&o, &cfg);
 	/* Blocked before any thread exists, so the control loop takes them
 	 * (the guest inherits the mask; the host stops it). */
 	sigset_t stop_signals;
@@ -306,9 +437,10 @@ int cmd_run(int argc, char **argv)
 	sigaddset(&stop_signals, SIGHUP);
 	if (o.control)
 		pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
-	err = machine_start(&cfg, &m);
+	char why[256];
+	err = machine_start(&cfg, &m, why, sizeof(why));
 	if (err) {
-		fprintf(stderr, "hvkit run: cannot start the machine: %s\n", strerror(-err));
+		start_failed(&cfg, err, why);
 		return 1;
 	}
 	int status = 0;
@@ -324,14 +456,16 @@ int cmd_run(int argc, char **argv)
 		quit = err == 1;
 		err = 0;
 	} else {
-		err = machine_wait(m, 300000, &status);
+		err = machine_wait(m, o.timeout_s ? o.timeout_s * 1000 : -1, &status);
 	}
-	char why[160];
 	bool failed = machine_failed(m, why, sizeof(why));
-	print_host_view(m);
+	struct vmbus_server_stats vs;
+	vmbus_server_get_stats(machine_vmbus(m), &vs);
+	if (o.partition == MACHINE_PROCESS || vs.connects)
+		print_host_view(m);
 	machine_stop(m);
 	if (err) {
-		fprintf(stderr, "hvkit run: the guest did not finish in time\n");
+		fprintf(stderr, "hvkit run: the guest did not finish in %d s\n", o.timeout_s);
 		return 1;
 	}
 	if (quit && !failed) {
@@ -342,9 +476,5 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, "hvkit run: the partition failed: %s\n", why);
 		return 1;
 	}
-	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
-		fprintf(stderr, "hvkit run: the guest failed (status %d)\n", status);
-		return 1;
-	}
-	return 0;
+	return o.partition == MACHINE_KVM ? kvm_verdict(status, builtin) : process_verdict(status);
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The machine: the VMBus server on host/hv, over a process partition.
+ * The machine: the VMBus server on host/hv, over a process partition or a
+ * KVM partition with its platform (kvm_platform.h).
  *
  * The glue is small: VMBus messages arrive as HvPostMessage on connections
  * 1 and 4, channel signals as HvSignalEvent on each open channel's
@@ -14,21 +15,47 @@
 #include <string.h>
 #include <time.h>
 
+#include "kvm_platform.h"
 #include "machine.h"
 #include "process.h"
 
 struct machine {
 	struct machine_config cfg;
-	struct process_partition *pp;
+	struct process_partition *pp; /* one of these two */
+	struct kvm_partition *kp;
+	struct kvm_platform *platform; /* with kp */
 	struct vmbus_server *vmbus;
 	struct vmbus_echo *echo[MACHINE_MAX_ECHO];
 	uint32_t echo_instance[MACHINE_MAX_ECHO];
 	uint64_t started_ns;
 };
 
+/* ---- The partition, whichever it is ---- */
+
 static struct hv_partition *hv_of(struct machine *m)
 {
-	return process_partition_hv(m->pp);
+	return m->kp ? kvm_partition_hv(m->kp) : process_partition_hv(m->pp);
+}
+
+static void partition_lock(struct machine *m)
+{
+	if (m->kp)
+		kvm_partition_lock(m->kp);
+	else
+		process_partition_lock(m->pp);
+}
+
+static void partition_unlock(struct machine *m)
+{
+	if (m->kp)
+		kvm_partition_unlock(m->kp);
+	else
+		process_partition_unlock(m->pp);
+}
+
+static const struct guest_memory *partition_memory(struct machine *m)
+{
+	return m->kp ? kvm_partition_memory(m->kp) : process_partition_memory(m->pp);
 }
 
 /* ---- From host/hv into the server (partition lock held) ---- */
@@ -60,14 +87,12 @@ static uint16_t channel_signal(void *ctx, uint32_t vp, uint16_t flag)
 
 static void glue_lock(void *ctx)
 {
-	struct machine *m = ctx;
-	process_partition_lock(m->pp);
+	partition_lock(ctx);
 }
 
 static void glue_unlock(void *ctx)
 {
-	struct machine *m = ctx;
-	process_partition_unlock(m->pp);
+	partition_unlock(ctx);
 }
 
 static int glue_post(void *ctx, uint32_t vp, uint32_t sint, const void *msg, uint32_t len)
@@ -150,17 +175,16 @@ static int echo_slot(struct machine *m, uint32_t instance, bool want_free)
 static int attach_vmbus(struct machine *m)
 {
 	m->cfg.vmbus.vp_count = m->cfg.cpus;
-	m->vmbus = vmbus_server_new(&m->cfg.vmbus, process_partition_memory(m->pp), &glue_ops,
-				    m);
+	m->vmbus = vmbus_server_new(&m->cfg.vmbus, partition_memory(m), &glue_ops, m);
 	if (!m->vmbus)
 		return -errno;
-	process_partition_lock(m->pp);
+	partition_lock(m);
 	int err = hv_connection_add_message(hv_of(m), VMBUS_MESSAGE_CONNECTION_ID, vmbus_message,
 					    m);
 	if (!err)
 		err = hv_connection_add_message(hv_of(m), VMBUS_MESSAGE_CONNECTION_ID_4,
 						vmbus_message, m);
-	process_partition_unlock(m->pp);
+	partition_unlock(m);
 	for (uint32_t i = 0; !err && i < m->cfg.echo_devices; i++)
 		err = machine_add_echo(m, i);
 	return err;
@@ -179,8 +203,63 @@ static void detach_vmbus(struct machine *m)
 	m->vmbus = NULL;
 }
 
-int machine_start(const struct machine_config *cfg, struct machine **out)
+static int new_process_partition(struct machine *m)
 {
+	struct process_partition_config pcfg = {
+		.vp_count = m->cfg.cpus,
+		.memory_size = m->cfg.memory,
+		.guest_path = m->cfg.guest_path,
+		.guest_argv = m->cfg.guest_argv,
+		.log = m->cfg.log,
+		.log_ctx = m->cfg.log_ctx,
+	};
+	return process_partition_new(&pcfg, &m->pp);
+}
+
+/* The platform first: the partition routes port I/O to it. */
+static int new_kvm_partition(struct machine *m, char *why, size_t why_len)
+{
+	struct kvm_platform_config pc = {
+		.cpus = m->cfg.cpus,
+		.kernel = m->cfg.kvm.kernel,
+		.initrd = m->cfg.kvm.initrd,
+		.cmdline = m->cfg.kvm.cmdline,
+		.no_s4 = m->cfg.kvm.no_s4,
+		.console = m->cfg.kvm.console,
+		.console_ctx = m->cfg.kvm.console_ctx,
+	};
+	int err = kvm_platform_new(&pc, &m->platform);
+	if (err)
+		return err;
+	struct kvm_partition_config kc = {
+		.vp_count = m->cfg.cpus,
+		.memory_size = m->cfg.memory,
+		.debug_exit = m->cfg.kvm.debug_exit,
+		.log = m->cfg.log,
+		.log_ctx = m->cfg.log_ctx,
+		.pio = kvm_platform_pio,
+		.pio_ctx = m->platform,
+	};
+	err = kvm_partition_new(&kc, &m->kp);
+	if (!err)
+		err = kvm_platform_boot(m->platform, m->kp, why, why_len);
+	return err;
+}
+
+static int launch(struct machine *m)
+{
+	return m->kp ? kvm_partition_launch(m->kp) : process_partition_launch(m->pp);
+}
+
+int machine_start(const struct machine_config *cfg, struct machine **out, char *why,
+		  size_t why_len)
+{
+	char ignored[8];
+	if (!why) {
+		why = ignored;
+		why_len = sizeof(ignored);
+	}
+	snprintf(why, why_len, "%s", "");
 	if (cfg->echo_devices > MACHINE_MAX_ECHO)
 		return -EINVAL;
 	struct machine *m = calloc(1, sizeof(*m));
@@ -188,22 +267,12 @@ int machine_start(const struct machine_config *cfg, struct machine **out)
 		return -ENOMEM;
 	m->cfg = *cfg;
 	m->started_ns = glue_now_ns(m);
-	struct process_partition_config pcfg = {
-		.vp_count = cfg->cpus,
-		.memory_size = cfg->memory,
-		.guest_path = cfg->guest_path,
-		.guest_argv = cfg->guest_argv,
-		.log = cfg->log,
-		.log_ctx = cfg->log_ctx,
-	};
-	int err = process_partition_new(&pcfg, &m->pp);
-	if (err) {
-		free(m);
-		return err;
-	}
-	err = attach_vmbus(m);
+	int err = cfg->partition == MACHINE_KVM ? new_kvm_partition(m, why, why_len)
+						: new_process_partition(m);
 	if (!err)
-		err = process_partition_launch(m->pp);
+		err = attach_vmbus(m);
+	if (!err)
+		err = launch(m);
 	if (err) {
 		machine_stop(m);
 		return err;
@@ -214,14 +283,24 @@ int machine_start(const struct machine_config *cfg, struct machine **out)
 
 int machine_wait(struct machine *m, int timeout_ms, int *status)
 {
-	return process_partition_wait(m->pp, timeout_ms, status);
+	return m->kp ? kvm_partition_wait(m->kp, timeout_ms, status)
+		     : process_partition_wait(m->pp, timeout_ms, status);
 }
 
+/* Guest and partition threads first, then the devices and the server
+ * while hv still exists, then the partition. */
 void machine_stop(struct machine *m)
 {
-	process_partition_halt(m->pp);
+	if (m->kp)
+		kvm_partition_halt(m->kp);
+	else if (m->pp)
+		process_partition_halt(m->pp);
 	detach_vmbus(m);
-	process_partition_stop(m->pp);
+	if (m->kp)
+		kvm_partition_stop(m->kp);
+	else if (m->pp)
+		process_partition_stop(m->pp);
+	kvm_platform_free(m->platform);
 	free(m);
 }
 
@@ -256,7 +335,7 @@ int machine_remove_echo(struct machine *m, uint32_t instance)
 void machine_get_info(struct machine *m, struct machine_info *out)
 {
 	*out = (struct machine_info){
-		.partition = "process",
+		.partition = m->kp ? "kvm" : "process",
 		.cpus = m->cfg.cpus,
 		.memory = m->cfg.memory,
 		.uptime_ns = glue_now_ns(m) - m->started_ns,
@@ -275,9 +354,20 @@ void machine_for_each_device(struct machine *m,
 
 bool machine_failed(struct machine *m, char *why, size_t len)
 {
-	struct process_partition_stats st;
-	process_partition_get_stats(m->pp, &st);
-	if (st.failed && why)
-		snprintf(why, len, "%s", st.failure);
-	return st.failed;
+	bool failed;
+	const char *failure;
+	struct process_partition_stats ps;
+	struct kvm_partition_stats ks;
+	if (m->kp) {
+		kvm_partition_get_stats(m->kp, &ks);
+		failed = ks.failed;
+		failure = ks.failure;
+	} else {
+		process_partition_get_stats(m->pp, &ps);
+		failed = ps.failed;
+		failure = ps.failure;
+	}
+	if (failed && why)
+		snprintf(why, len, "%s", failure);
+	return failed;
 }

@@ -16,11 +16,25 @@
 
 #define MACHINE_MAX_ECHO 64
 
+enum machine_partition {
+	MACHINE_PROCESS,           /* the guest is a program (guest_path) */
+	MACHINE_KVM,               /* the guest is a kernel (kvm) */
+};
+
 struct machine_config {
+	enum machine_partition partition;
 	uint32_t cpus;
 	uint64_t memory;           /* bytes */
 	const char *guest_path;    /* the guest program (process partition) */
 	char *const *guest_argv;
+	struct {                   /* the kernel and its platform (KVM) */
+		const char *kernel, *initrd, *cmdline;
+		bool debug_exit;   /* QEMU's isa-debug-exit port */
+		bool no_s4;        /* no \_S4 in the DSDT */
+		/* Console output; NULL: standard output. */
+		void (*console)(void *ctx, const uint8_t *bytes, size_t len);
+		void *console_ctx;
+	} kvm;
 	uint32_t echo_devices;     /* echo devices offered from the start */
 	struct vmbus_server_config vmbus; /* vp_count is filled in */
 	void (*log)(void *ctx, const char *fmt, va_list ap); /* NULL: stderr */
@@ -29,9 +43,14 @@ struct machine_config {
 
 struct machine;
 
-int machine_start(const struct machine_config *cfg, struct machine **out);
+/* 0, or -errno; KVM: -ENODEV when /dev/kvm is absent or unusable, and a
+ * kernel that cannot be booted is -ENOEXEC/-E2BIG with the reason in why
+ * (may be NULL). */
+int machine_start(const struct machine_config *cfg, struct machine **out, char *why,
+		  size_t why_len);
 
-/* Waits for the guest to end (see process_partition_wait). */
+/* Waits for the guest to end (see process_partition_wait and
+ * kvm_partition_wait). */
 int machine_wait(struct machine *m, int timeout_ms, int *status);
 
 void machine_stop(struct machine *m);
@@ -44,7 +63,7 @@ int machine_remove_echo(struct machine *m, uint32_t instance);
 
 /* What the machine is, for status displays (the control socket). */
 struct machine_info {
-	const char *partition; /* "process" */
+	const char *partition; /* "process" or "kvm" */
 	uint32_t cpus;
 	uint64_t memory;       /* bytes */
 	uint64_t uptime_ns;    /* since machine_start */

@@ -47,7 +47,7 @@ static struct machine *start(const struct run *r)
 		.vmbus = r->vmbus,
 	};
 	struct machine *m = NULL;
-	assert_int_equal(machine_start(&cfg, &m), 0);
+	assert_int_equal(machine_start(&cfg, &m, NULL, 0), 0);
 	return m;
 }
 
