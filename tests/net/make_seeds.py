@@ -37,9 +37,9 @@ write('rndis', 'packet-ppi', b'\x01' + packet(frame))
 write('rndis', 'batch', b'\x01' + packet(frame, False) + packet(frame[:64], True)
       + msg(8, [4]))
 
-# fuzz-netvsp: a sequence of guest packets, each: u8 kind, u16 len, bytes.
-# kind 0: in-band NVSP message; 1: completion of a receive (u64 trans id
-# taken from the bytes); 2: GPA-direct RNDIS from a scratch page.
+# fuzz-netvsp (fuzz_netvsp.c): byte 0 the setup (bit 0 Linux's bring-up,
+# bits 1-3 the version index, bit 4 a sink backend), then records: u8 kind,
+# u16 length, bytes.
 def nvsp(t, words):
     b = struct.pack('<I', t) + b''.join(struct.pack('<I', w) for w in words)
     return b + bytes(40 - len(b))
@@ -52,11 +52,15 @@ def rec(kind, data):
 init = rec(0, nvsp(1, [0x60001, 0x60001]))
 cfg = rec(0, nvsp(125, [1514, 0, 0x29, 0]))
 ndis = rec(0, nvsp(100, [6, 30]))
-write('netvsp', 'init-v61', init + cfg + ndis)
-write('netvsp', 'init-v1', rec(0, nvsp(1, [2, 2])) + ndis)
-write('netvsp', 'buffers', init + cfg + ndis + rec(0, nvsp(101, [0x100, 0xcafe]))
-      + rec(0, nvsp(104, [0x200, 0])))
-write('netvsp', 'rndis-init', init + cfg + ndis + rec(0, nvsp(101, [0x100, 0xcafe]))
-      + rec(2, msg(2, [1, 1, 0, 0x4000])) + rec(1, struct.pack('<Q', 1)))
-write('netvsp', 'subchannels', init + cfg + ndis + rec(0, nvsp(133, [1, 3])))
+write('netvsp', 'raw-bringup', b'\x00' + init + cfg + ndis + rec(0, nvsp(101, [0x1000, 0xcafe]))
+      + rec(0, nvsp(104, [0x2000, 0])) + rec(2, msg(2, [1, 1, 0, 0x4000]) + b'\0') + rec(6, b''))
+write('netvsp', 'up-v61-frames', bytes([1 | (5 << 1)]) + rec(2, packet(frame)) + rec(5, b'\x3b\x00')
+      + rec(6, b'') + rec(1, b''))
+write('netvsp', 'up-v1-sections', bytes([1]) + rec(4, struct.pack('<II', 2, 104) + packet(frame))
+      + rec(4, struct.pack('<II', 999, 50)))
+write('netvsp', 'up-v5-subchannels', bytes([1 | (3 << 1)]) + rec(0, nvsp(133, [1, 3]))
+      + rec(7, b'\x00') + rec(6, b''))
+write('netvsp', 'sink-fill', bytes([1 | (5 << 1) | 0x10]) + rec(5, b'\x40\x00') * 40
+      + rec(1, struct.pack('<Q', 0xdeadbeef)) + rec(3, nvsp(107, [0, 0xffffffff, 0])
+      + struct.pack('<IIQ', 5000, 4000, 2)))
 sys.exit(0)
