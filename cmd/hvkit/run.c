@@ -29,6 +29,8 @@ struct run_options {
 	bool scramble;
 	uint64_t gpadl_limit;
 	char guest[PATH_MAX];
+	struct netvsp_nic_opts nics[MACHINE_MAX_NICS];
+	uint32_t nic_count;
 };
 
 static void usage(FILE *out)
@@ -44,6 +46,9 @@ static void usage(FILE *out)
 		"  --subchannels N        sub-channels the guest asks per echo device (default 1)\n"
 		"  --vmbus KEY=VALUE,...  max-version=X.Y, scramble-relids=on|off,\n"
 		"                         gpadl-limit=SIZE\n"
+		"  --net [user|tap=NAME|loopback][,mac=XX:..][,mtu=N][,queues=N]\n"
+		"                         add a synthetic NIC (repeat for more); only the\n"
+		"                         loopback backend is available yet\n"
 		"  --guest PATH           the guest program (default: hvkit-guest beside hvkit)\n");
 }
 
@@ -104,13 +109,14 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 		{"subchannels", required_argument, NULL, 's'},
 		{"vmbus", required_argument, NULL, 'v'},
 		{"guest", required_argument, NULL, 'g'},
+		{"net", required_argument, NULL, 'N'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	bool devices_given = false;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "p:c:m:d:n:s:v:g:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:c:m:d:n:s:v:g:N:h", opts, NULL)) != -1) {
 		char *end;
 		switch (c) {
 		case 'p':
@@ -162,6 +168,27 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 		case 'g':
 			snprintf(o->guest, sizeof(o->guest), "%s", optarg);
 			break;
+		case 'N': {
+			char why[160];
+			if (o->nic_count == MACHINE_MAX_NICS) {
+				fprintf(stderr, "hvkit run: at most %u NICs\n", MACHINE_MAX_NICS);
+				return 2;
+			}
+			struct netvsp_nic_opts *nic = &o->nics[o->nic_count];
+			if (netvsp_nic_parse(optarg, nic, why, sizeof(why))) {
+				fprintf(stderr, "hvkit run: %s\n", why);
+				return 2;
+			}
+			if (nic->backend != NETVSP_BACKEND_LOOPBACK) {
+				fprintf(stderr, "hvkit run: --net %s: not yet available (the user-mode "
+						"and TAP backends come with the netvsc guest driver); "
+						"use --net loopback\n",
+					nic->backend == NETVSP_BACKEND_TAP ? "tap" : "user");
+				return 2;
+			}
+			o->nic_count++;
+			break;
+		}
 		default:
 			usage(c == 'h' ? stdout : stderr);
 			return c == 'h' ? 1 : 2;
@@ -231,11 +258,14 @@ int cmd_run(int argc, char **argv)
 		.guest_path = o.guest,
 		.guest_argv = gargv,
 		.echo_devices = o.echo_devices,
+		.nics = o.nics,
+		.nic_count = o.nic_count,
 		.vmbus = {.scramble_relids = o.scramble, .gpadl_limit = o.gpadl_limit},
 	};
 	struct machine *m;
-	printf("hvkit: process partition, %u VPs, %llu MiB, %u echo device(s); guest %s\n",
-	       o.cpus, (unsigned long long)(o.memory >> 20), o.echo_devices, o.guest);
+	printf("hvkit: process partition, %u VPs, %llu MiB, %u echo device(s), %u NIC(s); "
+	       "guest %s\n",
+	       o.cpus, (unsigned long long)(o.memory >> 20), o.echo_devices, o.nic_count, o.guest);
 	fflush(stdout);
 	err = machine_start(&cfg, &m);
 	if (err) {

@@ -23,6 +23,7 @@ struct machine {
 	struct vmbus_server *vmbus;
 	struct vmbus_echo *echo[MACHINE_MAX_ECHO];
 	uint32_t echo_instance[MACHINE_MAX_ECHO];
+	struct netvsp_nic *nics[MACHINE_MAX_NICS];
 };
 
 static struct hv_partition *hv_of(struct machine *m)
@@ -162,6 +163,13 @@ static int attach_vmbus(struct machine *m)
 	process_partition_unlock(m->pp);
 	for (uint32_t i = 0; !err && i < m->cfg.echo_devices; i++)
 		err = machine_add_echo(m, i);
+	for (uint32_t i = 0; !err && i < m->cfg.nic_count; i++) {
+		char why[256];
+		err = netvsp_nic_add(m->vmbus, process_partition_memory(m->pp), i, &m->cfg.nics[i],
+				     m->cfg.log, m->cfg.log_ctx, &m->nics[i], why, sizeof(why));
+		if (err)
+			fprintf(stderr, "hvkit: %s\n", why);
+	}
 	return err;
 }
 
@@ -174,13 +182,15 @@ static void detach_vmbus(struct machine *m)
 	for (int i = 0; i < MACHINE_MAX_ECHO; i++)
 		if (m->echo[i])
 			vmbus_echo_remove(m->vmbus, m->echo[i]);
+	for (int i = 0; i < MACHINE_MAX_NICS; i++)
+		netvsp_nic_remove(m->vmbus, m->nics[i]);
 	vmbus_server_free(m->vmbus);
 	m->vmbus = NULL;
 }
 
 int machine_start(const struct machine_config *cfg, struct machine **out)
 {
-	if (cfg->echo_devices > MACHINE_MAX_ECHO)
+	if (cfg->echo_devices > MACHINE_MAX_ECHO || cfg->nic_count > MACHINE_MAX_NICS)
 		return -EINVAL;
 	struct machine *m = calloc(1, sizeof(*m));
 	if (!m)
@@ -249,6 +259,11 @@ int machine_remove_echo(struct machine *m, uint32_t instance)
 	vmbus_echo_remove(m->vmbus, m->echo[slot]);
 	m->echo[slot] = NULL;
 	return 0;
+}
+
+struct netvsp *machine_nic(struct machine *m, uint32_t i)
+{
+	return i < MACHINE_MAX_NICS && m->nics[i] ? netvsp_nic_netvsp(m->nics[i]) : NULL;
 }
 
 bool machine_failed(struct machine *m, char *why, size_t len)

@@ -11,10 +11,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "netvsp_nic.h"
 #include "vmbus_device.h"
 #include "vmbus_server.h"
 
 #define MACHINE_MAX_ECHO 64
+#define MACHINE_MAX_NICS 8
 
 struct machine_config {
 	uint32_t cpus;
@@ -22,6 +24,8 @@ struct machine_config {
 	const char *guest_path;    /* the guest program (process partition) */
 	char *const *guest_argv;
 	uint32_t echo_devices;     /* echo devices offered from the start */
+	const struct netvsp_nic_opts *nics; /* synthetic NICs (--net), instance = index */
+	uint32_t nic_count;
 	struct vmbus_server_config vmbus; /* vp_count is filled in */
 	void (*log)(void *ctx, const char *fmt, va_list ap); /* NULL: stderr */
 	void *log_ctx;
@@ -41,6 +45,9 @@ struct vmbus_server *machine_vmbus(struct machine *m);
 /* Hot-plugs an echo device with this instance number / unplugs it. */
 int machine_add_echo(struct machine *m, uint32_t instance);
 int machine_remove_echo(struct machine *m, uint32_t instance);
+
+/* NIC i (NULL if there is none). */
+struct netvsp *machine_nic(struct machine *m, uint32_t i);
 
 /* Whether the partition was torn down because the guest misbehaved. */
 bool machine_failed(struct machine *m, char *why, size_t len);

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "netvsp_guest.h"
+#include "netvsp_nic.h"
 #include "ring_buffer.h"
 
 static const uint32_t versions[] = {
@@ -468,6 +469,50 @@ static void reopen_starts_over(void **state)
 	ng_free(g);
 }
 
+static void net_option_parsing(void **state)
+{
+	(void)state;
+	struct netvsp_nic_opts o;
+	char why[200];
+	assert_int_equal(netvsp_nic_parse("loopback", &o, why, sizeof(why)), 0);
+	assert_int_equal(o.backend, NETVSP_BACKEND_LOOPBACK);
+	assert_false(o.has_mac);
+	assert_int_equal(netvsp_nic_parse("tap=hv0,mac=52:54:00:ab:cd:ef,mtu=9000,queues=8", &o,
+					  why, sizeof(why)),
+			 0);
+	assert_int_equal(o.backend, NETVSP_BACKEND_TAP);
+	assert_string_equal(o.tap, "hv0");
+	assert_true(o.has_mac);
+	assert_int_equal(o.mac[5], 0xef);
+	assert_int_equal(o.mtu, 9000);
+	assert_int_equal(o.queues, 8);
+	/* No backend named: user mode, the default. */
+	assert_int_equal(netvsp_nic_parse("mtu=1400", &o, why, sizeof(why)), 0);
+	assert_int_equal(o.backend, NETVSP_BACKEND_USER);
+	const char *bad[] = {"bogus", "loopback,mac=01:00:00:00:00:01", "loopback,mac=00:00:00:00:00:00",
+			     "loopback,mac=52:54:00:12:34", "loopback,mtu=67", "loopback,mtu=70000",
+			     "loopback,queues=0", "tap=", "tap=waytoolonginterfacename",
+			     "mac=52:54:00:12:34:56,loopback"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why[0] = 0;
+		assert_int_equal(netvsp_nic_parse(bad[i], &o, why, sizeof(why)), -EINVAL);
+		assert_true(why[0] != 0);
+	}
+	/* User and TAP say plainly that they are not there yet. */
+	struct vfix *f = vf_new(NULL);
+	struct netvsp_nic *nic = NULL;
+	assert_int_equal(netvsp_nic_parse("user", &o, why, sizeof(why)), 0);
+	assert_int_equal(netvsp_nic_add(f->s, &f->mem, 0, &o, NULL, NULL, &nic, why, sizeof(why)),
+			 -ENOTSUP);
+	assert_non_null(strstr(why, "not yet available"));
+	assert_int_equal(netvsp_nic_parse("loopback,queues=2", &o, why, sizeof(why)), 0);
+	assert_int_equal(netvsp_nic_add(f->s, &f->mem, 0, &o, NULL, NULL, &nic, why, sizeof(why)),
+			 0);
+	assert_non_null(netvsp_nic_netvsp(nic));
+	netvsp_nic_remove(f->s, nic);
+	vf_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -483,6 +528,7 @@ int main(void)
 		cmocka_unit_test(malicious_completions),
 		cmocka_unit_test(malicious_rndis_and_nvsp),
 		cmocka_unit_test(reopen_starts_over),
+		cmocka_unit_test(net_option_parsing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
