@@ -21,11 +21,11 @@ static void on_respond(void *ctx, const void *msg, uint32_t len)
 static void on_frame(void *ctx, const uint8_t *data, uint32_t len,
 		     const struct rndis_frame_info *info)
 {
-	(void)ctx;
 	(void)info;
-	volatile uint8_t sum = 0;
+	uint8_t sum = 0;
 	for (uint32_t i = 0; i < len; i++) /* touch all of it */
-		sum += data[i];
+		sum = (uint8_t)(sum + data[i]);
+	*(volatile uint8_t *)ctx = sum;
 }
 
 static const struct rndis_dev_ops ops = {on_respond, on_frame, NULL};
@@ -38,7 +38,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	struct rndis_dev d;
 	struct rndis_dev_config cfg = {.mac = {0, 0x15, 0x5d, 1, 2, 3}, .mtu = 1500, .rss_queues = 4};
-	rndis_dev_init(&d, &cfg, &ops, NULL);
+	uint8_t sink;
+	rndis_dev_init(&d, &cfg, &ops, &sink);
 	if (data[0] & 1) {
 		const uint32_t init[6] = {RNDIS_MSG_INIT, 24, 1, 1, 0, 0x4000};
 		rndis_dev_handle(&d, (const uint8_t *)init, sizeof(init));
