@@ -31,6 +31,11 @@ static void wr(uint8_t *p, uint32_t off, uint32_t v)
 
 struct ng *ng_new(const struct netvsp_config *cfg, bool reflect)
 {
+	return ng_new_ring(cfg, reflect, 16);
+}
+
+struct ng *ng_new_ring(const struct netvsp_config *cfg, bool reflect, uint32_t ring_pages)
+{
 	struct ng *g = calloc(1, sizeof(*g));
 	assert_non_null(g);
 	g->f = vf_new(NULL);
@@ -48,7 +53,7 @@ struct ng *ng_new(const struct netvsp_config *cfg, bool reflect)
 	struct hv_guid nic = NETVSC_CLASS_GUID;
 	assert_true(hv_guid_equal(&o.offer.if_type, &nic));
 	g->relid = o.child_relid;
-	vf_chan_prepare(g->f, &g->ch[0].c, g->relid, 1, 16, 16, false);
+	vf_chan_prepare(g->f, &g->ch[0].c, g->relid, 1, ring_pages, ring_pages, false);
 	assert_int_equal(vf_chan_open(g->f, &g->ch[0].c, 0), 0);
 	g->ch[0].open = true;
 	g->next_tid = 1;

@@ -72,6 +72,9 @@ struct ng {
 /* A server, a NIC (cfg: NULL for defaults; a loopback backend reflecting
  * unless reflect is false), the guest connected with the primary open. */
 struct ng *ng_new(const struct netvsp_config *cfg, bool reflect);
+/* The same with ring_pages pages for each direction of the primary (16 in
+ * ng_new). */
+struct ng *ng_new_ring(const struct netvsp_config *cfg, bool reflect, uint32_t ring_pages);
 void ng_free(struct ng *g);
 
 /* Writes an in-band NVSP message on channel i (completion requested if

@@ -34,6 +34,9 @@
 #define ANSWER_ROOM 256u
 #define PENDING_MAX 16u
 #define NVSP_LEN ((uint32_t)sizeof(struct nvsp_message))
+/* Ring bytes of one receive indication: descriptor, transfer-page header,
+ * one range, the NVSP message, the trailer. */
+#define XFER_BYTES (16u + 8u + 8u + NVSP_LEN + 8u)
 
 enum bad_kind {
 	LOG_MESSAGE,
@@ -320,8 +323,20 @@ static int indicate(struct netvsp *n, struct chan *c, uint32_t channel_type, con
 	struct vmbus_xfer_page_range range = {hdr_len + body_len, off};
 	struct vmbus_ring_writer *w = vmbus_channel_out(c->ch);
 	uint32_t need = 0;
-	int err = vmbus_ring_put_xfer_pages(w, tid, n->recv.id, &range, 1, &m, NVSP_LEN, &need);
-	if (err == -EAGAIN) {
+	int err = 0;
+	/* Leave room for an answer: indications made while a guest packet is
+	 * handled (a reflected frame, an RNDIS answer) must not take the
+	 * space its completion needs. */
+	if (vmbus_ring_writer_free(w) <= XFER_BYTES + ANSWER_ROOM) {
+		chan_flush(c);
+		if (!vmbus_ring_writer_want_space(w, XFER_BYTES + ANSWER_ROOM)) {
+			c->waiting = !w->broken;
+			err = w->broken ? -EBADMSG : -EAGAIN;
+		}
+	}
+	if (!err)
+		err = vmbus_ring_put_xfer_pages(w, tid, n->recv.id, &range, 1, &m, NVSP_LEN, &need);
+	if (err == -EAGAIN && need) {
 		chan_flush(c);
 		if (vmbus_ring_writer_want_space(w, need))
 			err = vmbus_ring_put_xfer_pages(w, tid, n->recv.id, &range, 1, &m, NVSP_LEN,
