@@ -34,26 +34,37 @@ struct ng *ng_new(const struct netvsp_config *cfg, bool reflect)
 	return ng_new_ring(cfg, reflect, 16);
 }
 
-struct ng *ng_new_ring(const struct netvsp_config *cfg, bool reflect, uint32_t ring_pages)
+static struct ng *attach(struct vfix *f, bool owns, const struct netvsp_config *cfg,
+			 bool reflect, uint32_t ring_pages)
 {
 	struct ng *g = calloc(1, sizeof(*g));
 	assert_non_null(g);
-	g->f = vf_new(NULL);
+	g->f = f;
+	g->owns_f = owns;
 	g->lb = netvsp_loopback_new(reflect);
 	assert_non_null(g->lb);
 	if (cfg)
 		g->cfg = *cfg;
+	g->gpadl_base = g->cfg.instance << 16;
 	g->cfg.mem = &g->f->mem;
 	g->cfg.backend = netvsp_loopback_ops();
 	g->cfg.backend_ctx = g->lb;
 	assert_int_equal(netvsp_add(g->f->s, &g->cfg, &g->nic), 0);
-	vf_connect(g->f);
 	struct vmbus_msg_offer_channel o;
-	assert_int_equal(vf_request_offers(g->f, &o, 1), 1);
+	if (owns) {
+		vf_connect(g->f);
+		assert_int_equal(vf_request_offers(g->f, &o, 1), 1);
+	} else {
+		/* Hot-added: offered to the connected guest at once. */
+		memcpy(&o, vf_take(g->f, VMBUS_MSG_OFFERCHANNEL, sizeof(o))->data, sizeof(o));
+	}
 	struct hv_guid nic = NETVSC_CLASS_GUID;
+	struct hv_guid inst = netvsp_instance_guid(g->cfg.instance);
 	assert_true(hv_guid_equal(&o.offer.if_type, &nic));
+	assert_true(hv_guid_equal(&o.offer.if_instance, &inst));
 	g->relid = o.child_relid;
-	vf_chan_prepare(g->f, &g->ch[0].c, g->relid, 1, ring_pages, ring_pages, false);
+	vf_chan_prepare(g->f, &g->ch[0].c, g->relid, g->gpadl_base + 1, ring_pages, ring_pages,
+			false);
 	assert_int_equal(vf_chan_open(g->f, &g->ch[0].c, 0), 0);
 	g->ch[0].open = true;
 	g->next_tid = 1;
@@ -63,13 +74,24 @@ struct ng *ng_new_ring(const struct netvsp_config *cfg, bool reflect, uint32_t r
 	return g;
 }
 
+struct ng *ng_new_ring(const struct netvsp_config *cfg, bool reflect, uint32_t ring_pages)
+{
+	return attach(vf_new(NULL), true, cfg, reflect, ring_pages);
+}
+
+struct ng *ng_new_on(struct ng *first, const struct netvsp_config *cfg, bool reflect)
+{
+	return attach(first->f, false, cfg, reflect, 16);
+}
+
 void ng_free(struct ng *g)
 {
 	netvsp_remove(g->f->s, g->nic);
 	for (uint32_t i = 0; i < NG_MAX_CHANS; i++)
 		if (g->ch[i].open)
 			vf_chan_free(&g->ch[i].c);
-	vf_free(g->f);
+	if (g->owns_f)
+		vf_free(g->f);
 	netvsp_loopback_free(g->lb);
 	free(g->frame_buf);
 	free(g);
@@ -240,9 +262,9 @@ static uint64_t buffer_gpadl(struct ng *g, uint32_t handle, uint32_t pages)
 
 void ng_buffers(struct ng *g)
 {
-	g->recv_pfn = buffer_gpadl(g, NG_RECV_GPADL, NG_RECV_PAGES);
+	g->recv_pfn = buffer_gpadl(g, g->gpadl_base + NG_RECV_GPADL, NG_RECV_PAGES);
 	struct nvsp_message m = {.msg_type = NVSP_MSG1_TYPE_SEND_RECV_BUF};
-	m.send_recv_buf.gpadl_handle = NG_RECV_GPADL;
+	m.send_recv_buf.gpadl_handle = g->gpadl_base + NG_RECV_GPADL;
 	m.send_recv_buf.id = NVSP_RECV_BUFFER_ID;
 	uint64_t tid = g->next_tid++;
 	ng_send_nvsp(g, 0, tid, &m, sizeof(m), true);
@@ -258,9 +280,9 @@ void ng_buffers(struct ng *g)
 	g->recv_section_size = s->sub_alloc_size;
 	g->recv_sections = s->num_sub_allocs;
 
-	g->send_pfn = buffer_gpadl(g, NG_SEND_GPADL, NG_SEND_PAGES);
+	g->send_pfn = buffer_gpadl(g, g->gpadl_base + NG_SEND_GPADL, NG_SEND_PAGES);
 	m = (struct nvsp_message){.msg_type = NVSP_MSG1_TYPE_SEND_SEND_BUF};
-	m.send_send_buf.gpadl_handle = NG_SEND_GPADL;
+	m.send_send_buf.gpadl_handle = g->gpadl_base + NG_SEND_GPADL;
 	m.send_send_buf.id = NVSP_SEND_BUFFER_ID;
 	tid = g->next_tid++;
 	ng_send_nvsp(g, 0, tid, &m, sizeof(m), true);
@@ -459,7 +481,7 @@ uint32_t ng_subchannels(struct ng *g, uint32_t n)
 	for (uint32_t k = 0; k < got; k++) {
 		uint16_t idx = o[k].offer.sub_channel_index;
 		assert_true(idx >= 1 && idx < NG_MAX_CHANS && !g->ch[idx].open);
-		vf_chan_prepare(g->f, &g->ch[idx].c, o[k].child_relid, 0x100 + idx, 8, 8, false);
+		vf_chan_prepare(g->f, &g->ch[idx].c, o[k].child_relid, g->gpadl_base + 0x100 + idx, 8, 8, false);
 		assert_int_equal(vf_chan_open(g->f, &g->ch[idx].c, idx % VF_VPS), 0);
 		g->ch[idx].open = true;
 	}

@@ -49,6 +49,8 @@ struct ng_chan {
 
 struct ng {
 	struct vfix *f;
+	bool owns_f;
+	uint32_t gpadl_base;         /* instance << 16: handles unique per NIC */
 	struct netvsp *nic;
 	struct netvsp_loopback *lb;
 	struct netvsp_config cfg;
@@ -75,6 +77,9 @@ struct ng *ng_new(const struct netvsp_config *cfg, bool reflect);
 /* The same with ring_pages pages for each direction of the primary (16 in
  * ng_new). */
 struct ng *ng_new_ring(const struct netvsp_config *cfg, bool reflect, uint32_t ring_pages);
+/* Another NIC (cfg->instance must differ) on first's server and guest,
+ * hot-added. Free it before first. */
+struct ng *ng_new_on(struct ng *first, const struct netvsp_config *cfg, bool reflect);
 void ng_free(struct ng *g);
 
 /* Writes an in-band NVSP message on channel i (completion requested if

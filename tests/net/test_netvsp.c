@@ -365,6 +365,35 @@ static void ring_pressure_keeps_completions(void **state)
 	ng_free(g);
 }
 
+/* Two NICs on one server: one whose guest side never completes and then
+ * corrupts its ring does not stall the other. */
+static void one_nic_cannot_stall_another(void **state)
+{
+	(void)state;
+	struct netvsp_config ca = {.instance = 0}, cb = {.instance = 1};
+	struct ng *a = ng_new(&ca, false);
+	struct ng *b = ng_new_on(a, &cb, true);
+	ng_up(a, NVSP_PROTOCOL_VERSION_61);
+	ng_up(b, NVSP_PROTOCOL_VERSION_5);
+	assert_memory_not_equal(a->mac, b->mac, 6);
+	/* A's guest takes nothing: its sections run out. */
+	uint8_t f[60];
+	make_frame(a, f, sizeof(f), 0);
+	while (netvsp_receive(a->nic, f, sizeof(f)) == 0)
+		;
+	assert_int_equal(netvsp_receive(a->nic, f, sizeof(f)), -ENOBUFS);
+	for (uint32_t len = 60; len < 1514; len += 97)
+		roundtrip(b, 0, len, len % 2);
+	/* A's guest scribbles over its ring indices. */
+	a->ch[0].c.w.mem.hdr->write_index = 0xfffffff0;
+	vf_signal_relid(a->f, a->relid);
+	assert_int_equal(stats(a).broken_rings, 1);
+	roundtrip(b, 0, 1514, true);
+	assert_clean(b);
+	ng_free(b);
+	ng_free(a);
+}
+
 /* ---- A guest that lies ---- */
 
 static void expect_send_status(struct ng *g, uint64_t tid, uint32_t status)
@@ -535,8 +564,8 @@ static void reopen_starts_over(void **state)
 	struct netvsp_stats s = stats(g);
 	assert_int_equal(s.version, 0);
 	assert_int_equal(s.recv_sections, 0);
-	vf_gpadl_teardown(g->f, g->relid, NG_RECV_GPADL, true);
-	vf_gpadl_teardown(g->f, g->relid, NG_SEND_GPADL, true);
+	vf_gpadl_teardown(g->f, g->relid, g->gpadl_base + NG_RECV_GPADL, true);
+	vf_gpadl_teardown(g->f, g->relid, g->gpadl_base + NG_SEND_GPADL, true);
 	vf_chan_prepare(g->f, &g->ch[0].c, g->relid, 2, 16, 16, false);
 	assert_int_equal(vf_chan_open(g->f, &g->ch[0].c, 0), 0);
 	g->ch[0].open = true;
@@ -601,6 +630,7 @@ int main(void)
 		cmocka_unit_test(sections_recycled_on_completion),
 		cmocka_unit_test(subchannels_and_send_table),
 		cmocka_unit_test(ring_pressure_keeps_completions),
+		cmocka_unit_test(one_nic_cannot_stall_another),
 		cmocka_unit_test(link_indications),
 		cmocka_unit_test(macs_stable_and_configurable),
 		cmocka_unit_test(malicious_sections_and_ranges),
