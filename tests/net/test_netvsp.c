@@ -119,6 +119,10 @@ static void older_host_falls_back(void **state)
 	assert_true(ng_recv(g, 0, buf, sizeof(buf), &pkt));
 	assert_int_equal(pkt.type, VMBUS_PKT_COMP);
 	assert_int_equal(pkt.trans_id, 99);
+	/* Answered as netvsc_send_completion expects: its own type, a failure. */
+	memcpy(&m, pkt.data, sizeof(m));
+	assert_int_equal(m.msg_type, NVSP_MSG5_TYPE_SUBCHANNEL);
+	assert_int_equal(m.subchn_comp.status, NVSP_STAT_FAIL);
 	assert_int_equal(stats(g).bad_messages, 1);
 	assert_int_equal(stats(g).subchannels, 0);
 	ng_free(g);
@@ -498,6 +502,10 @@ static void malicious_rndis_and_nvsp(void **state)
 	struct vmbus_packet pkt;
 	assert_true(ng_recv(g, 0, buf, sizeof(buf), &pkt)); /* a failure answer */
 	assert_int_equal(pkt.type, VMBUS_PKT_COMP);
+	struct nvsp_message fa;
+	memcpy(&fa, pkt.data, sizeof(fa));
+	assert_int_equal(fa.msg_type, NVSP_MSG1_TYPE_SEND_RECV_BUF_COMPLETE);
+	assert_int_equal(fa.send_recv_buf_complete.status, NVSP_STAT_FAIL);
 	/* A 2-byte message, an unknown type. */
 	ng_send_nvsp(g, 0, 2, &m, 2, false);
 	m.msg_type = 9999;

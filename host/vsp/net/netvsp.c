@@ -630,6 +630,31 @@ static bool version_at_least(struct netvsp *n, uint32_t v)
 	return n->version && n->version >= v;
 }
 
+/* The completion Linux waits for, with a failure status: requests with a
+ * *_COMPLETE type are answered with it (status first, but INIT_COMPLETE's
+ * is its third word); SUBCHANNEL is answered with its own type. */
+static void refusal_answer(struct netvsp *n, struct chan *c, uint64_t tid, uint32_t type)
+{
+	struct nvsp_message f = {.msg_type = type};
+	switch (type) {
+	case NVSP_MSG_TYPE_INIT:
+		f.msg_type = NVSP_MSG_TYPE_INIT_COMPLETE;
+		f.init_complete.negotiated_protocol_ver = NVSP_INVALID_PROTOCOL_VERSION;
+		f.init_complete.status = NVSP_STAT_FAIL;
+		break;
+	case NVSP_MSG1_TYPE_SEND_RECV_BUF:
+	case NVSP_MSG1_TYPE_SEND_SEND_BUF:
+	case NVSP_MSG1_TYPE_SEND_RNDIS_PKT:
+		f.msg_type = type + 1;
+		f.send_rndis_pkt_complete.status = NVSP_STAT_FAIL;
+		break;
+	default:
+		f.send_rndis_pkt_complete.status = NVSP_STAT_FAIL; /* SUBCHANNEL's status too */
+		break;
+	}
+	complete_nvsp(n, c, tid, &f);
+}
+
 static void handle_inband(struct netvsp *n, struct chan *c, const struct vmbus_packet *pkt)
 {
 	struct nvsp_message m = {0};
@@ -715,11 +740,8 @@ static void handle_inband(struct netvsp *n, struct chan *c, const struct vmbus_p
 	}
 	refuse(n, &n->st.bad_messages, LOG_MESSAGE, "NVSP message refused (type, state or channel)");
 	/* An answer with a failure, where Linux would wait for one. */
-	if (pkt->flags & VMBUS_PKT_FLAG_COMPLETION_REQUESTED) {
-		struct nvsp_message f = {.msg_type = m.msg_type + 1};
-		f.raw[0] = NVSP_STAT_FAIL;
-		complete_nvsp(n, c, pkt->trans_id, &f);
-	}
+	if (pkt->flags & VMBUS_PKT_FLAG_COMPLETION_REQUESTED)
+		refusal_answer(n, c, pkt->trans_id, m.msg_type);
 }
 
 static void handle_packet(struct netvsp *n, struct chan *c, const struct vmbus_packet *pkt)
