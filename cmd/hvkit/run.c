@@ -38,6 +38,8 @@ struct run_options {
 	uint64_t gpadl_limit;
 	char guest[PATH_MAX];
 	const char *control; /* the control socket, or NULL */
+	struct netvsp_nic_opts nics[MACHINE_MAX_NICS];
+	uint32_t nic_count;
 };
 
 static void usage(FILE *out)
@@ -61,6 +63,9 @@ static void usage(FILE *out)
 		"  --subchannels N        sub-channels the guest asks per echo device (default 1)\n"
 		"  --vmbus KEY=VALUE,...  max-version=X.Y, scramble-relids=on|off,\n"
 		"                         gpadl-limit=SIZE\n"
+		"  --net [user|tap=NAME|loopback][,mac=XX:..][,mtu=N][,queues=N]\n"
+		"                         add a synthetic NIC (repeat for more); only the\n"
+		"                         loopback backend is available yet\n"
 		"  --guest PATH           the guest program (default: hvkit-guest beside hvkit)\n"
 		"  --control PATH         serve the control socket at PATH (see hvkit ctl);\n"
 		"                         the guest then stays up after its echo exchange and\n"
@@ -132,13 +137,14 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 		{"vmbus", required_argument, NULL, 'v'},
 		{"guest", required_argument, NULL, 'g'},
 		{"control", required_argument, NULL, 'C'},
+		{"net", required_argument, NULL, 'N'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	bool devices_given = false;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "p:c:m:d:n:s:v:g:C:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:c:m:d:n:s:v:g:C:N:h", opts, NULL)) != -1) {
 		char *end;
 		switch (c) {
 		case 'p':
@@ -219,6 +225,27 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 		case 'C':
 			o->control = optarg;
 			break;
+		case 'N': {
+			char why[160];
+			if (o->nic_count == MACHINE_MAX_NICS) {
+				fprintf(stderr, "hvkit run: at most %u NICs\n", MACHINE_MAX_NICS);
+				return 2;
+			}
+			struct netvsp_nic_opts *nic = &o->nics[o->nic_count];
+			if (netvsp_nic_parse(optarg, nic, why, sizeof(why))) {
+				fprintf(stderr, "hvkit run: %s\n", why);
+				return 2;
+			}
+			if (nic->backend != NETVSP_BACKEND_LOOPBACK) {
+				fprintf(stderr, "hvkit run: --net %s: not yet available (the user-mode "
+						"and TAP backends come with the netvsc guest driver); "
+						"use --net loopback\n",
+					nic->backend == NETVSP_BACKEND_TAP ? "tap" : "user");
+				return 2;
+			}
+			o->nic_count++;
+			break;
+		}
 		default:
 			usage(c == 'h' ? stdout : stderr);
 			return c == 'h' ? 1 : 2;
@@ -356,12 +383,15 @@ static int kvm_verdict(int status, bool builtin)
 static void print_start(const struct run_options *o, const struct machine_config *cfg)
 {
 	if (cfg->partition == MACHINE_KVM)
-		printf("hvkit: KVM partition, %u VPs, %llu MiB, %u echo device(s); kernel %s\n",
+		printf("hvkit: KVM partition, %u VPs, %llu MiB, %u echo device(s), %u NIC(s); "
+		       "kernel %s\n",
 		       o->cpus, (unsigned long long)(o->memory >> 20), o->echo_devices,
-		       cfg->kvm.kernel);
+		       o->nic_count, cfg->kvm.kernel);
 	else
-		printf("hvkit: process partition, %u VPs, %llu MiB, %u echo device(s); guest %s\n",
-		       o->cpus, (unsigned long long)(o->memory >> 20), o->echo_devices, o->guest);
+		printf("hvkit: process partition, %u VPs, %llu MiB, %u echo device(s), %u NIC(s); "
+		       "guest %s\n",
+		       o->cpus, (unsigned long long)(o->memory >> 20), o->echo_devices,
+		       o->nic_count, o->guest);
 	fflush(stdout);
 }
 
@@ -416,6 +446,8 @@ int cmd_run(int argc, char **argv)
 			.cmdline = o.cmdline ? o.cmdline : builtin ? "hvkit.debug_exit hvkit.expect_hv" : "",
 			.debug_exit = o.debug_exit || builtin, .no_s4 = o.no_s4},
 		.echo_devices = o.echo_devices,
+		.nics = o.nics,
+		.nic_count = o.nic_count,
 		.vmbus = {.scramble_relids = o.scramble, .gpadl_limit = o.gpadl_limit},
 	};
 	err = o.control ? control_server_check_path(o.control) : 0;

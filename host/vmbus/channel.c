@@ -313,3 +313,24 @@ void *vmbus_channel_data(const struct vmbus_channel *ch)
 {
 	return ch->data;
 }
+
+int vmbus_channel_gpadl_pfns_locked(struct vmbus_channel *ch, uint32_t handle,
+				    const uint64_t **pfns, uint32_t *count)
+{
+	struct gpadl *g = ch->offer ? gpadl_find(ch->s, handle) : NULL;
+	if (!g || g->state != GPADL_READY || g->owner != ch->offer || g->teardown_pending)
+		return -ENOENT;
+	*pfns = g->pfns;
+	*count = g->pfn_count;
+	return 0;
+}
+
+void vmbus_device_lock(struct vmbus_device *d)
+{
+	d->s->ops.lock(d->s->ctx);
+}
+
+void vmbus_device_unlock(struct vmbus_device *d)
+{
+	d->s->ops.unlock(d->s->ctx);
+}

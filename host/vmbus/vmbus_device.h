@@ -92,6 +92,21 @@ uint32_t vmbus_channel_target_vp(const struct vmbus_channel *ch);
 /* The negotiated VMBus version (devices vary their protocol by it). */
 uint32_t vmbus_channel_version(const struct vmbus_channel *ch);
 
+/* The pages of a complete GPADL the guest created on this channel's relid
+ * (device buffers such as netvsc's receive and send buffers): 0 with
+ * *pfns pointing at the server's array (valid only until the callback
+ * returns: copy it) and *count pages; -ENOENT if there is none. A guest
+ * may tear the GPADL down while the device still uses its copy: the
+ * device reaches those pages only through guest_memory, so the guest
+ * can only hurt itself. */
+int vmbus_channel_gpadl_pfns_locked(struct vmbus_channel *ch, uint32_t handle,
+				    const uint64_t **pfns, uint32_t *count);
+
+/* The partition lock, for a device's own threads (backends delivering
+ * work): with it held they may make _locked calls. Never from a callback. */
+void vmbus_device_lock(struct vmbus_device *d);
+void vmbus_device_unlock(struct vmbus_device *d);
+
 /* A pointer the device keeps with the channel. */
 void vmbus_channel_set_data(struct vmbus_channel *ch, void *data);
 void *vmbus_channel_data(const struct vmbus_channel *ch);

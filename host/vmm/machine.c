@@ -28,6 +28,7 @@ struct machine {
 	struct vmbus_echo *echo[MACHINE_MAX_ECHO];
 	uint32_t echo_instance[MACHINE_MAX_ECHO];
 	uint64_t started_ns;
+	struct netvsp_nic *nics[MACHINE_MAX_NICS];
 };
 
 /* ---- The partition, whichever it is ---- */
@@ -187,6 +188,13 @@ static int attach_vmbus(struct machine *m)
 	partition_unlock(m);
 	for (uint32_t i = 0; !err && i < m->cfg.echo_devices; i++)
 		err = machine_add_echo(m, i);
+	for (uint32_t i = 0; !err && i < m->cfg.nic_count; i++) {
+		char why[256];
+		err = netvsp_nic_add(m->vmbus, process_partition_memory(m->pp), i, &m->cfg.nics[i],
+				     m->cfg.log, m->cfg.log_ctx, &m->nics[i], why, sizeof(why));
+		if (err)
+			fprintf(stderr, "hvkit: %s\n", why);
+	}
 	return err;
 }
 
@@ -199,6 +207,8 @@ static void detach_vmbus(struct machine *m)
 	for (int i = 0; i < MACHINE_MAX_ECHO; i++)
 		if (m->echo[i])
 			vmbus_echo_remove(m->vmbus, m->echo[i]);
+	for (int i = 0; i < MACHINE_MAX_NICS; i++)
+		netvsp_nic_remove(m->vmbus, m->nics[i]);
 	vmbus_server_free(m->vmbus);
 	m->vmbus = NULL;
 }
@@ -260,7 +270,7 @@ int machine_start(const struct machine_config *cfg, struct machine **out, char *
 		why_len = sizeof(ignored);
 	}
 	snprintf(why, why_len, "%s", "");
-	if (cfg->echo_devices > MACHINE_MAX_ECHO)
+	if (cfg->echo_devices > MACHINE_MAX_ECHO || cfg->nic_count > MACHINE_MAX_NICS)
 		return -EINVAL;
 	struct machine *m = calloc(1, sizeof(*m));
 	if (!m)
@@ -330,6 +340,11 @@ int machine_remove_echo(struct machine *m, uint32_t instance)
 	vmbus_echo_remove(m->vmbus, m->echo[slot]);
 	m->echo[slot] = NULL;
 	return 0;
+}
+
+struct netvsp *machine_nic(struct machine *m, uint32_t i)
+{
+	return i < MACHINE_MAX_NICS && m->nics[i] ? netvsp_nic_netvsp(m->nics[i]) : NULL;
 }
 
 void machine_get_info(struct machine *m, struct machine_info *out)

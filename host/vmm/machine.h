@@ -11,10 +11,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "netvsp_nic.h"
 #include "vmbus_device.h"
 #include "vmbus_server.h"
 
 #define MACHINE_MAX_ECHO 64
+#define MACHINE_MAX_NICS 8
 
 enum machine_partition {
 	MACHINE_PROCESS,           /* the guest is a program (guest_path) */
@@ -36,6 +38,8 @@ struct machine_config {
 		void *console_ctx;
 	} kvm;
 	uint32_t echo_devices;     /* echo devices offered from the start */
+	const struct netvsp_nic_opts *nics; /* synthetic NICs (--net), instance = index */
+	uint32_t nic_count;
 	struct vmbus_server_config vmbus; /* vp_count is filled in */
 	void (*log)(void *ctx, const char *fmt, va_list ap); /* NULL: stderr */
 	void *log_ctx;
@@ -60,6 +64,9 @@ struct vmbus_server *machine_vmbus(struct machine *m);
 /* Hot-plugs an echo device with this instance number / unplugs it. */
 int machine_add_echo(struct machine *m, uint32_t instance);
 int machine_remove_echo(struct machine *m, uint32_t instance);
+
+/* NIC i (NULL if there is none). */
+struct netvsp *machine_nic(struct machine *m, uint32_t i);
 
 /* What the machine is, for status displays (the control socket). */
 struct machine_info {

@@ -1,0 +1,1060 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * netvsp: the synthetic NIC's VSP (see netvsp.h). Layout: logging and
+ * counting; guest buffers (receive and send, shared by GPADL); writing to
+ * the guest (completions, in-band messages, receive indications); the
+ * NVSP messages; reading a channel; the VMBus device ops; the public calls.
+ *
+ * What the host does, in Linux 6.1's order (drivers/net/hyperv/netvsc.c
+ * netvsc_connect_vsp, netvsc_init_buf; rndis_filter.c):
+ *  1. INIT with one version: INIT_COMPLETE, success if we speak it;
+ *  2. SEND_NDIS_CONFIG (NVSP 2+) and SEND_NDIS_VER: recorded;
+ *  3. SEND_RECV_BUF: the receive buffer, cut into sections of
+ *     recv_section_size, one section per indication;
+ *     SEND_SEND_BUF: the send buffer, with NVSP_SEND_SECTION_SIZE sections;
+ *     then (NVSP 4+) a VF association saying "no VF";
+ *  4. RNDIS over SEND_RNDIS_PKT both ways; SUBCHANNEL (NVSP 5+) offers
+ *     sub-channels and is followed by the send indirection table.
+ * A receive section is reused only after the guest completes the
+ * transfer-page packet that used it; a completion naming a transaction we
+ * do not have in flight is counted and ignored.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "netvsp.h"
+#include "ring_buffer.h"
+#include "vmbus_device.h"
+
+#define PAGE 4096u
+/* Ring room kept for any one answer: a completion or in-band NVSP message
+ * with the send table is at most 16 + 104 bytes, plus the trailer. */
+#define ANSWER_ROOM 256u
+#define PENDING_MAX 16u
+#define NVSP_LEN ((uint32_t)sizeof(struct nvsp_message))
+/* Ring bytes of one receive indication: descriptor, transfer-page header,
+ * one range, the NVSP message, the trailer. */
+#define XFER_BYTES (16u + 8u + 8u + NVSP_LEN + 8u)
+
+enum bad_kind {
+	LOG_MESSAGE,
+	LOG_SECTION,
+	LOG_RANGE,
+	LOG_COMPLETION,
+	LOG_RNDIS,
+	LOG_RING,
+	LOG_PENDING,
+};
+
+/* A guest buffer shared by GPADL: our copy of its page list. */
+struct guest_buf {
+	bool set;
+	uint16_t id;
+	uint32_t gpadl;
+	uint64_t *pfns;
+	uint32_t pages;
+	uint32_t size; /* bytes: pages * PAGE */
+	uint32_t section_size, sections;
+};
+
+struct chan {
+	struct vmbus_channel *ch;
+	uint16_t index;
+	bool broken;  /* the guest corrupted a ring: stop touching it */
+	bool waiting; /* pending_send_sz armed on our outgoing ring */
+	uint8_t *pkt; /* private copy of the packet being handled */
+	uint32_t pkt_cap;
+};
+
+struct pending {
+	uint32_t len;
+	uint8_t msg[RNDIS_RESPONSE_MAX];
+};
+
+struct netvsp {
+	struct netvsp_config cfg;
+	struct vmbus_device *dev;
+	uint8_t mac[6];
+
+	/* What the guest set up; all reset when the primary channel closes. */
+	uint32_t version;
+	uint32_t ndis_version;
+	uint32_t guest_mtu;
+	uint64_t guest_caps;
+	uint32_t datapath;
+	struct guest_buf recv, send;
+	uint64_t *rx_tid;   /* per receive section: its transaction, 0 if free */
+	uint32_t *rx_free;  /* stack of free receive sections */
+	uint32_t rx_free_count;
+	uint32_t rx_seq;
+	bool rx_blocked;    /* a -ENOBUFS is owed an rx_ready */
+	struct rndis_dev rndis;
+	struct pending pending[PENDING_MAX]; /* control answers waiting for room */
+	uint32_t pending_head, pending_count;
+
+	struct chan *chans[NETVSP_QUEUES_MAX];
+	uint32_t subchannels; /* offered so far (they outlive the guest driver) */
+	uint8_t *gather;      /* one send's RNDIS bytes, gathered */
+	uint32_t gather_cap;
+	uint32_t logged;
+	struct netvsp_stats st;
+};
+
+/* ------------------------------------------------------------------ */
+/* Logging and counting                                                */
+/* ------------------------------------------------------------------ */
+
+__attribute__((format(printf, 2, 3)))
+static void nlog(struct netvsp *n, const char *fmt, ...)
+{
+	if (!n->cfg.log)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	n->cfg.log(n->cfg.log_ctx, fmt, ap);
+	va_end(ap);
+}
+
+/* Counts a refusal and logs its kind the first time. */
+static void refuse(struct netvsp *n, uint64_t *counter, enum bad_kind kind, const char *what)
+{
+	(*counter)++;
+	if (!(n->logged & (1u << kind))) {
+		n->logged |= 1u << kind;
+		nlog(n, "netvsp%u: %s (logged once)", n->cfg.instance, what);
+	}
+}
+
+static uint32_t rd32(const uint8_t *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return v;
+}
+
+/* ------------------------------------------------------------------ */
+/* Guest buffers                                                       */
+/* ------------------------------------------------------------------ */
+
+static void buf_drop(struct guest_buf *b)
+{
+	free(b->pfns);
+	memset(b, 0, sizeof(*b));
+}
+
+/* Copies between a guest buffer at [off, off + len) and host memory, page
+ * by page through guest_memory (each PFN checked against guest RAM).
+ * -EFAULT if any part is outside the buffer or guest RAM. */
+static int buf_copy(struct netvsp *n, const struct guest_buf *b, uint32_t off, void *host,
+		    uint32_t len, bool to_guest)
+{
+	if (off > b->size || len > b->size - off)
+		return -EFAULT;
+	uint8_t *h = host;
+	while (len) {
+		uint32_t in_page = off % PAGE;
+		uint32_t chunk = PAGE - in_page < len ? PAGE - in_page : len;
+		uint64_t gpa = b->pfns[off / PAGE] * PAGE + in_page;
+		int err = to_guest ? guest_memory_write(n->cfg.mem, gpa, h, chunk)
+				   : guest_memory_read(n->cfg.mem, gpa, h, chunk);
+		if (err)
+			return err;
+		h += chunk;
+		off += chunk;
+		len -= chunk;
+	}
+	return 0;
+}
+
+/* Takes the GPADL as a buffer: a copy of its page list, checked. */
+static uint32_t buf_take(struct netvsp *n, struct chan *c, struct guest_buf *b, uint32_t gpadl,
+			 uint16_t id, uint32_t max_bytes)
+{
+	const uint64_t *pfns;
+	uint32_t count;
+	if (b->set)
+		return NVSP_STAT_FAIL; /* revoke first */
+	if (vmbus_channel_gpadl_pfns_locked(c->ch, gpadl, &pfns, &count) || count == 0 ||
+	    count > max_bytes / PAGE)
+		return NVSP_STAT_FAIL;
+	b->pfns = malloc(sizeof(*pfns) * count);
+	if (!b->pfns)
+		return NVSP_STAT_FAIL;
+	memcpy(b->pfns, pfns, sizeof(*pfns) * count);
+	b->pages = count;
+	b->size = count * PAGE;
+	b->gpadl = gpadl;
+	b->id = id;
+	b->set = true;
+	(void)n;
+	return NVSP_STAT_SUCCESS;
+}
+
+/* Receive sections: big enough for the RNDIS header and a frame of MTU plus
+ * Ethernet header and VLAN tag, rounded to 64 bytes; never below Linux's own
+ * plan (NVSP_RECV_SECTION_SIZE). */
+static uint32_t recv_section_size(const struct netvsp *n)
+{
+	uint32_t need = RNDIS_RX_HEADER_MAX + n->cfg.mtu + RNDIS_ETH_HLEN + RNDIS_VLAN_HLEN;
+	need = (need + 63) & ~63u;
+	return need < NVSP_RECV_SECTION_SIZE ? NVSP_RECV_SECTION_SIZE : need;
+}
+
+static void recv_sections_free(struct netvsp *n)
+{
+	free(n->rx_tid);
+	free(n->rx_free);
+	n->rx_tid = NULL;
+	n->rx_free = NULL;
+	n->rx_free_count = 0;
+	buf_drop(&n->recv);
+}
+
+static int recv_sections_init(struct netvsp *n)
+{
+	struct guest_buf *b = &n->recv;
+	b->section_size = recv_section_size(n);
+	b->sections = b->size / b->section_size;
+	if (b->sections == 0)
+		return -EINVAL;
+	n->rx_tid = calloc(b->sections, sizeof(*n->rx_tid));
+	n->rx_free = malloc(sizeof(*n->rx_free) * b->sections);
+	if (!n->rx_tid || !n->rx_free)
+		return -ENOMEM;
+	/* Lowest first out, so a quiet guest sees the start of its buffer. */
+	for (uint32_t i = 0; i < b->sections; i++)
+		n->rx_free[i] = b->sections - 1 - i;
+	n->rx_free_count = b->sections;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Writing to the guest                                                */
+/* ------------------------------------------------------------------ */
+
+static void chan_flush(struct chan *c)
+{
+	if (vmbus_ring_publish(vmbus_channel_out(c->ch)))
+		vmbus_channel_signal_locked(c->ch);
+}
+
+/* A completion for trans_id carrying msg (the room was checked first). */
+static void complete(struct netvsp *n, struct chan *c, uint64_t trans_id, const void *msg,
+		     uint32_t len)
+{
+	int err = vmbus_ring_put_completion(vmbus_channel_out(c->ch), trans_id, msg, len, NULL);
+	if (err == -EBADMSG) {
+		c->broken = true;
+		refuse(n, &n->st.broken_rings, LOG_RING, "guest corrupted a ring");
+	}
+}
+
+static void complete_nvsp(struct netvsp *n, struct chan *c, uint64_t trans_id,
+			  const struct nvsp_message *m)
+{
+	complete(n, c, trans_id, m, NVSP_LEN);
+}
+
+static void send_inband(struct netvsp *n, struct chan *c, const void *msg, uint32_t len)
+{
+	struct vmbus_ring_iov iov = {msg, len};
+	int err = vmbus_ring_put_inband(vmbus_channel_out(c->ch), 0, 0, &iov, 1, NULL);
+	if (err == -EBADMSG) {
+		c->broken = true;
+		refuse(n, &n->st.broken_rings, LOG_RING, "guest corrupted a ring");
+	}
+}
+
+static uint32_t open_channels(const struct netvsp *n)
+{
+	uint32_t k = 0;
+	for (uint32_t i = 0; i < NETVSP_QUEUES_MAX; i++)
+		k += n->chans[i] && !n->chans[i]->broken;
+	return k;
+}
+
+/* The channel for a received frame: the RSS table (if the guest set one)
+ * over a hash of the addresses, so a flow stays on one channel. */
+static struct chan *rx_channel(struct netvsp *n, const uint8_t *frame, uint32_t len)
+{
+	uint32_t h = 2166136261u;
+	uint32_t end = len < 34 ? len : 34; /* Ethernet header and IPv4 addresses */
+	for (uint32_t i = 0; i < end; i++)
+		h = (h ^ frame[i]) * 16777619u;
+	uint32_t q = 0;
+	if (n->rndis.rss_table_len)
+		q = n->rndis.rss_table[h % n->rndis.rss_table_len];
+	else if (n->subchannels)
+		q = h % (n->subchannels + 1);
+	if (q < NETVSP_QUEUES_MAX && n->chans[q] && !n->chans[q]->broken)
+		return n->chans[q];
+	return n->chans[0] && !n->chans[0]->broken ? n->chans[0] : NULL;
+}
+
+/*
+ * One RNDIS message to the guest through a receive section: header bytes
+ * (hdr, hdr_len) then body bytes, as a transfer-page packet on channel c.
+ * 0, or -ENOBUFS (no free section, or no ring room: then pending_send_sz
+ * is armed and the channel's next notify brings rx_ready).
+ */
+static int indicate(struct netvsp *n, struct chan *c, uint32_t channel_type, const void *hdr,
+		    uint32_t hdr_len, const void *body, uint32_t body_len)
+{
+	if (!n->rx_free_count)
+		return -ENOBUFS;
+	uint32_t idx = n->rx_free[n->rx_free_count - 1];
+	uint32_t off = idx * n->recv.section_size;
+	if (buf_copy(n, &n->recv, off, (void *)hdr, hdr_len, true) ||
+	    (body_len && buf_copy(n, &n->recv, off + hdr_len, (void *)body, body_len, true))) {
+		/* The guest pointed its buffer outside RAM: its loss. */
+		refuse(n, &n->st.bad_ranges, LOG_RANGE, "receive buffer page outside guest RAM");
+		return -ENOTCONN;
+	}
+	/* Transaction id: a sequence number over the section index, so a
+	 * stale or forged completion does not match. */
+	if (++n->rx_seq == 0)
+		n->rx_seq = 1;
+	uint64_t tid = (uint64_t)n->rx_seq << 32 | idx;
+	struct nvsp_message m = {.msg_type = NVSP_MSG1_TYPE_SEND_RNDIS_PKT};
+	m.send_rndis_pkt.channel_type = channel_type;
+	m.send_rndis_pkt.send_buf_section_index = NVSP_INVALID_SECTION_INDEX;
+	struct vmbus_xfer_page_range range = {hdr_len + body_len, off};
+	struct vmbus_ring_writer *w = vmbus_channel_out(c->ch);
+	uint32_t need = 0;
+	int err = 0;
+	/* Leave room for an answer: indications made while a guest packet is
+	 * handled (a reflected frame, an RNDIS answer) must not take the
+	 * space its completion needs. */
+	if (vmbus_ring_writer_free(w) <= XFER_BYTES + ANSWER_ROOM) {
+		chan_flush(c);
+		if (!vmbus_ring_writer_want_space(w, XFER_BYTES + ANSWER_ROOM)) {
+			c->waiting = !w->broken;
+			err = w->broken ? -EBADMSG : -EAGAIN;
+		}
+	}
+	if (!err)
+		err = vmbus_ring_put_xfer_pages(w, tid, n->recv.id, &range, 1, &m, NVSP_LEN, &need);
+	if (err == -EAGAIN && need) {
+		chan_flush(c);
+		if (vmbus_ring_writer_want_space(w, need))
+			err = vmbus_ring_put_xfer_pages(w, tid, n->recv.id, &range, 1, &m, NVSP_LEN,
+							&need);
+		else
+			c->waiting = true;
+	}
+	if (err) {
+		if (err == -EBADMSG) {
+			c->broken = true;
+			refuse(n, &n->st.broken_rings, LOG_RING, "guest corrupted a ring");
+		}
+		return err == -EAGAIN ? -ENOBUFS : -ENOTCONN;
+	}
+	n->rx_free_count--;
+	n->rx_tid[idx] = tid;
+	chan_flush(c);
+	return 0;
+}
+
+static bool rx_ready_for_control(const struct netvsp *n)
+{
+	return n->recv.set && n->chans[0] && !n->chans[0]->broken;
+}
+
+/* Sends queued control answers in order while there is room. */
+static void pending_flush(struct netvsp *n)
+{
+	while (n->pending_count && rx_ready_for_control(n)) {
+		struct pending *p = &n->pending[n->pending_head];
+		if (indicate(n, n->chans[0], NVSP_RMC_CONTROL, p->msg, p->len, NULL, 0) == -ENOBUFS)
+			return; /* sent or undeliverable, it is done with */
+		n->pending_head = (n->pending_head + 1) % PENDING_MAX;
+		n->pending_count--;
+	}
+}
+
+/* rndis_dev answers: to the guest on the primary channel, in order. */
+static void on_rndis_respond(void *ctx, const void *msg, uint32_t len)
+{
+	struct netvsp *n = ctx;
+	pending_flush(n);
+	if (!n->pending_count && rx_ready_for_control(n) &&
+	    indicate(n, n->chans[0], NVSP_RMC_CONTROL, msg, len, NULL, 0) != -ENOBUFS)
+		return; /* sent, or undeliverable (counted) */
+	if (n->pending_count == PENDING_MAX || len > RNDIS_RESPONSE_MAX) {
+		/* Only a guest that never completes gets here. */
+		refuse(n, &n->st.bad_rndis, LOG_PENDING, "control answers piling up; dropped");
+		return;
+	}
+	struct pending *p = &n->pending[(n->pending_head + n->pending_count) % PENDING_MAX];
+	memcpy(p->msg, msg, len);
+	p->len = len;
+	n->pending_count++;
+}
+
+static void on_rndis_frame(void *ctx, const uint8_t *data, uint32_t len,
+			   const struct rndis_frame_info *info)
+{
+	struct netvsp *n = ctx;
+	n->st.tx_frames++;
+	n->st.tx_bytes += len;
+	if (n->cfg.backend && n->cfg.backend->transmit)
+		n->cfg.backend->transmit(n->cfg.backend_ctx, n, data, len, info);
+}
+
+static void on_rndis_bad(void *ctx, const char *what)
+{
+	struct netvsp *n = ctx;
+	nlog(n, "netvsp%u: %s (logged once)", n->cfg.instance, what);
+}
+
+static const struct rndis_dev_ops rndis_ops = {on_rndis_respond, on_rndis_frame, on_rndis_bad};
+
+/* ------------------------------------------------------------------ */
+/* NVSP messages                                                       */
+/* ------------------------------------------------------------------ */
+
+static const uint32_t versions[] = {
+	NVSP_PROTOCOL_VERSION_1, NVSP_PROTOCOL_VERSION_2, NVSP_PROTOCOL_VERSION_4,
+	NVSP_PROTOCOL_VERSION_5, NVSP_PROTOCOL_VERSION_6, NVSP_PROTOCOL_VERSION_61,
+};
+
+/* The newest version we speak in [min, max], or 0. */
+static uint32_t pick_version(const struct netvsp *n, uint32_t min, uint32_t max)
+{
+	uint32_t cap = n->cfg.max_version ? n->cfg.max_version : NVSP_PROTOCOL_VERSION_61;
+	for (int i = (int)(sizeof(versions) / sizeof(versions[0])) - 1; i >= 0; i--)
+		if (versions[i] >= min && versions[i] <= max && versions[i] <= cap)
+			return versions[i];
+	return 0;
+}
+
+static void handle_init(struct netvsp *n, struct chan *c, uint64_t tid,
+			const struct nvsp_message *in)
+{
+	struct nvsp_message m = {.msg_type = NVSP_MSG_TYPE_INIT_COMPLETE};
+	uint32_t v = pick_version(n, in->init.min_protocol_ver, in->init.max_protocol_ver);
+	if (v) {
+		n->version = v;
+		m.init_complete.negotiated_protocol_ver = v;
+		m.init_complete.max_mdl_chain_len = 34;
+		m.init_complete.status = NVSP_STAT_SUCCESS;
+	} else {
+		m.init_complete.negotiated_protocol_ver = NVSP_INVALID_PROTOCOL_VERSION;
+		m.init_complete.status = NVSP_STAT_PROTOCOL_UNSUPPORTED;
+	}
+	complete_nvsp(n, c, tid, &m);
+}
+
+static void handle_recv_buf(struct netvsp *n, struct chan *c, uint64_t tid,
+			    const struct nvsp_message *in)
+{
+	struct nvsp_message m = {.msg_type = NVSP_MSG1_TYPE_SEND_RECV_BUF_COMPLETE};
+	uint32_t max = n->version <= NVSP_PROTOCOL_VERSION_2 ? NVSP_RECV_BUFFER_MAX_LEGACY
+							     : NVSP_RECV_BUFFER_MAX;
+	uint32_t st = buf_take(n, c, &n->recv, in->send_recv_buf.gpadl_handle,
+			       in->send_recv_buf.id, max);
+	if (st == NVSP_STAT_SUCCESS && recv_sections_init(n)) {
+		recv_sections_free(n);
+		st = NVSP_STAT_FAIL;
+	}
+	m.send_recv_buf_complete.status = st;
+	if (st == NVSP_STAT_SUCCESS) {
+		struct nvsp_1_receive_buffer_section *s = &m.send_recv_buf_complete.sections[0];
+		m.send_recv_buf_complete.num_sections = 1;
+		s->offset = 0;
+		s->sub_alloc_size = n->recv.section_size;
+		s->num_sub_allocs = n->recv.sections;
+		s->end_offset = n->recv.section_size * n->recv.sections;
+	} else {
+		refuse(n, &n->st.bad_messages, LOG_MESSAGE, "receive buffer refused");
+	}
+	complete_nvsp(n, c, tid, &m);
+}
+
+static void handle_send_buf(struct netvsp *n, struct chan *c, uint64_t tid,
+			    const struct nvsp_message *in)
+{
+	struct nvsp_message m = {.msg_type = NVSP_MSG1_TYPE_SEND_SEND_BUF_COMPLETE};
+	uint32_t st = buf_take(n, c, &n->send, in->send_send_buf.gpadl_handle,
+			       in->send_send_buf.id, NVSP_SEND_BUFFER_MAX);
+	m.send_send_buf_complete.status = st;
+	if (st == NVSP_STAT_SUCCESS) {
+		n->send.section_size = NVSP_SEND_SECTION_SIZE;
+		n->send.sections = n->send.size / NVSP_SEND_SECTION_SIZE;
+		m.send_send_buf_complete.section_size = NVSP_SEND_SECTION_SIZE;
+	} else {
+		refuse(n, &n->st.bad_messages, LOG_MESSAGE, "send buffer refused");
+	}
+	complete_nvsp(n, c, tid, &m);
+	/* The end of the guest's buffer setup: say there is no VF to team
+	 * with (Linux logs "VF slot 0 removed" and stays synthetic). */
+	if (st == NVSP_STAT_SUCCESS && n->version >= NVSP_PROTOCOL_VERSION_4) {
+		struct nvsp_message vf = {.msg_type = NVSP_MSG4_TYPE_SEND_VF_ASSOCIATION};
+		send_inband(n, c, &vf, NVSP_LEN);
+	}
+}
+
+/* The send indirection table: send queue i to channel i mod channels. */
+static void send_table(struct netvsp *n, struct chan *c)
+{
+	struct nvsp_send_indirection_table_msg t = {0};
+	t.msg.msg_type = NVSP_MSG5_TYPE_SEND_INDIRECTION_TABLE;
+	t.msg.send_table.count = NVSP_SEND_TABLE_SIZE;
+	t.msg.send_table.offset = NVSP_LEN;
+	for (uint32_t i = 0; i < NVSP_SEND_TABLE_SIZE; i++)
+		t.table[i] = i % (n->subchannels + 1);
+	send_inband(n, c, &t, sizeof(t));
+}
+
+static void handle_subchannel(struct netvsp *n, struct chan *c, uint64_t tid,
+			      const struct nvsp_message *in)
+{
+	struct nvsp_message m = {.msg_type = NVSP_MSG5_TYPE_SUBCHANNEL};
+	uint32_t want = in->subchn_req.num_subchannels;
+	uint32_t max = n->cfg.queues - 1;
+	m.subchn_comp.status = NVSP_STAT_FAIL;
+	if (in->subchn_req.op == NVSP_SUBCHANNEL_ALLOCATE && c->index == 0) {
+		if (want > max)
+			want = max;
+		/* Sub-channels already offered (an earlier load of the driver)
+		 * are reused; only the difference is added. */
+		if (want > n->subchannels &&
+		    vmbus_device_add_subchannels_locked(n->dev, want - n->subchannels) == 0)
+			n->subchannels = want;
+		m.subchn_comp.status = NVSP_STAT_SUCCESS;
+		m.subchn_comp.num_subchannels = want < n->subchannels ? want : n->subchannels;
+	} else {
+		refuse(n, &n->st.bad_messages, LOG_MESSAGE, "bad sub-channel request");
+	}
+	complete_nvsp(n, c, tid, &m);
+	if (m.subchn_comp.status == NVSP_STAT_SUCCESS)
+		send_table(n, c);
+}
+
+/* Gathers one send's RNDIS bytes: the send-section part, then the pages
+ * of a GPA-direct packet (Linux puts the RNDIS header of a partly copied
+ * packet in the section and the rest in pages). 0 and *len, or -EINVAL. */
+static int gather(struct netvsp *n, const struct vmbus_packet *pkt,
+		  const struct nvsp_1_send_rndis_packet *rp, uint32_t *len)
+{
+	uint32_t total = 0;
+	if (rp->send_buf_section_index != NVSP_INVALID_SECTION_INDEX) {
+		if (!n->send.set || rp->send_buf_section_index >= n->send.sections ||
+		    rp->send_buf_section_size > n->send.section_size ||
+		    rp->send_buf_section_size == 0) {
+			refuse(n, &n->st.bad_sections, LOG_SECTION, "bad send section");
+			return -EINVAL;
+		}
+		uint32_t off = rp->send_buf_section_index * n->send.section_size;
+		if (buf_copy(n, &n->send, off, n->gather, rp->send_buf_section_size, false)) {
+			refuse(n, &n->st.bad_ranges, LOG_RANGE, "send buffer page outside guest RAM");
+			return -EINVAL;
+		}
+		total = rp->send_buf_section_size;
+	}
+	if (pkt->type == VMBUS_PKT_DATA_USING_GPA_DIRECT) {
+		struct vmbus_gpa_range_iter it;
+		struct vmbus_gpa_range_in r;
+		int more;
+		if (vmbus_gpa_ranges_begin(pkt, &it)) {
+			refuse(n, &n->st.bad_ranges, LOG_RANGE, "malformed GPA-direct packet");
+			return -EINVAL;
+		}
+		while ((more = vmbus_gpa_ranges_next(&it, &r)) == 1) {
+			if (r.byte_count > n->gather_cap - total) {
+				refuse(n, &n->st.bad_ranges, LOG_RANGE, "GPA-direct data too long");
+				return -EINVAL;
+			}
+			uint32_t off = r.byte_offset, left = r.byte_count;
+			for (uint32_t i = 0; left; i++) {
+				uint32_t chunk = PAGE - off < left ? PAGE - off : left;
+				if (i >= r.pfn_count ||
+				    guest_memory_read(n->cfg.mem, vmbus_gpa_range_pfn(&r, i) * PAGE + off,
+						      n->gather + total, chunk)) {
+					refuse(n, &n->st.bad_ranges, LOG_RANGE,
+					       "GPA-direct page outside guest RAM or its range");
+					return -EINVAL;
+				}
+				total += chunk;
+				left -= chunk;
+				off = 0;
+			}
+		}
+		if (more < 0) {
+			refuse(n, &n->st.bad_ranges, LOG_RANGE, "malformed GPA-direct range");
+			return -EINVAL;
+		}
+	}
+	if (total == 0) {
+		refuse(n, &n->st.bad_messages, LOG_MESSAGE, "RNDIS packet with no data");
+		return -EINVAL;
+	}
+	*len = total;
+	return 0;
+}
+
+static void handle_rndis_pkt(struct netvsp *n, struct chan *c, const struct vmbus_packet *pkt,
+			     const struct nvsp_message *in)
+{
+	struct nvsp_message m = {.msg_type = NVSP_MSG1_TYPE_SEND_RNDIS_PKT_COMPLETE};
+	uint32_t len;
+	m.send_rndis_pkt_complete.status = NVSP_STAT_INVALID_RNDIS_PKT;
+	if (gather(n, pkt, &in->send_rndis_pkt, &len) == 0) {
+		uint64_t before = n->rndis.stats.bad_messages + n->rndis.stats.bad_packets;
+		if (rndis_dev_handle(&n->rndis, n->gather, len) == 0)
+			m.send_rndis_pkt_complete.status = NVSP_STAT_SUCCESS;
+		n->st.bad_rndis += n->rndis.stats.bad_messages + n->rndis.stats.bad_packets - before;
+	}
+	if (pkt->flags & VMBUS_PKT_FLAG_COMPLETION_REQUESTED)
+		complete_nvsp(n, c, pkt->trans_id, &m);
+}
+
+/* The guest completed a transfer-page packet: its section is free. */
+static void handle_completion(struct netvsp *n, const struct vmbus_packet *pkt)
+{
+	uint32_t idx = (uint32_t)pkt->trans_id;
+	if (!n->recv.set || idx >= n->recv.sections || n->rx_tid[idx] == 0 ||
+	    n->rx_tid[idx] != pkt->trans_id) {
+		refuse(n, &n->st.bad_completions, LOG_COMPLETION,
+		       "completion of an unknown transaction");
+		return;
+	}
+	n->rx_tid[idx] = 0;
+	n->rx_free[n->rx_free_count++] = idx;
+}
+
+static bool version_at_least(struct netvsp *n, uint32_t v)
+{
+	return n->version && n->version >= v;
+}
+
+/* The completion Linux waits for, with a failure status: requests with a
+ * *_COMPLETE type are answered with it (status first, but INIT_COMPLETE's
+ * is its third word); SUBCHANNEL is answered with its own type. */
+static void refusal_answer(struct netvsp *n, struct chan *c, uint64_t tid, uint32_t type)
+{
+	struct nvsp_message f = {.msg_type = type};
+	switch (type) {
+	case NVSP_MSG_TYPE_INIT:
+		f.msg_type = NVSP_MSG_TYPE_INIT_COMPLETE;
+		f.init_complete.negotiated_protocol_ver = NVSP_INVALID_PROTOCOL_VERSION;
+		f.init_complete.status = NVSP_STAT_FAIL;
+		break;
+	case NVSP_MSG1_TYPE_SEND_RECV_BUF:
+	case NVSP_MSG1_TYPE_SEND_SEND_BUF:
+	case NVSP_MSG1_TYPE_SEND_RNDIS_PKT:
+		f.msg_type = type + 1;
+		f.send_rndis_pkt_complete.status = NVSP_STAT_FAIL;
+		break;
+	default:
+		f.send_rndis_pkt_complete.status = NVSP_STAT_FAIL; /* SUBCHANNEL's status too */
+		break;
+	}
+	complete_nvsp(n, c, tid, &f);
+}
+
+static void handle_inband(struct netvsp *n, struct chan *c, const struct vmbus_packet *pkt)
+{
+	struct nvsp_message m = {0};
+	if (pkt->data_len < 4) {
+		refuse(n, &n->st.bad_messages, LOG_MESSAGE, "short NVSP message");
+		return;
+	}
+	/* Short messages read as zero-padded: every field is then checked. */
+	memcpy(&m, pkt->data, pkt->data_len < NVSP_LEN ? pkt->data_len : NVSP_LEN);
+	bool primary = c->index == 0;
+	switch (m.msg_type) {
+	case NVSP_MSG_TYPE_INIT:
+		if (primary) {
+			handle_init(n, c, pkt->trans_id, &m);
+			return;
+		}
+		break;
+	case NVSP_MSG1_TYPE_SEND_NDIS_VER:
+		if (primary && n->version) {
+			n->ndis_version = m.send_ndis_ver.ndis_major_ver << 16 |
+					  (m.send_ndis_ver.ndis_minor_ver & 0xffff);
+			return;
+		}
+		break;
+	case NVSP_MSG2_TYPE_SEND_NDIS_CONFIG:
+		if (primary && version_at_least(n, NVSP_PROTOCOL_VERSION_2)) {
+			n->guest_mtu = m.send_ndis_config.mtu;
+			n->guest_caps = m.send_ndis_config.capability;
+			return;
+		}
+		break;
+	case NVSP_MSG1_TYPE_SEND_RECV_BUF:
+		if (primary && n->version) {
+			handle_recv_buf(n, c, pkt->trans_id, &m);
+			return;
+		}
+		break;
+	case NVSP_MSG1_TYPE_SEND_SEND_BUF:
+		if (primary && n->version) {
+			handle_send_buf(n, c, pkt->trans_id, &m);
+			return;
+		}
+		break;
+	case NVSP_MSG1_TYPE_REVOKE_RECV_BUF:
+		if (primary && n->recv.set && m.revoke_buf.id == n->recv.id) {
+			/* Sections still out are forgotten with the buffer. */
+			recv_sections_free(n);
+			return;
+		}
+		break;
+	case NVSP_MSG1_TYPE_REVOKE_SEND_BUF:
+		if (primary && n->send.set && m.revoke_buf.id == n->send.id) {
+			buf_drop(&n->send);
+			return;
+		}
+		break;
+	case NVSP_MSG1_TYPE_SEND_RNDIS_PKT:
+		if (n->version) {
+			handle_rndis_pkt(n, c, pkt, &m);
+			return;
+		}
+		break;
+	case NVSP_MSG4_TYPE_SWITCH_DATA_PATH:
+		if (primary && version_at_least(n, NVSP_PROTOCOL_VERSION_4)) {
+			/* There is no VF: note the wish, stay synthetic. Linux
+			 * waits for an empty completion (netvsc_switch_datapath). */
+			n->datapath = m.active_dp.active_datapath;
+			if (pkt->flags & VMBUS_PKT_FLAG_COMPLETION_REQUESTED)
+				complete(n, c, pkt->trans_id, NULL, 0);
+			return;
+		}
+		break;
+	case NVSP_MSG5_TYPE_SUBCHANNEL:
+		if (version_at_least(n, NVSP_PROTOCOL_VERSION_5)) {
+			handle_subchannel(n, c, pkt->trans_id, &m);
+			return;
+		}
+		break;
+	case NVSP_MSG4_TYPE_UPLINK_CONNECT_STATE_DEPRECATED:
+		return; /* deprecated, ignored */
+	default:
+		break;
+	}
+	refuse(n, &n->st.bad_messages, LOG_MESSAGE, "NVSP message refused (type, state or channel)");
+	/* An answer with a failure, where Linux would wait for one. */
+	if (pkt->flags & VMBUS_PKT_FLAG_COMPLETION_REQUESTED)
+		refusal_answer(n, c, pkt->trans_id, m.msg_type);
+}
+
+static void handle_packet(struct netvsp *n, struct chan *c, const struct vmbus_packet *pkt)
+{
+	switch (pkt->type) {
+	case VMBUS_PKT_DATA_INBAND:
+		handle_inband(n, c, pkt);
+		return;
+	case VMBUS_PKT_DATA_USING_GPA_DIRECT:
+		if (pkt->data_len >= 4 && rd32(pkt->data) == NVSP_MSG1_TYPE_SEND_RNDIS_PKT &&
+		    n->version) {
+			struct nvsp_message m = {0};
+			memcpy(&m, pkt->data, pkt->data_len < NVSP_LEN ? pkt->data_len : NVSP_LEN);
+			handle_rndis_pkt(n, c, pkt, &m);
+			return;
+		}
+		refuse(n, &n->st.bad_messages, LOG_MESSAGE, "GPA-direct packet that is not RNDIS");
+		return;
+	case VMBUS_PKT_COMP:
+		handle_completion(n, pkt);
+		return;
+	default:
+		refuse(n, &n->st.bad_messages, LOG_MESSAGE, "unexpected VMBus packet type");
+		return;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Reading a channel                                                   */
+/* ------------------------------------------------------------------ */
+
+/* Drains the guest's ring (the echo device's pattern, vmbus/echo.c): masked
+ * while draining, committed per batch, and when our ring has no room for
+ * an answer the packet stays put and pending_send_sz asks for a signal. */
+static void chan_drain(struct netvsp *n, struct chan *c)
+{
+	struct vmbus_ring_reader *r = vmbus_channel_in(c->ch);
+	struct vmbus_ring_writer *w = vmbus_channel_out(c->ch);
+	struct vmbus_packet pkt;
+	bool signal = false;
+
+	if (c->waiting) {
+		vmbus_ring_writer_space_done(w);
+		c->waiting = false;
+	}
+	vmbus_ring_reader_mask(r);
+	while (!c->broken) {
+		int err = vmbus_ring_peek(r, c->pkt, c->pkt_cap, &pkt);
+		if (err == -EAGAIN) {
+			signal |= vmbus_ring_commit(r);
+			if (!vmbus_ring_reader_unmask(r))
+				break;
+			vmbus_ring_reader_mask(r);
+			continue;
+		}
+		if (err) {
+			c->broken = true;
+			refuse(n, &n->st.broken_rings, LOG_RING, "guest corrupted a ring");
+			break;
+		}
+		if (vmbus_ring_writer_free(w) <= ANSWER_ROOM) {
+			signal |= vmbus_ring_publish(w);
+			signal |= vmbus_ring_commit(r);
+			if (!vmbus_ring_writer_want_space(w, ANSWER_ROOM)) {
+				if (w->broken) {
+					c->broken = true;
+					break;
+				}
+				c->waiting = true;
+				vmbus_ring_reader_unmask(r);
+				break;
+			}
+			vmbus_ring_writer_space_done(w);
+		}
+		handle_packet(n, c, &pkt);
+		vmbus_ring_advance(r);
+	}
+	signal |= vmbus_ring_commit(r);
+	signal |= vmbus_ring_publish(w);
+	if (signal)
+		vmbus_channel_signal_locked(c->ch);
+}
+
+/* After anything that may have freed receive room. */
+static void rx_resume(struct netvsp *n)
+{
+	pending_flush(n);
+	if (n->rx_blocked && n->rx_free_count && !n->pending_count) {
+		n->rx_blocked = false;
+		if (n->cfg.backend && n->cfg.backend->rx_ready)
+			n->cfg.backend->rx_ready(n->cfg.backend_ctx, n);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* VMBus device ops                                                    */
+/* ------------------------------------------------------------------ */
+
+static void reset_guest_state(struct netvsp *n)
+{
+	recv_sections_free(n);
+	buf_drop(&n->send);
+	n->version = n->ndis_version = n->guest_mtu = n->datapath = 0;
+	n->guest_caps = 0;
+	n->pending_count = n->pending_head = 0;
+	n->rx_blocked = false;
+	struct rndis_dev_config rc = n->rndis.cfg;
+	bool up = n->rndis.link_up;
+	rc.link_down = !up;
+	rndis_dev_init(&n->rndis, &rc, &rndis_ops, n);
+}
+
+static int netvsp_open(void *dev, struct vmbus_channel *ch,
+		       const uint8_t user_data[VMBUS_OFFER_USER_DEFINED_BYTES])
+{
+	(void)user_data;
+	struct netvsp *n = dev;
+	uint16_t index = vmbus_channel_subchannel_index(ch);
+	if (index >= NETVSP_QUEUES_MAX || n->chans[index])
+		return -EINVAL;
+	struct chan *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	uint32_t size = vmbus_channel_in(ch)->mem.size;
+	c->pkt_cap = size < VMBUS_PACKET_MAX_LEN ? size : VMBUS_PACKET_MAX_LEN;
+	c->pkt = malloc(c->pkt_cap);
+	if (!c->pkt) {
+		free(c);
+		return -ENOMEM;
+	}
+	c->ch = ch;
+	c->index = index;
+	if (index == 0)
+		reset_guest_state(n);
+	n->chans[index] = c;
+	vmbus_channel_set_data(ch, c);
+	return 0;
+}
+
+static void netvsp_close(void *dev, struct vmbus_channel *ch)
+{
+	struct netvsp *n = dev;
+	struct chan *c = vmbus_channel_data(ch);
+	if (!c)
+		return;
+	n->chans[c->index] = NULL;
+	/* The guest's driver is gone with its primary channel: so are its
+	 * buffers and everything negotiated. */
+	if (c->index == 0)
+		reset_guest_state(n);
+	vmbus_channel_set_data(ch, NULL);
+	free(c->pkt);
+	free(c);
+}
+
+static void netvsp_notify(void *dev, struct vmbus_channel *ch)
+{
+	struct netvsp *n = dev;
+	struct chan *c = vmbus_channel_data(ch);
+	if (!c)
+		return;
+	chan_drain(n, c);
+	rx_resume(n);
+}
+
+static const struct vmbus_device_ops netvsp_ops = {
+	.open = netvsp_open,
+	.close = netvsp_close,
+	.notify = netvsp_notify,
+};
+
+/* ------------------------------------------------------------------ */
+/* Public calls                                                        */
+/* ------------------------------------------------------------------ */
+
+struct hv_guid netvsp_instance_guid(uint32_t instance)
+{
+	/* hvkit's own: "hvkit" in the node, the NIC number in the first field. */
+	return HV_GUID(instance, 0x6e65, 0x4e49, 0x43, 0x00, 0x68, 0x76, 0x6b, 0x69, 0x74, 0x08);
+}
+
+/* A stable MAC from the instance: Hyper-V's OUI 00:15:5d, then a hash. */
+static void default_mac(uint32_t instance, uint8_t mac[6])
+{
+	uint32_t h = 2166136261u;
+	for (int i = 0; i < 4; i++)
+		h = (h ^ ((instance >> (8 * i)) & 0xff)) * 16777619u;
+	mac[0] = 0x00;
+	mac[1] = 0x15;
+	mac[2] = 0x5d;
+	mac[3] = (uint8_t)(h >> 16);
+	mac[4] = (uint8_t)(h >> 8);
+	mac[5] = (uint8_t)(instance & 0xff);
+}
+
+int netvsp_add(struct vmbus_server *s, const struct netvsp_config *cfg, struct netvsp **out)
+{
+	if (!cfg->mem || (cfg->mtu && (cfg->mtu < 68 || cfg->mtu > NETVSP_MTU_MAX)) ||
+	    cfg->queues > NETVSP_QUEUES_MAX)
+		return -EINVAL;
+	struct netvsp *n = calloc(1, sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	n->cfg = *cfg;
+	if (!n->cfg.mtu)
+		n->cfg.mtu = NETVSP_MTU_DEFAULT;
+	if (!n->cfg.queues)
+		n->cfg.queues = 4;
+	if (cfg->has_mac)
+		memcpy(n->mac, cfg->mac, 6);
+	else
+		default_mac(cfg->instance, n->mac);
+	/* The largest send: a full send section plus a GPA-direct frame of
+	 * the largest transfer RNDIS allows (rndis.c packet). */
+	n->gather_cap = NVSP_SEND_SECTION_SIZE + 0x10000 + n->cfg.mtu + 2 * PAGE;
+	n->gather = malloc(n->gather_cap);
+	if (!n->gather) {
+		free(n);
+		return -ENOMEM;
+	}
+	struct rndis_dev_config rc = {.mtu = n->cfg.mtu, .rss_queues = n->cfg.queues,
+				      .link_down = cfg->link_down};
+	memcpy(rc.mac, n->mac, 6);
+	rndis_dev_init(&n->rndis, &rc, &rndis_ops, n);
+
+	struct vmbus_device_desc desc = {
+		.class_id = NETVSC_CLASS_GUID,
+		.instance_id = netvsp_instance_guid(cfg->instance),
+		.name = "netvsp",
+		.ops = &netvsp_ops,
+		.dev = n,
+	};
+	int err = vmbus_server_add_device(s, &desc, &n->dev);
+	if (err) {
+		free(n->gather);
+		free(n);
+		return err;
+	}
+	*out = n;
+	return 0;
+}
+
+void netvsp_remove(struct vmbus_server *s, struct netvsp *n)
+{
+	if (!n)
+		return;
+	vmbus_server_remove_device(s, n->dev); /* closes the channels first */
+	recv_sections_free(n);
+	buf_drop(&n->send);
+	free(n->gather);
+	free(n);
+}
+
+int netvsp_receive_locked(struct netvsp *n, const uint8_t *frame, uint32_t len)
+{
+	if (len > n->cfg.mtu + RNDIS_ETH_HLEN + RNDIS_VLAN_HLEN || len < RNDIS_ETH_HLEN)
+		return -EMSGSIZE;
+	if (!n->recv.set || n->rndis.state != RNDIS_DEV_INITIALIZED || !n->chans[0])
+		return -ENOTCONN;
+	if (!rndis_dev_accepts(&n->rndis, frame, len)) {
+		n->st.rx_filtered++;
+		return -EPERM;
+	}
+	struct chan *c = rx_channel(n, frame, len);
+	if (!c)
+		return -ENOTCONN;
+	/* Control answers first, so they keep their order. */
+	pending_flush(n);
+	uint8_t hdr[RNDIS_RX_HEADER_MAX];
+	uint32_t hlen = rndis_dev_build_packet(hdr, len, 0, 0);
+	int err = n->pending_count ? -ENOBUFS
+				   : indicate(n, c, NVSP_RMC_DATA, hdr, hlen, frame, len);
+	if (err == -ENOBUFS) {
+		n->st.rx_no_buffer++;
+		n->rx_blocked = true;
+		return err;
+	}
+	if (err)
+		return err;
+	n->st.rx_frames++;
+	n->st.rx_bytes += len;
+	return 0;
+}
+
+int netvsp_receive(struct netvsp *n, const uint8_t *frame, uint32_t len)
+{
+	vmbus_device_lock(n->dev);
+	int err = netvsp_receive_locked(n, frame, len);
+	vmbus_device_unlock(n->dev);
+	return err;
+}
+
+void netvsp_set_link(struct netvsp *n, bool up)
+{
+	vmbus_device_lock(n->dev);
+	rndis_dev_set_link(&n->rndis, up);
+	vmbus_device_unlock(n->dev);
+}
+
+void netvsp_get_stats(struct netvsp *n, struct netvsp_stats *out)
+{
+	vmbus_device_lock(n->dev);
+	*out = n->st;
+	out->version = n->version;
+	out->recv_sections = n->recv.set ? n->recv.sections : 0;
+	out->send_sections = n->send.set ? n->send.sections : 0;
+	out->recv_in_flight = n->recv.set ? n->recv.sections - n->rx_free_count : 0;
+	out->subchannels = n->subchannels;
+	out->open_channels = open_channels(n);
+	vmbus_device_unlock(n->dev);
+}
+
+void netvsp_get_mac(const struct netvsp *n, uint8_t mac[6])
+{
+	memcpy(mac, n->mac, 6);
+}

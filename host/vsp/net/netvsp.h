@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * netvsp: the synthetic NIC's VSP, behind a VMBus offer of class
+ * NETVSC_CLASS_GUID. It speaks NVSP 1 through 6.1 on the primary channel
+ * and its sub-channels (include/hvkit/proto/netvsc.h), runs the RNDIS
+ * device (rndis.h) on the bytes the guest sends, and moves frames between
+ * the guest and a network backend.
+ *
+ * Locking: everything runs under the partition lock. VMBus callbacks hold
+ * it already; a backend delivering frames from its own thread calls
+ * netvsp_receive, which takes it. Backend callbacks are called with it held
+ * and must not block: the interface is asynchronous both ways —
+ *  - transmit hands the backend a frame it must copy or drop at once;
+ *  - netvsp_receive returns -ENOBUFS when the guest has no free receive
+ *    section or ring room; the backend keeps the frame and waits for
+ *    rx_ready, which comes once the guest has completed enough.
+ *
+ * The guest is untrusted: every section index, range, GPA and length is
+ * checked before use, and everything refused is counted (netvsp_stats).
+ */
+#ifndef HVKIT_NETVSP_H
+#define HVKIT_NETVSP_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "guest_memory.h"
+#include "hvkit/proto/netvsc.h"
+#include "rndis.h"
+#include "vmbus_server.h"
+
+struct netvsp;
+
+struct netvsp_backend_ops {
+	/* A frame from the guest (valid during the call only). Lock held. */
+	void (*transmit)(void *be, struct netvsp *nic, const uint8_t *frame, uint32_t len,
+			 const struct rndis_frame_info *info);
+	/* Receive room is back after a -ENOBUFS. Lock held. */
+	void (*rx_ready)(void *be, struct netvsp *nic);
+};
+
+#define NETVSP_MTU_DEFAULT 1500u
+#define NETVSP_MTU_MAX 65521u /* NETVSC_MTU 65535 less the Ethernet header */
+#define NETVSP_QUEUES_MAX 16u
+
+struct netvsp_config {
+	const struct guest_memory *mem; /* guest RAM, for buffers and GPA-direct pages */
+	uint32_t instance;   /* tells NICs apart: instance GUID, default MAC */
+	bool has_mac;
+	uint8_t mac[6];      /* default: 00:15:5d (Hyper-V's OUI) + instance hash */
+	uint32_t mtu;        /* 0: NETVSP_MTU_DEFAULT */
+	uint32_t queues;     /* channels offered for RSS, 1..NETVSP_QUEUES_MAX; 0: 4 */
+	uint32_t max_version; /* highest NVSP version accepted; 0: 6.1 */
+	bool link_down;
+	const struct netvsp_backend_ops *backend;
+	void *backend_ctx;
+	void (*log)(void *ctx, const char *fmt, va_list ap); /* NULL: quiet */
+	void *log_ctx;
+};
+
+struct netvsp_stats {
+	uint32_t version;          /* negotiated NVSP version; 0 before */
+	uint32_t recv_sections, send_sections;
+	uint32_t recv_in_flight;   /* sections the guest has not completed */
+	uint32_t subchannels;
+	uint32_t open_channels;
+	uint64_t tx_frames, tx_bytes; /* guest to backend */
+	uint64_t rx_frames, rx_bytes; /* backend to guest */
+	uint64_t rx_filtered;      /* refused by the guest's packet filter */
+	uint64_t rx_no_buffer;     /* -ENOBUFS answers */
+	uint64_t bad_messages;     /* NVSP messages refused */
+	uint64_t bad_sections;     /* send-section indices or sizes refused */
+	uint64_t bad_ranges;       /* GPA-direct ranges refused */
+	uint64_t bad_completions;  /* completions of unknown transactions */
+	uint64_t bad_rndis;        /* RNDIS messages refused (rndis_dev) */
+	uint64_t broken_rings;
+};
+
+/* Adds a NIC to the server (offered at once if the guest is there). */
+int netvsp_add(struct vmbus_server *s, const struct netvsp_config *cfg, struct netvsp **out);
+void netvsp_remove(struct vmbus_server *s, struct netvsp *n);
+
+/* A frame for the guest: 0 queued to it; -ENOBUFS no room now (keep it,
+ * rx_ready follows); -ENOTCONN the guest is not ready for frames (drop);
+ * -EMSGSIZE longer than MTU + header + VLAN tag; -EPERM refused by the
+ * guest's packet filter. The _locked form from backend callbacks. */
+int netvsp_receive(struct netvsp *n, const uint8_t *frame, uint32_t len);
+int netvsp_receive_locked(struct netvsp *n, const uint8_t *frame, uint32_t len);
+
+/* Cable in or out; the guest hears of it by an RNDIS indication. */
+void netvsp_set_link(struct netvsp *n, bool up);
+
+void netvsp_get_stats(struct netvsp *n, struct netvsp_stats *out);
+void netvsp_get_mac(const struct netvsp *n, uint8_t mac[6]);
+struct hv_guid netvsp_instance_guid(uint32_t instance);
+
+/* ---- Backends ---- */
+
+/*
+ * The loopback backend: every frame the guest sends comes back to it
+ * (reflect = true) or is counted and dropped (a sink). Frames the guest
+ * cannot take yet wait in a bounded queue for rx_ready.
+ */
+struct netvsp_loopback;
+struct netvsp_loopback *netvsp_loopback_new(bool reflect);
+void netvsp_loopback_free(struct netvsp_loopback *lb);
+const struct netvsp_backend_ops *netvsp_loopback_ops(void);
+struct netvsp_loopback_stats {
+	uint64_t frames, bytes; /* taken from the guest */
+	uint64_t returned;      /* delivered back */
+	uint64_t dropped;       /* queue full or refused */
+	uint32_t queued;
+};
+void netvsp_loopback_get_stats(const struct netvsp_loopback *lb,
+			       struct netvsp_loopback_stats *out);
+/* The last frame taken (for tests): copies up to max bytes, returns its length. */
+uint32_t netvsp_loopback_last(const struct netvsp_loopback *lb, uint8_t *out, uint32_t max);
+
+#endif /* HVKIT_NETVSP_H */

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A NIC as the VMM configures it: `--net [user|tap=NAME|loopback]
+ * [,mac=XX:XX:XX:XX:XX:XX][,mtu=N][,queues=N]`, parsed here, and the
+ * netvsp with its backend built from it. The user-mode (libslirp) and TAP
+ * backends come with the guest driver; asking for them says so.
+ */
+#ifndef HVKIT_NETVSP_NIC_H
+#define HVKIT_NETVSP_NIC_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+#include "netvsp.h"
+
+enum netvsp_backend_kind {
+	NETVSP_BACKEND_USER, /* the default: libslirp (not yet available) */
+	NETVSP_BACKEND_TAP,  /* not yet available */
+	NETVSP_BACKEND_LOOPBACK,
+};
+
+struct netvsp_nic_opts {
+	enum netvsp_backend_kind backend;
+	char tap[16]; /* IFNAMSIZ */
+	bool has_mac;
+	uint8_t mac[6];
+	uint32_t mtu;    /* 0: default */
+	uint32_t queues; /* 0: default */
+};
+
+/* Parses one --net argument; on error returns -EINVAL with why filled. */
+int netvsp_nic_parse(const char *arg, struct netvsp_nic_opts *out, char *why, size_t len);
+
+struct netvsp_nic;
+
+/* The NIC (number instance) and its backend. -ENOTSUP with why filled
+ * for a backend not available yet. */
+int netvsp_nic_add(struct vmbus_server *s, const struct guest_memory *mem, uint32_t instance,
+		   const struct netvsp_nic_opts *o,
+		   void (*log)(void *ctx, const char *fmt, va_list ap), void *log_ctx,
+		   struct netvsp_nic **out, char *why, size_t len);
+void netvsp_nic_remove(struct vmbus_server *s, struct netvsp_nic *n);
+struct netvsp *netvsp_nic_netvsp(struct netvsp_nic *n);
+
+#endif /* HVKIT_NETVSP_NIC_H */

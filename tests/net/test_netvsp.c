@@ -1,0 +1,651 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * netvsp with a scripted Linux-like guest (netvsp_guest.h) over the VMBus
+ * server fixture: NVSP negotiation at every version, buffers, frames of
+ * every size both ways through the loopback backend, receive sections
+ * recycled only on completion, sub-channels, link indications, and a
+ * guest that lies — refused and counted, the host still serving.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "netvsp_guest.h"
+#include "netvsp_nic.h"
+#include "ring_buffer.h"
+
+static const uint32_t versions[] = {
+	NVSP_PROTOCOL_VERSION_1, NVSP_PROTOCOL_VERSION_2, NVSP_PROTOCOL_VERSION_4,
+	NVSP_PROTOCOL_VERSION_5, NVSP_PROTOCOL_VERSION_6, NVSP_PROTOCOL_VERSION_61,
+};
+#define NVERSIONS (sizeof(versions) / sizeof(versions[0]))
+
+/* A frame to the guest's own MAC with a pattern that depends on len. */
+static void make_frame(const struct ng *g, uint8_t *f, uint32_t len, uint32_t seed)
+{
+	memcpy(f, g->mac, 6);
+	const uint8_t src[6] = {0x02, 0, 0, 0, 0, 1};
+	memcpy(f + 6, src, 6);
+	f[12] = 0x88;
+	f[13] = 0xb5; /* local experimental ethertype */
+	for (uint32_t i = 14; i < len; i++)
+		f[i] = (uint8_t)(i * 31 + len + seed);
+}
+
+static struct netvsp_stats stats(struct ng *g)
+{
+	struct netvsp_stats s;
+	netvsp_get_stats(g->nic, &s);
+	return s;
+}
+
+static void assert_clean(struct ng *g)
+{
+	struct netvsp_stats s = stats(g);
+	assert_int_equal(s.bad_messages, 0);
+	assert_int_equal(s.bad_sections, 0);
+	assert_int_equal(s.bad_ranges, 0);
+	assert_int_equal(s.bad_completions, 0);
+	assert_int_equal(s.bad_rndis, 0);
+	assert_int_equal(s.broken_rings, 0);
+}
+
+/* Sends a frame and takes it back through the loopback, intact. */
+static void roundtrip(struct ng *g, uint32_t chan, uint32_t len, bool via_section)
+{
+	uint8_t *f = malloc(len), *back = malloc(len + 64);
+	assert_non_null(f);
+	assert_non_null(back);
+	make_frame(g, f, len, chan);
+	ng_send_frame(g, chan, f, len, via_section);
+	uint8_t seen[64];
+	assert_int_equal(netvsp_loopback_last(g->lb, seen, sizeof(seen)), len);
+	assert_memory_equal(seen, f, len < 64 ? len : 64);
+	uint32_t got = 0;
+	/* The host picks the channel by flow: look on each open one. */
+	for (uint32_t i = 0; i < NG_MAX_CHANS && !got; i++)
+		if (g->ch[i].open)
+			got = ng_recv_frame(g, i, back, len + 64);
+	assert_int_equal(got, len);
+	assert_memory_equal(back, f, len);
+	free(f);
+	free(back);
+}
+
+static void negotiates_every_version(void **state)
+{
+	(void)state;
+	for (uint32_t v = 0; v < NVERSIONS; v++) {
+		struct ng *g = ng_new(NULL, true);
+		ng_up(g, versions[v]);
+		struct netvsp_stats s = stats(g);
+		assert_int_equal(s.version, versions[v]);
+		assert_true(s.recv_sections > 100);
+		assert_int_equal(s.send_sections, NG_SEND_PAGES * 4096 / NVSP_SEND_SECTION_SIZE);
+		roundtrip(g, 0, 60, true);
+		roundtrip(g, 0, 1514, false);
+		assert_clean(g);
+		ng_free(g);
+	}
+}
+
+/* Linux offers one version at a time, newest first; an older host answers
+ * each newer one with a failure until it meets one it speaks. */
+static void older_host_falls_back(void **state)
+{
+	(void)state;
+	struct netvsp_config cfg = {.max_version = NVSP_PROTOCOL_VERSION_4};
+	struct ng *g = ng_new(&cfg, true);
+	assert_int_not_equal(ng_init(g, NVSP_PROTOCOL_VERSION_61), NVSP_STAT_SUCCESS);
+	assert_int_not_equal(ng_init(g, NVSP_PROTOCOL_VERSION_6), NVSP_STAT_SUCCESS);
+	assert_int_not_equal(ng_init(g, NVSP_PROTOCOL_VERSION_5), NVSP_STAT_SUCCESS);
+	assert_int_equal(ng_init(g, NVSP_PROTOCOL_VERSION_4), NVSP_STAT_SUCCESS);
+	ng_buffers(g);
+	ng_rndis_up(g);
+	roundtrip(g, 0, 100, true);
+	/* Sub-channels need NVSP 5: refused with a failure. */
+	struct nvsp_message m = {.msg_type = NVSP_MSG5_TYPE_SUBCHANNEL};
+	m.subchn_req.op = NVSP_SUBCHANNEL_ALLOCATE;
+	m.subchn_req.num_subchannels = 2;
+	ng_send_nvsp(g, 0, 99, &m, sizeof(m), true);
+	uint8_t buf[256];
+	struct vmbus_packet pkt;
+	assert_true(ng_recv(g, 0, buf, sizeof(buf), &pkt));
+	assert_int_equal(pkt.type, VMBUS_PKT_COMP);
+	assert_int_equal(pkt.trans_id, 99);
+	/* Answered as netvsc_send_completion expects: its own type, a failure. */
+	memcpy(&m, pkt.data, sizeof(m));
+	assert_int_equal(m.msg_type, NVSP_MSG5_TYPE_SUBCHANNEL);
+	assert_int_equal(m.subchn_comp.status, NVSP_STAT_FAIL);
+	assert_int_equal(stats(g).bad_messages, 1);
+	assert_int_equal(stats(g).subchannels, 0);
+	ng_free(g);
+}
+
+static void every_frame_size_both_ways(void **state)
+{
+	(void)state;
+	struct ng *g = ng_new(NULL, true);
+	ng_up(g, NVSP_PROTOCOL_VERSION_61);
+	for (uint32_t len = 60; len <= 1514; len++)
+		roundtrip(g, 0, len, len % 2);
+	struct netvsp_stats s = stats(g);
+	assert_int_equal(s.tx_frames, 1514 - 60 + 1);
+	assert_int_equal(s.rx_frames, 1514 - 60 + 1);
+	assert_int_equal(s.recv_in_flight, 0);
+	assert_clean(g);
+	ng_free(g);
+}
+
+static void jumbo_frames(void **state)
+{
+	(void)state;
+	struct netvsp_config cfg = {.mtu = 9000};
+	struct ng *g = ng_new(&cfg, true);
+	ng_up(g, NVSP_PROTOCOL_VERSION_61);
+	uint8_t resp[512];
+	uint32_t q[] = {RNDIS_MSG_QUERY, 28, 9, RNDIS_OID_GEN_MAXIMUM_FRAME_SIZE, 0, 20, 0};
+	ng_rndis(g, q, sizeof(q), false, resp, sizeof(resp));
+	uint32_t mtu;
+	memcpy(&mtu, resp + 8 + 16, 4);
+	assert_int_equal(mtu, 9000);
+	assert_true(g->recv_section_size >= 9014 + 44);
+	for (uint32_t len = 9014 - 20; len <= 9014; len++)
+		roundtrip(g, 0, len, false);
+	/* Longer than MTU + header + tag: refused before the guest sees it. */
+	uint8_t *big = calloc(1, 9100);
+	memcpy(big, g->mac, 6);
+	assert_int_equal(netvsp_receive(g->nic, big, 9019), -EMSGSIZE);
+	free(big);
+	assert_clean(g);
+	ng_free(g);
+}
+
+/* With a sink backend the host's frames fill the receive buffer; sections
+ * come back only with their completions. */
+static void sections_recycled_on_completion(void **state)
+{
+	(void)state;
+	struct ng *g = ng_new(NULL, false);
+	ng_up(g, NVSP_PROTOCOL_VERSION_61);
+	uint8_t f[60];
+	make_frame(g, f, sizeof(f), 0);
+	uint32_t n = 0;
+	while (netvsp_receive(g->nic, f, sizeof(f)) == 0)
+		n++;
+	assert_int_equal(n, g->recv_sections);
+	assert_int_equal(netvsp_receive(g->nic, f, sizeof(f)), -ENOBUFS);
+	struct netvsp_stats s = stats(g);
+	assert_int_equal(s.recv_in_flight, n);
+	assert_true(s.rx_no_buffer >= 1);
+	/* Complete one: exactly one more fits. */
+	uint8_t back[64];
+	assert_int_equal(ng_recv_frame(g, 0, back, sizeof(back)), 60);
+	assert_int_equal(netvsp_receive(g->nic, f, sizeof(f)), 0);
+	assert_int_equal(netvsp_receive(g->nic, f, sizeof(f)), -ENOBUFS);
+	/* Drain everything: all completed, all sections back. */
+	uint32_t got = 0;
+	while (ng_recv_frame(g, 0, back, sizeof(back)))
+		got++;
+	assert_int_equal(got, n);
+	assert_int_equal(stats(g).recv_in_flight, 0);
+	/* Not to this guest's MAC: its packet filter refuses it. */
+	f[0] = 0x02;
+	assert_int_equal(netvsp_receive(g->nic, f, sizeof(f)), -EPERM);
+	assert_clean(g);
+	ng_free(g);
+}
+
+static void subchannels_and_send_table(void **state)
+{
+	(void)state;
+	struct netvsp_config cfg = {.queues = 4};
+	struct ng *g = ng_new(&cfg, true);
+	ng_up(g, NVSP_PROTOCOL_VERSION_61);
+	/* RSS capabilities say 4 queues; asking for 7 sub-channels gives 3. */
+	uint8_t resp[512];
+	uint32_t q[] = {RNDIS_MSG_QUERY, 28, 9, OID_GEN_RECEIVE_SCALE_CAPABILITIES, 0, 20, 0};
+	ng_rndis(g, q, sizeof(q), false, resp, sizeof(resp));
+	struct ndis_recv_scale_cap cap;
+	memcpy(&cap, resp + 8 + 16, sizeof(cap));
+	assert_int_equal(cap.num_recv_que, 4);
+	assert_int_equal(ng_subchannels(g, 7), 3);
+	for (uint32_t i = 0; i < NVSP_SEND_TABLE_SIZE; i++)
+		assert_true(g->send_table[i] < 4);
+	struct netvsp_stats s = stats(g);
+	assert_int_equal(s.subchannels, 3);
+	assert_int_equal(s.open_channels, 4);
+	/* Frames go out on every channel and come back on one of them. */
+	for (uint32_t i = 0; i < 4; i++)
+		for (uint32_t len = 60; len < 300; len += 37)
+			roundtrip(g, i, len, len % 2);
+	assert_clean(g);
+	ng_free(g);
+}
+
+static void link_indications(void **state)
+{
+	(void)state;
+	struct ng *g = ng_new(NULL, true);
+	ng_up(g, NVSP_PROTOCOL_VERSION_5);
+	netvsp_set_link(g->nic, false);
+	uint8_t buf[512];
+	/* The indication waits in the receive buffer as a control message;
+	 * the next control message the guest takes is it, then the answer
+	 * to its query. */
+	uint32_t q[] = {RNDIS_MSG_QUERY, 28, 9, RNDIS_OID_GEN_MEDIA_CONNECT_STATUS, 0, 20, 0};
+	ng_rndis(g, q, sizeof(q), false, buf, sizeof(buf));
+	uint32_t type;
+	memcpy(&type, buf, 4);
+	assert_int_equal(type, RNDIS_MSG_INDICATE);
+	uint32_t status;
+	memcpy(&status, buf + 8, 4);
+	assert_int_equal(status, RNDIS_STATUS_MEDIA_DISCONNECT);
+	assert_true(ng_rndis_next(g, buf, sizeof(buf)) > 0);
+	memcpy(&type, buf, 4);
+	assert_int_equal(type, RNDIS_MSG_QUERY_C);
+	memcpy(&status, buf + 8 + 16, 4);
+	assert_int_equal(status, RNDIS_MEDIA_STATE_DISCONNECTED);
+	netvsp_set_link(g->nic, true);
+	assert_true(ng_rndis_next(g, buf, sizeof(buf)) > 0);
+	memcpy(&status, buf + 8, 4);
+	assert_int_equal(status, RNDIS_STATUS_MEDIA_CONNECT);
+	assert_clean(g);
+	ng_free(g);
+}
+
+static void macs_stable_and_configurable(void **state)
+{
+	(void)state;
+	uint8_t a[6], b[6], c[6];
+	struct netvsp_config cfg = {.instance = 1};
+	struct ng *g = ng_new(&cfg, true);
+	ng_up(g, NVSP_PROTOCOL_VERSION_61);
+	netvsp_get_mac(g->nic, a);
+	assert_memory_equal(a, g->mac, 6);
+	assert_int_equal(a[0], 0x00);
+	assert_int_equal(a[1], 0x15);
+	assert_int_equal(a[2], 0x5d);
+	ng_free(g);
+	g = ng_new(&cfg, true);
+	netvsp_get_mac(g->nic, b);
+	assert_memory_equal(a, b, 6); /* same instance, same MAC */
+	ng_free(g);
+	cfg.instance = 2;
+	g = ng_new(&cfg, true);
+	netvsp_get_mac(g->nic, c);
+	assert_memory_not_equal(a, c, 6);
+	ng_free(g);
+	const uint8_t mine[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+	cfg.has_mac = true;
+	memcpy(cfg.mac, mine, 6);
+	g = ng_new(&cfg, true);
+	ng_up(g, NVSP_PROTOCOL_VERSION_61);
+	assert_memory_equal(g->mac, mine, 6);
+	ng_free(g);
+}
+
+/* The guest queues many sends at once, each a batch of four frames as
+ * Linux batches them, and does not read meanwhile: the reflected frames
+ * fill its ring, yet no send completion is lost — the host keeps room for
+ * answers and waits for the guest to read. */
+static void ring_pressure_keeps_completions(void **state)
+{
+	(void)state;
+	/* A small ring: it fills before the receive sections run out. */
+	struct ng *g = ng_new_ring(NULL, true, 4);
+	ng_up(g, NVSP_PROTOCOL_VERSION_61);
+	enum { N = 150, BATCH = 4 };
+	uint32_t sections = NG_SEND_PAGES * 4096 / g->send_section_size;
+	uint8_t f[200];
+	make_frame(g, f, sizeof(f), 0);
+	uint32_t one = 8 + 36 + sizeof(f), total = BATCH * one; /* one is 8-aligned */
+	for (uint32_t k = 0; k < sections; k++) {
+		for (uint32_t b = 0; b < BATCH; b++) {
+			uint8_t *sec = (uint8_t *)vf_page(g->f, g->send_pfn) + k * g->send_section_size +
+				       b * one;
+			struct rndis_packet p = {.data_offset = 36, .data_len = sizeof(f)};
+			uint32_t h[2] = {RNDIS_MSG_PACKET, one};
+			memcpy(sec, h, 8);
+			memcpy(sec + 8, &p, sizeof(p));
+			memcpy(sec + 44, f, sizeof(f));
+		}
+	}
+	for (uint32_t k = 0; k < N; k++) {
+		struct nvsp_message m = {.msg_type = NVSP_MSG1_TYPE_SEND_RNDIS_PKT};
+		m.send_rndis_pkt.send_buf_section_index = k % sections;
+		m.send_rndis_pkt.send_buf_section_size = total;
+		struct vmbus_ring_iov iov = {&m, sizeof(m)};
+		assert_int_equal(vmbus_ring_put_inband(&g->ch[0].c.w, 10000 + k,
+						       VMBUS_PKT_FLAG_COMPLETION_REQUESTED, &iov, 1, NULL),
+				 0);
+	}
+	vmbus_ring_publish(&g->ch[0].c.w);
+	vf_signal_relid(g->f, g->ch[0].c.relid);
+
+	uint32_t completions = 0, frames = 0, idle = 0;
+	uint8_t buf[512];
+	struct vmbus_packet pkt;
+	while (completions < N && idle < 3) {
+		bool any = false;
+		while (ng_recv(g, 0, buf, sizeof(buf), &pkt)) {
+			any = true;
+			if (pkt.type == VMBUS_PKT_COMP) {
+				assert_int_equal(pkt.trans_id, 10000 + completions);
+				completions++;
+			} else {
+				assert_int_equal(pkt.type, VMBUS_PKT_DATA_USING_XFER_PAGES);
+				uint32_t done[2] = {NVSP_MSG1_TYPE_SEND_RNDIS_PKT_COMPLETE, 1};
+				ng_send_completion(g, 0, pkt.trans_id, done, sizeof(done));
+				frames++;
+			}
+		}
+		idle = any ? 0 : idle + 1;
+		vf_signal_relid(g->f, g->ch[0].c.relid); /* as a polling guest would */
+	}
+	assert_int_equal(completions, N);
+	struct netvsp_loopback_stats ls;
+	netvsp_loopback_get_stats(g->lb, &ls);
+	assert_int_equal(ls.frames, N * BATCH);
+	/* Every frame came back or was dropped by the bounded loopback queue,
+	 * and what is queued still arrives. */
+	while (ng_recv(g, 0, buf, sizeof(buf), &pkt)) {
+		assert_int_equal(pkt.type, VMBUS_PKT_DATA_USING_XFER_PAGES);
+		uint32_t done[2] = {NVSP_MSG1_TYPE_SEND_RNDIS_PKT_COMPLETE, 1};
+		ng_send_completion(g, 0, pkt.trans_id, done, sizeof(done));
+		frames++;
+	}
+	netvsp_loopback_get_stats(g->lb, &ls);
+	assert_int_equal(frames, ls.returned);
+	assert_int_equal(ls.returned + ls.dropped + ls.queued, N * BATCH);
+	assert_true(frames > 0);
+	assert_clean(g);
+	ng_free(g);
+}
+
+/* Two NICs on one server: one whose guest side never completes and then
+ * corrupts its ring does not stall the other. */
+static void one_nic_cannot_stall_another(void **state)
+{
+	(void)state;
+	struct netvsp_config ca = {.instance = 0}, cb = {.instance = 1};
+	struct ng *a = ng_new(&ca, false);
+	struct ng *b = ng_new_on(a, &cb, true);
+	ng_up(a, NVSP_PROTOCOL_VERSION_61);
+	ng_up(b, NVSP_PROTOCOL_VERSION_5);
+	assert_memory_not_equal(a->mac, b->mac, 6);
+	/* A's guest takes nothing: its sections run out. */
+	uint8_t f[60];
+	make_frame(a, f, sizeof(f), 0);
+	while (netvsp_receive(a->nic, f, sizeof(f)) == 0)
+		;
+	assert_int_equal(netvsp_receive(a->nic, f, sizeof(f)), -ENOBUFS);
+	for (uint32_t len = 60; len < 1514; len += 97)
+		roundtrip(b, 0, len, len % 2);
+	/* A's guest scribbles over its ring indices. */
+	a->ch[0].c.w.mem.hdr->write_index = 0xfffffff0;
+	vf_signal_relid(a->f, a->relid);
+	assert_int_equal(stats(a).broken_rings, 1);
+	roundtrip(b, 0, 1514, true);
+	assert_clean(b);
+	ng_free(b);
+	ng_free(a);
+}
+
+/* ---- A guest that lies ---- */
+
+static void expect_send_status(struct ng *g, uint64_t tid, uint32_t status)
+{
+	uint8_t buf[256];
+	struct vmbus_packet pkt;
+	assert_true(ng_recv(g, 0, buf, sizeof(buf), &pkt));
+	assert_int_equal(pkt.type, VMBUS_PKT_COMP);
+	assert_int_equal(pkt.trans_id, tid);
+	struct nvsp_message m = {0};
+	memcpy(&m, pkt.data, pkt.data_len < sizeof(m) ? pkt.data_len : sizeof(m));
+	assert_int_equal(m.msg_type, NVSP_MSG1_TYPE_SEND_RNDIS_PKT_COMPLETE);
+	assert_int_equal(m.send_rndis_pkt_complete.status, status);
+}
+
+static void malicious_sections_and_ranges(void **state)
+{
+	(void)state;
+	struct ng *g = ng_new(NULL, true);
+	ng_up(g, NVSP_PROTOCOL_VERSION_61);
+	struct nvsp_message m = {.msg_type = NVSP_MSG1_TYPE_SEND_RNDIS_PKT};
+	/* A section index past the send buffer, a size past a section, zero. */
+	const uint32_t idx[] = {1000, 0xfffffffe, 0, 0};
+	const uint32_t size[] = {100, 100, NVSP_SEND_SECTION_SIZE + 1, 0};
+	for (uint32_t k = 0; k < 4; k++) {
+		m.send_rndis_pkt.send_buf_section_index = idx[k];
+		m.send_rndis_pkt.send_buf_section_size = size[k];
+		ng_send_nvsp(g, 0, 500 + k, &m, sizeof(m), true);
+		expect_send_status(g, 500 + k, NVSP_STAT_INVALID_RNDIS_PKT);
+	}
+	assert_int_equal(stats(g).bad_sections, 4);
+	/* An in-band RNDIS packet with no section: no data at all. */
+	m.send_rndis_pkt.send_buf_section_index = NVSP_INVALID_SECTION_INDEX;
+	ng_send_nvsp(g, 0, 510, &m, sizeof(m), true);
+	expect_send_status(g, 510, NVSP_STAT_INVALID_RNDIS_PKT);
+
+	/* GPA-direct pages outside guest RAM (the fixture's hole) and past
+	 * the end of RAM. */
+	uint64_t hole[2] = {VF_HOLE_PFN, VF_HOLE_PFN + 1};
+	struct vmbus_gpa_range_out r = {200, 100, hole};
+	ng_send_gpa(g, 0, 520, &r, 1, &m, sizeof(m));
+	expect_send_status(g, 520, NVSP_STAT_INVALID_RNDIS_PKT);
+	uint64_t past[1] = {~0ull >> 12};
+	r = (struct vmbus_gpa_range_out){100, 0, past};
+	ng_send_gpa(g, 0, 521, &r, 1, &m, sizeof(m));
+	expect_send_status(g, 521, NVSP_STAT_INVALID_RNDIS_PKT);
+	assert_int_equal(stats(g).bad_ranges, 2);
+
+	/* A GPA-direct packet that is not NVSP RNDIS. */
+	struct nvsp_message junk = {.msg_type = NVSP_MSG1_TYPE_SEND_RECV_BUF};
+	uint64_t ok_pfn[1] = {g->send_pfn};
+	r = (struct vmbus_gpa_range_out){100, 0, ok_pfn};
+	ng_send_gpa(g, 0, 522, &r, 1, &junk, sizeof(junk));
+	assert_int_equal(stats(g).bad_messages, 2); /* with the empty packet above */
+
+	/* Still serving. */
+	roundtrip(g, 0, 200, true);
+	roundtrip(g, 0, 200, false);
+	ng_free(g);
+}
+
+static void malicious_completions(void **state)
+{
+	(void)state;
+	struct ng *g = ng_new(NULL, false);
+	ng_up(g, NVSP_PROTOCOL_VERSION_61);
+	uint8_t f[60];
+	make_frame(g, f, sizeof(f), 0);
+	assert_int_equal(netvsp_receive(g->nic, f, sizeof(f)), 0);
+	uint8_t buf[256];
+	struct vmbus_packet pkt;
+	assert_true(ng_recv(g, 0, buf, sizeof(buf), &pkt));
+	assert_int_equal(pkt.type, VMBUS_PKT_DATA_USING_XFER_PAGES);
+	uint64_t tid = pkt.trans_id;
+	uint32_t done[2] = {NVSP_MSG1_TYPE_SEND_RNDIS_PKT_COMPLETE, NVSP_STAT_SUCCESS};
+	/* Forged: a section index past the buffer, the right index with the
+	 * wrong sequence, a section that is free. */
+	ng_send_completion(g, 0, 0xffffffffull, done, sizeof(done));
+	ng_send_completion(g, 0, tid ^ (1ull << 40), done, sizeof(done));
+	ng_send_completion(g, 0, (tid & 0xffffffff00000000ull) | ((uint32_t)tid + 1), done,
+			   sizeof(done));
+	assert_int_equal(stats(g).bad_completions, 3);
+	assert_int_equal(stats(g).recv_in_flight, 1);
+	/* The real one, then the same again. */
+	ng_send_completion(g, 0, tid, done, sizeof(done));
+	assert_int_equal(stats(g).recv_in_flight, 0);
+	ng_send_completion(g, 0, tid, done, sizeof(done));
+	assert_int_equal(stats(g).bad_completions, 4);
+	ng_free(g);
+}
+
+static void malicious_rndis_and_nvsp(void **state)
+{
+	(void)state;
+	struct ng *g = ng_new(NULL, true);
+	/* Before INIT: buffers, RNDIS and NDIS messages are refused. */
+	struct nvsp_message m = {.msg_type = NVSP_MSG1_TYPE_SEND_RECV_BUF};
+	m.send_recv_buf.gpadl_handle = 77;
+	ng_send_nvsp(g, 0, 1, &m, sizeof(m), true);
+	assert_int_equal(stats(g).bad_messages, 1);
+	uint8_t buf[256];
+	struct vmbus_packet pkt;
+	assert_true(ng_recv(g, 0, buf, sizeof(buf), &pkt)); /* a failure answer */
+	assert_int_equal(pkt.type, VMBUS_PKT_COMP);
+	struct nvsp_message fa;
+	memcpy(&fa, pkt.data, sizeof(fa));
+	assert_int_equal(fa.msg_type, NVSP_MSG1_TYPE_SEND_RECV_BUF_COMPLETE);
+	assert_int_equal(fa.send_recv_buf_complete.status, NVSP_STAT_FAIL);
+	/* A 2-byte message, an unknown type. */
+	ng_send_nvsp(g, 0, 2, &m, 2, false);
+	m.msg_type = 9999;
+	ng_send_nvsp(g, 0, 3, &m, sizeof(m), false);
+	assert_int_equal(stats(g).bad_messages, 3);
+
+	assert_int_equal(ng_init(g, NVSP_PROTOCOL_VERSION_61), NVSP_STAT_SUCCESS);
+	/* A receive buffer GPADL that does not exist. */
+	m = (struct nvsp_message){.msg_type = NVSP_MSG1_TYPE_SEND_RECV_BUF};
+	m.send_recv_buf.gpadl_handle = 0xdead;
+	m.send_recv_buf.id = NVSP_RECV_BUFFER_ID;
+	ng_send_nvsp(g, 0, 4, &m, sizeof(m), true);
+	assert_true(ng_recv(g, 0, buf, sizeof(buf), &pkt));
+	struct nvsp_message r;
+	memcpy(&r, pkt.data, sizeof(r));
+	assert_int_equal(r.send_recv_buf_complete.status, NVSP_STAT_FAIL);
+	ng_buffers(g);
+	ng_rndis_up(g);
+	uint64_t before = stats(g).bad_rndis;
+
+	/* RNDIS data packets whose lengths lie, sent through a section. */
+	uint32_t pkt_words[13] = {RNDIS_MSG_PACKET, 8 + 36 + 60, 36, 60, 0, 0, 0, 0, 0, 0, 0, 0};
+	uint8_t msg[8 + 36 + 60] = {0};
+	const struct {
+		uint32_t word, val;
+	} lies[] = {{1, 0xffff}, {2, 0x7fffffff}, {3, 61}, {2, 4}, {7, 30}};
+	for (uint32_t k = 0; k < 5; k++) {
+		memcpy(msg, pkt_words, sizeof(pkt_words) - 4);
+		uint32_t w[13];
+		memcpy(w, pkt_words, sizeof(w));
+		w[lies[k].word] = lies[k].val;
+		if (lies[k].word == 7)
+			w[8] = 100; /* ppi offset 30 inside the header, len 100 */
+		memcpy(msg, w, 4 * 9);
+		uint32_t idx = 3;
+		memcpy((uint8_t *)vf_page(g->f, g->send_pfn) + idx * g->send_section_size, msg,
+		       sizeof(msg));
+		struct nvsp_message s = {.msg_type = NVSP_MSG1_TYPE_SEND_RNDIS_PKT};
+		s.send_rndis_pkt.send_buf_section_index = idx;
+		s.send_rndis_pkt.send_buf_section_size = sizeof(msg);
+		ng_send_nvsp(g, 0, 600 + k, &s, sizeof(s), true);
+		expect_send_status(g, 600 + k, NVSP_STAT_INVALID_RNDIS_PKT);
+	}
+	assert_int_equal(stats(g).bad_rndis, before + 5);
+	struct netvsp_loopback_stats ls;
+	netvsp_loopback_get_stats(g->lb, &ls);
+	assert_int_equal(ls.frames, 0);
+	/* Still serving. */
+	roundtrip(g, 0, 1514, true);
+	ng_free(g);
+}
+
+/* The guest reloads its driver: the primary closes (everything it set up
+ * is forgotten) and opens again for a fresh bring-up. */
+static void reopen_starts_over(void **state)
+{
+	(void)state;
+	struct ng *g = ng_new(NULL, true);
+	ng_up(g, NVSP_PROTOCOL_VERSION_61);
+	roundtrip(g, 0, 64, true);
+	vf_chan_close(g->f, &g->ch[0].c);
+	vf_chan_free(&g->ch[0].c);
+	g->ch[0].open = false;
+	struct netvsp_stats s = stats(g);
+	assert_int_equal(s.version, 0);
+	assert_int_equal(s.recv_sections, 0);
+	vf_gpadl_teardown(g->f, g->relid, g->gpadl_base + NG_RECV_GPADL, true);
+	vf_gpadl_teardown(g->f, g->relid, g->gpadl_base + NG_SEND_GPADL, true);
+	vf_chan_prepare(g->f, &g->ch[0].c, g->relid, 2, 16, 16, false);
+	assert_int_equal(vf_chan_open(g->f, &g->ch[0].c, 0), 0);
+	g->ch[0].open = true;
+	g->vf_messages = 0;
+	ng_up(g, NVSP_PROTOCOL_VERSION_2);
+	roundtrip(g, 0, 1000, false);
+	assert_clean(g);
+	ng_free(g);
+}
+
+static void net_option_parsing(void **state)
+{
+	(void)state;
+	struct netvsp_nic_opts o;
+	char why[200];
+	assert_int_equal(netvsp_nic_parse("loopback", &o, why, sizeof(why)), 0);
+	assert_int_equal(o.backend, NETVSP_BACKEND_LOOPBACK);
+	assert_false(o.has_mac);
+	assert_int_equal(netvsp_nic_parse("tap=hv0,mac=52:54:00:ab:cd:ef,mtu=9000,queues=8", &o,
+					  why, sizeof(why)),
+			 0);
+	assert_int_equal(o.backend, NETVSP_BACKEND_TAP);
+	assert_string_equal(o.tap, "hv0");
+	assert_true(o.has_mac);
+	assert_int_equal(o.mac[5], 0xef);
+	assert_int_equal(o.mtu, 9000);
+	assert_int_equal(o.queues, 8);
+	/* No backend named: user mode, the default. */
+	assert_int_equal(netvsp_nic_parse("mtu=1400", &o, why, sizeof(why)), 0);
+	assert_int_equal(o.backend, NETVSP_BACKEND_USER);
+	const char *bad[] = {"bogus", "loopback,mac=01:00:00:00:00:01", "loopback,mac=00:00:00:00:00:00",
+			     "loopback,mac=52:54:00:12:34", "loopback,mtu=67", "loopback,mtu=70000",
+			     "loopback,queues=0", "tap=", "tap=waytoolonginterfacename",
+			     "mac=52:54:00:12:34:56,loopback"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why[0] = 0;
+		assert_int_equal(netvsp_nic_parse(bad[i], &o, why, sizeof(why)), -EINVAL);
+		assert_true(why[0] != 0);
+	}
+	/* User and TAP say plainly that they are not there yet. */
+	struct vfix *f = vf_new(NULL);
+	struct netvsp_nic *nic = NULL;
+	assert_int_equal(netvsp_nic_parse("user", &o, why, sizeof(why)), 0);
+	assert_int_equal(netvsp_nic_add(f->s, &f->mem, 0, &o, NULL, NULL, &nic, why, sizeof(why)),
+			 -ENOTSUP);
+	assert_non_null(strstr(why, "not yet available"));
+	assert_int_equal(netvsp_nic_parse("loopback,queues=2", &o, why, sizeof(why)), 0);
+	assert_int_equal(netvsp_nic_add(f->s, &f->mem, 0, &o, NULL, NULL, &nic, why, sizeof(why)),
+			 0);
+	assert_non_null(netvsp_nic_netvsp(nic));
+	netvsp_nic_remove(f->s, nic);
+	vf_free(f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(negotiates_every_version),
+		cmocka_unit_test(older_host_falls_back),
+		cmocka_unit_test(every_frame_size_both_ways),
+		cmocka_unit_test(jumbo_frames),
+		cmocka_unit_test(sections_recycled_on_completion),
+		cmocka_unit_test(subchannels_and_send_table),
+		cmocka_unit_test(ring_pressure_keeps_completions),
+		cmocka_unit_test(one_nic_cannot_stall_another),
+		cmocka_unit_test(link_indications),
+		cmocka_unit_test(macs_stable_and_configurable),
+		cmocka_unit_test(malicious_sections_and_ranges),
+		cmocka_unit_test(malicious_completions),
+		cmocka_unit_test(malicious_rndis_and_nvsp),
+		cmocka_unit_test(reopen_starts_over),
+		cmocka_unit_test(net_option_parsing),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
