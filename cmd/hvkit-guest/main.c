@@ -20,6 +20,7 @@
 #include "hv_guest.h"
 #include "hvkit/proto/echo.h"
 #include "hvkit/vmbus_classes.h"
+#include "ic_guest.h"
 #include "posix.h"
 #include "process_guest.h"
 #include "vmbus_client.h"
@@ -38,6 +39,7 @@ static struct options opt = {.packets = 1000};
 static struct hv_posix *px;
 static struct hv_guest guest;
 static struct vmbus_client *client;
+static struct ic_guest *ics;
 
 /* ---- The echo driver ---- */
 
@@ -126,6 +128,79 @@ static const struct vmbus_driver echo_driver = {
 	.remove = echo_remove,
 	.subchannel = echo_subchannel,
 };
+
+/* ---- Integration components: the process guest's behaviour ---- */
+
+/* A process guest has no system to shut down: it logs the request. */
+static int64_t ic_shutdown(void *ctx, enum ic_guest_shutdown_kind kind, bool force,
+			   uint32_t reason, uint32_t timeout_seconds, const char *message)
+{
+	(void)ctx;
+	static const char *const kinds[] = {"shutdown", "reboot", "hibernate"};
+	printf("guest: %s request from the host (reason %#x, %u s%s)%s%s\n", kinds[kind], reason,
+	       timeout_seconds, force ? ", forced" : "", message[0] ? ": " : "", message);
+	return IC_S_OK;
+}
+
+/* Nor a clock to set: the sample is recorded (ic_guest_status). */
+static uint64_t ic_reference_time(void *ctx)
+{
+	(void)ctx;
+	return hv_guest_time(&guest);
+}
+
+static const char *const ic_intrinsic[] = {
+	"FullyQualifiedDomainName", "hvkit-guest",
+	"IntegrationServicesVersion", "hvkit 0.1",
+	"OSName", "hvkit process guest",
+	"ProcessorArchitecture", "x86_64",
+	NULL, NULL,
+};
+
+/* Waits (a few seconds at most) until every IC the host offered has
+ * negotiated, a heartbeat was answered and a time sample applied. */
+static void ic_settle(void)
+{
+	for (int i = 0; i < 500; i++) {
+		bool done = true;
+		for (int s = 0; s < IC_SERVICE_COUNT; s++) {
+			struct ic_guest_status st;
+			ic_guest_status(ics, (enum ic_service)s, &st);
+			if (!st.probes)
+				continue;
+			done &= st.negotiated;
+			done &= s != IC_HEARTBEAT || st.heartbeats > 0;
+			done &= s != IC_TIMESYNC || st.samples > 0;
+		}
+		if (done)
+			return;
+		vmbus_client_wait_work(client, 10000000);
+		vmbus_client_process(client);
+	}
+}
+
+static void ic_report(void)
+{
+	for (int s = 0; s < IC_SERVICE_COUNT; s++) {
+		struct ic_guest_status st;
+		ic_guest_status(ics, (enum ic_service)s, &st);
+		if (!st.probes)
+			continue;
+		printf("guest: ic %-9s framework %u.%u, version %u.%u, %llu messages", 
+		       ic_service_name((enum ic_service)s), IC_VERSION_MAJOR(st.fw_version),
+		       IC_VERSION_MINOR(st.fw_version), IC_VERSION_MAJOR(st.msg_version),
+		       IC_VERSION_MINOR(st.msg_version), (unsigned long long)st.messages);
+		if (s == IC_HEARTBEAT)
+			printf(", %llu heartbeats", (unsigned long long)st.heartbeats);
+		if (s == IC_TIMESYNC && st.samples) {
+			int64_t host_unix = (int64_t)((st.last_host_time - IC_WLTIMEDELTA) / 10000000);
+			printf(", %llu samples, host time %lld (%+lld s from ours)",
+			       (unsigned long long)st.samples, (long long)host_unix,
+			       (long long)(host_unix - (int64_t)time(NULL)));
+		}
+		printf("\n");
+	}
+}
 
 /* ---- Bring-up ---- */
 
@@ -286,7 +361,12 @@ int main(int argc, char **argv)
 	struct vmbus_client_config cc = {.max_version = opt.max_version};
 	int err;
 	client = vmbus_client_new(&guest, &cc, &err);
+	struct ic_guest_config icc = {
+		.intrinsic = ic_intrinsic,
+		.ops = {.shutdown = ic_shutdown, .reference_time = ic_reference_time},
+	};
 	if (!client || vmbus_client_register_driver(client, &echo_driver) ||
+	    (err = ic_guest_register(client, &icc, &ics)) ||
 	    (err = vmbus_client_connect(client))) {
 		fprintf(stderr, "hvkit-guest: VMBus connect failed: %s\n", strerror(-err));
 		return 1;
@@ -304,6 +384,7 @@ int main(int argc, char **argv)
 	pthread_mutex_unlock(&lock);
 	settle(echo_primaries * (1 + opt.subchannels));
 	exchange();
+	ic_settle();
 
 	printf("\n  %-10s %-36s %3s %5s %4s  %-9s %-6s %8s %8s\n", "class", "instance", "sub",
 	       "relid", "vp", "state", "driver", "sent", "received");
@@ -311,12 +392,15 @@ int main(int argc, char **argv)
 	printf("\nguest: %u echo channels, %u packets each, %s\n", channel_count, opt.packets,
 	       failures ? "FAILED" : "all answered and verified");
 
+	ic_report();
+
 	err = vmbus_client_unload(client);
 	if (err) {
 		fprintf(stderr, "hvkit-guest: unload failed: %s\n", strerror(-err));
 		failures++;
 	}
 	vmbus_client_free(client);
+	ic_guest_free(ics);
 	hv_posix_disconnect(px);
 	return failures ? 1 : 0;
 }

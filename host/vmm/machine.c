@@ -21,6 +21,7 @@ struct machine {
 	struct machine_config cfg;
 	struct process_partition *pp;
 	struct vmbus_server *vmbus;
+	struct ic_host *ic;
 	struct vmbus_echo *echo[MACHINE_MAX_ECHO];
 	uint32_t echo_instance[MACHINE_MAX_ECHO];
 };
@@ -135,6 +136,39 @@ static const struct vmbus_server_ops glue_ops = {
 	.log = glue_log,
 };
 
+/* ---- Integration components ---- */
+
+/* The partition reference counter now: the process guest reads the same
+ * TSC the host does. */
+static uint64_t ic_reference_time(void *ctx)
+{
+	struct machine *m = ctx;
+	return hv_ref_time(hv_of(m), __builtin_ia32_rdtsc());
+}
+
+static void ic_log(void *ctx, const char *fmt, va_list ap)
+{
+	glue_log(ctx, fmt, ap);
+}
+
+static int attach_ic(struct machine *m)
+{
+	if (!m->cfg.ic)
+		return 0;
+	struct ic_host_config c = m->cfg.ic_config;
+	c.lock = glue_lock;
+	c.unlock = glue_unlock;
+	c.reference_time = ic_reference_time;
+	c.log = ic_log;
+	c.ctx = m;
+	return ic_host_new(m->vmbus, &c, &m->ic);
+}
+
+struct ic_host *machine_ic(struct machine *m)
+{
+	return m->ic;
+}
+
 /* ---- Set-up ---- */
 
 static int echo_slot(struct machine *m, uint32_t instance, bool want_free)
@@ -162,6 +196,8 @@ static int attach_vmbus(struct machine *m)
 	process_partition_unlock(m->pp);
 	for (uint32_t i = 0; !err && i < m->cfg.echo_devices; i++)
 		err = machine_add_echo(m, i);
+	if (!err)
+		err = attach_ic(m);
 	return err;
 }
 
@@ -171,6 +207,8 @@ static void detach_vmbus(struct machine *m)
 {
 	if (!m->vmbus)
 		return;
+	ic_host_free(m->ic);
+	m->ic = NULL;
 	for (int i = 0; i < MACHINE_MAX_ECHO; i++)
 		if (m->echo[i])
 			vmbus_echo_remove(m->vmbus, m->echo[i]);

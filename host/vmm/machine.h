@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "ic_host.h"
 #include "vmbus_device.h"
 #include "vmbus_server.h"
 
@@ -23,6 +24,11 @@ struct machine_config {
 	char *const *guest_argv;
 	uint32_t echo_devices;     /* echo devices offered from the start */
 	struct vmbus_server_config vmbus; /* vp_count is filled in */
+	/* Integration components (heartbeat, shutdown, time sync, KVP):
+	 * offered if ic is set; the machine fills in ic_config's clocks,
+	 * lock and log. */
+	bool ic;
+	struct ic_host_config ic_config;
 	void (*log)(void *ctx, const char *fmt, va_list ap); /* NULL: stderr */
 	void *log_ctx;
 };
@@ -41,6 +47,10 @@ struct vmbus_server *machine_vmbus(struct machine *m);
 /* Hot-plugs an echo device with this instance number / unplugs it. */
 int machine_add_echo(struct machine *m, uint32_t instance);
 int machine_remove_echo(struct machine *m, uint32_t instance);
+
+/* The integration components' host side (ic_host.h), or NULL if not
+ * offered. Its request calls want ic_host_lock around them. */
+struct ic_host *machine_ic(struct machine *m);
 
 /* Whether the partition was torn down because the guest misbehaved. */
 bool machine_failed(struct machine *m, char *why, size_t len);

@@ -74,7 +74,8 @@ struct ic_guest_config {
 
 struct ic_guest;
 
-/* Registers the drivers with the client (before vmbus_client_connect).
+/* Registers the drivers with the client (before vmbus_client_connect;
+ * c NULL: none, for driving ic_guest_handle alone).
  * Free after the client has unloaded. */
 int ic_guest_register(struct vmbus_client *c, const struct ic_guest_config *cfg,
 		      struct ic_guest **out);
