@@ -146,11 +146,6 @@ static uint64_t ic_reference_time(void *ctx)
 	return hv_ref_time(hv_of(m), __builtin_ia32_rdtsc());
 }
 
-static void ic_log(void *ctx, const char *fmt, va_list ap)
-{
-	glue_log(ctx, fmt, ap);
-}
-
 static int attach_ic(struct machine *m)
 {
 	if (!m->cfg.ic)
@@ -159,7 +154,7 @@ static int attach_ic(struct machine *m)
 	c.lock = glue_lock;
 	c.unlock = glue_unlock;
 	c.reference_time = ic_reference_time;
-	c.log = ic_log;
+	c.log = glue_log;
 	c.ctx = m;
 	return ic_host_new(m->vmbus, &c, &m->ic);
 }
