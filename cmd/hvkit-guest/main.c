@@ -6,6 +6,11 @@
  * of its channels. It prints what it saw and unloads.
  *
  *   hvkit-guest [--packets N] [--subchannels N] [--max-version MAJOR.MINOR]
+ *               [--copy-dir DIR]
+ *
+ * It also binds the integration components: shutdown requests are logged,
+ * KVP is kept in memory, VSS freeze/thaw is logged and agreed to, files
+ * the host copies land under --copy-dir (refused without one).
  *
  * hvkit run starts it; it needs the HVKIT_PARTITION_FD an hvkit host gives.
  */
@@ -30,6 +35,7 @@
 #define WAIT_SECONDS 20
 
 struct options {
+	const char *copy_dir;
 	uint32_t packets;
 	uint32_t subchannels;
 	uint32_t max_version;
@@ -140,6 +146,14 @@ static int64_t ic_shutdown(void *ctx, enum ic_guest_shutdown_kind kind, bool for
 	printf("guest: %s request from the host (reason %#x, %u s%s)%s%s\n", kinds[kind], reason,
 	       timeout_seconds, force ? ", forced" : "", message[0] ? ": " : "", message);
 	return IC_S_OK;
+}
+
+/* Nor file systems to freeze. */
+static int ic_vss(void *ctx, uint32_t op)
+{
+	(void)ctx;
+	printf("guest: VSS %s request from the host\n", op == IC_VSS_OP_FREEZE ? "freeze" : "thaw");
+	return 0;
 }
 
 /* Nor a clock to set: the sample is recorded (ic_guest_status). */
@@ -331,11 +345,15 @@ int main(int argc, char **argv)
 		{"packets", required_argument, NULL, 'n'},
 		{"subchannels", required_argument, NULL, 's'},
 		{"max-version", required_argument, NULL, 'v'},
+		{"copy-dir", required_argument, NULL, 'c'},
 		{NULL, 0, NULL, 0},
 	};
 	int c;
-	while ((c = getopt_long(argc, argv, "n:s:v:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "n:s:v:c:", opts, NULL)) != -1) {
 		switch (c) {
+		case 'c':
+			opt.copy_dir = optarg;
+			break;
 		case 'n':
 			opt.packets = (uint32_t)strtoul(optarg, NULL, 0);
 			break;
@@ -351,7 +369,7 @@ int main(int argc, char **argv)
 			break;
 		default:
 			fprintf(stderr, "usage: hvkit-guest [--packets N] [--subchannels N] "
-					"[--max-version X.Y]\n");
+					"[--max-version X.Y] [--copy-dir DIR]\n");
 			return 2;
 		}
 	}
@@ -361,9 +379,21 @@ int main(int argc, char **argv)
 	struct vmbus_client_config cc = {.max_version = opt.max_version};
 	int err;
 	client = vmbus_client_new(&guest, &cc, &err);
+	struct ic_fcopy_dir *copy_dir = opt.copy_dir ? ic_fcopy_dir_new(opt.copy_dir) : NULL;
+	if (opt.copy_dir && !copy_dir) {
+		fprintf(stderr, "hvkit-guest: cannot open --copy-dir %s\n", opt.copy_dir);
+		return 2;
+	}
 	struct ic_guest_config icc = {
 		.intrinsic = ic_intrinsic,
-		.ops = {.shutdown = ic_shutdown, .reference_time = ic_reference_time},
+		.ops = {.shutdown = ic_shutdown,
+			.reference_time = ic_reference_time,
+			.vss = ic_vss,
+			.fcopy_start = copy_dir ? ic_fcopy_dir_start : NULL,
+			.fcopy_write = ic_fcopy_dir_write,
+			.fcopy_complete = ic_fcopy_dir_complete,
+			.fcopy_cancel = ic_fcopy_dir_cancel,
+			.fcopy_ctx = copy_dir},
 	};
 	if (!client || vmbus_client_register_driver(client, &echo_driver) ||
 	    (err = ic_guest_register(client, &icc, &ics)) ||
@@ -401,6 +431,7 @@ int main(int argc, char **argv)
 	}
 	vmbus_client_free(client);
 	ic_guest_free(ics);
+	ic_fcopy_dir_free(copy_dir);
 	hv_posix_disconnect(px);
 	return failures ? 1 : 0;
 }

@@ -15,21 +15,22 @@
 const char *ic_service_name(enum ic_service svc)
 {
 	static const char *const names[IC_SERVICE_COUNT] = {"heartbeat", "shutdown", "timesync",
-							     "kvp"};
+							     "kvp",       "vss",      "fcopy"};
 	return (unsigned)svc < IC_SERVICE_COUNT ? names[svc] : "?";
 }
 
 uint16_t ic_service_msgtype(enum ic_service svc)
 {
 	static const uint16_t types[IC_SERVICE_COUNT] = {
-		IC_MSGTYPE_HEARTBEAT, IC_MSGTYPE_SHUTDOWN, IC_MSGTYPE_TIMESYNC,
-		IC_MSGTYPE_KVPEXCHANGE};
+		IC_MSGTYPE_HEARTBEAT,	IC_MSGTYPE_SHUTDOWN, IC_MSGTYPE_TIMESYNC,
+		IC_MSGTYPE_KVPEXCHANGE, IC_MSGTYPE_VSS,	     IC_MSGTYPE_FCOPY};
 	return (unsigned)svc < IC_SERVICE_COUNT ? types[svc] : 0xffff;
 }
 
 /* hv_util.c fw_versions, hb_versions, sd_versions, ts_versions; hv_kvp.c
- * kvp_versions. */
-const uint32_t ic_fw_versions[2] = {IC_FW_VERSION_3, IC_FW_VERSION_1};
+ * kvp_versions; hv_snapshot.c and hv_fcopy.c fw_versions (3.0 only),
+ * vss_versions, fcopy_versions. */
+static const uint32_t util_fw_versions[] = {IC_FW_VERSION_3, IC_FW_VERSION_1};
 static const uint32_t hb_versions[] = {IC_HEARTBEAT_VERSION_3, IC_HEARTBEAT_VERSION_1};
 static const uint32_t sd_versions[] = {IC_SHUTDOWN_VERSION_3_2, IC_SHUTDOWN_VERSION_3_1,
 				       IC_SHUTDOWN_VERSION_3, IC_SHUTDOWN_VERSION_1};
@@ -37,6 +38,18 @@ static const uint32_t ts_versions[] = {IC_TIMESYNC_VERSION_4, IC_TIMESYNC_VERSIO
 				       IC_TIMESYNC_VERSION_1};
 static const uint32_t kvp_versions[] = {IC_KVP_VERSION_WIN8, IC_KVP_VERSION_WIN7,
 					IC_KVP_VERSION_WS2008};
+static const uint32_t vss_versions[] = {IC_VSS_VERSION_5};
+static const uint32_t fcopy_versions[] = {IC_FCOPY_VERSION_1_1};
+
+const uint32_t *ic_service_fw_versions(enum ic_service svc, uint32_t *count)
+{
+	if ((unsigned)svc >= IC_SERVICE_COUNT) {
+		*count = 0;
+		return NULL;
+	}
+	*count = svc == IC_VSS || svc == IC_FCOPY ? 1 : 2;
+	return util_fw_versions;
+}
 
 const uint32_t *ic_service_versions(enum ic_service svc, uint32_t *count)
 {
@@ -44,7 +57,8 @@ const uint32_t *ic_service_versions(enum ic_service svc, uint32_t *count)
 		const uint32_t *list;
 		uint32_t count;
 	} lists[IC_SERVICE_COUNT] = {
-		{hb_versions, 2}, {sd_versions, 4}, {ts_versions, 3}, {kvp_versions, 3}};
+		{hb_versions, 2},  {sd_versions, 4}, {ts_versions, 3},
+		{kvp_versions, 3}, {vss_versions, 1}, {fcopy_versions, 1}};
 	if ((unsigned)svc >= IC_SERVICE_COUNT) {
 		*count = 0;
 		return NULL;

@@ -25,6 +25,8 @@ enum ic_service {
 	IC_SHUTDOWN,
 	IC_TIMESYNC,
 	IC_KVP,
+	IC_VSS,
+	IC_FCOPY,
 	IC_SERVICE_COUNT
 };
 #define IC_ALL_SERVICES ((1u << IC_SERVICE_COUNT) - 1)
@@ -33,9 +35,10 @@ const char *ic_service_name(enum ic_service svc);
 /* The IC message type each service's requests carry. */
 uint16_t ic_service_msgtype(enum ic_service svc);
 
-/* The framework versions (3.0, 1.0) and each service's versions that
- * Linux 6.1 accepts, newest first; both sides start from these lists. */
-extern const uint32_t ic_fw_versions[2];
+/* The framework versions (3.0, 1.0; VSS and file copy 3.0 only) and each
+ * service's versions that Linux 6.1 accepts, newest first; both sides
+ * start from these lists. */
+const uint32_t *ic_service_fw_versions(enum ic_service svc, uint32_t *count);
 const uint32_t *ic_service_versions(enum ic_service svc, uint32_t *count);
 
 /* The IC header of buf, copied out: 0, or -EBADMSG if len is shorter than

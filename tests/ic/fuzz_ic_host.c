@@ -12,6 +12,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static const uint32_t util_fw[] = {IC_FW_VERSION_3, IC_FW_VERSION_1};
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 1 || size - 1 > IC_MAX_PACKET)
@@ -24,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			     len, 41, &kvp);
 	const uint32_t *msg = ic_service_versions(s, &count);
 	uint32_t fw, mv;
-	ic_negotiate_result(p, len, ic_fw_versions, 2, msg, count, &fw, &mv);
+	ic_negotiate_result(p, len, util_fw, 2, msg, count, &fw, &mv);
 	char text[IC_KVP_VALUE_MAX_UTF8];
 	ic_utf16_to_utf8(p, len & ~1u, IC_KVP_MAX_VALUE_SIZE, text, sizeof(text));
 	return 0;

@@ -8,9 +8,12 @@
  *  - a host-set external key "ping" is read by the guest's main loop and
  *    copied to the guest pool as "pong";
  *  - a host-set external key "reopen" makes the guest close its KVP
- *    channel (the host then rescinds and re-offers it).
+ *    channel (the host then rescinds and re-offers it);
+ *  - VSS freeze and thaw are recorded as "vss" = freeze|thaw;
+ *  - copied files land under the --copy-dir directory.
  *
  *   hvkit-test-ic-guest [--fw X.Y] [--version SERVICE=X.Y]... [--mute-shutdown]
+ *                       [--copy-dir DIR]
  */
 #include <errno.h>
 #include <getopt.h>
@@ -40,6 +43,13 @@ static int64_t on_shutdown(void *ctx, enum ic_guest_shutdown_kind kind, bool for
 	return IC_S_OK;
 }
 
+static int on_vss(void *ctx, uint32_t op)
+{
+	(void)ctx;
+	ic_kvp_store_set(store, IC_KVP_POOL_GUEST, "vss", op == IC_VSS_OP_FREEZE ? "freeze" : "thaw");
+	return 0;
+}
+
 static uint64_t ref_time(void *ctx)
 {
 	(void)ctx;
@@ -63,10 +73,12 @@ int main(int argc, char **argv)
 		{"fw", required_argument, NULL, 'f'},
 		{"version", required_argument, NULL, 'v'},
 		{"mute-shutdown", no_argument, NULL, 'm'},
+		{"copy-dir", required_argument, NULL, 'c'},
 		{NULL, 0, NULL, 0},
 	};
 	int c;
-	while ((c = getopt_long(argc, argv, "f:v:m", opts, NULL)) != -1) {
+	struct ic_fcopy_dir *copy_dir = NULL;
+	while ((c = getopt_long(argc, argv, "f:v:mc:", opts, NULL)) != -1) {
 		if (c == 'f') {
 			cfg.max_fw_version = parse_version(optarg);
 		} else if (c == 'v') {
@@ -79,6 +91,10 @@ int main(int argc, char **argv)
 					cfg.max_version[s] = parse_version(eq + 1);
 		} else if (c == 'm') {
 			mute_shutdown = true;
+		} else if (c == 'c') {
+			copy_dir = ic_fcopy_dir_new(optarg);
+			if (!copy_dir)
+				return 2;
 		} else {
 			return 2;
 		}
@@ -91,7 +107,13 @@ int main(int argc, char **argv)
 		.kvp_get = ic_kvp_store_get,
 		.kvp_delete = ic_kvp_store_delete,
 		.kvp_enumerate = NULL, /* the intrinsic list, then the store */
+		.vss = on_vss,
+		.fcopy_start = copy_dir ? ic_fcopy_dir_start : NULL,
+		.fcopy_write = ic_fcopy_dir_write,
+		.fcopy_complete = ic_fcopy_dir_complete,
+		.fcopy_cancel = ic_fcopy_dir_cancel,
 		.ctx = store,
+		.fcopy_ctx = copy_dir,
 	};
 	struct hv_guest_features f;
 	struct hv_guest_config gc = {0};

@@ -34,7 +34,8 @@ struct ic_guest {
 #define DROP 0xffffffffu
 
 static const struct hv_guid class_ids[IC_SERVICE_COUNT] = {
-	VMBUS_CLASS_HEARTBEAT, VMBUS_CLASS_SHUTDOWN, VMBUS_CLASS_TIMESYNC, VMBUS_CLASS_KVP};
+	VMBUS_CLASS_HEARTBEAT, VMBUS_CLASS_SHUTDOWN, VMBUS_CLASS_TIMESYNC,
+	VMBUS_CLASS_KVP,       VMBUS_CLASS_VSS,	     VMBUS_CLASS_FCOPY};
 
 /* ---- Per-service handlers: body is what follows the IC header ---- */
 
@@ -233,6 +234,97 @@ out:
 	return status;
 }
 
+/* ---- VSS (hv_snapshot.c vss_handle_request) ---- */
+
+static uint32_t on_vss(struct ic_gsvc *v, uint8_t *body, uint32_t body_len)
+{
+	struct ic_vss_msg m;
+	if (body_len < sizeof(m))
+		return DROP; /* Linux drops it unanswered */
+	memcpy(&m, body, sizeof(m));
+	const struct ic_guest_ops *ops = &v->g->cfg.ops;
+	switch (m.hdr.operation) {
+	case IC_VSS_OP_FREEZE:
+	case IC_VSS_OP_THAW:
+		if (!ops->vss || ops->vss(ops->ctx, m.hdr.operation))
+			return IC_E_FAIL;
+		INC(v->st.vss_ops);
+		return IC_S_OK;
+	case IC_VSS_OP_HOT_BACKUP:
+		m.flags = IC_VSS_HBU_NO_AUTO_RECOVERY;
+		break;
+	case IC_VSS_OP_GET_DM_INFO:
+		m.flags = 0;
+		break;
+	default:
+		break; /* Linux answers the rest with success */
+	}
+	memcpy(body, &m, sizeof(m));
+	return IC_S_OK;
+}
+
+/* ---- File copy (hv_fcopy.c, hv_fcopy_daemon.c) ---- */
+
+static uint32_t fcopy_status(int err)
+{
+	return !err		 ? IC_S_OK
+	       : err == -EEXIST ? IC_ERROR_ALREADY_EXISTS
+	       : err == -ENOSPC ? IC_ERROR_DISK_FULL
+				: IC_E_FAIL;
+}
+
+static uint32_t on_fcopy(struct ic_gsvc *v, uint8_t *body, uint32_t body_len)
+{
+	const struct ic_guest_ops *ops = &v->g->cfg.ops;
+	void *ctx = ops->fcopy_ctx ? ops->fcopy_ctx : ops->ctx;
+	struct ic_fcopy_hdr hdr;
+	if (body_len < sizeof(hdr))
+		return DROP;
+	memcpy(&hdr, body, sizeof(hdr));
+	switch (hdr.operation) {
+	case IC_FCOPY_START: {
+		struct ic_fcopy_start *m = malloc(sizeof(*m));
+		char *path = malloc(IC_FCOPY_MAX_PATH * 3), *name = malloc(IC_FCOPY_MAX_PATH * 3);
+		uint32_t status = IC_E_FAIL;
+		if (m && path && name && body_len >= sizeof(*m) && ops->fcopy_start) {
+			memcpy(m, body, sizeof(*m));
+			if (ic_utf16_to_utf8((const uint8_t *)m->file_name, sizeof(m->file_name),
+					     sizeof(m->file_name), name, IC_FCOPY_MAX_PATH * 3) >= 0 &&
+			    ic_utf16_to_utf8((const uint8_t *)m->path_name, sizeof(m->path_name),
+					     sizeof(m->path_name), path, IC_FCOPY_MAX_PATH * 3) >= 0)
+				status = fcopy_status(ops->fcopy_start(ctx, path, name, m->copy_flags,
+								       m->file_size));
+		}
+		free(m);
+		free(path);
+		free(name);
+		return status;
+	}
+	case IC_FCOPY_WRITE: {
+		struct ic_fcopy_data *d = (struct ic_fcopy_data *)body;
+		uint64_t offset;
+		uint32_t size;
+		if (body_len < offsetof(struct ic_fcopy_data, data) || !ops->fcopy_write)
+			return IC_E_FAIL;
+		memcpy(&offset, body + offsetof(struct ic_fcopy_data, offset), sizeof(offset));
+		memcpy(&size, body + offsetof(struct ic_fcopy_data, size), sizeof(size));
+		if (size > IC_FCOPY_DATA_FRAGMENT ||
+		    size > body_len - offsetof(struct ic_fcopy_data, data))
+			return IC_E_FAIL;
+		int err = ops->fcopy_write(ctx, offset, d->data, size);
+		if (!err)
+			__atomic_add_fetch(&v->st.bytes_copied, size, __ATOMIC_RELAXED);
+		return fcopy_status(err);
+	}
+	case IC_FCOPY_COMPLETE:
+		return ops->fcopy_complete ? fcopy_status(ops->fcopy_complete(ctx)) : IC_E_FAIL;
+	case IC_FCOPY_CANCEL:
+		return ops->fcopy_cancel ? fcopy_status(ops->fcopy_cancel(ctx)) : IC_E_FAIL;
+	default:
+		return IC_E_FAIL;
+	}
+}
+
 /* ---- The handler ---- */
 
 uint32_t ic_guest_handle(struct ic_guest *g, enum ic_service svc, uint8_t *buf, uint32_t len,
@@ -273,8 +365,12 @@ uint32_t ic_guest_handle(struct ic_guest *g, enum ic_service svc, uint8_t *buf, 
 		status = on_shutdown(v, body, body_len);
 	else if (svc == IC_TIMESYNC)
 		status = on_timesync(v, body, body_len, v->st.msg_version);
-	else
+	else if (svc == IC_KVP)
 		status = on_kvp(v, body, body_len);
+	else if (svc == IC_VSS)
+		status = on_vss(v, body, body_len);
+	else
+		status = on_fcopy(v, body, body_len);
 	if (status == DROP) { /* dropped: too short, or no answer wanted */
 		INC(v->st.bad);
 		return 0;
@@ -306,8 +402,10 @@ static void on_packets(void *arg, struct vmbus_client_channel *ch)
 		uint32_t len = pkt.data_len;
 		memmove(v->buf, pkt.data, len);
 		uint32_t out = ic_guest_handle(v->g, v->id, v->buf, len, sizeof(v->buf));
-		if (out)
-			vmbus_client_channel_send_inband(ch, pkt.trans_id, 0, v->buf, out);
+		/* A full ring loses the answer (the host times the request
+		 * out), as in Linux's util drivers; counted. */
+		if (out && vmbus_client_channel_send_inband(ch, pkt.trans_id, 0, v->buf, out))
+			INC(v->st.bad);
 	}
 }
 
@@ -379,7 +477,9 @@ int ic_guest_register(struct vmbus_client *c, const struct ic_guest_config *cfg,
 		const uint32_t *list = ic_service_versions((enum ic_service)i, &count);
 		v->g = g;
 		v->id = (enum ic_service)i;
-		v->n_fw = capped(ic_fw_versions, 2, cfg->max_fw_version, v->fw_list);
+		uint32_t nfw;
+		const uint32_t *fw = ic_service_fw_versions((enum ic_service)i, &nfw);
+		v->n_fw = capped(fw, nfw, cfg->max_fw_version, v->fw_list);
 		v->n_msg = capped(list, count, cfg->max_version[i], v->msg_list);
 		if (!(g->cfg.services & (1u << i)))
 			continue;
@@ -424,4 +524,6 @@ void ic_guest_status(struct ic_guest *g, enum ic_service svc, struct ic_guest_st
 	out->heartbeats = __atomic_load_n(&s->heartbeats, __ATOMIC_RELAXED);
 	out->samples = __atomic_load_n(&s->samples, __ATOMIC_RELAXED);
 	out->last_host_time = __atomic_load_n(&s->last_host_time, __ATOMIC_RELAXED);
+	out->vss_ops = __atomic_load_n(&s->vss_ops, __ATOMIC_RELAXED);
+	out->bytes_copied = __atomic_load_n(&s->bytes_copied, __ATOMIC_RELAXED);
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The guest side of the integration components: a VMBus driver per
- * service (heartbeat, shutdown, time sync, KVP), bound by class GUID
+ * service (heartbeat, shutdown, time sync, KVP, VSS, file copy), bound by class GUID
  * through the VMBus client. Each opens its channel as Linux's util_probe
  * does (rings of IC_RING_BYTES), answers the host's NEGOTIATE exactly as
  * vmbus_prep_negotiate_resp does (its own preference order, newest first,
@@ -57,7 +57,21 @@ struct ic_guest_ops {
 	int (*kvp_delete)(void *ctx, uint32_t pool, const char *key);
 	int (*kvp_enumerate)(void *ctx, uint32_t pool, uint32_t index, char *key, size_t ksize,
 			     char *value, size_t vsize);
+	/* VSS: IC_VSS_OP_FREEZE / IC_VSS_OP_THAW (file systems); 0 or a
+	 * negative errno (answered IC_E_FAIL). NULL: refused. Hot backup is
+	 * answered as Linux does (no auto-recovery), without a callback. */
+	int (*vss)(void *ctx, uint32_t op);
+	/* File copy: start (path: the host's directory, name: the file, both
+	 * UTF-8 and unchecked; flags IC_FCOPY_FLAG_*), write, complete,
+	 * cancel. 0 or a negative errno: -EEXIST, -ENOSPC, others. NULL:
+	 * refused. ic_fcopy_dir_* below implement them over a directory. */
+	int (*fcopy_start)(void *ctx, const char *path, const char *name, uint32_t flags,
+			   uint64_t size);
+	int (*fcopy_write)(void *ctx, uint64_t offset, const void *data, uint32_t len);
+	int (*fcopy_complete)(void *ctx);
+	int (*fcopy_cancel)(void *ctx);
 	void *ctx;
+	void *fcopy_ctx; /* ctx for the fcopy_* callbacks; NULL: ctx */
 };
 
 struct ic_guest_config {
@@ -90,6 +104,8 @@ struct ic_guest_status {
 	uint64_t heartbeats;         /* heartbeat */
 	uint64_t samples;            /* time sync samples applied */
 	uint64_t last_host_time;     /* the last sample's host time, corrected */
+	uint64_t vss_ops;            /* VSS freezes and thaws done */
+	uint64_t bytes_copied;       /* file copy */
 };
 void ic_guest_status(struct ic_guest *g, enum ic_service svc, struct ic_guest_status *out);
 
@@ -116,5 +132,21 @@ int ic_kvp_store_get(void *store, uint32_t pool, const char *key, char *value, s
 int ic_kvp_store_delete(void *store, uint32_t pool, const char *key);
 int ic_kvp_store_enumerate(void *store, uint32_t pool, uint32_t index, char *key,
 			   size_t ksize, char *value, size_t vsize);
+
+/* ---- File copy into a directory (POSIX; libhvkit-icvsc-posix) ----
+ * Files land under root only: the host's path is taken relative to it
+ * ("/a/b" and "a/b" alike), "." parts are skipped, ".." parts, empty names
+ * and names with '/' are refused (-EACCES), and the walk opens each
+ * directory with O_NOFOLLOW, so a symbolic link cannot lead out either. */
+struct ic_fcopy_dir;
+struct ic_fcopy_dir *ic_fcopy_dir_new(const char *root);
+void ic_fcopy_dir_free(struct ic_fcopy_dir *d);
+/* Pure: the relative path host path + name becomes, or -EACCES. */
+int ic_fcopy_relative(const char *path, const char *name, char *out, size_t size);
+int ic_fcopy_dir_start(void *dir, const char *path, const char *name, uint32_t flags,
+		       uint64_t size);
+int ic_fcopy_dir_write(void *dir, uint64_t offset, const void *data, uint32_t len);
+int ic_fcopy_dir_complete(void *dir);
+int ic_fcopy_dir_cancel(void *dir);
 
 #endif /* HVKIT_IC_GUEST_H */

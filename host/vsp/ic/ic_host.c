@@ -66,15 +66,18 @@ void ic_bad(struct ic_svc *v, const char *what)
 }
 
 static const struct hv_guid class_ids[IC_SERVICE_COUNT] = {
-	VMBUS_CLASS_HEARTBEAT, VMBUS_CLASS_SHUTDOWN, VMBUS_CLASS_TIMESYNC, VMBUS_CLASS_KVP};
+	VMBUS_CLASS_HEARTBEAT, VMBUS_CLASS_SHUTDOWN, VMBUS_CLASS_TIMESYNC,
+	VMBUS_CLASS_KVP,       VMBUS_CLASS_VSS,      VMBUS_CLASS_FCOPY};
 static const struct hv_guid instance_ids[IC_SERVICE_COUNT] = {
-	IC_HEARTBEAT_INSTANCE, IC_SHUTDOWN_INSTANCE, IC_TIMESYNC_INSTANCE, IC_KVP_INSTANCE};
+	IC_HEARTBEAT_INSTANCE, IC_SHUTDOWN_INSTANCE, IC_TIMESYNC_INSTANCE,
+	IC_KVP_INSTANCE,       IC_VSS_INSTANCE,	     IC_FCOPY_INSTANCE};
 
 /* The host's offer: the service's list from max_version down. */
 static void offered_versions(struct ic_svc *v)
 {
 	uint32_t cap = v->h->cfg.max_version[v->id], count;
 	const uint32_t *list = ic_service_versions(v->id, &count);
+	v->fw_offered = ic_service_fw_versions(v->id, &v->n_fw_offered);
 	v->n_offered = 0;
 	for (uint32_t i = 0; i < count; i++)
 		if (!cap || list[i] <= cap)
@@ -126,7 +129,7 @@ static void send_next(struct ic_svc *v)
 			return;
 		uint32_t len;
 		if (r->type == IC_MSGTYPE_NEGOTIATE) {
-			len = ic_negotiate_request(pkt, sizeof(pkt), ic_fw_versions, 2, v->offered,
+			len = ic_negotiate_request(pkt, sizeof(pkt), v->fw_offered, v->n_fw_offered, v->offered,
 						   v->n_offered, v->txid);
 		} else {
 			if (r->type == IC_MSGTYPE_TIMESYNC)
@@ -204,7 +207,7 @@ static void flush(struct ic_svc *v, int err)
 
 static void negotiated(struct ic_svc *v, const uint8_t *buf, uint32_t len)
 {
-	int err = ic_negotiate_result(buf, len, ic_fw_versions, 2, v->offered, v->n_offered, &v->fw,
+	int err = ic_negotiate_result(buf, len, v->fw_offered, v->n_fw_offered, v->offered, v->n_offered, &v->fw,
 				      &v->msg);
 	if (err == -ENOTSUP) {
 		ic_log(v->h, "ic %s: the guest supports none of the versions offered",
@@ -277,8 +280,8 @@ static void svc_close(void *dev, struct vmbus_channel *ch)
 	struct ic_svc *v = dev;
 	if (v->ch != ch)
 		return;
+	v->ch = NULL; /* first: what the flush's callbacks submit is refused */
 	flush(v, v->h->stop ? -ECANCELED : -ENOTCONN);
-	v->ch = NULL;
 	v->negotiated = false;
 	v->st.open = false;
 	ic_service_stopped(v);
@@ -314,8 +317,14 @@ static void svc_notify(void *dev, struct vmbus_channel *ch)
 			v->broken = true;
 			break;
 		}
-		answer(v, &pkt);
+		/* The packet is in v->buf: give its ring space back before
+		 * answering, since the answer may send the next request and
+		 * the guest's reply to it needs that room (a file-copy step
+		 * is half the ring). */
 		vmbus_ring_advance(rd);
+		if (vmbus_ring_commit(rd))
+			vmbus_channel_signal_locked(ch);
+		answer(v, &pkt);
 		if (!v->ch)
 			return; /* a callback closed it */
 	}

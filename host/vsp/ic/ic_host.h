@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The host side of the integration components (ICs): heartbeat, shutdown,
- * time sync and KVP, each a VMBus device with Hyper-V's class and fixed
+ * time sync, KVP, VSS and file copy, each a VMBus device with Hyper-V's class and fixed
  * instance GUID, speaking the wire format of include/hvkit/proto/ic.h.
  *
  * On open each service negotiates as Hyper-V does (framework 3.0 and 1.0,
@@ -11,7 +11,7 @@
  *    "unresponsive";
  *  - time sync sends a SYNC sample at once and a SAMPLE every
  *    timesync_interval (ictimesync_ref_data at 4.0, ictimesync_data below);
- *  - shutdown and KVP serve requests made through this API.
+ *  - shutdown, KVP, VSS and file copy serve requests made through this API.
  * The KVP device closes with a rescind and an immediate re-offer (the
  * anomaly hibernation.rst describes); the others do not.
  *
@@ -157,6 +157,22 @@ int kvp_host_get(struct ic_host *h, uint32_t pool, const char *key, uint64_t tim
  * intrinsic data (FQDN, OS name, ...) is pool IC_KVP_POOL_AUTO. */
 int kvp_host_enumerate(struct ic_host *h, uint32_t pool, uint32_t index, uint64_t timeout_ns,
 		       ic_kvp_fn done, void *arg);
+
+/* VSS: IC_VSS_OP_FREEZE, IC_VSS_OP_THAW, IC_VSS_OP_HOT_BACKUP (or any
+ * other IC_VSS_OP_*); done gets the guest's verdict (IC_S_OK, IC_E_FAIL). */
+int vss_request(struct ic_host *h, uint32_t op, uint64_t timeout_ns, ic_done_fn done, void *arg);
+
+/* File copy: copies the host file host_path into the guest as guest_path
+ * ("dir/name"; the directory and name travel separately, as Hyper-V sends
+ * them) with IC_FCOPY_FLAG_* flags: START, one WRITE per 6 KiB, COMPLETE;
+ * a refused step sends CANCEL. done runs once: err 0 and the guest's
+ * status of the step that ended the copy (IC_S_OK if it arrived whole;
+ * IC_ERROR_ALREADY_EXISTS, IC_ERROR_DISK_FULL, IC_E_FAIL otherwise), or an
+ * error as ic_done_fn. timeout_ns bounds each step. One copy at a time:
+ * -EBUSY; the host file is read (6 KiB at a time) under the lock.
+ * Immediate errors also: -ENOENT/-EACCES (host file), -EINVAL (path). */
+int fcopy_start(struct ic_host *h, const char *host_path, const char *guest_path,
+		uint32_t flags, uint64_t timeout_ns, ic_done_fn done, void *arg);
 
 /* ---- Parsers (exposed for the fuzz target) ---- */
 

@@ -30,6 +30,8 @@ struct ic_svc {
 	struct vmbus_device *dev;
 	struct vmbus_channel *ch; /* open channel, or NULL */
 	uint32_t offered[8], n_offered;
+	const uint32_t *fw_offered;
+	uint32_t n_fw_offered;
 	bool negotiated, broken, logged_bad;
 	uint32_t fw, msg;
 	uint8_t txid;
@@ -41,6 +43,16 @@ struct ic_svc {
 	/* time sync */
 	uint64_t ts_next;
 	bool ts_synced;
+	/* file copy: one job at a time */
+	struct {
+		bool busy;
+		int fd;
+		uint64_t offset, size;
+		ic_done_fn done;
+		void *arg;
+		uint64_t timeout_ns;
+		uint32_t failed_status;
+	} copy;
 	uint8_t buf[IC_MAX_PACKET];
 };
 
@@ -74,5 +86,6 @@ void ic_service_tick(struct ic_svc *v, uint64_t now);
 void ic_service_answered(struct ic_svc *v, const struct ic_request *r, uint32_t status);
 void ic_service_timed_out(struct ic_svc *v, const struct ic_request *r);
 void ic_timesync_fill(struct ic_svc *v, struct ic_request *r);
+void ic_fcopy_stopped(struct ic_svc *v);
 
 #endif /* HVKIT_IC_HOST_INTERNAL_H */

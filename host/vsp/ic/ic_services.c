@@ -3,8 +3,11 @@
  * What each IC service sends and how it reads the guest's answers:
  * heartbeat probes, time samples, shutdown requests, KVP operations.
  */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +103,8 @@ void ic_service_started(struct ic_svc *v)
 
 void ic_service_stopped(struct ic_svc *v)
 {
+	if (v->id == IC_FCOPY)
+		ic_fcopy_stopped(v);
 	if (v->id == IC_HEARTBEAT) {
 		v->st.heartbeat = IC_HEARTBEAT_UNKNOWN;
 		v->hb_since = 0;
@@ -244,6 +249,174 @@ int kvp_host_enumerate(struct ic_host *h, uint32_t pool, uint32_t index, uint64_
 			   arg);
 }
 
+/* ---- VSS ---- */
+
+int vss_request(struct ic_host *h, uint32_t op, uint64_t timeout_ns, ic_done_fn done, void *arg)
+{
+	if (op >= IC_VSS_OP_COUNT || !done)
+		return -EINVAL;
+	if (!(h->cfg.services & (1u << IC_VSS)))
+		return -ENODEV;
+	struct ic_request *r = ic_request_new(IC_MSGTYPE_VSS, sizeof(struct ic_vss_msg), timeout_ns);
+	if (!r)
+		return -ENOMEM;
+	struct ic_vss_msg m = {.hdr = {.operation = (uint8_t)op}};
+	memcpy(r->body, &m, sizeof(m));
+	r->done = done;
+	r->arg = arg;
+	return ic_submit(ic_svc_of(h, IC_VSS), r);
+}
+
+/* ---- File copy ---- */
+
+static void fcopy_finish(struct ic_svc *v, int err, uint32_t status)
+{
+	if (!v->copy.busy)
+		return;
+	v->copy.busy = false;
+	close(v->copy.fd);
+	v->copy.done(v->copy.arg, err, status);
+}
+
+static void fcopy_step(void *arg, int err, uint32_t status);
+
+static int fcopy_submit(struct ic_svc *v, uint32_t op, uint32_t body_len)
+{
+	struct ic_request *r = ic_request_new(IC_MSGTYPE_FCOPY, body_len, v->copy.timeout_ns);
+	if (!r)
+		return -ENOMEM;
+	struct ic_fcopy_hdr hdr = {.operation = op};
+	memcpy(r->body, &hdr, sizeof(hdr));
+	r->op = op;
+	if (op == IC_FCOPY_WRITE) {
+		struct ic_fcopy_data *d = (struct ic_fcopy_data *)r->body;
+		uint64_t left = v->copy.size - v->copy.offset;
+		uint32_t n = left < IC_FCOPY_DATA_FRAGMENT ? (uint32_t)left : IC_FCOPY_DATA_FRAGMENT;
+		ssize_t got = pread(v->copy.fd, d->data, n, (off_t)v->copy.offset);
+		if (got != (ssize_t)n) {
+			free(r);
+			return got < 0 ? -errno : -EIO; /* the file shrank under us */
+		}
+		d->offset = v->copy.offset;
+		d->size = n;
+		v->copy.offset += n;
+	}
+	r->done = fcopy_step;
+	r->arg = v;
+	return ic_submit(v, r);
+}
+
+/* Each answer moves the copy on: the next WRITE, COMPLETE, or the end. */
+static void fcopy_step(void *arg, int err, uint32_t status)
+{
+	struct ic_svc *v = arg;
+	if (!v->copy.busy)
+		return;
+	if (err) {
+		fcopy_finish(v, err, 0);
+		return;
+	}
+	if (v->copy.failed_status) {
+		/* That was our CANCEL's answer: report the step that failed. */
+		fcopy_finish(v, 0, v->copy.failed_status);
+		return;
+	}
+	if (status != IC_S_OK) {
+		v->copy.failed_status = status;
+		if (fcopy_submit(v, IC_FCOPY_CANCEL, sizeof(struct ic_fcopy_hdr)))
+			fcopy_finish(v, 0, status);
+		return;
+	}
+	if (v->copy.offset == UINT64_MAX) { /* COMPLETE answered */
+		fcopy_finish(v, 0, IC_S_OK);
+		return;
+	}
+	int e;
+	if (v->copy.offset < v->copy.size) {
+		e = fcopy_submit(v, IC_FCOPY_WRITE, sizeof(struct ic_fcopy_data));
+	} else {
+		v->copy.offset = UINT64_MAX;
+		e = fcopy_submit(v, IC_FCOPY_COMPLETE, sizeof(struct ic_fcopy_hdr));
+	}
+	if (e)
+		fcopy_finish(v, e, 0);
+}
+
+void ic_fcopy_stopped(struct ic_svc *v)
+{
+	fcopy_finish(v, v->h->stop ? -ECANCELED : -ENOTCONN, 0);
+}
+
+int fcopy_start(struct ic_host *h, const char *host_path, const char *guest_path,
+		uint32_t flags, uint64_t timeout_ns, ic_done_fn done, void *arg)
+{
+	if (!done || !guest_path || !host_path)
+		return -EINVAL;
+	if (!(h->cfg.services & (1u << IC_FCOPY)))
+		return -ENODEV;
+	struct ic_svc *v = ic_svc_of(h, IC_FCOPY);
+	if (v->copy.busy)
+		return -EBUSY;
+	if (!v->negotiated)
+		return -ENOTCONN;
+	const char *slash = strrchr(guest_path, '/');
+	const char *name = slash ? slash + 1 : guest_path;
+	if (!name[0])
+		return -EINVAL;
+	struct ic_request *r = ic_request_new(IC_MSGTYPE_FCOPY, sizeof(struct ic_fcopy_start),
+					      timeout_ns);
+	if (!r)
+		return -ENOMEM;
+	struct ic_fcopy_start *m = (struct ic_fcopy_start *)r->body;
+	char dir[IC_FCOPY_MAX_PATH * 3];
+	size_t dlen = slash ? (size_t)(slash - guest_path) : 0;
+	if (dlen >= sizeof(dir)) {
+		free(r);
+		return -ENAMETOOLONG;
+	}
+	memcpy(dir, guest_path, dlen);
+	dir[dlen] = '\0';
+	int n = ic_utf8_to_utf16(name, (uint8_t *)m->file_name, sizeof(m->file_name));
+	int d = n < 0 ? 0 : ic_utf8_to_utf16(dlen ? dir : "/", (uint8_t *)m->path_name,
+					      sizeof(m->path_name));
+	if (n < 0 || d < 0) {
+		free(r);
+		return n < 0 ? n : d;
+	}
+	int fd = open(host_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		free(r);
+		return -errno;
+	}
+	off_t size = lseek(fd, 0, SEEK_END);
+	if (size < 0) {
+		int e = -errno;
+		close(fd);
+		free(r);
+		return e;
+	}
+	m->hdr.operation = IC_FCOPY_START;
+	m->copy_flags = flags;
+	m->file_size = (uint64_t)size;
+	r->op = IC_FCOPY_START;
+	r->done = fcopy_step;
+	r->arg = v;
+	v->copy.fd = fd;
+	v->copy.offset = 0;
+	v->copy.size = (uint64_t)size;
+	v->copy.done = done;
+	v->copy.arg = arg;
+	v->copy.timeout_ns = timeout_ns;
+	v->copy.failed_status = 0;
+	v->copy.busy = true;
+	int err = ic_submit(v, r);
+	if (err) {
+		v->copy.busy = false;
+		close(fd);
+	}
+	return err;
+}
+
 /* ---- Reading answers ---- */
 
 /* A KVP value slot the guest filled: UTF-16 key and value, or a number. */
@@ -316,6 +489,10 @@ int ic_host_parse_answer(enum ic_service svc, uint32_t msg_version, const void *
 	}
 	case IC_KVP:
 		return kvp_answer(body, body_len, h.status, kvp);
+	case IC_VSS:
+		return body_len >= sizeof(struct ic_vss_hdr) ? 0 : -EPROTO;
+	case IC_FCOPY:
+		return body_len >= sizeof(struct ic_fcopy_hdr) ? 0 : -EPROTO;
 	default:
 		return 0; /* the status in the header is the answer */
 	}
