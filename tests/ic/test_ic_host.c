@@ -10,7 +10,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -63,6 +65,7 @@ static void take(struct env *e)
 {
 	struct vmbus_packet pkt;
 	assert_int_equal(vmbus_ring_recv(&e->c.r, e->buf, sizeof(e->buf), &pkt), 0);
+	vmbus_ring_commit(&e->c.r); /* room for what the host sends next */
 	assert_int_equal(pkt.type, VMBUS_PKT_DATA_INBAND);
 	memmove(e->buf, pkt.data, pkt.data_len);
 	e->len = pkt.data_len;
@@ -330,6 +333,108 @@ static void kvp_requests_and_answers(void **state)
 	teardown_env(&e);
 }
 
+/* ---- VSS and file copy ---- */
+
+static void vss_request_carries_the_operation(void **state)
+{
+	(void)state;
+	struct env e;
+	setup_env(&e, IC_VSS, 0, 0);
+	assert_int_equal(st(&e, IC_VSS).fw_version, IC_FW_VERSION_3);
+	lock(e.f);
+	assert_int_equal(vss_request(e.h, IC_VSS_OP_FREEZE, 0, done, NULL), 0);
+	assert_int_equal(vss_request(e.h, IC_VSS_OP_COUNT, 0, done, NULL), -EINVAL);
+	unlock(e.f);
+	take(&e);
+	assert_int_equal(e.buf[IC_MSG_HDR_SIZE], IC_VSS_OP_FREEZE);
+	done_err = 1;
+	reply(&e, IC_S_OK);
+	assert_int_equal(done_err, 0);
+	assert_int_equal(done_status, IC_S_OK);
+	teardown_env(&e);
+}
+
+static uint32_t fcopy_op(struct env *e)
+{
+	struct ic_fcopy_hdr h;
+	memcpy(&h, e->buf + IC_MSG_HDR_SIZE, sizeof(h));
+	return h.operation;
+}
+
+static void fcopy_streams_and_cancels(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/hvkit-ic-host-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	static uint8_t data[IC_FCOPY_DATA_FRAGMENT + 100];
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 7);
+	assert_int_equal(write(fd, data, sizeof(data)), (ssize_t)sizeof(data));
+	close(fd);
+
+	struct env e;
+	setup_env(&e, IC_FCOPY, 0, 0);
+	lock(e.f);
+	assert_int_equal(fcopy_start(e.h, path, "/dir/name.bin", IC_FCOPY_FLAG_OVERWRITE, 0, done,
+				     NULL),
+			 0);
+	assert_int_equal(fcopy_start(e.h, path, "/x", 0, 0, done, NULL), -EBUSY);
+	unlock(e.f);
+	take(&e);
+	static struct ic_fcopy_start s;
+	memcpy(&s, e.buf + IC_MSG_HDR_SIZE, sizeof(s));
+	assert_int_equal(s.hdr.operation, IC_FCOPY_START);
+	assert_int_equal(s.file_size, sizeof(data));
+	assert_int_equal(s.copy_flags, IC_FCOPY_FLAG_OVERWRITE);
+	char text[64];
+	assert_true(ic_utf16_to_utf8((uint8_t *)s.file_name, sizeof(s.file_name),
+				     sizeof(s.file_name), text, sizeof(text)) > 0);
+	assert_string_equal(text, "name.bin");
+	assert_true(ic_utf16_to_utf8((uint8_t *)s.path_name, sizeof(s.path_name),
+				     sizeof(s.path_name), text, sizeof(text)) > 0);
+	assert_string_equal(text, "/dir");
+	reply(&e, IC_S_OK);
+	/* Two WRITEs carry the file; then COMPLETE. */
+	static struct ic_fcopy_data d;
+	uint64_t at = 0;
+	for (int i = 0; i < 2; i++) {
+		take(&e);
+		assert_int_equal(fcopy_op(&e), IC_FCOPY_WRITE);
+		memcpy(&d, e.buf + IC_MSG_HDR_SIZE, sizeof(d));
+		assert_int_equal(d.offset, at);
+		assert_memory_equal(d.data, data + at, d.size);
+		at += d.size;
+		reply(&e, IC_S_OK);
+	}
+	assert_int_equal(at, sizeof(data));
+	take(&e);
+	assert_int_equal(fcopy_op(&e), IC_FCOPY_COMPLETE);
+	done_err = 1;
+	reply(&e, IC_S_OK);
+	assert_int_equal(done_err, 0);
+	assert_int_equal(done_status, IC_S_OK);
+
+	/* A refused WRITE: the host cancels, then reports the refusal. */
+	lock(e.f);
+	assert_int_equal(fcopy_start(e.h, path, "/dir/name.bin", 0, 0, done, NULL), 0);
+	unlock(e.f);
+	take(&e);
+	reply(&e, IC_S_OK);
+	take(&e);
+	assert_int_equal(fcopy_op(&e), IC_FCOPY_WRITE);
+	done_err = 1;
+	reply(&e, IC_ERROR_DISK_FULL);
+	take(&e);
+	assert_int_equal(fcopy_op(&e), IC_FCOPY_CANCEL);
+	assert_int_equal(done_err, 1);
+	reply(&e, IC_S_OK);
+	assert_int_equal(done_err, 0);
+	assert_int_equal(done_status, IC_ERROR_DISK_FULL);
+	teardown_env(&e);
+	unlink(path);
+}
+
 static void requests_fail_fast_when_not_open(void **state)
 {
 	(void)state;
@@ -373,6 +478,8 @@ int main(void)
 		cmocka_unit_test(shutdown_request_answer_and_timeout),
 		cmocka_unit_test(timesync_samples_by_version),
 		cmocka_unit_test(kvp_requests_and_answers),
+		cmocka_unit_test(vss_request_carries_the_operation),
+		cmocka_unit_test(fcopy_streams_and_cancels),
 		cmocka_unit_test(requests_fail_fast_when_not_open),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -225,6 +225,117 @@ static void kvp_set_get_enumerate_and_bad_input(void **state)
 	ic_guest_free(g);
 }
 
+static int vss_ok(void *ctx, uint32_t op)
+{
+	(void)ctx;
+	return op == IC_VSS_OP_FREEZE ? 0 : -EIO;
+}
+
+static void vss_answers_as_linux(void **state)
+{
+	(void)state;
+	struct ic_guest *g = guest();
+	struct ic_vss_msg m = {.hdr = {.operation = IC_VSS_OP_HOT_BACKUP}};
+	uint32_t len = request(IC_VSS, &m, sizeof(m));
+	assert_int_equal(ic_guest_handle(g, IC_VSS, buf, len, sizeof(buf)), len);
+	memcpy(&m, buf + IC_MSG_HDR_SIZE, sizeof(m));
+	assert_int_equal(m.flags, IC_VSS_HBU_NO_AUTO_RECOVERY);
+	/* No freeze hook: refused. Too short: dropped. */
+	m.hdr.operation = IC_VSS_OP_FREEZE;
+	len = request(IC_VSS, &m, sizeof(m));
+	assert_int_equal(ic_guest_handle(g, IC_VSS, buf, len, sizeof(buf)), len);
+	assert_int_equal(hdr().status, IC_E_FAIL);
+	len = request(IC_VSS, &m, 8);
+	assert_int_equal(ic_guest_handle(g, IC_VSS, buf, len, sizeof(buf)), 0);
+	ic_guest_free(g);
+
+	struct ic_guest_config cfg = {.ops = {.vss = vss_ok}};
+	assert_int_equal(ic_guest_register(NULL, &cfg, &g), 0);
+	uint32_t n;
+	len = offer(util_fw, 1, ic_service_versions(IC_VSS, &n), 1);
+	assert_int_equal(ic_guest_handle(g, IC_VSS, buf, len, sizeof(buf)), len);
+	len = request(IC_VSS, &m, sizeof(m));
+	assert_int_equal(ic_guest_handle(g, IC_VSS, buf, len, sizeof(buf)), len);
+	assert_int_equal(hdr().status, IC_S_OK);
+	ic_guest_free(g);
+}
+
+static uint32_t written;
+
+static int fc_start(void *ctx, const char *path, const char *name, uint32_t flags, uint64_t size)
+{
+	(void)ctx, (void)flags, (void)size;
+	return !strcmp(path, "/d") && !strcmp(name, "f") ? 0 : -EEXIST;
+}
+
+static int fc_write(void *ctx, uint64_t offset, const void *data, uint32_t len)
+{
+	(void)ctx, (void)offset, (void)data;
+	written += len;
+	return 0;
+}
+
+static void fcopy_validates_names_and_sizes(void **state)
+{
+	(void)state;
+	struct ic_guest_config cfg = {.ops = {.fcopy_start = fc_start, .fcopy_write = fc_write}};
+	struct ic_guest *g;
+	assert_int_equal(ic_guest_register(NULL, &cfg, &g), 0);
+	uint32_t n;
+	uint32_t len = offer(util_fw, 1, ic_service_versions(IC_FCOPY, &n), 1);
+	assert_int_equal(ic_guest_handle(g, IC_FCOPY, buf, len, sizeof(buf)), len);
+	static struct ic_fcopy_start s;
+	memset(&s, 0, sizeof(s));
+	s.hdr.operation = IC_FCOPY_START;
+	ic_utf8_to_utf16("f", (uint8_t *)s.file_name, sizeof(s.file_name));
+	ic_utf8_to_utf16("/d", (uint8_t *)s.path_name, sizeof(s.path_name));
+	len = request(IC_FCOPY, &s, sizeof(s));
+	ic_guest_handle(g, IC_FCOPY, buf, len, sizeof(buf));
+	assert_int_equal(hdr().status, IC_S_OK);
+	ic_utf8_to_utf16("other", (uint8_t *)s.file_name, sizeof(s.file_name));
+	len = request(IC_FCOPY, &s, sizeof(s));
+	ic_guest_handle(g, IC_FCOPY, buf, len, sizeof(buf));
+	assert_int_equal(hdr().status, IC_ERROR_ALREADY_EXISTS);
+	/* A name filling its field with no NUL: refused. */
+	memset(s.file_name, 'a', sizeof(s.file_name));
+	len = request(IC_FCOPY, &s, sizeof(s));
+	ic_guest_handle(g, IC_FCOPY, buf, len, sizeof(buf));
+	assert_int_equal(hdr().status, IC_E_FAIL);
+	/* A WRITE claiming more than a fragment, or than it carries. */
+	static struct ic_fcopy_data d;
+	d.hdr.operation = IC_FCOPY_WRITE;
+	d.size = IC_FCOPY_DATA_FRAGMENT + 1;
+	len = request(IC_FCOPY, &d, sizeof(d));
+	ic_guest_handle(g, IC_FCOPY, buf, len, sizeof(buf));
+	assert_int_equal(hdr().status, IC_E_FAIL);
+	d.size = 100;
+	len = request(IC_FCOPY, &d, offsetof(struct ic_fcopy_data, data) + 50);
+	ic_guest_handle(g, IC_FCOPY, buf, len, sizeof(buf));
+	assert_int_equal(hdr().status, IC_E_FAIL);
+	len = request(IC_FCOPY, &d, sizeof(d));
+	ic_guest_handle(g, IC_FCOPY, buf, len, sizeof(buf));
+	assert_int_equal(hdr().status, IC_S_OK);
+	assert_int_equal(written, 100);
+	ic_guest_free(g);
+}
+
+static void fcopy_paths_stay_below_the_root(void **state)
+{
+	(void)state;
+	char out[64];
+	assert_int_equal(ic_fcopy_relative("/a/./b/", "f", out, sizeof(out)), 0);
+	assert_string_equal(out, "a/b/f");
+	assert_int_equal(ic_fcopy_relative("", "f", out, sizeof(out)), 0);
+	assert_string_equal(out, "f");
+	assert_int_equal(ic_fcopy_relative("/a/../..", "f", out, sizeof(out)), -EACCES);
+	assert_int_equal(ic_fcopy_relative("/a", "..", out, sizeof(out)), -EACCES);
+	assert_int_equal(ic_fcopy_relative("/a", "x/y", out, sizeof(out)), -EACCES);
+	assert_int_equal(ic_fcopy_relative("/a", "", out, sizeof(out)), -EACCES);
+	assert_int_equal(ic_fcopy_relative("/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+					   "f", out, sizeof(out)),
+			 -ENAMETOOLONG);
+}
+
 static void utf16_round_trip_and_refusals(void **state)
 {
 	(void)state;
@@ -250,6 +361,9 @@ int main(void)
 		cmocka_unit_test(shutdown_flags_map_to_kinds),
 		cmocka_unit_test(timesync_v4_corrects_by_reference_time),
 		cmocka_unit_test(kvp_set_get_enumerate_and_bad_input),
+		cmocka_unit_test(vss_answers_as_linux),
+		cmocka_unit_test(fcopy_validates_names_and_sizes),
+		cmocka_unit_test(fcopy_paths_stay_below_the_root),
 		cmocka_unit_test(utf16_round_trip_and_refusals),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
