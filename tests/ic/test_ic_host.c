@@ -254,6 +254,41 @@ static void shutdown_request_answer_and_timeout(void **state)
 	teardown_env(&e);
 }
 
+/* A completion that submits again, run from the timer's expiry of a
+ * queued request: the queue must be whole when it runs. */
+static struct ic_host *resubmit_host;
+static int resubmits;
+
+static void resubmit(void *arg, int err, uint32_t status)
+{
+	(void)arg, (void)status;
+	if (err == -ETIMEDOUT && resubmits++ < 2)
+		assert_int_equal(ic_shutdown_request(resubmit_host, IC_SHUTDOWN_POWEROFF, false, 0, 0,
+						     NULL, 100000, resubmit, NULL),
+				 0);
+}
+
+static void queued_requests_expire_and_may_resubmit(void **state)
+{
+	(void)state;
+	struct env e;
+	setup_env(&e, IC_SHUTDOWN, 0, 0);
+	resubmit_host = e.h;
+	lock(e.f);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(ic_shutdown_request(e.h, IC_SHUTDOWN_POWEROFF, false, 0, 0, NULL,
+						     1000, resubmit, NULL),
+				 0);
+	unlock(e.f);
+	tick(&e, 1000); /* all three expire; the first two callbacks resubmit */
+	assert_int_equal(resubmits, 3);
+	assert_int_equal(st(&e, IC_SHUTDOWN).timeouts, 3);
+	tick(&e, 100000); /* the two resubmitted expire in turn */
+	assert_int_equal(st(&e, IC_SHUTDOWN).timeouts, 5);
+	assert_int_equal(resubmits, 5);
+	teardown_env(&e);
+}
+
 /* ---- Time sync ---- */
 
 static void timesync_samples_by_version(void **state)
@@ -447,6 +482,8 @@ static void requests_fail_fast_when_not_open(void **state)
 	assert_int_equal(vss_request(e.h, IC_VSS_OP_FREEZE, 0, done, NULL), -ENOTCONN);
 	assert_int_equal(kvp_host_set(e.h, IC_KVP_POOL_GUEST, "a", "b", 0, kvp_done, NULL), -EPERM);
 	assert_int_equal(kvp_host_set(e.h, 9, "a", "b", 0, kvp_done, NULL), -EINVAL);
+	assert_int_equal(kvp_host_get(e.h, 0, NULL, 0, kvp_done, NULL), -EINVAL);
+	assert_int_equal(kvp_host_set(e.h, 0, "a", NULL, 0, kvp_done, NULL), -EINVAL);
 	unlock(e.f);
 	/* Closing the channel completes what was pending with -ENOTCONN. */
 	lock(e.f);
@@ -476,6 +513,7 @@ int main(void)
 		cmocka_unit_test(heartbeat_negotiates_probes_and_judges),
 		cmocka_unit_test(heartbeat_old_guest_gets_1_0),
 		cmocka_unit_test(shutdown_request_answer_and_timeout),
+		cmocka_unit_test(queued_requests_expire_and_may_resubmit),
 		cmocka_unit_test(timesync_samples_by_version),
 		cmocka_unit_test(kvp_requests_and_answers),
 		cmocka_unit_test(vss_request_carries_the_operation),

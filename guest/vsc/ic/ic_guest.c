@@ -330,9 +330,11 @@ static uint32_t on_fcopy(struct ic_gsvc *v, uint8_t *body, uint32_t body_len)
 uint32_t ic_guest_handle(struct ic_guest *g, enum ic_service svc, uint8_t *buf, uint32_t len,
 			 uint32_t cap)
 {
+	if ((unsigned)svc >= IC_SERVICE_COUNT)
+		return 0;
 	struct ic_gsvc *v = &g->svc[svc];
 	struct ic_msg_hdr h;
-	if ((unsigned)svc >= IC_SERVICE_COUNT || len > cap || ic_msg_header(buf, len, &h)) {
+	if (len > cap || ic_msg_header(buf, len, &h)) {
 		INC(v->st.bad);
 		return 0;
 	}

@@ -348,27 +348,37 @@ void ic_host_tick_locked(struct ic_host *h)
 		struct ic_svc *v = &h->svc[i];
 		if (!v->dev)
 			continue;
+		/* Expired requests (the one outstanding, then the queued, whose
+		 * deadline runs from submission) leave first; their callbacks
+		 * run after, so one that submits again finds the queue whole
+		 * and nothing expired is sent. */
+		struct ic_request *expired = NULL, **last = &expired;
 		if (v->outstanding && now >= v->outstanding->deadline) {
-			struct ic_request *r = v->outstanding;
+			expired = v->outstanding;
+			expired->next = NULL;
+			last = &expired->next;
 			v->outstanding = NULL; /* its late answer is stray */
-			v->st.timeouts++;
-			ic_service_timed_out(v, r);
-			complete(v, r, -ETIMEDOUT, 0, NULL);
+			ic_service_timed_out(v, expired);
 		}
-		/* Queued requests keep their deadline from submission. */
+		v->tail = NULL;
 		for (struct ic_request **p = &v->head; *p;) {
 			struct ic_request *r = *p;
 			if (now < r->deadline) {
+				v->tail = r;
 				p = &r->next;
 				continue;
 			}
 			*p = r->next;
+			r->next = NULL;
+			*last = r;
+			last = &r->next;
+		}
+		while (expired) {
+			struct ic_request *r = expired;
+			expired = r->next;
 			v->st.timeouts++;
 			complete(v, r, -ETIMEDOUT, 0, NULL);
 		}
-		v->tail = NULL;
-		for (struct ic_request *r = v->head; r; r = r->next)
-			v->tail = r;
 		if (v->negotiated)
 			ic_service_tick(v, now);
 		send_next(v);

@@ -175,7 +175,8 @@ static int kvp_request(struct ic_host *h, uint32_t op, uint32_t pool, const char
 		       const char *value, uint32_t index, uint64_t timeout_ns, ic_kvp_fn done,
 		       void *arg)
 {
-	if (pool >= IC_KVP_POOL_COUNT || !done)
+	if (pool >= IC_KVP_POOL_COUNT || !done ||
+	    (op != IC_KVP_OP_ENUMERATE && (!key || !key[0])) || (op == IC_KVP_OP_SET && !value))
 		return -EINVAL;
 	if (!(h->cfg.services & (1u << IC_KVP)))
 		return -ENODEV;
