@@ -203,6 +203,17 @@ static void kvp_set_get_enumerate_and_bad_input(void **state)
 	assert_int_equal(ic_guest_handle(g, IC_KVP, buf, len, sizeof(buf)), len);
 	assert_int_equal(ic_host_parse_answer(IC_KVP, 0, buf, len, 0, &r), 0);
 	assert_string_equal(r.value, "value");
+	/* A number is kept as its decimal string. */
+	len = kvp_msg(IC_KVP_OP_SET, IC_KVP_POOL_EXTERNAL, "n", NULL);
+	struct ic_kvp_msg *km = (struct ic_kvp_msg *)(buf + IC_MSG_HDR_SIZE);
+	km->set.value_type = IC_KVP_REG_U64;
+	km->set.value_u64 = 18446744073709551615ull;
+	ic_guest_handle(g, IC_KVP, buf, len, sizeof(buf));
+	assert_int_equal(hdr().status, IC_S_OK);
+	len = kvp_msg(IC_KVP_OP_GET, IC_KVP_POOL_EXTERNAL, "n", NULL);
+	assert_int_equal(ic_guest_handle(g, IC_KVP, buf, len, sizeof(buf)), len);
+	assert_int_equal(ic_host_parse_answer(IC_KVP, 0, buf, len, 0, &r), 0);
+	assert_string_equal(r.value, "18446744073709551615");
 	/* Intrinsic data by index, then the end. */
 	len = kvp_msg(IC_KVP_OP_ENUMERATE, IC_KVP_POOL_AUTO, NULL, NULL);
 	assert_int_equal(ic_guest_handle(g, IC_KVP, buf, len, sizeof(buf)), len);

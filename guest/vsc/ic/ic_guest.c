@@ -157,6 +157,20 @@ static int kvp_enumerate(struct ic_guest *g, uint32_t pool, uint32_t i, char *k,
 	return ic_kvp_store_enumerate(g->store, pool, i, k, kn, v, vn);
 }
 
+/* v in decimal into out (21 bytes suffice). */
+static void decimal(uint64_t v, char *out)
+{
+	char tmp[21];
+	int n = 0;
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	for (int i = 0; i < n; i++)
+		out[i] = tmp[n - 1 - i];
+	out[n] = '\0';
+}
+
 /* Writes key and value into a value slot as the daemon's answer does. */
 static int kvp_fill(struct ic_kvp_value *d, const char *key, const char *value)
 {
@@ -190,10 +204,17 @@ static uint32_t on_kvp(struct ic_gsvc *v, uint8_t *body, uint32_t body_len)
 	int err;
 	switch (op) {
 	case IC_KVP_OP_SET:
-		if (body_len < IC_KVP_VALUE_LEN || m->set.value_type != IC_KVP_REG_SZ ||
-		    ic_utf16_to_utf8(m->set.key, m->set.key_size, IC_KVP_MAX_KEY_SIZE, key, klen) < 0 ||
-		    ic_utf16_to_utf8(m->set.value, m->set.value_size, IC_KVP_MAX_VALUE_SIZE, val,
-				     vlen) < 0)
+		if (body_len < IC_KVP_VALUE_LEN ||
+		    ic_utf16_to_utf8(m->set.key, m->set.key_size, IC_KVP_MAX_KEY_SIZE, key, klen) < 0)
+			goto out;
+		/* Numbers are kept as decimal strings, as hv_kvp.c does. */
+		if (m->set.value_type == IC_KVP_REG_U32)
+			decimal(m->set.value_u32, val);
+		else if (m->set.value_type == IC_KVP_REG_U64)
+			decimal(m->set.value_u64, val);
+		else if (m->set.value_type != IC_KVP_REG_SZ ||
+			 ic_utf16_to_utf8(m->set.value, m->set.value_size, IC_KVP_MAX_VALUE_SIZE,
+					  val, vlen) < 0)
 			goto out;
 		status = kvp_set(g, pool, key, val) ? IC_E_FAIL : IC_S_OK;
 		break;
