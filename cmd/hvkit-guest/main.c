@@ -6,10 +6,15 @@
  * of its channels. It prints what it saw and unloads.
  *
  *   hvkit-guest [--packets N] [--subchannels N] [--max-version MAJOR.MINOR] [--serve]
+ *               [--copy-dir DIR]
  *
  * --serve (hvkit run --control): after the exchange, keep running and
  * follow what the host changes (hot-added echo devices are opened,
  * rescinded ones closed) until the host stops the machine.
+ *
+ * It also binds the integration components: shutdown requests are logged,
+ * KVP is kept in memory, VSS freeze/thaw is logged and agreed to, files
+ * the host copies land under --copy-dir (refused without one).
  *
  * hvkit run starts it; it needs the HVKIT_PARTITION_FD an hvkit host gives.
  */
@@ -27,6 +32,7 @@
 #include "hv_guest.h"
 #include "hvkit/proto/echo.h"
 #include "hvkit/vmbus_classes.h"
+#include "ic_guest.h"
 #include "posix.h"
 #include "process_guest.h"
 #include "vmbus_client.h"
@@ -36,6 +42,7 @@
 #define WAIT_SECONDS 20
 
 struct options {
+	const char *copy_dir;
 	uint32_t packets;
 	uint32_t subchannels;
 	uint32_t max_version;
@@ -46,6 +53,7 @@ static struct options opt = {.packets = 1000};
 static struct hv_posix *px;
 static struct hv_guest guest;
 static struct vmbus_client *client;
+static struct ic_guest *ics;
 
 /* ---- The echo driver ---- */
 
@@ -153,6 +161,87 @@ static const struct vmbus_driver echo_driver = {
 	.remove = echo_remove,
 	.subchannel = echo_subchannel,
 };
+
+/* ---- Integration components: the process guest's behaviour ---- */
+
+/* A process guest has no system to shut down: it logs the request. */
+static int64_t ic_shutdown(void *ctx, enum ic_guest_shutdown_kind kind, bool force,
+			   uint32_t reason, uint32_t timeout_seconds, const char *message)
+{
+	(void)ctx;
+	static const char *const kinds[] = {"shutdown", "reboot", "hibernate"};
+	printf("guest: %s request from the host (reason %#x, %u s%s)%s%s\n", kinds[kind], reason,
+	       timeout_seconds, force ? ", forced" : "", message[0] ? ": " : "", message);
+	return IC_S_OK;
+}
+
+/* Nor file systems to freeze. */
+static int ic_vss(void *ctx, uint32_t op)
+{
+	(void)ctx;
+	printf("guest: VSS %s request from the host\n", op == IC_VSS_OP_FREEZE ? "freeze" : "thaw");
+	return 0;
+}
+
+/* Nor a clock to set: the sample is recorded (ic_guest_status). */
+static uint64_t ic_reference_time(void *ctx)
+{
+	(void)ctx;
+	return hv_guest_time(&guest);
+}
+
+static const char *const ic_intrinsic[] = {
+	"FullyQualifiedDomainName", "hvkit-guest",
+	"IntegrationServicesVersion", "hvkit 0.1",
+	"OSName", "hvkit process guest",
+	"ProcessorArchitecture", "x86_64",
+	NULL, NULL,
+};
+
+/* Waits (a few seconds at most) until every IC the host offered has
+ * negotiated, a heartbeat was answered and a time sample applied. */
+static void ic_settle(void)
+{
+	for (int i = 0; i < 500; i++) {
+		bool done = true;
+		for (int s = 0; s < IC_SERVICE_COUNT; s++) {
+			struct ic_guest_status st;
+			ic_guest_status(ics, (enum ic_service)s, &st);
+			if (!st.probes)
+				continue;
+			done &= st.negotiated;
+			done &= s != IC_HEARTBEAT || st.heartbeats > 0;
+			done &= s != IC_TIMESYNC || st.samples > 0;
+		}
+		if (done)
+			return;
+		vmbus_client_wait_work(client, 10000000);
+		vmbus_client_process(client);
+	}
+}
+
+static void ic_report(void)
+{
+	for (int s = 0; s < IC_SERVICE_COUNT; s++) {
+		struct ic_guest_status st;
+		ic_guest_status(ics, (enum ic_service)s, &st);
+		if (!st.probes)
+			continue;
+		printf("guest: ic %-9s framework %u.%u, version %u.%u, %llu messages", 
+		       ic_service_name((enum ic_service)s), IC_VERSION_MAJOR(st.fw_version),
+		       IC_VERSION_MINOR(st.fw_version), IC_VERSION_MAJOR(st.msg_version),
+		       IC_VERSION_MINOR(st.msg_version), (unsigned long long)st.messages);
+		if (s == IC_HEARTBEAT)
+			printf(", %llu heartbeats", (unsigned long long)st.heartbeats);
+		if (s == IC_TIMESYNC && st.samples) {
+			int64_t host_unix = (int64_t)((st.last_host_time - IC_WLTIMEDELTA) / 10000000);
+			printf(", %llu samples, host time %lld (%+lld s from ours)",
+			       (unsigned long long)st.samples, (long long)host_unix,
+			       (long long)(host_unix - (int64_t)time(NULL)));
+		}
+		printf("\n");
+	}
+}
 
 /* ---- Bring-up ---- */
 
@@ -284,11 +373,15 @@ int main(int argc, char **argv)
 		{"subchannels", required_argument, NULL, 's'},
 		{"max-version", required_argument, NULL, 'v'},
 		{"serve", no_argument, NULL, 'S'},
+		{"copy-dir", required_argument, NULL, 'c'},
 		{NULL, 0, NULL, 0},
 	};
 	int c;
-	while ((c = getopt_long(argc, argv, "n:s:v:S", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "n:s:v:Sc:", opts, NULL)) != -1) {
 		switch (c) {
+		case 'c':
+			opt.copy_dir = optarg;
+			break;
 		case 'n':
 			opt.packets = (uint32_t)strtoul(optarg, NULL, 0);
 			break;
@@ -307,7 +400,7 @@ int main(int argc, char **argv)
 			break;
 		default:
 			fprintf(stderr, "usage: hvkit-guest [--packets N] [--subchannels N] "
-					"[--max-version X.Y] [--serve]\n");
+					"[--max-version X.Y] [--serve] [--copy-dir DIR]\n");
 			return 2;
 		}
 	}
@@ -324,7 +417,24 @@ int main(int argc, char **argv)
 	struct vmbus_client_config cc = {.max_version = opt.max_version};
 	int err;
 	client = vmbus_client_new(&guest, &cc, &err);
+	struct ic_fcopy_dir *copy_dir = opt.copy_dir ? ic_fcopy_dir_new(opt.copy_dir) : NULL;
+	if (opt.copy_dir && !copy_dir) {
+		fprintf(stderr, "hvkit-guest: cannot open --copy-dir %s\n", opt.copy_dir);
+		return 2;
+	}
+	struct ic_guest_config icc = {
+		.intrinsic = ic_intrinsic,
+		.ops = {.shutdown = ic_shutdown,
+			.reference_time = ic_reference_time,
+			.vss = ic_vss,
+			.fcopy_start = copy_dir ? ic_fcopy_dir_start : NULL,
+			.fcopy_write = ic_fcopy_dir_write,
+			.fcopy_complete = ic_fcopy_dir_complete,
+			.fcopy_cancel = ic_fcopy_dir_cancel,
+			.fcopy_ctx = copy_dir},
+	};
 	if (!client || vmbus_client_register_driver(client, &echo_driver) ||
+	    (err = ic_guest_register(client, &icc, &ics)) ||
 	    (err = vmbus_client_connect(client))) {
 		fprintf(stderr, "hvkit-guest: VMBus connect failed: %s\n", strerror(-err));
 		return 1;
@@ -342,12 +452,15 @@ int main(int argc, char **argv)
 	pthread_mutex_unlock(&lock);
 	settle(echo_primaries * (1 + opt.subchannels));
 	exchange();
+	ic_settle();
 
 	printf("\n  %-10s %-36s %3s %5s %4s  %-9s %-6s %8s %8s\n", "class", "instance", "sub",
 	       "relid", "vp", "state", "driver", "sent", "received");
 	vmbus_client_for_each_channel(client, print_channel, NULL);
 	printf("\nguest: %u echo channels, %u packets each, %s\n", channel_count, opt.packets,
 	       failures ? "FAILED" : "all answered and verified");
+
+	ic_report();
 
 	if (opt.serve) {
 		printf("guest: serving until the host stops the machine\n");
@@ -363,6 +476,8 @@ int main(int argc, char **argv)
 		failures++;
 	}
 	vmbus_client_free(client);
+	ic_guest_free(ics);
+	ic_fcopy_dir_free(copy_dir);
 	hv_posix_disconnect(px);
 	return failures ? 1 : 0;
 }

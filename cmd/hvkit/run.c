@@ -35,6 +35,7 @@ struct run_options {
 	char subchannels[16];
 	char max_version[16];
 	bool scramble;
+	bool no_ic;
 	uint64_t gpadl_limit;
 	char guest[PATH_MAX];
 	const char *control; /* the control socket, or NULL */
@@ -70,7 +71,9 @@ static void usage(FILE *out)
 		"  --control PATH         serve the control socket at PATH (see hvkit ctl);\n"
 		"                         the guest then stays up after its echo exchange and\n"
 		"                         the machine runs until a 'quit' request or\n"
-		"                         SIGINT/SIGTERM/SIGHUP (docs/control.md)\n");
+		"                         SIGINT/SIGTERM/SIGHUP (docs/control.md)\n"
+		"  --no-ic                offer no integration components (heartbeat,\n"
+		"                         shutdown, time sync, KVP, VSS, file copy)\n");
 }
 
 /* "64M" -> bytes; 0 if malformed. */
@@ -138,6 +141,7 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 		{"guest", required_argument, NULL, 'g'},
 		{"control", required_argument, NULL, 'C'},
 		{"net", required_argument, NULL, 'N'},
+		{"no-ic", no_argument, NULL, 'X'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -246,6 +250,9 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 			o->nic_count++;
 			break;
 		}
+		case 'X':
+			o->no_ic = true;
+			break;
 		default:
 			usage(c == 'h' ? stdout : stderr);
 			return c == 'h' ? 1 : 2;
@@ -298,6 +305,42 @@ static void print_host_channel(void *arg, const struct vmbus_server_channel_info
 	printf("  %-10s %-36s %3u %10llu %10llu %9llu\n", cls ? cls->name : "unknown", instance,
 	       ci->sub_channel_index, (unsigned long long)ci->guest_signals,
 	       (unsigned long long)ci->host_signals, (unsigned long long)ci->spurious_signals);
+}
+
+/* One line per integration component, as the host saw it. */
+static void print_ic(struct machine *m)
+{
+	struct ic_host *ic = machine_ic(m);
+	if (!ic)
+		return;
+	ic_host_lock(ic);
+	for (int s = 0; s < IC_SERVICE_COUNT; s++) {
+		struct ic_service_status st;
+		ic_host_status(ic, (enum ic_service)s, &st);
+		if (!st.offered)
+			continue;
+		printf("host: ic %-9s ", ic_service_name((enum ic_service)s));
+		if (!st.negotiated) {
+			printf("not negotiated (%u opens)\n", st.opens);
+			continue;
+		}
+		printf("framework %u.%u, version %u.%u, %llu requests, %llu answers",
+		       IC_VERSION_MAJOR(st.fw_version), IC_VERSION_MINOR(st.fw_version),
+		       IC_VERSION_MAJOR(st.msg_version), IC_VERSION_MINOR(st.msg_version),
+		       (unsigned long long)st.requests, (unsigned long long)st.responses);
+		if (s == IC_HEARTBEAT)
+			printf(", heartbeat %s (%llu answered)",
+			       st.heartbeats_answered ? "seen" : "not seen",
+			       (unsigned long long)st.heartbeats_answered);
+		if (s == IC_TIMESYNC)
+			printf(", %llu time samples sent, %llu applied",
+			       (unsigned long long)st.samples_sent,
+			       (unsigned long long)st.samples_acked);
+		if (st.bad)
+			printf(", %llu bad", (unsigned long long)st.bad);
+		printf("\n");
+	}
+	ic_host_unlock(ic);
 }
 
 /* Printed after the guest has unloaded, so relids and channel states are
@@ -449,6 +492,10 @@ int cmd_run(int argc, char **argv)
 		.nics = o.nics,
 		.nic_count = o.nic_count,
 		.vmbus = {.scramble_relids = o.scramble, .gpadl_limit = o.gpadl_limit},
+		.ic = !o.no_ic,
+		/* Short periods, so a short run sees heartbeats and samples. */
+		.ic_config = {.heartbeat_interval_ns = 200000000ull,
+			      .timesync_interval_ns = 1000000000ull},
 	};
 	err = o.control ? control_server_check_path(o.control) : 0;
 	if (err) {
@@ -495,6 +542,7 @@ int cmd_run(int argc, char **argv)
 	vmbus_server_get_stats(machine_vmbus(m), &vs);
 	if (o.partition == MACHINE_PROCESS || vs.connects)
 		print_host_view(m);
+	print_ic(m);
 	machine_stop(m);
 	if (err) {
 		fprintf(stderr, "hvkit run: the guest did not finish in %d s\n", o.timeout_s);

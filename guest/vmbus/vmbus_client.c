@@ -350,6 +350,11 @@ static struct vmbus_client_channel *find_channel(const struct vmbus_client *c,
 						 const struct hv_guid *instance, uint16_t sub)
 {
 	for (struct vmbus_client_channel *ch = c->chan_head; ch; ch = ch->all_next) {
+		/* A rescinded channel that waits for its driver's removal is
+		 * gone as far as offers go: the host may offer the device
+		 * again at once (KVP after a close, hibernation.rst). */
+		if (is_rescinded(ch))
+			continue;
 		if (ch->sub_index == sub &&
 		    hv_guid_equal(&ch->offer.offer.if_type, class_id) &&
 		    hv_guid_equal(&ch->offer.offer.if_instance, instance))

@@ -25,6 +25,7 @@ struct machine {
 	struct kvm_partition *kp;
 	struct kvm_platform *platform; /* with kp */
 	struct vmbus_server *vmbus;
+	struct ic_host *ic;
 	struct vmbus_echo *echo[MACHINE_MAX_ECHO];
 	uint32_t echo_instance[MACHINE_MAX_ECHO];
 	uint64_t started_ns;
@@ -162,6 +163,37 @@ static const struct vmbus_server_ops glue_ops = {
 	.log = glue_log,
 };
 
+/* ---- Integration components ---- */
+
+/* The partition reference counter now: the process guest reads the same
+ * TSC the host does; a KVM guest's TSC is offset, which its partition
+ * accounts for. */
+static uint64_t ic_reference_time(void *ctx)
+{
+	struct machine *m = ctx;
+	if (m->kp)
+		return kvm_partition_now(m->kp);
+	return hv_ref_time(hv_of(m), __builtin_ia32_rdtsc());
+}
+
+static int attach_ic(struct machine *m)
+{
+	if (!m->cfg.ic)
+		return 0;
+	struct ic_host_config c = m->cfg.ic_config;
+	c.lock = glue_lock;
+	c.unlock = glue_unlock;
+	c.reference_time = ic_reference_time;
+	c.log = glue_log;
+	c.ctx = m;
+	return ic_host_new(m->vmbus, &c, &m->ic);
+}
+
+struct ic_host *machine_ic(struct machine *m)
+{
+	return m->ic;
+}
+
 /* ---- Set-up ---- */
 
 static int echo_slot(struct machine *m, uint32_t instance, bool want_free)
@@ -190,11 +222,13 @@ static int attach_vmbus(struct machine *m)
 		err = machine_add_echo(m, i);
 	for (uint32_t i = 0; !err && i < m->cfg.nic_count; i++) {
 		char why[256];
-		err = netvsp_nic_add(m->vmbus, process_partition_memory(m->pp), i, &m->cfg.nics[i],
+		err = netvsp_nic_add(m->vmbus, partition_memory(m), i, &m->cfg.nics[i],
 				     m->cfg.log, m->cfg.log_ctx, &m->nics[i], why, sizeof(why));
 		if (err)
 			fprintf(stderr, "hvkit: %s\n", why);
 	}
+	if (!err)
+		err = attach_ic(m);
 	return err;
 }
 
@@ -204,6 +238,8 @@ static void detach_vmbus(struct machine *m)
 {
 	if (!m->vmbus)
 		return;
+	ic_host_free(m->ic);
+	m->ic = NULL;
 	for (int i = 0; i < MACHINE_MAX_ECHO; i++)
 		if (m->echo[i])
 			vmbus_echo_remove(m->vmbus, m->echo[i]);

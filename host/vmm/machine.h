@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "netvsp_nic.h"
+#include "ic_host.h"
 #include "vmbus_device.h"
 #include "vmbus_server.h"
 
@@ -41,6 +42,11 @@ struct machine_config {
 	const struct netvsp_nic_opts *nics; /* synthetic NICs (--net), instance = index */
 	uint32_t nic_count;
 	struct vmbus_server_config vmbus; /* vp_count is filled in */
+	/* Integration components (heartbeat, shutdown, time sync, KVP):
+	 * offered if ic is set; the machine fills in ic_config's clocks,
+	 * lock and log. */
+	bool ic;
+	struct ic_host_config ic_config;
 	void (*log)(void *ctx, const char *fmt, va_list ap); /* NULL: stderr */
 	void *log_ctx;
 };
@@ -87,6 +93,10 @@ struct machine_device_info {
 void machine_for_each_device(struct machine *m,
 			     void (*fn)(void *arg, const struct machine_device_info *),
 			     void *arg);
+
+/* The integration components' host side (ic_host.h), or NULL if not
+ * offered. Its request calls want ic_host_lock around them. */
+struct ic_host *machine_ic(struct machine *m);
 
 /* Whether the partition was torn down because the guest misbehaved. */
 bool machine_failed(struct machine *m, char *why, size_t len);
