@@ -29,6 +29,8 @@ struct run_options {
 	bool scramble;
 	uint64_t gpadl_limit;
 	char guest[PATH_MAX];
+	struct machine_disk disks[MACHINE_MAX_DISKS];
+	uint32_t disk_count;
 };
 
 static void usage(FILE *out)
@@ -44,6 +46,9 @@ static void usage(FILE *out)
 		"  --subchannels N        sub-channels the guest asks per echo device (default 1)\n"
 		"  --vmbus KEY=VALUE,...  max-version=X.Y, scramble-relids=on|off,\n"
 		"                         gpadl-limit=SIZE\n"
+		"  --disk path=FILE[,readonly=on][,direct=on][,serial=S]\n"
+		"                         a raw disk image on the SCSI controller (repeat\n"
+		"                         for more; LUNs in order)\n"
 		"  --guest PATH           the guest program (default: hvkit-guest beside hvkit)\n");
 }
 
@@ -93,6 +98,48 @@ static int parse_vmbus(struct run_options *o, char *arg)
 	return 0;
 }
 
+static int parse_on_off(const char *value, bool *out)
+{
+	if (strcmp(value, "on") && strcmp(value, "off"))
+		return -EINVAL;
+	*out = !strcmp(value, "on");
+	return 0;
+}
+
+/* --disk path=FILE[,readonly=on][,direct=on][,serial=S]; arg is kept (the
+ * disk points into it). */
+static int parse_disk(struct run_options *o, char *arg)
+{
+	if (o->disk_count == MACHINE_MAX_DISKS)
+		return -ENOSPC;
+	struct machine_disk *d = &o->disks[o->disk_count];
+	*d = (struct machine_disk){0};
+	char *save;
+	for (char *kv = strtok_r(arg, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+		char *value = strchr(kv, '=');
+		if (!value)
+			return -EINVAL;
+		*value++ = '\0';
+		int err = 0;
+		if (!strcmp(kv, "path"))
+			d->path = value;
+		else if (!strcmp(kv, "readonly"))
+			err = parse_on_off(value, &d->read_only);
+		else if (!strcmp(kv, "direct"))
+			err = parse_on_off(value, &d->direct);
+		else if (!strcmp(kv, "serial"))
+			d->serial = value;
+		else
+			err = -EINVAL;
+		if (err)
+			return err;
+	}
+	if (!d->path || !*d->path)
+		return -EINVAL;
+	o->disk_count++;
+	return 0;
+}
+
 static int parse_options(int argc, char **argv, struct run_options *o)
 {
 	static const struct option opts[] = {
@@ -104,13 +151,14 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 		{"subchannels", required_argument, NULL, 's'},
 		{"vmbus", required_argument, NULL, 'v'},
 		{"guest", required_argument, NULL, 'g'},
+		{"disk", required_argument, NULL, 'k'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	bool devices_given = false;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "p:c:m:d:n:s:v:g:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:c:m:d:n:s:v:g:k:h", opts, NULL)) != -1) {
 		char *end;
 		switch (c) {
 		case 'p':
@@ -161,6 +209,14 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 			break;
 		case 'g':
 			snprintf(o->guest, sizeof(o->guest), "%s", optarg);
+			break;
+		case 'k':
+			if (parse_disk(o, optarg)) {
+				fprintf(stderr, "hvkit run: bad --disk (path=FILE[,readonly=on]"
+						"[,direct=on][,serial=S], at most %u)\n",
+					MACHINE_MAX_DISKS);
+				return 2;
+			}
 			break;
 		default:
 			usage(c == 'h' ? stdout : stderr);
@@ -231,11 +287,14 @@ int cmd_run(int argc, char **argv)
 		.guest_path = o.guest,
 		.guest_argv = gargv,
 		.echo_devices = o.echo_devices,
+		.disks = o.disks,
+		.disk_count = o.disk_count,
 		.vmbus = {.scramble_relids = o.scramble, .gpadl_limit = o.gpadl_limit},
 	};
 	struct machine *m;
-	printf("hvkit: process partition, %u VPs, %llu MiB, %u echo device(s); guest %s\n",
-	       o.cpus, (unsigned long long)(o.memory >> 20), o.echo_devices, o.guest);
+	printf("hvkit: process partition, %u VPs, %llu MiB, %u echo device(s), %u disk(s); "
+	       "guest %s\n",
+	       o.cpus, (unsigned long long)(o.memory >> 20), o.echo_devices, o.disk_count, o.guest);
 	fflush(stdout);
 	err = machine_start(&cfg, &m);
 	if (err) {

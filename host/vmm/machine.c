@@ -16,6 +16,7 @@
 
 #include "machine.h"
 #include "process.h"
+#include "storvsp.h"
 
 struct machine {
 	struct machine_config cfg;
@@ -23,6 +24,7 @@ struct machine {
 	struct vmbus_server *vmbus;
 	struct vmbus_echo *echo[MACHINE_MAX_ECHO];
 	uint32_t echo_instance[MACHINE_MAX_ECHO];
+	struct storvsp *storage; /* the SCSI controller, if there are disks */
 };
 
 static struct hv_partition *hv_of(struct machine *m)
@@ -145,6 +147,39 @@ static int echo_slot(struct machine *m, uint32_t instance, bool want_free)
 	return -1;
 }
 
+/* The SCSI controller with the configured disks (LUN = index). */
+static int attach_storage(struct machine *m)
+{
+	if (!m->cfg.disk_count)
+		return 0;
+	struct storvsp_config scfg = {.workers = m->cfg.cpus < 4 ? 2 : 4,
+				      .log = m->cfg.log,
+				      .log_ctx = m->cfg.log_ctx};
+	int err = storvsp_add(m->vmbus, process_partition_memory(m->pp), &scfg, &m->storage);
+	for (uint32_t i = 0; !err && i < m->cfg.disk_count; i++) {
+		const struct machine_disk *d = &m->cfg.disks[i];
+		struct storage_file_config fc = {
+			.path = d->path, .read_only = d->read_only, .direct = d->direct};
+		struct storage_backend be;
+		struct scsi_disk *disk;
+		char serial[32];
+		snprintf(serial, sizeof(serial), "hvkit-%u", i);
+		struct scsi_disk_config dc = {.serial = d->serial ? d->serial : serial};
+		err = storage_backend_file_open(&fc, &be);
+		if (err)
+			break;
+		err = scsi_disk_new(&dc, &be, &disk);
+		if (err) {
+			storage_backend_close(&be);
+			break;
+		}
+		err = storvsp_add_disk(m->storage, i, disk);
+		if (err)
+			scsi_disk_free(disk);
+	}
+	return err;
+}
+
 /* The VMBus server and the boot-time devices, before the guest runs. */
 static int attach_vmbus(struct machine *m)
 {
@@ -162,6 +197,8 @@ static int attach_vmbus(struct machine *m)
 	process_partition_unlock(m->pp);
 	for (uint32_t i = 0; !err && i < m->cfg.echo_devices; i++)
 		err = machine_add_echo(m, i);
+	if (!err)
+		err = attach_storage(m);
 	return err;
 }
 
@@ -174,13 +211,15 @@ static void detach_vmbus(struct machine *m)
 	for (int i = 0; i < MACHINE_MAX_ECHO; i++)
 		if (m->echo[i])
 			vmbus_echo_remove(m->vmbus, m->echo[i]);
+	storvsp_remove(m->vmbus, m->storage);
+	m->storage = NULL;
 	vmbus_server_free(m->vmbus);
 	m->vmbus = NULL;
 }
 
 int machine_start(const struct machine_config *cfg, struct machine **out)
 {
-	if (cfg->echo_devices > MACHINE_MAX_ECHO)
+	if (cfg->echo_devices > MACHINE_MAX_ECHO || cfg->disk_count > MACHINE_MAX_DISKS)
 		return -EINVAL;
 	struct machine *m = calloc(1, sizeof(*m));
 	if (!m)

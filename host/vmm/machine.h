@@ -15,6 +15,15 @@
 #include "vmbus_server.h"
 
 #define MACHINE_MAX_ECHO 64
+#define MACHINE_MAX_DISKS 16
+
+/* A disk on the machine's SCSI controller (storvsp), at LUN = its index. */
+struct machine_disk {
+	const char *path;   /* raw image file or block device */
+	bool read_only;
+	bool direct;        /* O_DIRECT */
+	const char *serial; /* NULL: "hvkit-<lun>" */
+};
 
 struct machine_config {
 	uint32_t cpus;
@@ -22,6 +31,8 @@ struct machine_config {
 	const char *guest_path;    /* the guest program (process partition) */
 	char *const *guest_argv;
 	uint32_t echo_devices;     /* echo devices offered from the start */
+	const struct machine_disk *disks; /* a storage controller if disk_count */
+	uint32_t disk_count;
 	struct vmbus_server_config vmbus; /* vp_count is filled in */
 	void (*log)(void *ctx, const char *fmt, va_list ap); /* NULL: stderr */
 	void *log_ctx;
