@@ -102,7 +102,9 @@ bool sf_poll(struct sfix *s, uint32_t i, struct vstor_packet *out, uint32_t *len
 	if (err == -EAGAIN)
 		return false;
 	assert_int_equal(err, 0);
-	assert_int_equal(pkt.type, VMBUS_PKT_COMP);
+	/* Completions, and the host's unsolicited notices (id 0). */
+	assert_true(pkt.type == VMBUS_PKT_COMP ||
+		    (pkt.type == VMBUS_PKT_DATA_INBAND && pkt.trans_id == 0));
 	memset(out, 0, sizeof(*out));
 	memcpy(out, pkt.data, pkt.data_len < sizeof(*out) ? pkt.data_len : sizeof(*out));
 	if (len)

@@ -56,7 +56,8 @@ int sf_send_gpa(struct sfix *s, uint32_t i, uint64_t trans_id, const void *p, ui
 		uint32_t byte_offset, uint32_t byte_count, const uint64_t *pfns,
 		uint32_t npfns);
 
-/* The next packet from the host on channel i, if any: its payload in
+/* The next packet from the host on channel i, if any (a completion, or an
+ * unsolicited in-band notice with id 0): its payload in
  * *out (zeroed first, up to sizeof(*out)), payload length and id. */
 bool sf_poll(struct sfix *s, uint32_t i, struct vstor_packet *out, uint32_t *len,
 	     uint64_t *trans_id);

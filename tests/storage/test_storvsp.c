@@ -576,6 +576,85 @@ static void close_with_requests_in_flight(void **state)
 	sf_free(s);
 }
 
+/* ---- hot plug ---- */
+
+static void expect_rescan(struct sfix *s)
+{
+	struct vstor_packet r;
+	uint64_t id = 1;
+	uint32_t len;
+	sf_wait(s, 0, &r, &len, &id);
+	assert_int_equal(id, 0); /* unsolicited */
+	assert_int_equal(len, sizeof(r));
+	assert_int_equal(r.operation, VSTOR_OPERATION_ENUMERATE_BUS);
+}
+
+static void hot_add_and_remove(void **state)
+{
+	(void)state;
+	struct sfix *s = sf_new(NULL, 1, 64, false);
+	/* Before initialization nothing is sent. */
+	struct storage_backend be;
+	struct scsi_disk *d;
+	assert_int_equal(storage_backend_mem_new(64 * 512, 512, false, &be), 0);
+	assert_int_equal(scsi_disk_new(NULL, &be, &d), 0);
+	assert_int_equal(storvsp_add_disk(s->sv, 1, d), 0);
+	sf_expect_quiet(s, 0);
+	sf_init(s, NULL);
+
+	assert_int_equal(storage_backend_mem_new(64 * 512, 512, false, &be), 0);
+	uint8_t *img = storage_backend_mem_data(&be);
+	assert_int_equal(scsi_disk_new(NULL, &be, &d), 0);
+	assert_int_equal(storvsp_add_disk(s->sv, 2, d), 0);
+	expect_rescan(s);
+	assert_int_equal(storvsp_add_disk(s->sv, 2, d), -EEXIST);
+
+	uint64_t pfn = sf_alloc(s, 1);
+	uint8_t *buf = sf_ptr(s, pfn);
+	struct vstor_packet r;
+	uint8_t rl[12] = {SCSI_REPORT_LUNS};
+	scsi_put_be32(rl + 6, 4096);
+	sf_scsi(s, 0, 0, rl, 12, VSTOR_DATA_READ, pfn, 4096, &r);
+	expect_srb_ok(&r, 8 + 24);
+	assert_int_equal(buf[8 + 16 + 1], 2);
+	uint8_t cdb[10];
+	memset(buf, 0x99, 512);
+	cdb_rw10(cdb, SCSI_WRITE_10, 3, 1);
+	sf_scsi(s, 0, 2, cdb, 10, VSTOR_DATA_WRITE, pfn, 512, &r);
+	expect_srb_ok(&r, 512);
+	assert_int_equal(img[3 * 512], 0x99);
+
+	/* Removal with a request in flight: it completes; later ones find
+	 * no LUN; the guest is told to rescan. */
+	struct vstor_packet p;
+	cdb_rw10(cdb, SCSI_READ_10, 3, 1);
+	sf_srb_build(&p, 2, cdb, 10, VSTOR_DATA_READ, 512);
+	assert_int_equal(sf_send_gpa(s, 0, 4242, &p, sizeof(p), 0, 512, &pfn, 1), 0);
+	assert_int_equal(storvsp_remove_disk(s->sv, 2), 0);
+	assert_int_equal(storvsp_remove_disk(s->sv, 2), -ENOENT);
+	bool got_io = false, got_rescan = false;
+	for (int i = 0; i < 2; i++) {
+		uint64_t id;
+		sf_wait(s, 0, &r, NULL, &id);
+		if (id == 0) {
+			assert_int_equal(r.operation, VSTOR_OPERATION_ENUMERATE_BUS);
+			got_rescan = true;
+		} else {
+			assert_int_equal(id, 4242);
+			/* Either it ran before the removal or found no LUN. */
+			assert_true(r.vm_srb.srb_status == SRB_STATUS_SUCCESS ||
+				    r.vm_srb.srb_status == SRB_STATUS_INVALID_LUN);
+			got_io = true;
+		}
+	}
+	assert_true(got_io && got_rescan);
+	sf_scsi(s, 0, 2, cdb, 10, VSTOR_DATA_READ, pfn, 512, &r);
+	assert_int_equal(r.vm_srb.srb_status, SRB_STATUS_INVALID_LUN);
+	sf_scsi(s, 0, 0, rl, 12, VSTOR_DATA_READ, pfn, 4096, &r);
+	expect_srb_ok(&r, 8 + 16);
+	sf_free(s);
+}
+
 /* ---- durability ---- */
 
 static void durable_after_sigkill(void **state)
@@ -657,6 +736,7 @@ int main(void)
 		cmocka_unit_test(malicious_packets),
 		cmocka_unit_test(flow_control),
 		cmocka_unit_test(close_with_requests_in_flight),
+		cmocka_unit_test(hot_add_and_remove),
 		cmocka_unit_test(durable_after_sigkill),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

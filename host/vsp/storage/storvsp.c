@@ -76,6 +76,8 @@ struct sv_req {
 	struct sv_chan *c;
 	struct scsi_disk *disk;  /* NULL: answered without a disk */
 	bool report_luns;
+	bool notice;             /* an unsolicited in-band packet, not a completion */
+	struct sv_disk *held;    /* the disk reference this request holds */
 	uint64_t trans_id;
 	uint32_t reply_len;      /* bytes of pkt the completion carries */
 	struct vstor_packet pkt; /* the request, then its completion */
@@ -102,6 +104,13 @@ struct sv_chan {
 	uint32_t outstanding; /* requests parsed and not yet completed */
 };
 
+/* A disk and the requests using it: hot removal waits for none of them;
+ * the last reference frees the disk. */
+struct sv_disk {
+	struct scsi_disk *d;
+	uint32_t refs; /* the slot's + requests'; atomic */
+};
+
 struct storvsp {
 	struct vmbus_device *dev;
 	const struct guest_memory *mem;
@@ -113,7 +122,9 @@ struct storvsp {
 	uint16_t version;
 	uint16_t subchannels_offered;
 
-	struct scsi_disk *disks[STORVSP_MAX_LUNS]; /* set once, atomically */
+	pthread_mutex_t disk_lock; /* the slots (short holds, any context) */
+	struct sv_disk *disks[STORVSP_MAX_LUNS];
+	struct sv_chan *primary;    /* open primary channel, under state_lock */
 
 	/* The work queue. */
 	pthread_mutex_t q_lock;
@@ -200,7 +211,11 @@ static bool flush_pending_locked(struct sv_chan *c, uint32_t *written)
 	while (c->pend_head && !c->broken) {
 		struct sv_req *r = c->pend_head;
 		uint32_t need = 0;
-		int err = vmbus_ring_put_completion(w, r->trans_id, &r->pkt, r->reply_len, &need);
+		struct vmbus_ring_iov iov = {&r->pkt, r->reply_len};
+		int err = r->notice
+				  ? vmbus_ring_put_inband(w, 0, 0, &iov, 1, &need)
+				  : vmbus_ring_put_completion(w, r->trans_id, &r->pkt, r->reply_len,
+							      &need);
 		if (err == -EAGAIN) {
 			signal |= vmbus_ring_publish(w);
 			if (vmbus_ring_writer_want_space(w, need))
@@ -307,6 +322,27 @@ static void reply_srb(struct sv_req *r, uint8_t srb_status)
 	r->pkt.vm_srb.data_transfer_length = 0;
 }
 
+static void disk_put(struct sv_disk *d)
+{
+	if (d && __atomic_sub_fetch(&d->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+		scsi_disk_free(d->d);
+		free(d);
+	}
+}
+
+/* The disk at lun with a reference, or NULL. */
+static struct sv_disk *disk_get(struct storvsp *sv, uint32_t lun)
+{
+	if (lun >= STORVSP_MAX_LUNS)
+		return NULL;
+	pthread_mutex_lock(&sv->disk_lock);
+	struct sv_disk *d = sv->disks[lun];
+	if (d)
+		__atomic_add_fetch(&d->refs, 1, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&sv->disk_lock);
+	return d;
+}
+
 /* Runs a request on a worker and fills its reply. */
 static void execute_req(struct storvsp *sv, struct sv_req *r)
 {
@@ -318,13 +354,17 @@ static void execute_req(struct storvsp *sv, struct sv_req *r)
 	if (r->report_luns) {
 		uint16_t luns[STORVSP_MAX_LUNS];
 		uint32_t n = 0;
+		pthread_mutex_lock(&sv->disk_lock);
 		for (uint32_t i = 0; i < STORVSP_MAX_LUNS; i++)
-			if (__atomic_load_n(&sv->disks[i], __ATOMIC_ACQUIRE))
+			if (sv->disks[i])
 				luns[n++] = (uint16_t)i;
+		pthread_mutex_unlock(&sv->disk_lock);
 		scsi_report_luns(cdb, srb->cdb_length, luns, n, &data, &res);
 	} else {
 		scsi_disk_execute(r->disk, cdb, srb->cdb_length, &data, &res);
 	}
+	disk_put(r->held);
+	r->held = NULL;
 	STAT_ADD(sv, requests, 1);
 	reply_status(r, 0);
 	srb->scsi_status = res.status;
@@ -419,11 +459,11 @@ out:
 	return err;
 }
 
-static struct scsi_disk *find_disk(struct storvsp *sv, const struct vmscsi_request *srb)
+static struct sv_disk *find_disk(struct storvsp *sv, const struct vmscsi_request *srb)
 {
-	if (srb->path_id || srb->target_id || srb->lun >= STORVSP_MAX_LUNS)
+	if (srb->path_id || srb->target_id)
 		return NULL;
-	return __atomic_load_n(&sv->disks[srb->lun], __ATOMIC_ACQUIRE);
+	return disk_get(sv, srb->lun);
 }
 
 /*
@@ -459,7 +499,8 @@ static void parse_srb(struct sv_chan *c, const struct vmbus_packet *pkt, struct 
 		return;
 	}
 	r->report_luns = srb->cdb[0] == SCSI_REPORT_LUNS && !srb->path_id && !srb->target_id;
-	r->disk = find_disk(sv, srb);
+	r->held = r->report_luns ? NULL : find_disk(sv, srb);
+	r->disk = r->held ? r->held->d : NULL;
 	if (!r->disk && !r->report_luns) {
 		/* No disk there: what storvsc's scan expects for an empty
 		 * slot (not bad input). */
@@ -757,26 +798,31 @@ static int sv_open(void *dev, struct vmbus_channel *ch,
 	c->primary = vmbus_channel_subchannel_index(ch) == 0;
 	pthread_mutex_init(&c->in_lock, NULL);
 	pthread_mutex_init(&c->out_lock, NULL);
+	c->refs = 1;
+	vmbus_channel_get(ch); /* the open reference, as chan_get pairs them */
 	if (c->primary) {
 		/* A fresh open is a fresh controller for the guest. */
 		pthread_mutex_lock(&sv->state_lock);
 		sv->init = SV_INIT_NONE;
 		__atomic_store_n(&sv->version, 0, __ATOMIC_RELEASE);
+		sv->primary = c;
 		pthread_mutex_unlock(&sv->state_lock);
 	}
-	c->refs = 1;
-	vmbus_channel_get(ch); /* the open reference, as chan_get pairs them */
 	vmbus_channel_set_data(ch, c);
 	return 0;
 }
 
 static void sv_close(void *dev, struct vmbus_channel *ch)
 {
-	(void)dev;
+	struct storvsp *sv = dev;
 	struct sv_chan *c = vmbus_channel_data(ch);
 	vmbus_channel_set_data(ch, NULL);
 	if (!c)
 		return;
+	pthread_mutex_lock(&sv->state_lock);
+	if (sv->primary == c)
+		sv->primary = NULL;
+	pthread_mutex_unlock(&sv->state_lock);
 	pthread_mutex_lock(&c->in_lock);
 	pthread_mutex_lock(&c->out_lock);
 	c->closed = true;
@@ -851,7 +897,8 @@ static void stop_workers(struct storvsp *sv)
 static void sv_free(struct storvsp *sv)
 {
 	for (uint32_t i = 0; i < STORVSP_MAX_LUNS; i++)
-		scsi_disk_free(sv->disks[i]);
+		disk_put(sv->disks[i]);
+	pthread_mutex_destroy(&sv->disk_lock);
 	pthread_mutex_destroy(&sv->state_lock);
 	pthread_mutex_destroy(&sv->q_lock);
 	pthread_cond_destroy(&sv->q_cond);
@@ -879,6 +926,7 @@ int storvsp_add(struct vmbus_server *s, const struct guest_memory *mem,
 		return -EINVAL;
 	}
 	pthread_mutex_init(&sv->state_lock, NULL);
+	pthread_mutex_init(&sv->disk_lock, NULL);
 	pthread_mutex_init(&sv->q_lock, NULL);
 	pthread_cond_init(&sv->q_cond, NULL);
 	sv->threads = calloc(sv->cfg.workers, sizeof(*sv->threads));
@@ -910,14 +958,76 @@ int storvsp_add(struct vmbus_server *s, const struct guest_memory *mem,
 	return 0;
 }
 
+/*
+ * Tells an initialized guest to rescan the bus: an unsolicited in-band
+ * ENUMERATE_BUS with transaction id 0, which storvsc_on_receive turns into
+ * a SCSI host scan. Queued like a completion if the ring is full.
+ */
+static void notify_rescan(struct storvsp *sv)
+{
+	pthread_mutex_lock(&sv->state_lock);
+	struct sv_chan *c = sv->init == SV_INIT_READY ? sv->primary : NULL;
+	if (c)
+		chan_get(c);
+	pthread_mutex_unlock(&sv->state_lock);
+	if (!c)
+		return;
+	struct sv_req *r = calloc(1, sizeof(*r));
+	bool signal = false;
+	if (r) {
+		r->c = c;
+		r->notice = true;
+		r->pkt.operation = VSTOR_OPERATION_ENUMERATE_BUS;
+		r->reply_len = sv_packet_size(sv_version(sv));
+		pthread_mutex_lock(&c->out_lock);
+		c->outstanding++;
+		pthread_mutex_unlock(&c->out_lock);
+		chan_get(c); /* the notice's own reference, as a request's */
+		bool resume;
+		uint32_t puts;
+		signal = complete_req(c, r, &puts, &resume);
+		chan_put_n(c, puts);
+	}
+	if (signal)
+		vmbus_channel_signal(c->ch);
+	chan_put(c);
+}
+
 int storvsp_add_disk(struct storvsp *sv, uint32_t lun, struct scsi_disk *disk)
 {
 	if (lun >= STORVSP_MAX_LUNS || !disk)
 		return -EINVAL;
-	struct scsi_disk *none = NULL;
-	if (!__atomic_compare_exchange_n(&sv->disks[lun], &none, disk, false, __ATOMIC_RELEASE,
-					 __ATOMIC_RELAXED))
+	struct sv_disk *d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	d->d = disk;
+	d->refs = 1;
+	pthread_mutex_lock(&sv->disk_lock);
+	bool taken = sv->disks[lun] != NULL;
+	if (!taken)
+		sv->disks[lun] = d;
+	pthread_mutex_unlock(&sv->disk_lock);
+	if (taken) {
+		free(d);
 		return -EEXIST;
+	}
+	notify_rescan(sv);
+	return 0;
+}
+
+int storvsp_remove_disk(struct storvsp *sv, uint32_t lun)
+{
+	if (lun >= STORVSP_MAX_LUNS)
+		return -EINVAL;
+	pthread_mutex_lock(&sv->disk_lock);
+	struct sv_disk *d = sv->disks[lun];
+	sv->disks[lun] = NULL;
+	pthread_mutex_unlock(&sv->disk_lock);
+	if (!d)
+		return -ENOENT;
+	/* Requests holding it finish; new ones find an empty slot. */
+	disk_put(d);
+	notify_rescan(sv);
 	return 0;
 }
 
@@ -934,6 +1044,16 @@ void storvsp_remove(struct vmbus_server *s, struct storvsp *sv)
 
 void storvsp_get_stats(struct storvsp *sv, struct storvsp_stats *out)
 {
-	__atomic_thread_fence(__ATOMIC_ACQUIRE);
-	*out = sv->st;
+#define LOAD(field) out->field = __atomic_load_n(&sv->st.field, __ATOMIC_RELAXED)
+	LOAD(version);
+	LOAD(requests);
+	LOAD(completions);
+	LOAD(check_conditions);
+	LOAD(bad_packets);
+	LOAD(bad_gpas);
+	LOAD(ring_full);
+	LOAD(throttled);
+	LOAD(subchannels);
+	LOAD(resets);
+#undef LOAD
 }

@@ -56,8 +56,14 @@ struct storvsp;
 int storvsp_add(struct vmbus_server *s, const struct guest_memory *mem,
 		const struct storvsp_config *cfg, struct storvsp **out);
 
-/* Attaches disk at LUN lun (taking it). -EEXIST, -EINVAL (lun too big). */
+/* Attaches disk at LUN lun (taking it). -EEXIST, -EINVAL (lun too big).
+ * Any time: an initialized guest is told to rescan (ENUMERATE_BUS). */
 int storvsp_add_disk(struct storvsp *sv, uint32_t lun, struct scsi_disk *disk);
+
+/* Detaches the disk at lun (hot removal): requests in flight on it finish,
+ * later ones find no LUN, the guest is told to rescan, and the disk is
+ * freed with its last request. -ENOENT if there is none. */
+int storvsp_remove_disk(struct storvsp *sv, uint32_t lun);
 
 /* Rescinds the controller, finishes in-flight requests, frees the disks. */
 void storvsp_remove(struct vmbus_server *s, struct storvsp *sv);
