@@ -45,6 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		const uint16_t luns[2] = {0, 3};
 		scsi_report_luns(cdb, data[0] & 0x1f, luns, 2, &sd, &res);
+		scsi_inquiry_absent(cdb, data[0] & 0x1f, &sd, &res);
 		free(buf);
 	}
 	scsi_disk_free(d);

@@ -502,6 +502,23 @@ static void test_report_luns(void **state)
 	rm(t);
 }
 
+static void test_inquiry_absent(void **state)
+{
+	(void)state;
+	struct t *t = mk(false);
+	uint8_t cdb[6] = {SCSI_INQUIRY, 0, 0, 0, 96, 0};
+	struct iovec v = {t->buf, 96};
+	struct scsi_data data = {&v, 1, 96};
+	scsi_inquiry_absent(cdb, 6, &data, &t->res);
+	expect_good(&t->res);
+	assert_int_equal(t->res.transferred, 36);
+	assert_int_equal(t->buf[0], SCSI_PQ_NOT_CONNECTED);
+	cdb[1] = 1;
+	scsi_inquiry_absent(cdb, 6, &data, &t->res);
+	expect_sense(&t->res, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_LUN_NOT_SUPPORTED);
+	rm(t);
+}
+
 static void test_start_stop_and_unknown(void **state)
 {
 	(void)state;
@@ -537,6 +554,7 @@ int main(void)
 		cmocka_unit_test(test_write_same),
 		cmocka_unit_test(test_mode_sense),
 		cmocka_unit_test(test_report_luns),
+		cmocka_unit_test(test_inquiry_absent),
 		cmocka_unit_test(test_start_stop_and_unknown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -61,6 +61,18 @@ static void expect_srb_sense(const struct vstor_packet *r, uint8_t key, uint16_t
 	assert_int_equal(r->vm_srb.data_transfer_length, 0);
 }
 
+/* REPORT LUNS into the page at pfn; returns the LUN list's byte count. */
+static uint32_t report_luns(struct sfix *s, uint64_t pfn)
+{
+	struct vstor_packet r;
+	uint8_t rl[12] = {SCSI_REPORT_LUNS};
+	scsi_put_be32(rl + 6, 4096);
+	sf_scsi(s, 0, 0, rl, 12, VSTOR_DATA_READ, pfn, 4096, &r);
+	uint32_t n = scsi_get_be32(sf_ptr(s, pfn));
+	expect_srb_ok(&r, 8 + n);
+	return n;
+}
+
 /* ---- initialization ---- */
 
 static void init_linux_sequence(void **state)
@@ -268,11 +280,7 @@ static void several_luns(void **state)
 	uint64_t pfn = sf_alloc(s, 1);
 	uint8_t *buf = sf_ptr(s, pfn);
 	struct vstor_packet r;
-	uint8_t rl[12] = {SCSI_REPORT_LUNS};
-	scsi_put_be32(rl + 6, 4096);
-	sf_scsi(s, 0, 0, rl, 12, VSTOR_DATA_READ, pfn, 4096, &r);
-	expect_srb_ok(&r, 8 + 24);
-	assert_int_equal(scsi_get_be32(buf), 24);
+	assert_int_equal(report_luns(s, pfn), 24);
 	for (uint32_t i = 0; i < 3; i++)
 		assert_int_equal(buf[8 + 8 * i + 1], i);
 	/* Each LUN is its own disk. */
@@ -286,8 +294,14 @@ static void several_luns(void **state)
 	for (uint8_t lun = 0; lun < 3; lun++)
 		assert_int_equal(sf_disk(s, lun)[5 * 512 + 100], 0x40 + lun);
 	/* Empty slots: no LUN 3, no target 1, no path 1. */
+	/* INQUIRY of an empty LUN: peripheral qualifier 3; other commands
+	 * there: no LUN. */
 	uint8_t inq[6] = {SCSI_INQUIRY, 0, 0, 0, 36, 0};
 	sf_scsi(s, 0, 3, inq, 6, VSTOR_DATA_READ, pfn, 36, &r);
+	expect_srb_ok(&r, 36);
+	assert_int_equal(buf[0], SCSI_PQ_NOT_CONNECTED);
+	uint8_t tur[6] = {SCSI_TEST_UNIT_READY};
+	sf_scsi(s, 0, 3, tur, 6, VSTOR_DATA_UNKNOWN, 0, 0, &r);
 	assert_int_equal(r.vm_srb.srb_status, SRB_STATUS_INVALID_LUN);
 	struct vstor_packet p;
 	sf_srb_build(&p, 0, inq, 6, VSTOR_DATA_READ, 36);
@@ -612,10 +626,7 @@ static void hot_add_and_remove(void **state)
 	uint64_t pfn = sf_alloc(s, 1);
 	uint8_t *buf = sf_ptr(s, pfn);
 	struct vstor_packet r;
-	uint8_t rl[12] = {SCSI_REPORT_LUNS};
-	scsi_put_be32(rl + 6, 4096);
-	sf_scsi(s, 0, 0, rl, 12, VSTOR_DATA_READ, pfn, 4096, &r);
-	expect_srb_ok(&r, 8 + 24);
+	assert_int_equal(report_luns(s, pfn), 24);
 	assert_int_equal(buf[8 + 16 + 1], 2);
 	uint8_t cdb[10];
 	memset(buf, 0x99, 512);
@@ -650,8 +661,7 @@ static void hot_add_and_remove(void **state)
 	assert_true(got_io && got_rescan);
 	sf_scsi(s, 0, 2, cdb, 10, VSTOR_DATA_READ, pfn, 512, &r);
 	assert_int_equal(r.vm_srb.srb_status, SRB_STATUS_INVALID_LUN);
-	sf_scsi(s, 0, 0, rl, 12, VSTOR_DATA_READ, pfn, 4096, &r);
-	expect_srb_ok(&r, 8 + 16);
+	assert_int_equal(report_luns(s, pfn), 16);
 	sf_free(s);
 }
 

@@ -651,6 +651,25 @@ void scsi_report_luns(const uint8_t *cdb, uint32_t cdb_len, const uint16_t *luns
 	good(res, done);
 }
 
+void scsi_inquiry_absent(const uint8_t *cdb, uint32_t cdb_len, const struct scsi_data *buf,
+			 struct scsi_result *res)
+{
+	if (cdb_len < 6 || !control_ok(cdb, 6) || (cdb[1] & ~SCSI_INQUIRY_EVPD)) {
+		invalid_field(res);
+		return;
+	}
+	if ((cdb[1] & SCSI_INQUIRY_EVPD) || cdb[2]) {
+		scsi_set_sense(res, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_LUN_NOT_SUPPORTED);
+		return;
+	}
+	uint8_t p[SCSI_INQUIRY_STANDARD_LEN] = {0};
+	p[0] = SCSI_PQ_NOT_CONNECTED;
+	p[2] = SCSI_VERSION_SPC4;
+	p[3] = 0x02 | 0x10;
+	p[4] = SCSI_INQUIRY_STANDARD_LEN - 5;
+	reply(res, buf, p, sizeof(p), scsi_get_be16(cdb + 3));
+}
+
 static void cmd_request_sense(const uint8_t *cdb, const struct scsi_data *buf,
 			      struct scsi_result *res)
 {

@@ -66,6 +66,12 @@ void scsi_set_sense(struct scsi_result *res, uint8_t key, uint16_t asc_ascq);
 void scsi_report_luns(const uint8_t *cdb, uint32_t cdb_len, const uint16_t *luns,
 		      uint32_t count, const struct scsi_data *buf, struct scsi_result *res);
 
+/* INQUIRY for a LUN with no disk: peripheral qualifier 3 (not connected),
+ * as SPC wants, so a scan of LUN 0 goes on to REPORT LUNS; VPD pages get
+ * LOGICAL UNIT NOT SUPPORTED. */
+void scsi_inquiry_absent(const uint8_t *cdb, uint32_t cdb_len, const struct scsi_data *buf,
+			 struct scsi_result *res);
+
 /* Copies between a flat buffer and a scsi_data at offset; returns bytes
  * copied (stops at the end of either). */
 uint64_t scsi_data_copy_in(const struct scsi_data *d, uint64_t offset, const void *src,

@@ -75,7 +75,8 @@ struct sv_req {
 	struct sv_req *next;
 	struct sv_chan *c;
 	struct scsi_disk *disk;  /* NULL: answered without a disk */
-	bool report_luns;
+	bool report_luns;        /* answered by the controller: REPORT LUNS, */
+	bool inquiry_absent;     /* or INQUIRY of a LUN with no disk */
 	bool notice;             /* an unsolicited in-band packet, not a completion */
 	struct sv_disk *held;    /* the disk reference this request holds */
 	uint64_t trans_id;
@@ -360,6 +361,8 @@ static void execute_req(struct storvsp *sv, struct sv_req *r)
 				luns[n++] = (uint16_t)i;
 		pthread_mutex_unlock(&sv->disk_lock);
 		scsi_report_luns(cdb, srb->cdb_length, luns, n, &data, &res);
+	} else if (r->inquiry_absent) {
+		scsi_inquiry_absent(cdb, srb->cdb_length, &data, &res);
 	} else {
 		scsi_disk_execute(r->disk, cdb, srb->cdb_length, &data, &res);
 	}
@@ -498,10 +501,12 @@ static void parse_srb(struct sv_chan *c, const struct vmbus_packet *pkt, struct 
 		*done = r;
 		return;
 	}
-	r->report_luns = srb->cdb[0] == SCSI_REPORT_LUNS && !srb->path_id && !srb->target_id;
+	bool target0 = !srb->path_id && !srb->target_id;
+	r->report_luns = srb->cdb[0] == SCSI_REPORT_LUNS && target0;
 	r->held = r->report_luns ? NULL : find_disk(sv, srb);
 	r->disk = r->held ? r->held->d : NULL;
-	if (!r->disk && !r->report_luns) {
+	r->inquiry_absent = !r->disk && target0 && srb->cdb[0] == SCSI_INQUIRY;
+	if (!r->disk && !r->report_luns && !r->inquiry_absent) {
 		/* No disk there: what storvsc's scan expects for an empty
 		 * slot (not bad input). */
 		reply_srb(r, SRB_STATUS_INVALID_LUN);
