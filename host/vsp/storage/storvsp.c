@@ -131,6 +131,7 @@ struct storvsp {
 	pthread_mutex_t q_lock;
 	pthread_cond_t q_cond;
 	struct sv_req *q_head, *q_tail;
+	uint32_t idle; /* workers waiting for work */
 	bool stopping;
 	pthread_t *threads;
 	uint32_t nthreads;
@@ -632,7 +633,11 @@ static void queue_work(struct storvsp *sv, struct sv_req *r)
 	else
 		sv->q_head = r;
 	sv->q_tail = r;
-	pthread_cond_signal(&sv->q_cond);
+	/* A busy worker takes the next request itself; wake one only if
+	 * some are asleep (a futex wake per request is most of the cost of
+	 * a small request otherwise). */
+	if (sv->idle)
+		pthread_cond_signal(&sv->q_cond);
 	pthread_mutex_unlock(&sv->q_lock);
 }
 
@@ -764,8 +769,11 @@ static void *worker(void *arg)
 	struct storvsp *sv = arg;
 	pthread_mutex_lock(&sv->q_lock);
 	for (;;) {
-		while (!sv->q_head && !sv->stopping)
+		while (!sv->q_head && !sv->stopping) {
+			sv->idle++;
 			pthread_cond_wait(&sv->q_cond, &sv->q_lock);
+			sv->idle--;
+		}
 		struct sv_req *r = sv->q_head;
 		if (!r)
 			break; /* stopping, queue empty */
