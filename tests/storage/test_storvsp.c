@@ -667,9 +667,9 @@ static void hot_add_and_remove(void **state)
 
 /* ---- durability ---- */
 
-static void durable_after_sigkill(void **state)
+/* Returns false if the image's file system has no O_DIRECT. */
+static bool durable_after_sigkill_with(bool direct)
 {
-	(void)state;
 	char path[] = "/tmp/hvkit-storvsp-XXXXXX";
 	int fd = mkstemp(path);
 	assert_true(fd >= 0);
@@ -687,11 +687,15 @@ static void durable_after_sigkill(void **state)
 		 * be killed. */
 		close(pipefd[0]);
 		struct sfix *s = sf_new(NULL, 0, 0, false);
-		struct storage_file_config fc = {.path = path};
+		struct storage_file_config fc = {.path = path, .direct = direct};
 		struct storage_backend be;
 		struct scsi_disk *d;
-		if (storage_backend_file_open(&fc, &be) || scsi_disk_new(NULL, &be, &d) ||
-		    storvsp_add_disk(s->sv, 0, d))
+		int err = storage_backend_file_open(&fc, &be);
+		if (err == -EINVAL && direct) {
+			char no = 'x';
+			_exit(write(pipefd[1], &no, 1) == 1 ? 0 : 3);
+		}
+		if (err || scsi_disk_new(NULL, &be, &d) || storvsp_add_disk(s->sv, 0, d))
 			_exit(2);
 		sf_init(s, NULL);
 		uint64_t pfn = sf_alloc(s, 2);
@@ -715,6 +719,12 @@ static void durable_after_sigkill(void **state)
 	close(pipefd[1]);
 	char ack = 0;
 	assert_int_equal(read(pipefd[0], &ack, 1), 1);
+	if (ack == 'x') {
+		waitpid(pid, NULL, 0);
+		close(pipefd[0]);
+		unlink(path);
+		return false;
+	}
 	assert_int_equal(ack, 'y');
 	kill(pid, SIGKILL);
 	int status;
@@ -728,6 +738,20 @@ static void durable_after_sigkill(void **state)
 	close(fd);
 	unlink(path);
 	assert_memory_equal(got, want, sizeof(want));
+	return true;
+}
+
+static void durable_after_sigkill(void **state)
+{
+	(void)state;
+	durable_after_sigkill_with(false);
+}
+
+static void durable_after_sigkill_direct(void **state)
+{
+	(void)state;
+	if (!durable_after_sigkill_with(true))
+		skip(); /* tmpfs */
 }
 
 int main(void)
@@ -748,6 +772,7 @@ int main(void)
 		cmocka_unit_test(close_with_requests_in_flight),
 		cmocka_unit_test(hot_add_and_remove),
 		cmocka_unit_test(durable_after_sigkill),
+		cmocka_unit_test(durable_after_sigkill_direct),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -405,6 +405,22 @@ static uint32_t max_pages(const struct storvsp *sv)
 	return sv->cfg.max_transfer_bytes / PAGE + VMBUS_RING_MAX_GPA_RANGES;
 }
 
+/* PFNs the packet names, at most limit (a malformed list: 1, so the
+ * request gets room for nothing and map_gpa_list refuses it). */
+static uint32_t gpa_pages(const struct vmbus_packet *pkt, uint32_t limit)
+{
+	struct vmbus_gpa_range_iter it;
+	struct vmbus_gpa_range_in range;
+	uint64_t n = 0;
+	if (vmbus_gpa_ranges_begin(pkt, &it))
+		return 1;
+	while (vmbus_gpa_ranges_next(&it, &range) == 1 && n <= limit)
+		n += range.pfn_count;
+	if (n == 0)
+		return 1;
+	return n < limit ? (uint32_t)n : limit;
+}
+
 /*
  * Checks a GPA-direct packet's ranges (inside guest RAM, no page twice,
  * exactly `len` bytes in all) and fills r's iovec with host pointers.
@@ -483,7 +499,7 @@ static void parse_srb(struct sv_chan *c, const struct vmbus_packet *pkt, struct 
 	const struct vmscsi_request *srb = &vp.vm_srb;
 	uint64_t len = srb->data_transfer_length;
 	bool gpa = pkt->type == VMBUS_PKT_DATA_USING_GPA_DIRECT;
-	uint32_t cap = gpa ? max_pages(sv) : 0;
+	uint32_t cap = gpa ? gpa_pages(pkt, max_pages(sv)) : 0;
 	struct sv_req *r = req_new(c, pkt, (int)cap);
 	*work = *done = NULL;
 	if (!r)
