@@ -68,6 +68,18 @@ void sf_free(struct sfix *s)
 	free(s);
 }
 
+void sf_reopen(struct sfix *s)
+{
+	uint32_t primary = s->chan[0].relid;
+	for (uint32_t i = s->nchan; i-- > 0;) {
+		vf_chan_close(s->f, &s->chan[i]);
+		vf_chan_free(&s->chan[i]);
+	}
+	s->nchan = 0;
+	s->version = 0;
+	open_channel(s, primary);
+}
+
 uint8_t *sf_disk(struct sfix *s, uint32_t lun)
 {
 	return s->img[lun];

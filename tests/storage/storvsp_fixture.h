@@ -43,6 +43,10 @@ struct sfix *sf_new(const struct storvsp_config *cfg, uint32_t disks, uint64_t b
 		    bool read_only);
 void sf_free(struct sfix *s);
 
+/* Closes every channel (sub-channels first, as Linux) and opens the
+ * primary again: a driver reload. Its state starts over (version 0). */
+void sf_reopen(struct sfix *s);
+
 /* The bytes of LUN n's in-memory disk. */
 uint8_t *sf_disk(struct sfix *s, uint32_t lun);
 

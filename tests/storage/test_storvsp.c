@@ -389,6 +389,29 @@ static void subchannels_in_parallel(void **state)
 	sf_free(s);
 }
 
+/* A driver reload: close everything, open the primary again, initialize
+ * and ask for sub-channels again; I/O works on the new ones. */
+static void reload_driver(void **state)
+{
+	(void)state;
+	struct sfix *s = sf_new(NULL, 1, BLOCKS, false);
+	sf_init(s, NULL);
+	assert_int_equal(sf_subchannels(s, 2), 0);
+	sf_reopen(s);
+	assert_int_equal(sf_stats(s).version, VSTOR_PROTO_VERSION_WIN10);
+	/* Not initialized any more: SRBs are refused until it is. */
+	struct vstor_packet srb;
+	uint8_t tur[6] = {SCSI_TEST_UNIT_READY};
+	sf_srb_build(&srb, 0, tur, 6, VSTOR_DATA_UNKNOWN, 0);
+	assert_int_equal(sf_op(s, 0, &srb), VSTOR_STATUS_INVALID_DEVICE_STATE);
+	assert_int_equal(sf_init(s, NULL), VSTOR_PROTO_VERSION_WIN10);
+	assert_int_equal(sf_subchannels(s, 2), 0);
+	struct vstor_packet r;
+	sf_scsi(s, 2, 0, tur, 6, VSTOR_DATA_UNKNOWN, 0, 0, &r);
+	expect_srb_ok(&r, 0);
+	sf_free(s);
+}
+
 /* ---- a malicious guest ---- */
 
 static void expect_rejected_gpa(struct sfix *s, const struct vstor_packet *p, uint32_t off,
@@ -766,6 +789,7 @@ int main(void)
 		cmocka_unit_test(several_luns),
 		cmocka_unit_test(several_controllers),
 		cmocka_unit_test(subchannels_in_parallel),
+		cmocka_unit_test(reload_driver),
 		cmocka_unit_test(malicious_gpa_lists),
 		cmocka_unit_test(malicious_packets),
 		cmocka_unit_test(flow_control),

@@ -834,6 +834,10 @@ static int sv_open(void *dev, struct vmbus_channel *ch,
 		pthread_mutex_lock(&sv->state_lock);
 		sv->init = SV_INIT_NONE;
 		__atomic_store_n(&sv->version, 0, __ATOMIC_RELEASE);
+		/* A reloaded storvsc asks for sub-channels again and opens
+		 * only those offered after its request (its sc_create
+		 * callback), so it may have as many new ones. */
+		sv->subchannels_offered = 0;
 		sv->primary = c;
 		pthread_mutex_unlock(&sv->state_lock);
 	}
