@@ -147,37 +147,43 @@ static int echo_slot(struct machine *m, uint32_t instance, bool want_free)
 	return -1;
 }
 
-/* The SCSI controller with the configured disks (LUN = index). */
-static int attach_storage(struct machine *m)
+int machine_add_disk(struct machine *m, uint32_t lun, const struct machine_disk *d)
 {
-	if (!m->cfg.disk_count)
-		return 0;
-	struct storvsp_config scfg = {.workers = m->cfg.cpus < 4 ? 2 : 4,
-				      .log = m->cfg.log,
-				      .log_ctx = m->cfg.log_ctx};
-	int err = storvsp_add(m->vmbus, process_partition_memory(m->pp), &scfg, &m->storage);
-	for (uint32_t i = 0; !err && i < m->cfg.disk_count; i++) {
-		const struct machine_disk *d = &m->cfg.disks[i];
-		struct storage_file_config fc = {
-			.path = d->path, .read_only = d->read_only, .direct = d->direct};
-		struct storage_backend be;
-		struct scsi_disk *disk;
-		char serial[32];
-		snprintf(serial, sizeof(serial), "hvkit-%u", i);
-		struct scsi_disk_config dc = {.serial = d->serial ? d->serial : serial};
-		err = storage_backend_file_open(&fc, &be);
+	if (!m->storage) {
+		/* The controller comes with the first disk (hot added if the
+		 * guest is running). */
+		struct storvsp_config scfg = {.workers = m->cfg.cpus < 4 ? 2 : 4,
+					      .log = m->cfg.log,
+					      .log_ctx = m->cfg.log_ctx};
+		int err = storvsp_add(m->vmbus, process_partition_memory(m->pp), &scfg,
+				      &m->storage);
 		if (err)
-			break;
-		err = scsi_disk_new(&dc, &be, &disk);
-		if (err) {
-			storage_backend_close(&be);
-			break;
-		}
-		err = storvsp_add_disk(m->storage, i, disk);
-		if (err)
-			scsi_disk_free(disk);
+			return err;
 	}
+	struct storage_file_config fc = {
+		.path = d->path, .read_only = d->read_only, .direct = d->direct};
+	struct storage_backend be;
+	struct scsi_disk *disk;
+	char serial[32];
+	snprintf(serial, sizeof(serial), "hvkit-%u", lun);
+	struct scsi_disk_config dc = {.serial = d->serial ? d->serial : serial};
+	int err = storage_backend_file_open(&fc, &be);
+	if (err)
+		return err;
+	err = scsi_disk_new(&dc, &be, &disk);
+	if (err) {
+		storage_backend_close(&be);
+		return err;
+	}
+	err = storvsp_add_disk(m->storage, lun, disk);
+	if (err)
+		scsi_disk_free(disk);
 	return err;
+}
+
+int machine_remove_disk(struct machine *m, uint32_t lun)
+{
+	return m->storage ? storvsp_remove_disk(m->storage, lun) : -ENOENT;
 }
 
 /* The VMBus server and the boot-time devices, before the guest runs. */
@@ -197,8 +203,8 @@ static int attach_vmbus(struct machine *m)
 	process_partition_unlock(m->pp);
 	for (uint32_t i = 0; !err && i < m->cfg.echo_devices; i++)
 		err = machine_add_echo(m, i);
-	if (!err)
-		err = attach_storage(m);
+	for (uint32_t i = 0; !err && i < m->cfg.disk_count; i++)
+		err = machine_add_disk(m, i, &m->cfg.disks[i]);
 	return err;
 }
 

@@ -53,6 +53,11 @@ struct vmbus_server *machine_vmbus(struct machine *m);
 int machine_add_echo(struct machine *m, uint32_t instance);
 int machine_remove_echo(struct machine *m, uint32_t instance);
 
+/* Hot-plugs a disk at this LUN of the storage controller (created, and
+ * offered, with the first disk) / unplugs it; the guest is told to rescan. */
+int machine_add_disk(struct machine *m, uint32_t lun, const struct machine_disk *d);
+int machine_remove_disk(struct machine *m, uint32_t lun);
+
 /* Whether the partition was torn down because the guest misbehaved. */
 bool machine_failed(struct machine *m, char *why, size_t len);
 
