@@ -41,6 +41,8 @@ struct run_options {
 	const char *control; /* the control socket, or NULL */
 	struct netvsp_nic_opts nics[MACHINE_MAX_NICS];
 	uint32_t nic_count;
+	struct machine_disk disks[MACHINE_MAX_DISKS];
+	uint32_t disk_count;
 };
 
 static void usage(FILE *out)
@@ -67,6 +69,9 @@ static void usage(FILE *out)
 		"  --net [user|tap=NAME|loopback][,mac=XX:..][,mtu=N][,queues=N]\n"
 		"                         add a synthetic NIC (repeat for more); only the\n"
 		"                         loopback backend is available yet\n"
+		"  --disk path=FILE[,readonly=on][,direct=on][,serial=S]\n"
+		"                         a raw disk image on the SCSI controller (repeat\n"
+		"                         for more; LUNs in order)\n"
 		"  --guest PATH           the guest program (default: hvkit-guest beside hvkit)\n"
 		"  --control PATH         serve the control socket at PATH (see hvkit ctl);\n"
 		"                         the guest then stays up after its echo exchange and\n"
@@ -122,6 +127,48 @@ static int parse_vmbus(struct run_options *o, char *arg)
 	return 0;
 }
 
+static int parse_on_off(const char *value, bool *out)
+{
+	if (strcmp(value, "on") && strcmp(value, "off"))
+		return -EINVAL;
+	*out = !strcmp(value, "on");
+	return 0;
+}
+
+/* --disk path=FILE[,readonly=on][,direct=on][,serial=S]; arg is kept (the
+ * disk points into it). */
+static int parse_disk(struct run_options *o, char *arg)
+{
+	if (o->disk_count == MACHINE_MAX_DISKS)
+		return -ENOSPC;
+	struct machine_disk *d = &o->disks[o->disk_count];
+	*d = (struct machine_disk){0};
+	char *save;
+	for (char *kv = strtok_r(arg, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+		char *value = strchr(kv, '=');
+		if (!value)
+			return -EINVAL;
+		*value++ = '\0';
+		int err = 0;
+		if (!strcmp(kv, "path"))
+			d->path = value;
+		else if (!strcmp(kv, "readonly"))
+			err = parse_on_off(value, &d->read_only);
+		else if (!strcmp(kv, "direct"))
+			err = parse_on_off(value, &d->direct);
+		else if (!strcmp(kv, "serial"))
+			d->serial = value;
+		else
+			err = -EINVAL;
+		if (err)
+			return err;
+	}
+	if (!d->path || !*d->path)
+		return -EINVAL;
+	o->disk_count++;
+	return 0;
+}
+
 static int parse_options(int argc, char **argv, struct run_options *o)
 {
 	static const struct option opts[] = {
@@ -142,13 +189,14 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 		{"control", required_argument, NULL, 'C'},
 		{"net", required_argument, NULL, 'N'},
 		{"no-ic", no_argument, NULL, 'X'},
+		{"disk", required_argument, NULL, 'k'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	bool devices_given = false;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "p:c:m:d:n:s:v:g:C:N:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:c:m:d:n:s:v:g:C:N:k:h", opts, NULL)) != -1) {
 		char *end;
 		switch (c) {
 		case 'p':
@@ -252,6 +300,14 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 		}
 		case 'X':
 			o->no_ic = true;
+			break;
+		case 'k':
+			if (parse_disk(o, optarg)) {
+				fprintf(stderr, "hvkit run: bad --disk (path=FILE[,readonly=on]"
+						"[,direct=on][,serial=S], at most %u)\n",
+					MACHINE_MAX_DISKS);
+				return 2;
+			}
 			break;
 		default:
 			usage(c == 'h' ? stdout : stderr);
@@ -426,15 +482,15 @@ static int kvm_verdict(int status, bool builtin)
 static void print_start(const struct run_options *o, const struct machine_config *cfg)
 {
 	if (cfg->partition == MACHINE_KVM)
-		printf("hvkit: KVM partition, %u VPs, %llu MiB, %u echo device(s), %u NIC(s); "
-		       "kernel %s\n",
+		printf("hvkit: KVM partition, %u VPs, %llu MiB, %u echo device(s), %u NIC(s), "
+		       "%u disk(s); kernel %s\n",
 		       o->cpus, (unsigned long long)(o->memory >> 20), o->echo_devices,
-		       o->nic_count, cfg->kvm.kernel);
+		       o->nic_count, o->disk_count, cfg->kvm.kernel);
 	else
-		printf("hvkit: process partition, %u VPs, %llu MiB, %u echo device(s), %u NIC(s); "
-		       "guest %s\n",
+		printf("hvkit: process partition, %u VPs, %llu MiB, %u echo device(s), %u NIC(s), "
+		       "%u disk(s); guest %s\n",
 		       o->cpus, (unsigned long long)(o->memory >> 20), o->echo_devices,
-		       o->nic_count, o->guest);
+		       o->nic_count, o->disk_count, o->guest);
 	fflush(stdout);
 }
 
@@ -491,6 +547,8 @@ int cmd_run(int argc, char **argv)
 		.echo_devices = o.echo_devices,
 		.nics = o.nics,
 		.nic_count = o.nic_count,
+		.disks = o.disks,
+		.disk_count = o.disk_count,
 		.vmbus = {.scramble_relids = o.scramble, .gpadl_limit = o.gpadl_limit},
 		.ic = !o.no_ic,
 		/* Short periods, so a short run sees heartbeats and samples. */

@@ -18,6 +18,7 @@
 #include "kvm_platform.h"
 #include "machine.h"
 #include "process.h"
+#include "storvsp.h"
 
 struct machine {
 	struct machine_config cfg;
@@ -30,6 +31,7 @@ struct machine {
 	uint32_t echo_instance[MACHINE_MAX_ECHO];
 	uint64_t started_ns;
 	struct netvsp_nic *nics[MACHINE_MAX_NICS];
+	struct storvsp *storage; /* the SCSI controller, if there are disks */
 };
 
 /* ---- The partition, whichever it is ---- */
@@ -204,6 +206,45 @@ static int echo_slot(struct machine *m, uint32_t instance, bool want_free)
 	return -1;
 }
 
+int machine_add_disk(struct machine *m, uint32_t lun, const struct machine_disk *d)
+{
+	if (!m->storage) {
+		/* The controller comes with the first disk (hot added if the
+		 * guest is running). */
+		struct storvsp_config scfg = {.workers = m->cfg.cpus < 4 ? 2 : 4,
+					      .log = m->cfg.log,
+					      .log_ctx = m->cfg.log_ctx};
+		int err = storvsp_add(m->vmbus, partition_memory(m), &scfg,
+				      &m->storage);
+		if (err)
+			return err;
+	}
+	struct storage_file_config fc = {
+		.path = d->path, .read_only = d->read_only, .direct = d->direct};
+	struct storage_backend be;
+	struct scsi_disk *disk;
+	char serial[32];
+	snprintf(serial, sizeof(serial), "hvkit-%u", lun);
+	struct scsi_disk_config dc = {.serial = d->serial ? d->serial : serial};
+	int err = storage_backend_file_open(&fc, &be);
+	if (err)
+		return err;
+	err = scsi_disk_new(&dc, &be, &disk);
+	if (err) {
+		storage_backend_close(&be);
+		return err;
+	}
+	err = storvsp_add_disk(m->storage, lun, disk);
+	if (err)
+		scsi_disk_free(disk);
+	return err;
+}
+
+int machine_remove_disk(struct machine *m, uint32_t lun)
+{
+	return m->storage ? storvsp_remove_disk(m->storage, lun) : -ENOENT;
+}
+
 /* The VMBus server and the boot-time devices, before the guest runs. */
 static int attach_vmbus(struct machine *m)
 {
@@ -227,6 +268,8 @@ static int attach_vmbus(struct machine *m)
 		if (err)
 			fprintf(stderr, "hvkit: %s\n", why);
 	}
+	for (uint32_t i = 0; !err && i < m->cfg.disk_count; i++)
+		err = machine_add_disk(m, i, &m->cfg.disks[i]);
 	if (!err)
 		err = attach_ic(m);
 	return err;
@@ -245,6 +288,8 @@ static void detach_vmbus(struct machine *m)
 			vmbus_echo_remove(m->vmbus, m->echo[i]);
 	for (int i = 0; i < MACHINE_MAX_NICS; i++)
 		netvsp_nic_remove(m->vmbus, m->nics[i]);
+	storvsp_remove(m->vmbus, m->storage);
+	m->storage = NULL;
 	vmbus_server_free(m->vmbus);
 	m->vmbus = NULL;
 }
@@ -306,7 +351,8 @@ int machine_start(const struct machine_config *cfg, struct machine **out, char *
 		why_len = sizeof(ignored);
 	}
 	snprintf(why, why_len, "%s", "");
-	if (cfg->echo_devices > MACHINE_MAX_ECHO || cfg->nic_count > MACHINE_MAX_NICS)
+	if (cfg->echo_devices > MACHINE_MAX_ECHO || cfg->nic_count > MACHINE_MAX_NICS ||
+	    cfg->disk_count > MACHINE_MAX_DISKS)
 		return -EINVAL;
 	struct machine *m = calloc(1, sizeof(*m));
 	if (!m)

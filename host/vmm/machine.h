@@ -24,6 +24,16 @@ enum machine_partition {
 	MACHINE_KVM,               /* the guest is a kernel (kvm) */
 };
 
+#define MACHINE_MAX_DISKS 16
+
+/* A disk on the machine's SCSI controller (storvsp), at LUN = its index. */
+struct machine_disk {
+	const char *path;   /* raw image file or block device */
+	bool read_only;
+	bool direct;        /* O_DIRECT */
+	const char *serial; /* NULL: "hvkit-<lun>" */
+};
+
 struct machine_config {
 	enum machine_partition partition;
 	uint32_t cpus;
@@ -41,6 +51,8 @@ struct machine_config {
 	uint32_t echo_devices;     /* echo devices offered from the start */
 	const struct netvsp_nic_opts *nics; /* synthetic NICs (--net), instance = index */
 	uint32_t nic_count;
+	const struct machine_disk *disks; /* a storage controller if disk_count */
+	uint32_t disk_count;
 	struct vmbus_server_config vmbus; /* vp_count is filled in */
 	/* Integration components (heartbeat, shutdown, time sync, KVP):
 	 * offered if ic is set; the machine fills in ic_config's clocks,
@@ -97,6 +109,11 @@ void machine_for_each_device(struct machine *m,
 /* The integration components' host side (ic_host.h), or NULL if not
  * offered. Its request calls want ic_host_lock around them. */
 struct ic_host *machine_ic(struct machine *m);
+
+/* Hot-plugs a disk at this LUN of the storage controller (created, and
+ * offered, with the first disk) / unplugs it; the guest is told to rescan. */
+int machine_add_disk(struct machine *m, uint32_t lun, const struct machine_disk *d);
+int machine_remove_disk(struct machine *m, uint32_t lun);
 
 /* Whether the partition was torn down because the guest misbehaved. */
 bool machine_failed(struct machine *m, char *why, size_t len);

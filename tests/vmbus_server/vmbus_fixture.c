@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,10 +17,13 @@
 
 /* ---- ops ---- */
 
+/* A real mutex, so device worker threads may take it too; error-checking,
+ * so taking it twice from one thread fails instead of deadlocking. */
 static void op_lock(void *ctx)
 {
 	struct vfix *f = ctx;
-	assert_false(f->locked); /* not recursive, never taken twice */
+	assert_int_equal(pthread_mutex_lock(&f->mutex), 0); /* not recursive */
+	assert_false(f->locked);
 	f->locked = true;
 	f->lock_count++;
 }
@@ -29,6 +33,17 @@ static void op_unlock(void *ctx)
 	struct vfix *f = ctx;
 	assert_true(f->locked);
 	f->locked = false;
+	assert_int_equal(pthread_mutex_unlock(&f->mutex), 0);
+}
+
+void vf_lock(struct vfix *f)
+{
+	op_lock(f);
+}
+
+void vf_unlock(struct vfix *f)
+{
+	op_unlock(f);
 }
 
 static int op_post(void *ctx, uint32_t vp, uint32_t sint, const void *msg, uint32_t len)
@@ -135,6 +150,11 @@ struct vfix *vf_new(const struct vmbus_server_config *cfg)
 {
 	struct vfix *f = calloc(1, sizeof(*f));
 	assert_non_null(f);
+	pthread_mutexattr_t attr;
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK);
+	pthread_mutex_init(&f->mutex, &attr);
+	pthread_mutexattr_destroy(&attr);
 	f->memfd = memfd_create("vf-ram", MFD_CLOEXEC);
 	assert_true(f->memfd >= 0);
 	assert_int_equal(ftruncate(f->memfd, (off_t)VF_RAM_PAGES * 4096), 0);
@@ -165,6 +185,7 @@ void vf_free(struct vfix *f)
 	free(f->anon);
 	free(f->msgs);
 	free(f->sigs);
+	pthread_mutex_destroy(&f->mutex);
 	free(f);
 }
 

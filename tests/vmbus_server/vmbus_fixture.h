@@ -15,6 +15,7 @@
 #ifndef HVKIT_TESTS_VMBUS_FIXTURE_H
 #define HVKIT_TESTS_VMBUS_FIXTURE_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -46,6 +47,7 @@ struct vfix {
 	struct vmbus_server *s;
 
 	/* The lock contract. */
+	pthread_mutex_t mutex;
 	bool locked;
 	uint64_t lock_count;
 
@@ -73,6 +75,10 @@ void vf_free(struct vfix *f);
 
 /* ---- The glue side ---- */
 
+/* The partition lock, for a test that reads what the glue recorded while
+ * device threads may be adding to it. */
+void vf_lock(struct vfix *f);
+void vf_unlock(struct vfix *f);
 /* Posts a message as the glue would (lock held around the call). */
 uint16_t vf_send(struct vfix *f, uint32_t connection_id, const void *msg, uint32_t len);
 /* HvSignalEvent on relid's channel connection. */
