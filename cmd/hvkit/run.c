@@ -19,6 +19,7 @@
 
 #include "hvkit/vmbus_classes.h"
 #include "hvkit_cmd.h"
+#include "control_ic.h"
 #include "control_machine.h"
 #include "kvm_platform.h"
 #include "machine.h"
@@ -39,6 +40,7 @@ struct run_options {
 	uint64_t gpadl_limit;
 	char guest[PATH_MAX];
 	const char *control; /* the control socket, or NULL */
+	const char *copy_dir; /* where the process guest writes copied files */
 	struct netvsp_nic_opts nics[MACHINE_MAX_NICS];
 	uint32_t nic_count;
 	struct machine_disk disks[MACHINE_MAX_DISKS];
@@ -78,7 +80,9 @@ static void usage(FILE *out)
 		"                         the machine runs until a 'quit' request or\n"
 		"                         SIGINT/SIGTERM/SIGHUP (docs/control.md)\n"
 		"  --no-ic                offer no integration components (heartbeat,\n"
-		"                         shutdown, time sync, KVP, VSS, file copy)\n");
+		"                         shutdown, time sync, KVP, VSS, file copy)\n"
+		"  --copy-dir DIR         where the process guest puts files the host copies\n"
+		"                         (hvkit ctl copy); without it copies are refused\n");
 }
 
 /* "64M" -> bytes; 0 if malformed. */
@@ -189,6 +193,7 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 		{"control", required_argument, NULL, 'C'},
 		{"net", required_argument, NULL, 'N'},
 		{"no-ic", no_argument, NULL, 'X'},
+		{"copy-dir", required_argument, NULL, 'Y'},
 		{"disk", required_argument, NULL, 'k'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -300,6 +305,9 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 		}
 		case 'X':
 			o->no_ic = true;
+			break;
+		case 'Y':
+			o->copy_dir = optarg;
 			break;
 		case 'k':
 			if (parse_disk(o, optarg)) {
@@ -426,8 +434,10 @@ static int run_controlled(struct machine *m, const char *path, const sigset_t *s
 		return err;
 	printf("hvkit: control socket %s\n", path);
 	fflush(stdout);
-	/* The integration components register here (control_server_set_ic)
-	 * once the machine has them. */
+	if (machine_ic(m)) {
+		struct control_ic_provider ic = control_ic_provider(machine_ic(m));
+		control_server_set_ic(srv, &ic);
+	}
 	for (;;) {
 		if (!machine_wait(m, 100, status)) {
 			err = 0;
@@ -526,7 +536,7 @@ int cmd_run(int argc, char **argv)
 	else
 		snprintf(kernel, sizeof(kernel), "%s", o.kernel);
 
-	char *gargv[8] = {o.guest, "--packets", o.packets, "--subchannels", o.subchannels};
+	char *gargv[12] = {o.guest, "--packets", o.packets, "--subchannels", o.subchannels};
 	int gargc = 5;
 	if (o.max_version[0]) {
 		gargv[gargc++] = "--max-version";
@@ -534,6 +544,10 @@ int cmd_run(int argc, char **argv)
 	}
 	if (o.control)
 		gargv[gargc++] = "--serve";
+	if (o.copy_dir) {
+		gargv[gargc++] = "--copy-dir";
+		gargv[gargc++] = (char *)o.copy_dir;
+	}
 	struct machine_config cfg = {
 		.partition = o.partition,
 		.cpus = o.cpus,

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -36,7 +37,7 @@
 extern char **environ;
 
 static const char *hvkit;
-static char dir[64], sock[128];
+static char dir[64], sock[128], copies[96];
 static pid_t run_pid;
 
 /* hvkit ctl SOCKET-or-options args..., NULL-terminated. */
@@ -125,6 +126,15 @@ static void expect_failure(struct ctl_output *o, int status, const char *text)
 			 o->err);
 }
 
+/* The socket, the copy directory and what the tests left in them. */
+static void remove_workdir(void)
+{
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (dir[0] && system(cmd))
+		fprintf(stderr, "cannot remove %s\n", dir);
+}
+
 static int start_machine(void **state)
 {
 	(void)state;
@@ -132,7 +142,11 @@ static int start_machine(void **state)
 	if (!mkdtemp(dir))
 		return -1;
 	snprintf(sock, sizeof(sock), "%s/vm.sock", dir);
-	const char *argv[] = {hvkit, "run", "--control", sock, "--packets", "20", NULL};
+	snprintf(copies, sizeof(copies), "%s/copies", dir);
+	if (mkdir(copies, 0700))
+		return -1;
+	const char *argv[] = {hvkit,	"run",	    "--control", sock, "--packets",
+			      "20",	"--copy-dir", copies,	 NULL};
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
@@ -149,7 +163,7 @@ static int stop_machine(void **state)
 		waitpid(run_pid, NULL, 0);
 	}
 	unlink(sock);
-	rmdir(dir);
+	remove_workdir();
 	return 0;
 }
 
@@ -211,32 +225,63 @@ static void test_hot_add_and_remove(void **state)
 	expect_failure(&o, 1, "(bad-args)");
 }
 
-static void test_ic_commands_not_offered(void **state)
+static bool heartbeat_alive(json_t *st)
+{
+	const char *hb = json_string_value(json_object_get(json_object_get(st, "services"),
+							   "heartbeat"));
+	return hb && !strcmp(hb, "alive");
+}
+
+static void expect_success(struct ctl_output *o, const char *out)
+{
+	if (o->status != 0 || (out && strcmp(o->out, out)))
+		fail_msg("expected exit 0 and '%s', got exit %d: %s%s", out ? out : "", o->status,
+			 o->out, o->err);
+}
+
+/* The integration components through hvkit ctl, against the real guest. */
+static void test_ic_commands(void **state)
 {
 	(void)state;
-	char file[160];
+	struct ctl_output o;
+	json_decref(wait_for(heartbeat_alive));
+
+	ctl(&o, sock, "kvp", "set", "colour", "blue", NULL);
+	expect_success(&o, NULL);
+	ctl(&o, sock, "kvp", "get", "colour", NULL);
+	expect_success(&o, "blue\n");
+	ctl(&o, sock, "kvp", "list", NULL);
+	expect_success(&o, "colour=blue\n");
+	ctl(&o, sock, "kvp", "delete", "colour", NULL);
+	expect_success(&o, NULL);
+	ctl(&o, sock, "kvp", "get", "colour", NULL);
+	expect_failure(&o, 1, "(not-found)");
+	ctl(&o, sock, "kvp", "list", "--pool", "2", NULL); /* auto: the intrinsic data */
+	assert_int_equal(o.status, 0);
+	assert_non_null(strstr(o.out, "FullyQualifiedDomainName="));
+
+	ctl(&o, sock, "vss", "freeze", NULL);
+	expect_success(&o, NULL);
+	ctl(&o, sock, "vss", "thaw", NULL);
+	expect_success(&o, NULL);
+	ctl(&o, sock, "hibernate", "--reason", "test", NULL);
+	expect_success(&o, NULL);
+
+	char file[160], copied[192];
 	snprintf(file, sizeof(file), "%s/payload", dir);
 	FILE *fp = fopen(file, "w");
-	fputs("hello\n", fp);
+	for (int i = 0; i < 20000; i++)
+		fprintf(fp, "line %d\n", i);
 	fclose(fp);
-	const char *cmds[][6] = {
-		{"shutdown"},
-		{"reboot", "--timeout", "5", "--reason", "patch"},
-		{"hibernate", "--force"},
-		{"kvp", "set", "k", "v"},
-		{"kvp", "get", "k", "--pool", "1"},
-		{"kvp", "delete", "k"},
-		{"kvp", "list"},
-		{"vss", "freeze"},
-		{"vss", "thaw"},
-		{"copy", file, "/tmp/x"},
-	};
-	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
-		struct ctl_output o;
-		ctl(&o, sock, cmds[i][0], cmds[i][1], cmds[i][2], cmds[i][3], cmds[i][4], NULL);
-		expect_failure(&o, 1, "(service-not-offered)");
-	}
-	unlink(file);
+	ctl(&o, sock, "copy", file, "in/payload", NULL);
+	assert_int_equal(o.status, 0);
+	snprintf(copied, sizeof(copied), "%s/copies/in/payload", dir);
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "cmp -s %s %s", file, copied);
+	assert_int_equal(system(cmd), 0);
+	ctl(&o, sock, "copy", file, "../outside", NULL); /* out of the copy directory */
+	expect_failure(&o, 1, "guest refused");
+	unlink(copied);
 }
 
 static void test_usage_errors(void **state)
@@ -282,7 +327,7 @@ static void test_quit(void **state)
 /* SIGTERM stops the machine as quit does, and removes the socket. */
 static void test_sigterm(void **state)
 {
-	rmdir(dir); /* the first machine's, empty since its socket went */
+	remove_workdir(); /* the first machine's */
 	assert_int_equal(start_machine(state), 0);
 	json_decref(wait_for(booted));
 	assert_int_equal(kill(run_pid, SIGTERM), 0);
@@ -304,7 +349,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_status),
 		cmocka_unit_test(test_hot_add_and_remove),
-		cmocka_unit_test(test_ic_commands_not_offered),
+		cmocka_unit_test(test_ic_commands),
 		cmocka_unit_test(test_usage_errors),
 		cmocka_unit_test(test_quit),
 		cmocka_unit_test(test_sigterm),
