@@ -372,6 +372,22 @@ static int serve_io(struct kvm_partition *kp, struct kvm_vp *v)
 }
 
 /* One exit; negative to stop the vCPU. */
+/* What KVM could not do, with where the guest was: the suberror (1:
+ * emulation failed), KVM's data words (for emulation failures: the
+ * instruction bytes when it has them) and RIP. */
+static void internal_error(struct kvm_partition *kp, struct kvm_vp *v, struct kvm_run *run)
+{
+	struct kvm_regs regs;
+	unsigned long long rip = ioctl(v->fd, KVM_GET_REGS, &regs) ? 0 : regs.rip;
+	char data[96] = "";
+	size_t len = 0;
+	for (uint32_t i = 0; i < run->internal.ndata && i < 4 && len < sizeof(data); i++)
+		len += (size_t)snprintf(data + len, sizeof(data) - len, " %#llx",
+					(unsigned long long)run->internal.data[i]);
+	fail(kp, "VP %u: KVM internal error %u at RIP %#llx (data:%s)", v->index,
+	     run->internal.suberror, rip, len ? data : " none");
+}
+
 static int serve_exit(struct kvm_partition *kp, struct kvm_vp *v)
 {
 	struct kvm_run *run = v->run;
@@ -400,7 +416,7 @@ static int serve_exit(struct kvm_partition *kp, struct kvm_vp *v)
 		     (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
 		return -1;
 	case KVM_EXIT_INTERNAL_ERROR:
-		fail(kp, "VP %u: KVM internal error %u", v->index, run->internal.suberror);
+		internal_error(kp, v, run);
 		return -1;
 	default:
 		fail(kp, "VP %u: unexpected exit %u", v->index, run->exit_reason);
