@@ -13,9 +13,11 @@
 
 #include "hv_guest.h"
 #include "hvkit/boot.h"
+#include "hvkit/vmbus_classes.h"
 #include "os.h"
 #include "os_port.h"
 #include "smp.h"
+#include "vmbus_client.h"
 
 static const char *cmdline = "";
 
@@ -104,6 +106,41 @@ static void ap_ready(uint32_t apic_id)
 	}
 }
 
+static void print_offer(void *arg, const struct vmbus_client_channel_info *ci)
+{
+	(void)arg;
+	const struct vmbus_class_info *cls = vmbus_class_find(&ci->class_id);
+	kprintf("hvkit-os:   %-10s relid %3u sub %u\n", cls ? cls->name : "unknown", ci->relid,
+		ci->sub_channel_index);
+}
+
+/* VMBus: connect at the newest version both sides know, list the offers,
+ * unload. Returns 0 if that worked. */
+static int vmbus(void)
+{
+	struct vmbus_client_config cc = {0};
+	int err;
+	struct vmbus_client *c = vmbus_client_new(&guest, &cc, &err);
+	if (!c) {
+		kprintf("hvkit-os: VMBus client: %d\n", err);
+		return 7;
+	}
+	err = vmbus_client_connect(c);
+	if (!err) {
+		uint32_t v = vmbus_client_version(c);
+		struct vmbus_client_stats st;
+		vmbus_client_get_stats(c, &st);
+		kprintf("hvkit-os: VMBus %u.%u, %u offers\n", VMBUS_VERSION_MAJOR(v),
+			VMBUS_VERSION_MINOR(v), st.offers);
+		vmbus_client_for_each_channel(c, print_offer, NULL);
+		err = vmbus_client_unload(c);
+	}
+	if (err)
+		kprintf("hvkit-os: VMBus failed: %d\n", err);
+	vmbus_client_free(c);
+	return err ? 8 : 0;
+}
+
 /* The port's waiting works: a 20 ms wait on an event nobody sets. */
 static int check_waiting(void)
 {
@@ -152,5 +189,7 @@ void kmain(uint32_t start_info)
 		status = 6;
 	if (!status)
 		status = check_waiting();
+	if (!status && enlightened && !cmdline_has("hvkit.no_vmbus"))
+		status = vmbus();
 	power_off(si->rsdp_paddr, status);
 }

@@ -197,8 +197,14 @@ static uint64_t port_monotonic_ns(void *ctx)
 static void port_log(void *ctx, const char *fmt, va_list ap)
 {
 	(void)ctx;
+	/* One line, whether or not the message ends in a newline. */
+	char line[256];
+	int n = kvsnprintf(line, sizeof(line), fmt, ap);
+	size_t len = n < (int)sizeof(line) ? (size_t)n : sizeof(line) - 1;
+	while (len && line[len - 1] == '\n')
+		len--;
 	console_write("hvkit-os: ", 10);
-	kvprintf(fmt, ap);
+	console_write(line, len);
 	console_write("\n", 1);
 }
 

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "kvm_platform.h"
+#include "machine.h"
 
 static const char *os_path;
 
@@ -39,38 +40,34 @@ static void capture(void *ctx, const uint8_t *bytes, size_t len)
 	pthread_mutex_unlock(&c->lock);
 }
 
-/* Boots hvkit-os on cpus VPs; returns its exit status, console in c. */
+/* Boots hvkit-os on a KVM machine (VMBus server, one echo device, the
+ * integration components); returns its exit status, console in c. */
 static int boot(uint32_t cpus, const char *cmdline, bool debug_exit, struct console *c)
 {
 	pthread_mutex_init(&c->lock, NULL);
-	struct kvm_platform_config pc = {.cpus = cpus, .kernel = os_path, .cmdline = cmdline,
-					 .console = capture, .console_ctx = c};
-	struct kvm_platform *p;
-	assert_int_equal(kvm_platform_new(&pc, &p), 0);
-	struct kvm_partition_config kc = {.vp_count = cpus, .memory_size = 64u << 20,
-					  .debug_exit = debug_exit, .pio = kvm_platform_pio,
-					  .pio_ctx = p};
-	struct kvm_partition *kp;
-	int err = kvm_partition_new(&kc, &kp);
-	if (err == KVM_PARTITION_UNAVAILABLE) {
-		kvm_platform_free(p);
-		skip();
-	}
-	assert_int_equal(err, 0);
+	struct machine_config cfg = {
+		.partition = MACHINE_KVM,
+		.cpus = cpus,
+		.memory = 64u << 20,
+		.kvm = {.kernel = os_path, .cmdline = cmdline, .debug_exit = debug_exit,
+			.console = capture, .console_ctx = c},
+		.echo_devices = 1,
+		.ic = true,
+	};
+	struct machine *m;
 	char why[256];
-	if (kvm_platform_boot(p, kp, why, sizeof(why)))
-		fail_msg("boot: %s", why);
-	assert_string_equal(kvm_platform_kernel_format(p), "PVH ELF");
-	assert_int_equal(kvm_partition_launch(kp), 0);
+	int err = machine_start(&cfg, &m, why, sizeof(why));
+	if (err == KVM_PARTITION_UNAVAILABLE)
+		skip();
+	if (err)
+		fail_msg("start: %s (%d)", why, err);
 	int status = -1;
-	err = kvm_partition_wait(kp, 300000, &status);
-	struct kvm_partition_stats st;
-	kvm_partition_get_stats(kp, &st);
-	kvm_partition_stop(kp);
-	kvm_platform_free(p);
-	if (err || st.failed)
-		fail_msg("no end (%d%s%s); console:\n%s", err, st.failed ? ", failed: " : "",
-			 st.failed ? st.failure : "", c->text);
+	err = machine_wait(m, 300000, &status);
+	bool failed = machine_failed(m, why, sizeof(why));
+	machine_stop(m);
+	if (err || failed)
+		fail_msg("no end (%d%s%s); console:\n%s", err, failed ? ", failed: " : "",
+			 failed ? why : "", c->text);
 	return status;
 }
 
@@ -88,6 +85,9 @@ static void boots_with_every_enlightenment_on_two_vps(void **state)
 	expect(&c, "Hyper-V detected");
 	expect(&c, "hypercall page on, SynIC on VP 0, clocksource TSC page, stimer direct mode");
 	expect(&c, "2 of 2 VPs online");
+	expect(&c, "VMBus 5.3, 7 offers"); /* the echo device and six ICs */
+	expect(&c, "echo       relid");
+	expect(&c, "heartbeat  relid");
 	expect(&c, "power off, status 0");
 	assert_int_equal(status, 1); /* (0 << 1) | 1 from isa-debug-exit */
 }
@@ -98,6 +98,7 @@ static void powers_off_through_s5(void **state)
 	static struct console c;
 	int status = boot(1, "", false, &c);
 	expect(&c, "1 of 1 VPs online");
+	expect(&c, "VMBus 5.3, 7 offers");
 	assert_int_equal(status, KVM_PLATFORM_EXIT_POWER_OFF);
 }
 
