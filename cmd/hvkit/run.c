@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * hvkit run: start a machine and its guest. On the process partition
- * (the default) the guest is hvkit-guest, the VMBus client with an echo
- * driver; on the KVM partition it is a kernel: hvkit-os, hvkit's own
- * (built-in default), or any bzImage, PVH ELF or Multiboot kernel.
+ * hvkit run: start a machine and its guest. On the KVM partition (the
+ * default where /dev/kvm works) the guest is a kernel: hvkit-os, hvkit's
+ * own (built-in default), or any bzImage, PVH ELF or Multiboot kernel; on
+ * the process partition it is hvkit-guest, the VMBus client with an echo
+ * driver and the integration components.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -26,6 +27,8 @@
 
 struct run_options {
 	enum machine_partition partition;
+	bool partition_given;   /* --partition */
+	bool process_options;   /* options only the process guest takes */
 	const char *kernel, *initrd, *cmdline; /* KVM */
 	bool debug_exit, no_s4;                /* KVM */
 	int timeout_s;                         /* 0: none */
@@ -51,8 +54,11 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: hvkit run [options]\n"
-		"  --partition process|kvm  where the guest runs (default process: a guest\n"
-		"                         process; kvm: a virtual machine booting a kernel)\n"
+		"  --partition process|kvm  where the guest runs (kvm: a virtual machine\n"
+		"                         booting a kernel, the default where /dev/kvm works;\n"
+		"                         process: the guest side as a process, the default\n"
+		"                         otherwise and with --guest/--packets/--subchannels/\n"
+		"                         --copy-dir)\n"
 		"  --kernel PATH          (kvm) bzImage, PVH ELF or Multiboot kernel\n"
 		"                         (default: the built-in hvkit-os)\n"
 		"  --initrd PATH          (kvm) initrd, or the Multiboot module\n"
@@ -205,6 +211,7 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 		char *end;
 		switch (c) {
 		case 'p':
+			o->partition_given = true;
 			if (!strcmp(optarg, "process")) {
 				o->partition = MACHINE_PROCESS;
 			} else if (!strcmp(optarg, "kvm")) {
@@ -264,9 +271,11 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 			o->echo_devices++;
 			break;
 		case 'n':
+			o->process_options = true;
 			snprintf(o->packets, sizeof(o->packets), "%lu", strtoul(optarg, NULL, 0));
 			break;
 		case 's':
+			o->process_options = true;
 			snprintf(o->subchannels, sizeof(o->subchannels), "%lu",
 				 strtoul(optarg, NULL, 0));
 			break;
@@ -277,6 +286,7 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 			}
 			break;
 		case 'g':
+			o->process_options = true;
 			snprintf(o->guest, sizeof(o->guest), "%s", optarg);
 			break;
 		case 'C':
@@ -307,6 +317,7 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 			o->no_ic = true;
 			break;
 		case 'Y':
+			o->process_options = true;
 			o->copy_dir = optarg;
 			break;
 		case 'k':
@@ -326,6 +337,8 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 		fprintf(stderr, "hvkit run: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
+	if (!o->partition_given)
+		o->partition = o->process_options ? MACHINE_PROCESS : MACHINE_KVM;
 	if (o->partition != MACHINE_KVM && (o->kernel || o->initrd || o->cmdline || o->debug_exit)) {
 		fprintf(stderr, "hvkit run: --kernel, --initrd, --cmdline and --debug-exit are "
 				"for --partition kvm\n");
@@ -590,6 +603,14 @@ int cmd_run(int argc, char **argv)
 		pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
 	char why[256];
 	err = machine_start(&cfg, &m, why, sizeof(why));
+	if (err == -ENODEV && cfg.partition == MACHINE_KVM && !o.partition_given) {
+		/* The same guest library, run as a process. */
+		printf("hvkit: no usable /dev/kvm here; running the guest side in the process "
+		       "partition instead\n");
+		cfg.partition = o.partition = MACHINE_PROCESS;
+		print_start(&o, &cfg);
+		err = machine_start(&cfg, &m, why, sizeof(why));
+	}
 	if (err) {
 		start_failed(&cfg, err, why);
 		return 1;

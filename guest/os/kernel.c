@@ -17,6 +17,8 @@
 #include "os.h"
 #include "os_port.h"
 #include "smp.h"
+#include "hvkit/proto/ic.h"
+#include "ic_guest.h"
 #include "vmbus_client.h"
 
 static const char *cmdline = "";
@@ -106,16 +108,75 @@ static void ap_ready(uint32_t apic_id)
 	}
 }
 
+/* ---- Integration components ---- */
+
+static volatile int shutdown_kind = -1; /* set by the host's request */
+static volatile uint64_t time_samples;
+
+static int64_t on_shutdown(void *ctx, enum ic_guest_shutdown_kind kind, bool force,
+			   uint32_t reason, uint32_t timeout_seconds, const char *message)
+{
+	(void)ctx;
+	(void)force;
+	(void)reason;
+	(void)timeout_seconds;
+	static const char *const names[] = {"power off", "reboot", "hibernate"};
+	kprintf("hvkit-os: the host asks to %s (\"%s\")\n", names[kind], message ? message : "");
+	shutdown_kind = (int)kind;
+	return IC_S_OK;
+}
+
+static void on_time_sample(void *ctx, uint64_t host_time, uint64_t ref, bool sync)
+{
+	(void)ctx;
+	(void)host_time;
+	(void)ref;
+	(void)sync;
+	time_samples++;
+}
+
+static const char *const intrinsic[] = {
+	"FullyQualifiedDomainName", "hvkit-os", "OSName", "hvkit-os",
+	"ProcessorArchitecture", "x86_64", NULL,
+};
+
+static void report_ic(struct ic_guest *ics)
+{
+	for (int svc = 0; svc < IC_SERVICE_COUNT; svc++) {
+		struct ic_guest_status st;
+		ic_guest_status(ics, (enum ic_service)svc, &st);
+		if (!st.negotiated)
+			continue;
+		kprintf("hvkit-os: ic %-9s framework %u.%u, version %u.%u, %llu requests answered\n",
+			ic_service_name((enum ic_service)svc), IC_VERSION_MAJOR(st.fw_version),
+			IC_VERSION_MINOR(st.fw_version), IC_VERSION_MAJOR(st.msg_version),
+			IC_VERSION_MINOR(st.msg_version), (unsigned long long)st.messages);
+	}
+}
+
+/* Runs the client's work for ms milliseconds, or (serve) until the host
+ * asks the guest to shut down. */
+static void run_vmbus(struct vmbus_client *c, uint64_t ms, bool serve)
+{
+	uint64_t end = monotonic_ns() + ms * 1000000;
+	while (shutdown_kind < 0 && (serve || monotonic_ns() < end)) {
+		vmbus_client_wait_work(c, 10000000);
+		vmbus_client_process(c);
+	}
+}
+
 static void print_offer(void *arg, const struct vmbus_client_channel_info *ci)
 {
 	(void)arg;
 	const struct vmbus_class_info *cls = vmbus_class_find(&ci->class_id);
-	kprintf("hvkit-os:   %-10s relid %3u sub %u\n", cls ? cls->name : "unknown", ci->relid,
-		ci->sub_channel_index);
+	kprintf("hvkit-os:   %-10s relid %3u sub %u vp %u %s\n", cls ? cls->name : "unknown",
+		ci->relid, ci->sub_channel_index, ci->target_vp, ci->driver ? ci->driver : "");
 }
 
-/* VMBus: connect at the newest version both sides know, list the offers,
- * unload. Returns 0 if that worked. */
+/* VMBus: bind the integration components, connect at the newest version
+ * both sides know, list the offers, answer the host for a while (or, with
+ * hvkit.serve, until it asks for a shutdown), unload. Returns 0 if that
+ * worked. */
 static int vmbus(void)
 {
 	struct vmbus_client_config cc = {0};
@@ -125,19 +186,34 @@ static int vmbus(void)
 		kprintf("hvkit-os: VMBus client: %d\n", err);
 		return 7;
 	}
-	err = vmbus_client_connect(c);
+	struct ic_guest_config icc = {
+		.services = IC_ALL_SERVICES & ~(1u << IC_FCOPY), /* no file system here */
+		.intrinsic = intrinsic,
+		.ops = {.shutdown = on_shutdown, .time_sample = on_time_sample},
+	};
+	struct ic_guest *ics = NULL;
+	err = ic_guest_register(c, &icc, &ics);
+	if (!err)
+		err = vmbus_client_connect(c);
 	if (!err) {
 		uint32_t v = vmbus_client_version(c);
 		struct vmbus_client_stats st;
 		vmbus_client_get_stats(c, &st);
 		kprintf("hvkit-os: VMBus %u.%u, %u offers\n", VMBUS_VERSION_MAJOR(v),
 			VMBUS_VERSION_MINOR(v), st.offers);
+		run_vmbus(c, 300, false); /* the drivers bind and negotiate */
 		vmbus_client_for_each_channel(c, print_offer, NULL);
+		run_vmbus(c, 2500, cmdline_has("hvkit.serve"));
+		report_ic(ics);
+		if (time_samples)
+			kprintf("hvkit-os: %llu time samples from the host\n",
+				(unsigned long long)time_samples);
 		err = vmbus_client_unload(c);
 	}
 	if (err)
 		kprintf("hvkit-os: VMBus failed: %d\n", err);
 	vmbus_client_free(c);
+	ic_guest_free(ics);
 	return err ? 8 : 0;
 }
 

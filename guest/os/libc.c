@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* What the compiler and the guest libraries expect from a C library. */
+/* What the compiler and the guest libraries expect from a C library: the
+ * memory and string functions, and a heap. */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 void *memcpy(void *dst, const void *src, size_t n)
@@ -47,4 +49,64 @@ size_t strlen(const char *s)
 	while (s[n])
 		n++;
 	return n;
+}
+
+int strcmp(const char *a, const char *b)
+{
+	while (*a && *a == *b) {
+		a++;
+		b++;
+	}
+	return (unsigned char)*a - (unsigned char)*b;
+}
+
+char *strcpy(char *dst, const char *src)
+{
+	return memcpy(dst, src, strlen(src) + 1);
+}
+
+/* ---- The heap: whole pages, a header page-count in front ----
+ * The guest libraries allocate a handful of objects at start-up and a few
+ * buffers per request; page granularity keeps this trivially correct. */
+
+void *pages_alloc(uint32_t count);
+void pages_free(void *pages, uint32_t count);
+
+#define HEAP_HEADER 16
+
+void *malloc(size_t n)
+{
+	if (n > (size_t)1 << 30)
+		return NULL;
+	uint32_t pages = (uint32_t)((n + HEAP_HEADER + 4095) / 4096);
+	uint64_t flags;
+	__asm__ volatile("pushfq; popq %0; cli" : "=r"(flags) : : "memory");
+	uint8_t *p = pages_alloc(pages);
+	if (flags & 0x200)
+		__asm__ volatile("sti" : : : "memory");
+	if (!p)
+		return NULL;
+	memcpy(p, &pages, sizeof(pages));
+	return p + HEAP_HEADER;
+}
+
+void *calloc(size_t count, size_t size)
+{
+	if (size && count > ((size_t)1 << 30) / size)
+		return NULL;
+	return malloc(count * size); /* pages come zeroed */
+}
+
+void free(void *ptr)
+{
+	if (!ptr)
+		return;
+	uint8_t *p = (uint8_t *)ptr - HEAP_HEADER;
+	uint32_t pages;
+	memcpy(&pages, p, sizeof(pages));
+	uint64_t flags;
+	__asm__ volatile("pushfq; popq %0; cli" : "=r"(flags) : : "memory");
+	pages_free(p, pages);
+	if (flags & 0x200)
+		__asm__ volatile("sti" : : : "memory");
 }

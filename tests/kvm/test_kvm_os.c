@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -40,9 +41,36 @@ static void capture(void *ctx, const uint8_t *bytes, size_t len)
 	pthread_mutex_unlock(&c->lock);
 }
 
+static void shutdown_answered(void *arg, int err, uint32_t status)
+{
+	*(int *)arg = err ? err : (int)status;
+}
+
+/* Sends a shutdown request once the guest answers heartbeats. */
+static void shut_down_when_alive(struct machine *m)
+{
+	struct ic_host *h = machine_ic(m);
+	for (int i = 0; i < 3000; i++) {
+		ic_host_lock(h);
+		enum ic_heartbeat_state hb = ic_heartbeat_state(h);
+		ic_host_unlock(h);
+		if (hb == IC_HEARTBEAT_ALIVE)
+			break;
+		usleep(10000);
+	}
+	ic_host_lock(h);
+	static int answer;
+	int err = ic_shutdown_request(h, IC_SHUTDOWN_POWEROFF, false, 0, 0, "test over", 0,
+				      shutdown_answered, &answer);
+	ic_host_unlock(h);
+	assert_int_equal(err, 0);
+}
+
 /* Boots hvkit-os on a KVM machine (VMBus server, one echo device, the
- * integration components); returns its exit status, console in c. */
-static int boot(uint32_t cpus, const char *cmdline, bool debug_exit, struct console *c)
+ * integration components); returns its exit status, console in c. With
+ * shut_down, the host asks the guest to power off over VMBus. */
+static int boot(uint32_t cpus, const char *cmdline, bool debug_exit, bool shut_down,
+		struct console *c)
 {
 	pthread_mutex_init(&c->lock, NULL);
 	struct machine_config cfg = {
@@ -61,6 +89,8 @@ static int boot(uint32_t cpus, const char *cmdline, bool debug_exit, struct cons
 		skip();
 	if (err)
 		fail_msg("start: %s (%d)", why, err);
+	if (shut_down)
+		shut_down_when_alive(m);
 	int status = -1;
 	err = machine_wait(m, 300000, &status);
 	bool failed = machine_failed(m, why, sizeof(why));
@@ -81,13 +111,16 @@ static void boots_with_every_enlightenment_on_two_vps(void **state)
 {
 	(void)state;
 	static struct console c;
-	int status = boot(2, "hvkit.debug_exit hvkit.expect_hv", true, &c);
+	int status = boot(2, "hvkit.debug_exit hvkit.expect_hv", true, false, &c);
 	expect(&c, "Hyper-V detected");
 	expect(&c, "hypercall page on, SynIC on VP 0, clocksource TSC page, stimer direct mode");
 	expect(&c, "2 of 2 VPs online");
 	expect(&c, "VMBus 5.3, 7 offers"); /* the echo device and six ICs */
 	expect(&c, "echo       relid");
 	expect(&c, "heartbeat  relid");
+	expect(&c, "ic heartbeat framework 3.0, version 3.0");
+	expect(&c, "ic timesync  framework 3.0, version 4.0");
+	expect(&c, "ic kvp       framework 3.0, version 4.0");
 	expect(&c, "power off, status 0");
 	assert_int_equal(status, 1); /* (0 << 1) | 1 from isa-debug-exit */
 }
@@ -96,9 +129,21 @@ static void powers_off_through_s5(void **state)
 {
 	(void)state;
 	static struct console c;
-	int status = boot(1, "", false, &c);
+	int status = boot(1, "", false, false, &c);
 	expect(&c, "1 of 1 VPs online");
 	expect(&c, "VMBus 5.3, 7 offers");
+	assert_int_equal(status, KVM_PLATFORM_EXIT_POWER_OFF);
+}
+
+/* hvkit.serve: the guest runs until the host's shutdown request over
+ * VMBus, which it obeys through ACPI S5. */
+static void host_sent_shutdown_powers_off(void **state)
+{
+	(void)state;
+	static struct console c;
+	int status = boot(2, "hvkit.serve", false, true, &c);
+	expect(&c, "the host asks to power off (\"test over\")");
+	expect(&c, "power off, status 0");
 	assert_int_equal(status, KVM_PLATFORM_EXIT_POWER_OFF);
 }
 
@@ -112,6 +157,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(boots_with_every_enlightenment_on_two_vps),
 		cmocka_unit_test(powers_off_through_s5),
+		cmocka_unit_test(host_sent_shutdown_powers_off),
 	};
 	return cmocka_run_group_tests_name("hvkit-os on KVM", tests, NULL, NULL);
 }
