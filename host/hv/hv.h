@@ -56,6 +56,9 @@ struct hv_config {
 	bool deprecate_auto_eoi;
 	/* The backend can honour a SINT's auto-EOI bit. */
 	bool auto_eoi_supported;
+	/* Log the guest's enlightenment milestones as they happen (guest OS
+	 * id, hypercall page, TSC page, SynIC per VP, stimer mode). */
+	bool log_milestones;
 	/* Written at the start of the hypercall page when the guest enables
 	 * it: code that traps to the backend (KVM: port I/O), then ret. May be
 	 * empty where the guest calls the backend directly (process). */

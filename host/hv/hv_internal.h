@@ -42,6 +42,7 @@ struct hv_stimer {
 	 * msg_pending). */
 	bool message_pending;
 	uint64_t pending_expiration;
+	bool mode_logged;           /* log_milestones: its mode was reported */
 };
 
 struct hv_vp {

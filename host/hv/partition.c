@@ -313,6 +313,9 @@ static int hypercall_msr_write(struct hv_partition *p, uint64_t value)
 			return -EINVAL;
 		if (p->cfg.hypercall_code_len)
 			memcpy(page, p->hypercall_code, p->cfg.hypercall_code_len);
+		if (p->cfg.log_milestones && !(p->hypercall_msr & HV_HYPERCALL_MSR_ENABLE))
+			hv_log(p, "hv: hypercall page enabled at GPA 0x%llx",
+			       (unsigned long long)HV_MSR_PAGE_GPA(value));
 	}
 	p->hypercall_msr = value;
 	return 0;
@@ -322,6 +325,10 @@ static int reference_tsc_write(struct hv_partition *p, uint64_t value)
 {
 	if ((value & HV_MSR_PAGE_ENABLE) && !guest_memory_page(p->mem, HV_MSR_PAGE_GPA(value)))
 		return -EINVAL;
+	if (p->cfg.log_milestones && (value & HV_MSR_PAGE_ENABLE) &&
+	    !(p->reference_tsc_msr & HV_MSR_PAGE_ENABLE))
+		hv_log(p, "hv: TSC page enabled at GPA 0x%llx",
+		       (unsigned long long)HV_MSR_PAGE_GPA(value));
 	p->reference_tsc_msr = value;
 	if (value & HV_MSR_PAGE_ENABLE)
 		return tsc_page_write(p) ? -EINVAL : 0;
@@ -404,6 +411,9 @@ int hv_partition_msr_write(struct hv_partition *p, uint32_t vp, uint32_t msr, ui
 {
 	switch (msr) {
 	case HV_MSR_GUEST_OS_ID:
+		if (p->cfg.log_milestones && value && value != p->guest_os_id)
+			hv_log(p, "hv: guest OS id 0x%llx written by VP %u", (unsigned long long)value,
+			       vp);
 		p->guest_os_id = value;
 		/* Linux writes 0 on kexec/hibernation (hv_init.c,
 		 * hyperv_cleanup): that also disables the hypercall page. */

@@ -120,7 +120,14 @@ int hv_stimer_msr_write(struct hv_partition *p, uint32_t vp, uint32_t msr, uint6
 		count_write(p, t, value, now);
 		return 0;
 	}
-	return config_write(p, t, value, now);
+	int err = config_write(p, t, value, now);
+	if (!err && p->cfg.log_milestones && !t->mode_logged &&
+	    (value & (HV_STIMER_ENABLE | HV_STIMER_AUTO_ENABLE))) {
+		t->mode_logged = true;
+		hv_log(p, "hv: stimer%u on VP %u in %s mode", n / 2, vp,
+		       (value & HV_STIMER_DIRECT_MODE) ? "direct" : "message");
+	}
+	return err;
 }
 
 /*

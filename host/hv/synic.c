@@ -314,6 +314,9 @@ int hv_synic_msr_write(struct hv_partition *p, uint32_t vp, uint32_t msr, uint64
 
 	switch (msr) {
 	case HV_MSR_SCONTROL:
+		if (p->cfg.log_milestones && (value & HV_SCONTROL_ENABLE) &&
+		    !(v->scontrol & HV_SCONTROL_ENABLE))
+			hv_log(p, "hv: SynIC enabled on VP %u", vp);
 		v->scontrol = value;
 		if (value & HV_SCONTROL_ENABLE)
 			flush_all(p, vp, now);

@@ -608,6 +608,7 @@ static int make_hv(struct kvm_partition *kp)
 		.features = features,
 		.apic_hz = 1000000000,
 		.deprecate_auto_eoi = true,
+		.log_milestones = kp->cfg.log_milestones,
 		.hypercall_code = code,
 		.hypercall_code_len = kvm_partition_hypercall_code(code, sizeof(code)),
 	};

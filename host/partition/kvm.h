@@ -55,6 +55,7 @@ struct kvm_partition_config {
 	uint32_t hv_features; /* HV_OFFER_*; 0 means HV_OFFER_ALL */
 	uint64_t tsc_hz;      /* 0: calibrate */
 	bool debug_exit;      /* the isa-debug-exit port (off by default) */
+	bool log_milestones;  /* host/hv logs the guest's enlightenment steps */
 	const char *device;   /* NULL: $HVKIT_KVM_DEVICE, else /dev/kvm */
 	/* Read and write hypercall registers with KVM_GET/SET_REGS even where
 	 * KVM_CAP_SYNC_REGS would save the two ioctls (tests the fallback). */

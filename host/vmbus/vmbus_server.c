@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hvkit/vmbus_classes.h"
 #include "vmbus_internal.h"
 
 /* ------------------------------------------------------------------ */
@@ -389,6 +390,9 @@ static uint16_t handle_initiate_contact(struct vmbus_server *s, uint32_t conn_id
 	}
 	s->conn = VMBUS_SERVER_CONNECTED;
 	s->version = v;
+	if (s->cfg.log_milestones)
+		vmbus_log(s, "vmbus: the guest connected at version %u.%u", VMBUS_VERSION_MAJOR(v),
+			  VMBUS_VERSION_MINOR(v));
 	s->msg_vp = m.target_vcpu;
 	s->msg_sint = sint;
 	s->offers_requested = false;
@@ -433,6 +437,18 @@ static void send_open_result(struct vmbus_server *s, uint32_t relid, uint32_t op
 	vmbus_post(s, &m, sizeof(m));
 }
 
+static void log_open(struct vmbus_server *s, const struct vmbus_offer_rec *o, uint32_t vp)
+{
+	const struct vmbus_class_info *cls = vmbus_class_find(&o->class_id);
+	const char *name = cls ? cls->name : "unknown class";
+	if (o->sub_index)
+		vmbus_log(s, "vmbus: relid %u (%s, sub-channel %u) opened, interrupts on VP %u",
+			  o->relid, name, o->sub_index, vp);
+	else
+		vmbus_log(s, "vmbus: relid %u (%s) opened, interrupts on VP %u", o->relid, name,
+			  vp);
+}
+
 static void handle_open(struct vmbus_server *s, const uint8_t *msg)
 {
 	struct vmbus_msg_open_channel m;
@@ -469,6 +485,8 @@ static void handle_open(struct vmbus_server *s, const uint8_t *msg)
 		return;
 	}
 	int err = vmbus_channel_open(s, o, g, off, m.target_vp, m.user_data);
+	if (!err && s->cfg.log_milestones)
+		log_open(s, o, m.target_vp);
 	send_open_result(s, m.child_relid, m.open_id,
 			 err ? VMBUS_STATUS_UNSUCCESSFUL : VMBUS_STATUS_SUCCESS);
 }

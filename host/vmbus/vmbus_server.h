@@ -46,6 +46,7 @@ struct vmbus_server_config {
 	uint64_t scramble_seed;
 	uint64_t gpadl_limit;        /* bytes of guest memory shared at once; 0: default */
 	uint32_t spurious_signal_limit; /* per second, then throttle; 0: 10000 */
+	bool log_milestones;         /* log each connect and channel open */
 };
 
 /* What the server needs from the hypervisor glue. All but lock/unlock and

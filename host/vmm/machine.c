@@ -326,11 +326,14 @@ static int new_kvm_partition(struct machine *m, char *why, size_t why_len)
 		.vp_count = m->cfg.cpus,
 		.memory_size = m->cfg.memory,
 		.debug_exit = m->cfg.kvm.debug_exit,
+		/* Boot progress, seen from the host. */
+		.log_milestones = true,
 		.log = m->cfg.log,
 		.log_ctx = m->cfg.log_ctx,
 		.pio = kvm_platform_pio,
 		.pio_ctx = m->platform,
 	};
+	m->cfg.vmbus.log_milestones = true;
 	err = kvm_partition_new(&kc, &m->kp);
 	if (!err)
 		err = kvm_platform_boot(m->platform, m->kp, why, why_len);

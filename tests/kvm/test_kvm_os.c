@@ -46,6 +46,19 @@ static void shutdown_answered(void *arg, int err, uint32_t status)
 	*(int *)arg = err ? err : (int)status;
 }
 
+/* hvkit's own log lines (the milestones) go to the same capture. */
+__attribute__((format(printf, 2, 0))) static void capture_log(void *ctx, const char *fmt,
+							      va_list ap)
+{
+	char line[256];
+	int n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+	if (n < 0)
+		return;
+	size_t len = (size_t)n < sizeof(line) - 2 ? (size_t)n : sizeof(line) - 2;
+	line[len++] = '\n';
+	capture(ctx, (const uint8_t *)line, len);
+}
+
 /* Sends a shutdown request once the guest answers heartbeats. */
 static void shut_down_when_alive(struct machine *m)
 {
@@ -81,6 +94,8 @@ static int boot(uint32_t cpus, const char *cmdline, bool debug_exit, bool shut_d
 			.console = capture, .console_ctx = c},
 		.echo_devices = 1,
 		.ic = true,
+		.log = capture_log,
+		.log_ctx = c,
 	};
 	struct machine *m;
 	char why[256];
@@ -119,6 +134,14 @@ static void boots_with_every_enlightenment_on_two_vps(void **state)
 	expect(&c, "echo       relid");
 	expect(&c, "heartbeat  relid");
 	expect(&c, "ic heartbeat framework 3.0, version 3.0");
+	/* the host saw it happen */
+	expect(&c, "hv: guest OS id 0x");
+	expect(&c, "hv: hypercall page enabled at GPA");
+	expect(&c, "hv: TSC page enabled at GPA");
+	expect(&c, "hv: SynIC enabled on VP 0");
+	expect(&c, "hv: SynIC enabled on VP 1");
+	expect(&c, "vmbus: the guest connected at version 5.3");
+	expect(&c, "(heartbeat) opened, interrupts on VP 0");
 	expect(&c, "ic timesync  framework 3.0, version 4.0");
 	expect(&c, "ic kvp       framework 3.0, version 4.0");
 	expect(&c, "power off, status 0");
