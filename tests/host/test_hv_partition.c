@@ -569,6 +569,45 @@ static void bad_accesses_are_logged_once_per_msr(void **state)
 	assert_int_equal(bad_msr_count(f), 6);
 }
 
+static bool logged(const struct fixture *f, const char *text)
+{
+	for (uint32_t i = 0; i < f->n_log; i++)
+		if (strstr(f->log[i], text))
+			return true;
+	return false;
+}
+
+/* With log_milestones each enlightenment step is reported once, when it
+ * happens; without it, nothing is. */
+static void milestones_are_logged_when_asked(void **state)
+{
+	(void)state;
+	for (int on = 0; on <= 1; on++) {
+		struct hv_config cfg = fix_config(HV_OFFER_ALL, 2);
+		cfg.log_milestones = on;
+		struct fixture *f = fix_new(&cfg);
+		fix_wrmsr_ok(f, 0, HV_MSR_GUEST_OS_ID, 0x8100000000000000ull, 0);
+		fix_wrmsr_ok(f, 0, HV_MSR_HYPERCALL, 0x1000 | HV_HYPERCALL_MSR_ENABLE, 0);
+		fix_wrmsr_ok(f, 0, HV_MSR_REFERENCE_TSC, 0x2000 | HV_MSR_PAGE_ENABLE, 0);
+		fix_wrmsr_ok(f, 1, HV_MSR_SCONTROL, HV_SCONTROL_ENABLE, 0);
+		fix_wrmsr_ok(f, 1, HV_MSR_SCONTROL, HV_SCONTROL_ENABLE, 0); /* no change */
+		fix_wrmsr_ok(f, 1, HV_MSR_SINT0 + 2, 0xf0, 0);
+		fix_wrmsr_ok(f, 1, HV_MSR_STIMER0_CONFIG,
+			     HV_STIMER_ENABLE | HV_STIMER_DIRECT_MODE | (0xf4ull << 4), 0);
+		if (!on) {
+			assert_int_equal(f->n_log, 0);
+		} else {
+			assert_true(logged(f, "guest OS id 0x8100000000000000 written by VP 0"));
+			assert_true(logged(f, "hypercall page enabled at GPA 0x1000"));
+			assert_true(logged(f, "TSC page enabled at GPA 0x2000"));
+			assert_true(logged(f, "SynIC enabled on VP 1"));
+			assert_true(logged(f, "stimer0 on VP 1 in direct mode"));
+			assert_int_equal(f->n_log, 5); /* the repeated SCONTROL write: silent */
+		}
+		fix_free(f);
+	}
+}
+
 static void partitions_are_independent(void **state)
 {
 	struct fixture *a = *state;
@@ -640,6 +679,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(unknown_msrs_fault, setup, teardown),
 		cmocka_unit_test(msrs_of_features_not_offered_fault),
 		cmocka_unit_test_setup_teardown(bad_accesses_are_logged_once_per_msr, setup, teardown),
+		cmocka_unit_test(milestones_are_logged_when_asked),
 		cmocka_unit_test_setup_teardown(partitions_are_independent, setup, teardown),
 		cmocka_unit_test(null_ops_are_silent),
 	};
