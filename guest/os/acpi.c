@@ -19,21 +19,12 @@ static const void *phys(uint64_t pa)
 	return (const void *)(uintptr_t)pa;
 }
 
-static bool checksum_ok(const void *p, size_t n)
-{
-	const uint8_t *b = p;
-	uint8_t s = 0;
-	while (n--)
-		s = (uint8_t)(s + *b++);
-	return s == 0;
-}
-
 static const struct acpi_rsdp *find_rsdp(uint64_t hint)
 {
 	if (hint && !memcmp(phys(hint), "RSD PTR ", 8))
 		return phys(hint);
 	for (uint64_t pa = 0xe0000; pa < 0x100000; pa += 16)
-		if (!memcmp(phys(pa), "RSD PTR ", 8) && checksum_ok(phys(pa), 20))
+		if (!memcmp(phys(pa), "RSD PTR ", 8) && !acpi_sum(phys(pa), 20))
 			return phys(pa);
 	return NULL;
 }
@@ -42,7 +33,7 @@ static const struct acpi_header *find_table(const struct acpi_rsdp *rsdp, const 
 {
 	bool xsdt = rsdp->revision >= 2 && rsdp->xsdt_address;
 	const struct acpi_header *root = phys(xsdt ? rsdp->xsdt_address : rsdp->rsdt_address);
-	if (!checksum_ok(root, root->length))
+	if (acpi_sum(root, root->length))
 		return NULL;
 	size_t width = xsdt ? 8 : 4;
 	size_t n = (root->length - sizeof(*root)) / width;
@@ -50,7 +41,7 @@ static const struct acpi_header *find_table(const struct acpi_rsdp *rsdp, const 
 		uint64_t pa = 0;
 		memcpy(&pa, (const uint8_t *)(root + 1) + i * width, width);
 		const struct acpi_header *t = phys(pa);
-		if (!memcmp(t->signature, sig, 4) && checksum_ok(t, t->length))
+		if (!memcmp(t->signature, sig, 4) && !acpi_sum(t, t->length))
 			return t;
 	}
 	return NULL;

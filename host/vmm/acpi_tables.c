@@ -12,15 +12,6 @@
 
 #define ACPI_CREATOR_ID "HVKT"
 
-uint8_t acpi_sum(const void *p, size_t len)
-{
-	const uint8_t *b = p;
-	uint8_t s = 0;
-	for (size_t i = 0; i < len; i++)
-		s = (uint8_t)(s + b[i]);
-	return s;
-}
-
 static void header(struct acpi_header *h, const char *sig, uint32_t length, uint8_t revision)
 {
 	memcpy(h->signature, sig, 4);

@@ -39,7 +39,4 @@ struct acpi_tables {
 int acpi_build(const struct acpi_config *cfg, uint64_t base_gpa, struct acpi_tables *out);
 void acpi_tables_free(struct acpi_tables *t);
 
-/* Byte sum used for every ACPI checksum. */
-uint8_t acpi_sum(const void *p, size_t len);
-
 #endif /* HVKIT_ACPI_TABLES_H */

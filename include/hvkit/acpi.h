@@ -12,6 +12,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The byte sum every ACPI checksum makes zero (ACPI 6.4 section 5.2.5.3,
+ * 5.2.6): the firmware side writes tables, the guest side checks them. */
+static inline uint8_t acpi_sum(const void *p, size_t len)
+{
+	const uint8_t *b = p;
+	uint8_t s = 0;
+	for (size_t i = 0; i < len; i++)
+		s = (uint8_t)(s + b[i]);
+	return s;
+}
+
 #define ACPI_OEM_ID "HVKIT "       /* 6 bytes, space padded */
 #define ACPI_OEM_TABLE_ID "HVKITVM " /* 8 bytes */
 
