@@ -60,22 +60,11 @@ static uint64_t measure_tsc(uint16_t pm_timer)
 	return (rdtsc() - t0) * 100;
 }
 
-/* Hyper-V with the frequency MSRs (as Linux checks before reading them). */
-static bool hv_frequency_msrs(void)
-{
-	uint32_t r[4];
-	cpuid(HV_CPUID_VENDOR_AND_MAX, 0, r);
-	if (r[1] != HV_CPUID_VENDOR_EBX || r[2] != HV_CPUID_VENDOR_ECX || r[3] != HV_CPUID_VENDOR_EDX)
-		return false;
-	cpuid(HV_CPUID_FEATURES, 0, r);
-	return r[0] & HV_FEAT_FREQUENCY_MSRS;
-}
-
-int time_init(uint16_t pm_timer)
+int time_init(uint16_t pm_timer, bool hv_frequency_msr)
 {
 	uint64_t hz;
 	tsc_at_boot = rdtsc();
-	if (hv_frequency_msrs() && msr_read(HV_MSR_TSC_FREQUENCY, &hz) && hz) {
+	if (hv_frequency_msr && msr_read(HV_MSR_TSC_FREQUENCY, &hz) && hz) {
 		tsc_hz = hz;
 		return 0;
 	}

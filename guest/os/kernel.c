@@ -67,20 +67,20 @@ static const char *stimer_mode_name(enum hv_stimer_mode m)
 	return m == HV_STIMER_MODE_DIRECT ? "direct mode" : m == HV_STIMER_MODE_MESSAGE ? "message mode" : "none";
 }
 
-/* Detects Hyper-V and brings its enlightenments up on this VP. Returns 0
- * if that worked (or Hyper-V is absent and not required). */
-static int enlighten(uint32_t vps)
+/* Brings the enlightenments up on this VP, given what detection found (f
+ * NULL: no Hyper-V). Returns 0 if that worked (or Hyper-V is absent and
+ * not required). */
+static int enlighten(const struct hv_guest_features *f, uint32_t vps)
 {
-	struct hv_guest_features f;
-	char vendor[13];
-	hypervisor_vendor(vendor);
-	if (hv_guest_detect(os_port(), &f)) {
+	if (!f) {
+		char vendor[13];
+		hypervisor_vendor(vendor);
 		kprintf("hvkit-os: Hyper-V not detected (hypervisor: %s)\n", vendor);
 		return cmdline_has("hvkit.expect_hv") ? 2 : 0;
 	}
 	kprintf("hvkit-os: Hyper-V detected: max leaf %#x, features %#x, privileges %#x, "
 		"misc %#x, hints %#x, max VPs %u\n",
-		f.max_leaf, f.features, f.privileges, f.misc, f.hints, f.max_vps);
+		f->max_leaf, f->features, f->privileges, f->misc, f->hints, f->max_vps);
 	struct hv_guest_config cfg = {.vp_count = vps};
 	int err = hv_guest_init(&guest, os_port(), &cfg);
 	if (!err)
@@ -249,7 +249,9 @@ void kmain(uint32_t start_info)
 	kprintf("hvkit-os: booted, %llu MiB of RAM (%llu MiB free), command line \"%s\"\n",
 		(unsigned long long)(ram_bytes(si) >> 20),
 		(unsigned long long)(memory_free_bytes() >> 20), cmdline);
-	if (time_init(acpi_pm_timer(si->rsdp_paddr))) {
+	struct hv_guest_features f;
+	bool hv = !hv_guest_detect(os_port(), &f);
+	if (time_init(acpi_pm_timer(si->rsdp_paddr), hv && (f.features & HV_FEAT_FREQUENCY_MSRS))) {
 		kprintf("hvkit-os: no way to know the TSC frequency\n");
 		power_off(si->rsdp_paddr, 5);
 	}
@@ -258,7 +260,7 @@ void kmain(uint32_t start_info)
 	kprintf("hvkit-os: TSC %llu MHz, APIC %u\n",
 		(unsigned long long)(tsc_frequency() / 1000000), lapic_id());
 	uint32_t expected = smp_count(si->rsdp_paddr);
-	int status = enlighten(expected);
+	int status = enlighten(hv ? &f : NULL, expected);
 	uint32_t vps = smp_start(si->rsdp_paddr, ap_ready);
 	kprintf("hvkit-os: %u of %u VPs online\n", vps, expected);
 	if (!status && (vps != expected || ap_failures))

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "os.h"
+
 void *memcpy(void *dst, const void *src, size_t n)
 {
 	uint8_t *d = dst;
@@ -69,9 +71,6 @@ char *strcpy(char *dst, const char *src)
  * The guest libraries allocate a handful of objects at start-up and a few
  * buffers per request; page granularity keeps this trivially correct. */
 
-void *pages_alloc(uint32_t count);
-void pages_free(void *pages, uint32_t count);
-
 #define HEAP_HEADER 16
 
 void *malloc(size_t n)
@@ -79,11 +78,7 @@ void *malloc(size_t n)
 	if (n > (size_t)1 << 30)
 		return NULL;
 	uint32_t pages = (uint32_t)((n + HEAP_HEADER + 4095) / 4096);
-	uint64_t flags;
-	__asm__ volatile("pushfq; popq %0; cli" : "=r"(flags) : : "memory");
 	uint8_t *p = pages_alloc(pages);
-	if (flags & 0x200)
-		__asm__ volatile("sti" : : : "memory");
 	if (!p)
 		return NULL;
 	memcpy(p, &pages, sizeof(pages));
@@ -104,9 +99,5 @@ void free(void *ptr)
 	uint8_t *p = (uint8_t *)ptr - HEAP_HEADER;
 	uint32_t pages;
 	memcpy(&pages, p, sizeof(pages));
-	uint64_t flags;
-	__asm__ volatile("pushfq; popq %0; cli" : "=r"(flags) : : "memory");
 	pages_free(p, pages);
-	if (flags & 0x200)
-		__asm__ volatile("sti" : : : "memory");
 }

@@ -3,7 +3,8 @@
  * Physical pages for the guest library (rings, SynIC pages, the hypercall
  * page): first-fit over a bitmap of the RAM the PVH memory map reports
  * above the kernel image, below 4 GiB (what the boot page tables map).
- * Identity-mapped, so a page's address is its GPA.
+ * Identity-mapped, so a page's address is its GPA. Interrupts are kept
+ * off around the bitmap, so handlers and every caller may allocate.
  */
 #include <string.h>
 
@@ -57,10 +58,8 @@ uint64_t memory_free_bytes(void)
 	return (uint64_t)total_free * PAGE;
 }
 
-void *pages_alloc(uint32_t count)
+static void *find_and_take(uint32_t count)
 {
-	if (!count)
-		return NULL;
 	uint32_t run = 0;
 	for (uint32_t p = 0; p < MAX_PAGES; p++) {
 		if (!(p % 64) && !bitmap[p / 64]) { /* a word with nothing free */
@@ -72,16 +71,29 @@ void *pages_alloc(uint32_t count)
 		if (run == count) {
 			uint32_t first = p + 1 - count;
 			mark(first, count, false);
-			void *mem = (void *)(uintptr_t)((uint64_t)first * PAGE);
-			memset(mem, 0, (size_t)count * PAGE);
-			return mem;
+			return (void *)(uintptr_t)((uint64_t)first * PAGE);
 		}
 	}
 	return NULL;
 }
 
+void *pages_alloc(uint32_t count)
+{
+	if (!count)
+		return NULL;
+	uint64_t flags = irq_save();
+	void *mem = find_and_take(count);
+	irq_restore(flags);
+	if (mem)
+		memset(mem, 0, (size_t)count * PAGE);
+	return mem;
+}
+
 void pages_free(void *pages, uint32_t count)
 {
-	if (pages)
-		mark((uint32_t)((uintptr_t)pages / PAGE), count, true);
+	if (!pages)
+		return;
+	uint64_t flags = irq_save();
+	mark((uint32_t)((uintptr_t)pages / PAGE), count, true);
+	irq_restore(flags);
 }

@@ -115,9 +115,10 @@ void lapic_init(void);   /* BSP: PICs masked, APIC on, the tick */
 void lapic_enable(void); /* any VP: its APIC on */
 void lapic_eoi(void);
 uint32_t lapic_id(void);
-/* The TSC frequency from Hyper-V's MSR, else measured with the PM timer
+/* The TSC frequency from Hyper-V's MSR where offered (as Linux, only if
+ * CPUID says so: hv_frequency_msr), else measured with the PM timer
  * (pm_timer: its port, 0 if none). 0 or -1 (no way to know). */
-int time_init(uint16_t pm_timer);
+int time_init(uint16_t pm_timer, bool hv_frequency_msr);
 uint64_t tsc_frequency(void);
 uint64_t monotonic_ns(void);
 

@@ -77,18 +77,13 @@ static uint32_t port_current_vp(void *ctx)
 static void *port_alloc_pages(void *ctx, uint32_t count)
 {
 	(void)ctx;
-	uint64_t flags = irq_save();
-	void *p = pages_alloc(count);
-	irq_restore(flags);
-	return p;
+	return pages_alloc(count);
 }
 
 static void port_free_pages(void *ctx, void *pages, uint32_t count)
 {
 	(void)ctx;
-	uint64_t flags = irq_save();
 	pages_free(pages, count);
-	irq_restore(flags);
 }
 
 static uint64_t port_gpa_of(void *ctx, const void *p)
