@@ -504,16 +504,12 @@ static int kvm_verdict(int status, bool builtin)
 
 static void print_start(const struct run_options *o, const struct machine_config *cfg)
 {
-	if (cfg->partition == MACHINE_KVM)
-		printf("hvkit: KVM partition, %u VPs, %llu MiB, %u echo device(s), %u NIC(s), "
-		       "%u disk(s); kernel %s\n",
-		       o->cpus, (unsigned long long)(o->memory >> 20), o->echo_devices,
-		       o->nic_count, o->disk_count, cfg->kvm.kernel);
-	else
-		printf("hvkit: process partition, %u VPs, %llu MiB, %u echo device(s), %u NIC(s), "
-		       "%u disk(s); guest %s\n",
-		       o->cpus, (unsigned long long)(o->memory >> 20), o->echo_devices,
-		       o->nic_count, o->disk_count, o->guest);
+	bool kvm = cfg->partition == MACHINE_KVM;
+	printf("hvkit: %s partition, %u VPs, %llu MiB, %u echo device(s), %u NIC(s), "
+	       "%u disk(s); %s %s\n",
+	       kvm ? "KVM" : "process", o->cpus, (unsigned long long)(o->memory >> 20),
+	       o->echo_devices, o->nic_count, o->disk_count, kvm ? "kernel" : "guest",
+	       kvm ? cfg->kvm.kernel : o->guest);
 	fflush(stdout);
 }
 
