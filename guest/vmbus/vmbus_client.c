@@ -772,6 +772,15 @@ static void on_message(void *arg, uint32_t vp, uint32_t sint, const struct hv_gu
 		goto out;
 	}
 
+	/* Unloading, the guest is letting go of every channel and the host
+	 * forgets them all at UNLOAD; an offer or rescind crossing that (the
+	 * KVP device re-offers itself when its channel is closed) is moot. */
+	if (c->state == CONN_UNLOADING &&
+	    (type == VMBUS_MSG_OFFERCHANNEL || type == VMBUS_MSG_RESCIND_CHANNELOFFER)) {
+		c->stats.dropped_while_unloading++;
+		goto out;
+	}
+
 	/* The payload is a private copy (hv_guest copied it out of the SIMP
 	 * slot), zero beyond payload_size: whole structs can be read. */
 	switch (type) {

@@ -162,6 +162,7 @@ struct vmbus_client_stats {
 	uint32_t version;
 	uint32_t offers, rescinds;
 	uint64_t bad_messages;  /* malformed or unexpected host messages dropped */
+	uint64_t dropped_while_unloading; /* offers and rescinds after UNLOAD began */
 	uint64_t signals_sent;  /* HvSignalEvent */
 	uint64_t interrupts;    /* channel interrupts handled */
 };

@@ -1527,6 +1527,27 @@ static void unload_before_3_0_sends_no_unload(void **state)
 	assert_int_equal(x->scsi.removes, 1);
 }
 
+/* Closing KVP's channel makes Hyper-V rescind the device and offer it
+ * again (hibernation.rst); during an unload both cross the guest's own
+ * teardown and are dropped quietly, not counted as a misbehaving host. */
+static void unload_drops_a_crossing_rescind_and_reoffer(void **state)
+{
+	struct fx *x = *state;
+	struct hv_guid again = inst(6);
+
+	open_one(x, &HEARTBEAT, &x->hb, 5);
+	struct vmbus_msg_rescind_offer r = {{VMBUS_MSG_RESCIND_CHANNELOFFER, 0}, 5};
+	struct vmbus_msg_offer_channel o = fh_make_offer(&HEARTBEAT, &again, 0, 6);
+	fh_inject_before(x->h, VMBUS_MSG_UNLOAD_RESPONSE, &r, sizeof(r));
+	fh_inject_before(x->h, VMBUS_MSG_UNLOAD_RESPONSE, &o, sizeof(o));
+	assert_int_equal(vmbus_client_unload(x->c), 0);
+	assert_int_equal(stats(x).bad_messages, 0);
+	assert_int_equal(stats(x).dropped_while_unloading, 2);
+	assert_int_equal(x->hb.probes, 1);
+	assert_int_equal(x->hb.removes, 1);
+	assert_int_equal(list(x).n, 0);
+}
+
 static void unload_without_response_keeps_the_rings(void **state)
 {
 	struct fx *x = *state;
@@ -1794,6 +1815,7 @@ int main(void)
 		T(rescind_of_a_device_with_subchannels),
 		T(unload_then_reconnect),
 		T(unload_before_3_0_sends_no_unload),
+		T(unload_drops_a_crossing_rescind_and_reoffer),
 		T(unload_without_response_keeps_the_rings),
 		T(malicious_messages_are_dropped_and_counted),
 		T(wrong_answers_while_waiting_are_dropped),
