@@ -31,6 +31,8 @@ struct run_options {
 	bool process_options;   /* options only the process guest takes */
 	const char *kernel, *initrd, *cmdline; /* KVM */
 	bool debug_exit, no_s4;                /* KVM */
+	bool hyperv_testdev;                   /* KVM */
+	const char *serial;                    /* KVM: where COM1 goes; NULL: stdio */
 	int timeout_s;                         /* 0: none */
 	uint32_t cpus;
 	uint64_t memory;
@@ -66,10 +68,15 @@ static void usage(FILE *out)
 		"  --debug-exit           (kvm) QEMU's isa-debug-exit port at 0xf4: the\n"
 		"                         guest's write V ends hvkit with (V << 1) | 1\n"
 		"  --no-s4                (kvm) no \\_S4 (hibernation) in the ACPI tables\n"
+		"  --serial stdio|file:PATH|none\n"
+		"                         (kvm) where COM1's output goes (default stdio)\n"
 		"  --timeout SECONDS      stop the guest after this long (default 300; 0: never)\n"
 		"  --cpus N               virtual processors (default 2)\n"
 		"  --memory SIZE          guest RAM, with K/M/G (default 64M)\n"
 		"  --device echo          add an echo device (repeat for more; default 2)\n"
+		"  --device hyperv-testdev (kvm) QEMU's Hyper-V test device at port 0x3000\n"
+		"                         (kvm-unit-tests' SINT routes and connections)\n"
+		"  --device isa-debug-exit (kvm) the same as --debug-exit\n"
 		"  --packets N            packets the guest exchanges per channel (default 1000)\n"
 		"  --subchannels N        sub-channels the guest asks per echo device (default 1)\n"
 		"  --vmbus KEY=VALUE,...  max-version=X.Y, scramble-relids=on|off,\n"
@@ -188,6 +195,7 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 		{"cmdline", required_argument, NULL, 'L'},
 		{"debug-exit", no_argument, NULL, 'D'},
 		{"no-s4", no_argument, NULL, 'S'},
+		{"serial", required_argument, NULL, 'O'},
 		{"timeout", required_argument, NULL, 'T'},
 		{"cpus", required_argument, NULL, 'c'},
 		{"memory", required_argument, NULL, 'm'},
@@ -259,9 +267,27 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 				return 2;
 			}
 			break;
+		case 'O':
+			if (strcmp(optarg, "stdio") && strcmp(optarg, "none") &&
+			    (strncmp(optarg, "file:", 5) || !optarg[5])) {
+				fprintf(stderr, "hvkit run: --serial takes stdio, file:PATH or "
+						"none\n");
+				return 2;
+			}
+			o->serial = optarg;
+			break;
 		case 'd':
+			if (!strcmp(optarg, "hyperv-testdev")) {
+				o->hyperv_testdev = true;
+				break;
+			}
+			if (!strcmp(optarg, "isa-debug-exit")) {
+				o->debug_exit = true;
+				break;
+			}
 			if (strcmp(optarg, "echo")) {
-				fprintf(stderr, "hvkit run: unknown device '%s' (known: echo)\n",
+				fprintf(stderr, "hvkit run: unknown device '%s' (known: echo, "
+						"hyperv-testdev, isa-debug-exit)\n",
 					optarg);
 				return 2;
 			}
@@ -339,9 +365,10 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 	}
 	if (!o->partition_given)
 		o->partition = o->process_options ? MACHINE_PROCESS : MACHINE_KVM;
-	if (o->partition != MACHINE_KVM && (o->kernel || o->initrd || o->cmdline || o->debug_exit)) {
-		fprintf(stderr, "hvkit run: --kernel, --initrd, --cmdline and --debug-exit are "
-				"for --partition kvm\n");
+	if (o->partition != MACHINE_KVM && (o->kernel || o->initrd || o->cmdline || o->debug_exit ||
+					    o->hyperv_testdev || o->serial)) {
+		fprintf(stderr, "hvkit run: --kernel, --initrd, --cmdline, --serial, --debug-exit "
+				"and --device hyperv-testdev are for --partition kvm\n");
 		return 2;
 	}
 	return 0;
@@ -502,6 +529,35 @@ static int kvm_verdict(int status, bool builtin)
 	return guest_status ? 1 : 0;
 }
 
+/* COM1's output with --serial file:PATH or none. */
+static void serial_to_file(void *ctx, const uint8_t *bytes, size_t len)
+{
+	FILE *f = ctx;
+	if (f) {
+		fwrite(bytes, 1, len, f);
+		fflush(f);
+	}
+}
+
+/* Sets cfg's console per --serial; the file to close afterwards in *file.
+ * 0, or 1 after a message. */
+static int open_serial(const char *spec, struct machine_config *cfg, FILE **file)
+{
+	*file = NULL;
+	if (!spec || !strcmp(spec, "stdio"))
+		return 0; /* the platform's default */
+	cfg->kvm.console = serial_to_file;
+	if (!strcmp(spec, "none"))
+		return 0;
+	*file = fopen(spec + 5, "w");
+	if (!*file) {
+		fprintf(stderr, "hvkit run: --serial %s: %s\n", spec, strerror(errno));
+		return 1;
+	}
+	cfg->kvm.console_ctx = *file;
+	return 0;
+}
+
 static void print_start(const struct run_options *o, const struct machine_config *cfg)
 {
 	bool kvm = cfg->partition == MACHINE_KVM;
@@ -566,7 +622,8 @@ int cmd_run(int argc, char **argv)
 		.kvm = {.kernel = kernel, .initrd = o.initrd,
 			/* hvkit-os reports its verdict on the debug port */
 			.cmdline = o.cmdline ? o.cmdline : builtin ? "hvkit.debug_exit hvkit.expect_hv" : "",
-			.debug_exit = o.debug_exit || builtin, .no_s4 = o.no_s4},
+			.debug_exit = o.debug_exit || builtin, .no_s4 = o.no_s4,
+			.hyperv_testdev = o.hyperv_testdev},
 		.echo_devices = o.echo_devices,
 		.nics = o.nics,
 		.nic_count = o.nic_count,
@@ -586,6 +643,9 @@ int cmd_run(int argc, char **argv)
 					   : strerror(-err));
 		return 1;
 	}
+	FILE *serial_file;
+	if (open_serial(o.serial, &cfg, &serial_file))
+		return 1;
 	struct machine *m;
 	print_start(&o, &cfg);
 	/* Blocked before any thread exists, so the control loop takes them
@@ -609,6 +669,8 @@ int cmd_run(int argc, char **argv)
 	}
 	if (err) {
 		start_failed(&cfg, err, why);
+		if (serial_file)
+			fclose(serial_file);
 		return 1;
 	}
 	int status = 0;
@@ -619,6 +681,8 @@ int cmd_run(int argc, char **argv)
 			fprintf(stderr, "hvkit run: cannot serve the control socket %s: %s\n",
 				o.control, strerror(-err));
 			machine_stop(m);
+			if (serial_file)
+				fclose(serial_file);
 			return 1;
 		}
 		quit = err == 1;
@@ -633,6 +697,8 @@ int cmd_run(int argc, char **argv)
 		print_host_view(m);
 	print_ic(m);
 	machine_stop(m);
+	if (serial_file)
+		fclose(serial_file);
 	if (err) {
 		fprintf(stderr, "hvkit run: the guest did not finish in %d s\n", o.timeout_s);
 		return 1;

@@ -36,6 +36,7 @@ struct kvm_platform_config {
 	const char *initrd;     /* path or NULL (Multiboot: its one module) */
 	const char *cmdline;    /* NULL: empty */
 	bool no_s4;             /* leave \_S4 out of the DSDT */
+	bool hyperv_testdev;    /* QEMU's Hyper-V test device at 0x3000 */
 	/* Console output (the UART's THR); NULL: standard output. */
 	void (*console)(void *ctx, const uint8_t *bytes, size_t len);
 	void *console_ctx;

@@ -316,6 +316,7 @@ static int new_kvm_partition(struct machine *m, char *why, size_t why_len)
 		.initrd = m->cfg.kvm.initrd,
 		.cmdline = m->cfg.kvm.cmdline,
 		.no_s4 = m->cfg.kvm.no_s4,
+		.hyperv_testdev = m->cfg.kvm.hyperv_testdev,
 		.console = m->cfg.kvm.console,
 		.console_ctx = m->cfg.kvm.console_ctx,
 	};

@@ -43,6 +43,7 @@ struct machine_config {
 	struct {                   /* the kernel and its platform (KVM) */
 		const char *kernel, *initrd, *cmdline;
 		bool debug_exit;   /* QEMU's isa-debug-exit port */
+		bool hyperv_testdev; /* QEMU's Hyper-V test device (port 0x3000) */
 		bool no_s4;        /* no \_S4 in the DSDT */
 		/* Console output; NULL: standard output. */
 		void (*console)(void *ctx, const uint8_t *bytes, size_t len);
