@@ -620,8 +620,13 @@ int cmd_run(int argc, char **argv)
 		.guest_path = o.guest,
 		.guest_argv = gargv,
 		.kvm = {.kernel = kernel, .initrd = o.initrd,
-			/* hvkit-os reports its verdict on the debug port */
-			.cmdline = o.cmdline ? o.cmdline : builtin ? "hvkit.debug_exit hvkit.expect_hv" : "",
+			/* hvkit-os reports its verdict on the debug port; with a
+			 * control socket it serves until asked to shut down, as
+			 * the process guest does with --serve */
+			.cmdline = o.cmdline    ? o.cmdline
+				   : !builtin  ? ""
+				   : o.control ? "hvkit.debug_exit hvkit.expect_hv hvkit.serve"
+					       : "hvkit.debug_exit hvkit.expect_hv",
 			.debug_exit = o.debug_exit || builtin, .no_s4 = o.no_s4,
 			.hyperv_testdev = o.hyperv_testdev},
 		.echo_devices = o.echo_devices,
