@@ -24,6 +24,7 @@
 #include "control_machine.h"
 #include "kvm_platform.h"
 #include "machine.h"
+#include "serial.h"
 
 struct run_options {
 	enum machine_partition partition;
@@ -68,8 +69,10 @@ static void usage(FILE *out)
 		"  --debug-exit           (kvm) QEMU's isa-debug-exit port at 0xf4: the\n"
 		"                         guest's write V ends hvkit with (V << 1) | 1\n"
 		"  --no-s4                (kvm) no \\_S4 (hibernation) in the ACPI tables\n"
-		"  --serial stdio|file:PATH|none\n"
-		"                         (kvm) where COM1's output goes (default stdio)\n"
+		"  --serial stdio|file:PATH|unix:PATH|none\n"
+		"                         (kvm) where COM1 goes (default stdio: output\n"
+		"                         only); unix: a listening socket, one client at a\n"
+		"                         time gets the output and types the input\n"
 		"  --timeout SECONDS      stop the guest after this long (default 300; 0: never)\n"
 		"  --cpus N               virtual processors (default 2)\n"
 		"  --memory SIZE          guest RAM, with K/M/G (default 64M)\n"
@@ -269,9 +272,10 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 			break;
 		case 'O':
 			if (strcmp(optarg, "stdio") && strcmp(optarg, "none") &&
-			    (strncmp(optarg, "file:", 5) || !optarg[5])) {
-				fprintf(stderr, "hvkit run: --serial takes stdio, file:PATH or "
-						"none\n");
+			    ((strncmp(optarg, "file:", 5) && strncmp(optarg, "unix:", 5)) ||
+			     !optarg[5])) {
+				fprintf(stderr, "hvkit run: --serial takes stdio, file:PATH, "
+						"unix:PATH or none\n");
 				return 2;
 			}
 			o->serial = optarg;
@@ -529,7 +533,13 @@ static int kvm_verdict(int status, bool builtin)
 	return guest_status ? 1 : 0;
 }
 
-/* COM1's output with --serial file:PATH or none. */
+/* Where COM1 goes (--serial): the platform's standard output, a file,
+ * nowhere, or a UNIX socket. */
+struct serial_sink {
+	FILE *file;
+	struct serial_unix *sock;
+};
+
 static void serial_to_file(void *ctx, const uint8_t *bytes, size_t len)
 {
 	FILE *f = ctx;
@@ -539,23 +549,42 @@ static void serial_to_file(void *ctx, const uint8_t *bytes, size_t len)
 	}
 }
 
-/* Sets cfg's console per --serial; the file to close afterwards in *file.
- * 0, or 1 after a message. */
-static int open_serial(const char *spec, struct machine_config *cfg, FILE **file)
+/* Sets cfg's console per --serial. 0, or 1 after a message. */
+static int open_serial(const char *spec, struct machine_config *cfg, struct serial_sink *sink)
 {
-	*file = NULL;
+	*sink = (struct serial_sink){0};
 	if (!spec || !strcmp(spec, "stdio"))
 		return 0; /* the platform's default */
 	cfg->kvm.console = serial_to_file;
 	if (!strcmp(spec, "none"))
 		return 0;
-	*file = fopen(spec + 5, "w");
-	if (!*file) {
+	if (!strncmp(spec, "unix:", 5)) {
+		int err = serial_unix_new(spec + 5, &sink->sock);
+		if (err) {
+			fprintf(stderr, "hvkit run: --serial %s: %s\n", spec,
+				err == -EEXIST ? "that path exists and is not a socket"
+					       : strerror(-err));
+			return 1;
+		}
+		cfg->kvm.console = serial_unix_output;
+		cfg->kvm.console_ctx = sink->sock;
+		return 0;
+	}
+	sink->file = fopen(spec + 5, "w");
+	if (!sink->file) {
 		fprintf(stderr, "hvkit run: --serial %s: %s\n", spec, strerror(errno));
 		return 1;
 	}
-	cfg->kvm.console_ctx = *file;
+	cfg->kvm.console_ctx = sink->file;
 	return 0;
+}
+
+/* After the machine stopped (or never started). */
+static void close_serial(struct serial_sink *sink)
+{
+	serial_unix_free(sink->sock);
+	if (sink->file)
+		fclose(sink->file);
 }
 
 static void print_start(const struct run_options *o, const struct machine_config *cfg)
@@ -648,8 +677,8 @@ int cmd_run(int argc, char **argv)
 					   : strerror(-err));
 		return 1;
 	}
-	FILE *serial_file;
-	if (open_serial(o.serial, &cfg, &serial_file))
+	struct serial_sink serial;
+	if (open_serial(o.serial, &cfg, &serial))
 		return 1;
 	struct machine *m;
 	print_start(&o, &cfg);
@@ -674,10 +703,11 @@ int cmd_run(int argc, char **argv)
 	}
 	if (err) {
 		start_failed(&cfg, err, why);
-		if (serial_file)
-			fclose(serial_file);
+		close_serial(&serial);
 		return 1;
 	}
+	if (serial.sock && cfg.partition == MACHINE_KVM)
+		serial_unix_attach(serial.sock, m);
 	int status = 0;
 	bool quit = false;
 	if (o.control) {
@@ -685,9 +715,9 @@ int cmd_run(int argc, char **argv)
 		if (err < 0) {
 			fprintf(stderr, "hvkit run: cannot serve the control socket %s: %s\n",
 				o.control, strerror(-err));
+			serial_unix_detach(serial.sock);
 			machine_stop(m);
-			if (serial_file)
-				fclose(serial_file);
+			close_serial(&serial);
 			return 1;
 		}
 		quit = err == 1;
@@ -701,9 +731,9 @@ int cmd_run(int argc, char **argv)
 	if (o.partition == MACHINE_PROCESS || vs.connects)
 		print_host_view(m);
 	print_ic(m);
+	serial_unix_detach(serial.sock);
 	machine_stop(m);
-	if (serial_file)
-		fclose(serial_file);
+	close_serial(&serial);
 	if (err) {
 		fprintf(stderr, "hvkit run: the guest did not finish in %d s\n", o.timeout_s);
 		return 1;

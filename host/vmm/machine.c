@@ -377,6 +377,11 @@ int machine_start(const struct machine_config *cfg, struct machine **out, char *
 	return 0;
 }
 
+size_t machine_console_input(struct machine *m, const uint8_t *bytes, size_t len)
+{
+	return m->platform ? kvm_platform_input(m->platform, bytes, len) : 0;
+}
+
 int machine_wait(struct machine *m, int timeout_ms, int *status)
 {
 	return m->kp ? kvm_partition_wait(m->kp, timeout_ms, status)

@@ -4,13 +4,14 @@
 # Hyper-V test device is driven through SINT routes, a message connection
 # and an event connection, and the verdict comes back through
 # isa-debug-exit (67 = (0x21 << 1) | 1 is a pass). Also --serial: file:
-# gets the kernel's report, none keeps it off standard output.
+# gets the kernel's report, none keeps it off standard output, unix: is a
+# console both ways (the kernel reads a line and echoes it).
 # TAP; the hvkit cases skip without a usable /dev/kvm, the QEMU case
 # without qemu-system-x86_64.
 # usage: mbtest.sh HVKIT MBTEST_KERNEL
 hvkit="$1"
 kernel="$2"
-echo "1..5"
+echo "1..6"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 # byte i = (i * 7 + 3) & 0xff, as the kernel expects for "mod=SIZE".
@@ -81,5 +82,46 @@ else
 	[ "$status" = $PASS ] && grep -q "^mbtest: PASS" "$work/qemu.serial" && ok=0
 	result 5 "QEMU (TCG): the same kernel, module and isa-debug-exit" $ok
 	[ $ok = 0 ] || sed 's/^/# /' "$work/qemu.out" "$work/qemu.serial"
+fi
+
+# --serial unix: the output written before the client connects is kept for
+# it; what the client types reaches the guest's UART.
+if ! grep -q "run: no usable /dev/kvm" "$work/hyperv.out"; then
+	"$hvkit" run --partition kvm --cpus 1 --timeout 60 --kernel "$kernel" --debug-exit \
+		--cmdline "mbtest echo" --serial "unix:$work/console" >"$work/unix.out" 2>&1 &
+	run=$!
+	python3 - "$work/console" >"$work/console.log" 2>&1 <<'PY'
+import socket, sys, time
+for _ in range(300):
+    try:
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(sys.argv[1])
+        break
+    except OSError:
+        time.sleep(0.1)
+s.settimeout(60)
+buf = b''
+def until(text):
+    global buf
+    while text not in buf:
+        d = s.recv(4096)
+        if not d:
+            return
+        buf += d
+until(b'type a line')
+s.sendall(b'hello over unix\n')
+until(b'mbtest: PASS')
+sys.stdout.write(buf.decode())
+PY
+	wait $run
+	status=$?
+	ok=1
+	[ "$status" = $PASS ] && grep -q "^mbtest: started" "$work/console.log" &&
+		grep -q 'mbtest: got "hello over unix"' "$work/console.log" &&
+		[ ! -e "$work/console" ] && ok=0
+	result 6 "hvkit: --serial unix: output (with the backlog) and input" $ok
+	[ $ok = 0 ] || sed 's/^/# /' "$work/unix.out" "$work/console.log"
+else
+	echo "ok 6 # SKIP no usable /dev/kvm"
 fi
 exit 0

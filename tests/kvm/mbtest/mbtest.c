@@ -12,6 +12,8 @@
  *      hyperv_synic/hyperv_connections do: a SINT route and SET_SINT, a
  *      message connection that echoes HvPostMessage into the SIMP slot, an
  *      event connection that sets its flag in the SIEFP;
+ *   4. with "echo", reads a line from COM1 and prints it back (console
+ *      input: hvkit run --serial unix:PATH);
  *
  * prints each step to COM1 and ends through isa-debug-exit at 0xf4 with
  * MBTEST_PASS, or with the number of the first failed check (the host sees
@@ -77,6 +79,34 @@ static void put_dec(uint64_t v)
 		v /= 10;
 	} while (v);
 	puts_com1(&buf[i]);
+}
+
+static inline uint8_t in8(uint16_t port)
+{
+	uint8_t v;
+	__asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port) : "memory");
+	return v;
+}
+
+/* One line from COM1 (polling LSR.DR: no interrupts needed), echoed. */
+static void echo_line(void)
+{
+	char line[64];
+	size_t n = 0;
+	puts_com1("mbtest: type a line\n");
+	for (;;) {
+		while (!(in8(COM1 + 5) & 1))
+			__asm__ volatile("pause");
+		char c = (char)in8(COM1);
+		if (c == '\n' || c == '\r')
+			break;
+		if (n < sizeof(line) - 1)
+			line[n++] = c;
+	}
+	line[n] = 0;
+	puts_com1("mbtest: got \"");
+	puts_com1(line);
+	puts_com1("\"\n");
 }
 
 static __attribute__((noreturn)) void finish(uint32_t verdict)
@@ -265,5 +295,7 @@ void mbtest_main(uint32_t magic, uint32_t info)
 		check_message_echo();
 		check_event();
 	}
+	if (option(cmdline, "echo"))
+		echo_line();
 	finish(MBTEST_PASS);
 }
