@@ -95,7 +95,7 @@ void kvm_platform_free(struct kvm_platform *p)
 {
 	if (!p)
 		return;
-	hv_testdev_free(p->testdev);
+	kvm_platform_unbind(p);
 	uart_free(p->uart);
 	rtc_free(p->rtc);
 	pm_free(p->pm);
@@ -109,6 +109,16 @@ void kvm_platform_pio(void *ctx, struct kvm_partition *kp, uint32_t vp, uint16_t
 	(void)vp;
 	struct kvm_platform *p = ctx;
 	pio_bus_access(&p->bus, port, size, out, value);
+}
+
+void kvm_platform_unbind(struct kvm_platform *p)
+{
+	if (!p)
+		return;
+	p->kp = NULL;
+	/* Still on the bus, but with the VPs halted nothing reaches it. */
+	hv_testdev_free(p->testdev);
+	p->testdev = NULL;
 }
 
 size_t kvm_platform_input(struct kvm_platform *p, const uint8_t *bytes, size_t len)

@@ -397,6 +397,7 @@ void machine_stop(struct machine *m)
 	else if (m->pp)
 		process_partition_halt(m->pp);
 	detach_vmbus(m);
+	kvm_platform_unbind(m->platform);
 	if (m->kp)
 		kvm_partition_stop(m->kp);
 	else if (m->pp)
