@@ -24,6 +24,7 @@
 #include "control_machine.h"
 #include "kvm_platform.h"
 #include "machine.h"
+#include "serial.h"
 
 struct run_options {
 	enum machine_partition partition;
@@ -31,6 +32,8 @@ struct run_options {
 	bool process_options;   /* options only the process guest takes */
 	const char *kernel, *initrd, *cmdline; /* KVM */
 	bool debug_exit, no_s4;                /* KVM */
+	bool hyperv_testdev;                   /* KVM */
+	const char *serial;                    /* KVM: where COM1 goes; NULL: stdio */
 	int timeout_s;                         /* 0: none */
 	uint32_t cpus;
 	uint64_t memory;
@@ -66,10 +69,17 @@ static void usage(FILE *out)
 		"  --debug-exit           (kvm) QEMU's isa-debug-exit port at 0xf4: the\n"
 		"                         guest's write V ends hvkit with (V << 1) | 1\n"
 		"  --no-s4                (kvm) no \\_S4 (hibernation) in the ACPI tables\n"
+		"  --serial stdio|file:PATH|unix:PATH|none\n"
+		"                         (kvm) where COM1 goes (default stdio: output\n"
+		"                         only); unix: a listening socket, one client at a\n"
+		"                         time gets the output and types the input\n"
 		"  --timeout SECONDS      stop the guest after this long (default 300; 0: never)\n"
 		"  --cpus N               virtual processors (default 2)\n"
 		"  --memory SIZE          guest RAM, with K/M/G (default 64M)\n"
 		"  --device echo          add an echo device (repeat for more; default 2)\n"
+		"  --device hyperv-testdev (kvm) QEMU's Hyper-V test device at port 0x3000\n"
+		"                         (kvm-unit-tests' SINT routes and connections)\n"
+		"  --device isa-debug-exit (kvm) the same as --debug-exit\n"
 		"  --packets N            packets the guest exchanges per channel (default 1000)\n"
 		"  --subchannels N        sub-channels the guest asks per echo device (default 1)\n"
 		"  --vmbus KEY=VALUE,...  max-version=X.Y, scramble-relids=on|off,\n"
@@ -188,6 +198,7 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 		{"cmdline", required_argument, NULL, 'L'},
 		{"debug-exit", no_argument, NULL, 'D'},
 		{"no-s4", no_argument, NULL, 'S'},
+		{"serial", required_argument, NULL, 'O'},
 		{"timeout", required_argument, NULL, 'T'},
 		{"cpus", required_argument, NULL, 'c'},
 		{"memory", required_argument, NULL, 'm'},
@@ -259,9 +270,28 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 				return 2;
 			}
 			break;
+		case 'O':
+			if (strcmp(optarg, "stdio") && strcmp(optarg, "none") &&
+			    ((strncmp(optarg, "file:", 5) && strncmp(optarg, "unix:", 5)) ||
+			     !optarg[5])) {
+				fprintf(stderr, "hvkit run: --serial takes stdio, file:PATH, "
+						"unix:PATH or none\n");
+				return 2;
+			}
+			o->serial = optarg;
+			break;
 		case 'd':
+			if (!strcmp(optarg, "hyperv-testdev")) {
+				o->hyperv_testdev = true;
+				break;
+			}
+			if (!strcmp(optarg, "isa-debug-exit")) {
+				o->debug_exit = true;
+				break;
+			}
 			if (strcmp(optarg, "echo")) {
-				fprintf(stderr, "hvkit run: unknown device '%s' (known: echo)\n",
+				fprintf(stderr, "hvkit run: unknown device '%s' (known: echo, "
+						"hyperv-testdev, isa-debug-exit)\n",
 					optarg);
 				return 2;
 			}
@@ -339,9 +369,10 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 	}
 	if (!o->partition_given)
 		o->partition = o->process_options ? MACHINE_PROCESS : MACHINE_KVM;
-	if (o->partition != MACHINE_KVM && (o->kernel || o->initrd || o->cmdline || o->debug_exit)) {
-		fprintf(stderr, "hvkit run: --kernel, --initrd, --cmdline and --debug-exit are "
-				"for --partition kvm\n");
+	if (o->partition != MACHINE_KVM && (o->kernel || o->initrd || o->cmdline || o->debug_exit ||
+					    o->hyperv_testdev || o->serial)) {
+		fprintf(stderr, "hvkit run: --kernel, --initrd, --cmdline, --serial, --debug-exit "
+				"and --device hyperv-testdev are for --partition kvm\n");
 		return 2;
 	}
 	return 0;
@@ -502,6 +533,60 @@ static int kvm_verdict(int status, bool builtin)
 	return guest_status ? 1 : 0;
 }
 
+/* Where COM1 goes (--serial): the platform's standard output, a file,
+ * nowhere, or a UNIX socket. */
+struct serial_sink {
+	FILE *file;
+	struct serial_unix *sock;
+};
+
+static void serial_to_file(void *ctx, const uint8_t *bytes, size_t len)
+{
+	FILE *f = ctx;
+	if (f) {
+		fwrite(bytes, 1, len, f);
+		fflush(f);
+	}
+}
+
+/* Sets cfg's console per --serial. 0, or 1 after a message. */
+static int open_serial(const char *spec, struct machine_config *cfg, struct serial_sink *sink)
+{
+	*sink = (struct serial_sink){0};
+	if (!spec || !strcmp(spec, "stdio"))
+		return 0; /* the platform's default */
+	cfg->kvm.console = serial_to_file;
+	if (!strcmp(spec, "none"))
+		return 0;
+	if (!strncmp(spec, "unix:", 5)) {
+		int err = serial_unix_new(spec + 5, &sink->sock);
+		if (err) {
+			fprintf(stderr, "hvkit run: --serial %s: %s\n", spec,
+				err == -EEXIST ? "that path exists and is not a socket"
+					       : strerror(-err));
+			return 1;
+		}
+		cfg->kvm.console = serial_unix_output;
+		cfg->kvm.console_ctx = sink->sock;
+		return 0;
+	}
+	sink->file = fopen(spec + 5, "w");
+	if (!sink->file) {
+		fprintf(stderr, "hvkit run: --serial %s: %s\n", spec, strerror(errno));
+		return 1;
+	}
+	cfg->kvm.console_ctx = sink->file;
+	return 0;
+}
+
+/* After the machine stopped (or never started). */
+static void close_serial(struct serial_sink *sink)
+{
+	serial_unix_free(sink->sock);
+	if (sink->file)
+		fclose(sink->file);
+}
+
 static void print_start(const struct run_options *o, const struct machine_config *cfg)
 {
 	bool kvm = cfg->partition == MACHINE_KVM;
@@ -564,9 +649,15 @@ int cmd_run(int argc, char **argv)
 		.guest_path = o.guest,
 		.guest_argv = gargv,
 		.kvm = {.kernel = kernel, .initrd = o.initrd,
-			/* hvkit-os reports its verdict on the debug port */
-			.cmdline = o.cmdline ? o.cmdline : builtin ? "hvkit.debug_exit hvkit.expect_hv" : "",
-			.debug_exit = o.debug_exit || builtin, .no_s4 = o.no_s4},
+			/* hvkit-os reports its verdict on the debug port; with a
+			 * control socket it serves until asked to shut down, as
+			 * the process guest does with --serve */
+			.cmdline = o.cmdline    ? o.cmdline
+				   : !builtin  ? ""
+				   : o.control ? "hvkit.debug_exit hvkit.expect_hv hvkit.serve"
+					       : "hvkit.debug_exit hvkit.expect_hv",
+			.debug_exit = o.debug_exit || builtin, .no_s4 = o.no_s4,
+			.hyperv_testdev = o.hyperv_testdev},
 		.echo_devices = o.echo_devices,
 		.nics = o.nics,
 		.nic_count = o.nic_count,
@@ -586,6 +677,9 @@ int cmd_run(int argc, char **argv)
 					   : strerror(-err));
 		return 1;
 	}
+	struct serial_sink serial;
+	if (open_serial(o.serial, &cfg, &serial))
+		return 1;
 	struct machine *m;
 	print_start(&o, &cfg);
 	/* Blocked before any thread exists, so the control loop takes them
@@ -609,8 +703,11 @@ int cmd_run(int argc, char **argv)
 	}
 	if (err) {
 		start_failed(&cfg, err, why);
+		close_serial(&serial);
 		return 1;
 	}
+	if (serial.sock && cfg.partition == MACHINE_KVM)
+		serial_unix_attach(serial.sock, m);
 	int status = 0;
 	bool quit = false;
 	if (o.control) {
@@ -618,7 +715,9 @@ int cmd_run(int argc, char **argv)
 		if (err < 0) {
 			fprintf(stderr, "hvkit run: cannot serve the control socket %s: %s\n",
 				o.control, strerror(-err));
+			serial_unix_detach(serial.sock);
 			machine_stop(m);
+			close_serial(&serial);
 			return 1;
 		}
 		quit = err == 1;
@@ -632,7 +731,9 @@ int cmd_run(int argc, char **argv)
 	if (o.partition == MACHINE_PROCESS || vs.connects)
 		print_host_view(m);
 	print_ic(m);
+	serial_unix_detach(serial.sock);
 	machine_stop(m);
+	close_serial(&serial);
 	if (err) {
 		fprintf(stderr, "hvkit run: the guest did not finish in %d s\n", o.timeout_s);
 		return 1;

@@ -189,6 +189,13 @@ uint32_t hv_synic_queued(const struct hv_partition *p, uint32_t vp, uint32_t sin
  */
 int hv_synic_signal(struct hv_partition *p, uint32_t vp, uint32_t sint, uint32_t flag);
 
+/*
+ * Raises SINT `sint`'s interrupt on VP `vp` once, with neither a message nor
+ * an event flag (QEMU's hyperv_sint_route_set_sint: test devices). 0;
+ * -EINVAL for bad arguments; -ENODEV if the SINT is masked (nothing sent).
+ */
+int hv_synic_assert(struct hv_partition *p, uint32_t vp, uint32_t sint);
+
 /* ---- Timers ---- */
 
 /* Fires every synthetic timer due at `now` and returns the next deadline

@@ -248,6 +248,16 @@ int hv_synic_signal(struct hv_partition *p, uint32_t vp, uint32_t sint, uint32_t
 	return 0;
 }
 
+int hv_synic_assert(struct hv_partition *p, uint32_t vp, uint32_t sint)
+{
+	if (vp >= p->cfg.vp_count || sint >= HV_SYNIC_SINT_COUNT)
+		return -EINVAL;
+	if (p->vps[vp].sint[sint] & HV_SINT_MASKED)
+		return -ENODEV;
+	sint_raise(p, vp, sint);
+	return 0;
+}
+
 /* ---- MSRs ---- */
 
 int hv_synic_msr_read(struct hv_partition *p, uint32_t vp, uint32_t msr, uint64_t *value)

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "acpi_tables.h"
+#include "hv_testdev.h"
 #include "loader.h"
 #include "pio.h"
 #include "platform.h"
@@ -23,6 +24,7 @@ struct kvm_platform {
 	struct uart *uart;
 	struct rtc *rtc;
 	struct pm *pm;
+	struct hv_testdev *testdev; /* if asked for; made at boot, with hv */
 	const char *format;
 };
 
@@ -93,6 +95,7 @@ void kvm_platform_free(struct kvm_platform *p)
 {
 	if (!p)
 		return;
+	kvm_platform_unbind(p);
 	uart_free(p->uart);
 	rtc_free(p->rtc);
 	pm_free(p->pm);
@@ -106,6 +109,16 @@ void kvm_platform_pio(void *ctx, struct kvm_partition *kp, uint32_t vp, uint16_t
 	(void)vp;
 	struct kvm_platform *p = ctx;
 	pio_bus_access(&p->bus, port, size, out, value);
+}
+
+void kvm_platform_unbind(struct kvm_platform *p)
+{
+	if (!p)
+		return;
+	p->kp = NULL;
+	/* Still on the bus, but with the VPs halted nothing reaches it. */
+	hv_testdev_free(p->testdev);
+	p->testdev = NULL;
 }
 
 size_t kvm_platform_input(struct kvm_platform *p, const uint8_t *bytes, size_t len)
@@ -202,6 +215,28 @@ static int set_registers(struct kvm_partition *kp, const struct boot_info *bi)
 	return kvm_partition_set_registers(kp, 0, &regs, &sregs);
 }
 
+static void lock_partition(void *kp)
+{
+	kvm_partition_lock(kp);
+}
+
+static void unlock_partition(void *kp)
+{
+	kvm_partition_unlock(kp);
+}
+
+/* The Hyper-V test device needs hv, which exists once the partition does. */
+static int add_testdev(struct kvm_platform *p, struct kvm_partition *kp)
+{
+	struct hv_testdev_config tc = {.hv = kvm_partition_hv(kp), .vp_count = p->cfg.cpus,
+				       .lock = lock_partition, .unlock = unlock_partition,
+				       .lock_ctx = kp};
+	p->testdev = hv_testdev_new(&tc);
+	if (!p->testdev)
+		return -errno;
+	return pio_bus_add(&p->bus, HV_TESTDEV_PORT, 4, hv_testdev_pio, p->testdev);
+}
+
 int kvm_platform_boot(struct kvm_platform *p, struct kvm_partition *kp, char *err,
 		      size_t errlen)
 {
@@ -210,7 +245,11 @@ int kvm_platform_boot(struct kvm_platform *p, struct kvm_partition *kp, char *er
 	size_t kernel_len = 0, initrd_len = 0;
 	uint64_t rsdp = 0, acpi_size = 0;
 	snprintf(err, errlen, "cannot boot");
-	int rc = read_file(p->cfg.kernel, &kernel, &kernel_len, err, errlen);
+	int rc = p->cfg.hyperv_testdev && !p->testdev ? add_testdev(p, kp) : 0;
+	if (rc)
+		snprintf(err, errlen, "hyperv-testdev: %s", strerror(-rc));
+	if (!rc)
+		rc = read_file(p->cfg.kernel, &kernel, &kernel_len, err, errlen);
 	if (!rc && p->cfg.initrd)
 		rc = read_file(p->cfg.initrd, &initrd, &initrd_len, err, errlen);
 	if (!rc) {

@@ -36,6 +36,7 @@ struct kvm_platform_config {
 	const char *initrd;     /* path or NULL (Multiboot: its one module) */
 	const char *cmdline;    /* NULL: empty */
 	bool no_s4;             /* leave \_S4 out of the DSDT */
+	bool hyperv_testdev;    /* QEMU's Hyper-V test device at 0x3000 */
 	/* Console output (the UART's THR); NULL: standard output. */
 	void (*console)(void *ctx, const uint8_t *bytes, size_t len);
 	void *console_ctx;
@@ -54,6 +55,11 @@ void kvm_platform_pio(void *ctx, struct kvm_partition *kp, uint32_t vp, uint16_t
  * in err (a kernel file that cannot be booted says why). */
 int kvm_platform_boot(struct kvm_platform *p, struct kvm_partition *kp, char *err,
 		      size_t errlen);
+
+/* Lets go of the partition once it is halted and before
+ * kvm_partition_stop frees it: devices built on its hv (the Hyper-V test
+ * device) go, and no device touches it again. */
+void kvm_platform_unbind(struct kvm_platform *p);
 
 /* Console input for the guest; returns how many bytes the UART took. */
 size_t kvm_platform_input(struct kvm_platform *p, const uint8_t *bytes, size_t len);

@@ -316,6 +316,7 @@ static int new_kvm_partition(struct machine *m, char *why, size_t why_len)
 		.initrd = m->cfg.kvm.initrd,
 		.cmdline = m->cfg.kvm.cmdline,
 		.no_s4 = m->cfg.kvm.no_s4,
+		.hyperv_testdev = m->cfg.kvm.hyperv_testdev,
 		.console = m->cfg.kvm.console,
 		.console_ctx = m->cfg.kvm.console_ctx,
 	};
@@ -376,6 +377,11 @@ int machine_start(const struct machine_config *cfg, struct machine **out, char *
 	return 0;
 }
 
+size_t machine_console_input(struct machine *m, const uint8_t *bytes, size_t len)
+{
+	return m->platform ? kvm_platform_input(m->platform, bytes, len) : 0;
+}
+
 int machine_wait(struct machine *m, int timeout_ms, int *status)
 {
 	return m->kp ? kvm_partition_wait(m->kp, timeout_ms, status)
@@ -391,6 +397,7 @@ void machine_stop(struct machine *m)
 	else if (m->pp)
 		process_partition_halt(m->pp);
 	detach_vmbus(m);
+	kvm_platform_unbind(m->platform);
 	if (m->kp)
 		kvm_partition_stop(m->kp);
 	else if (m->pp)

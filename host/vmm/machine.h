@@ -9,6 +9,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "netvsp_nic.h"
@@ -43,6 +44,7 @@ struct machine_config {
 	struct {                   /* the kernel and its platform (KVM) */
 		const char *kernel, *initrd, *cmdline;
 		bool debug_exit;   /* QEMU's isa-debug-exit port */
+		bool hyperv_testdev; /* QEMU's Hyper-V test device (port 0x3000) */
 		bool no_s4;        /* no \_S4 in the DSDT */
 		/* Console output; NULL: standard output. */
 		void (*console)(void *ctx, const uint8_t *bytes, size_t len);
@@ -114,6 +116,10 @@ struct ic_host *machine_ic(struct machine *m);
  * offered, with the first disk) / unplugs it; the guest is told to rescan. */
 int machine_add_disk(struct machine *m, uint32_t lun, const struct machine_disk *d);
 int machine_remove_disk(struct machine *m, uint32_t lun);
+
+/* Console input for the guest's COM1 (KVM); how many bytes the UART took
+ * (0 when its FIFO is full, and always on the process partition). */
+size_t machine_console_input(struct machine *m, const uint8_t *bytes, size_t len);
 
 /* Whether the partition was torn down because the guest misbehaved. */
 bool machine_failed(struct machine *m, char *why, size_t len);

@@ -322,6 +322,23 @@ static void event_needs_siefp(void **state)
 	assert_int_equal(f->n_inj, 0);
 }
 
+/* A bare SINT interrupt (test devices): each call raises it once, with no
+ * message and no flag; a masked SINT gets nothing. */
+static void assert_raises_the_sint_only(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(hv_synic_assert(f->p, 0, SINT), 0);
+	assert_int_equal(hv_synic_assert(f->p, 0, SINT), 0);
+	assert_int_equal(f->n_inj, 2);
+	assert_int_equal(f->inj[1].vector, VECTOR);
+	assert_int_equal(fix_slot(f, SIMP, SINT).header.message_type, HVMSG_NONE);
+	assert_int_equal(flag_byte(f, SINT, 0), 0);
+	assert_int_equal(hv_synic_assert(f->p, 0, 9), -ENODEV); /* masked */
+	assert_int_equal(hv_synic_assert(f->p, 0, 16), -EINVAL);
+	assert_int_equal(hv_synic_assert(f->p, 2, SINT), -EINVAL);
+	assert_int_equal(f->n_inj, 2);
+}
+
 static void vps_have_their_own_synic(void **state)
 {
 	struct fixture *f = *state;
@@ -368,6 +385,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(event_on_masked_sint_sets_bit_silently, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(event_needs_siefp, setup, teardown),
+		cmocka_unit_test_setup_teardown(assert_raises_the_sint_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(vps_have_their_own_synic, setup, teardown),
 		cmocka_unit_test_setup_teardown(simp_moved_delivers_to_new_page, setup, teardown),
 	};

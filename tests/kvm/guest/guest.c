@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "guest_x86.h"
 #include "hvkit/tlfs.h"
 #include "kvm_test.h"
 
@@ -37,27 +38,9 @@ volatile uint64_t kt_regs_changed;
 
 /* ---- Instructions ---- */
 
-static inline void outl(uint16_t port, uint32_t v)
-{
-	__asm__ volatile("outl %0, %1" : : "a"(v), "Nd"(port) : "memory");
-}
-
 static inline void cpuid(uint32_t leaf, uint32_t r[4])
 {
 	__asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(leaf), "c"(0));
-}
-
-static inline uint64_t rdmsr(uint32_t msr)
-{
-	uint32_t lo, hi;
-	__asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr) : "memory");
-	return (uint64_t)hi << 32 | lo;
-}
-
-static inline void wrmsr(uint32_t msr, uint64_t v)
-{
-	__asm__ volatile("wrmsr" : : "c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32))
-			 : "memory");
 }
 
 static inline uint64_t rdtsc(void)
@@ -74,15 +57,7 @@ static inline void lapic_write(uint32_t reg, uint32_t v)
 
 static uint64_t hypercall(uint64_t control, uint64_t input, uint64_t output)
 {
-	uint64_t status;
-	register uint64_t r8 __asm__("r8") = output;
-	void *page = hypercall_page;
-
-	__asm__ volatile("call *%[page]"
-			 : "=a"(status), "+c"(control), "+d"(input), "+r"(r8)
-			 : [page] "r"(page)
-			 : "memory", "cc");
-	return status;
+	return hv_page_call(hypercall_page, control, input, output);
 }
 
 /* Sleeps until *counter moves from `seen` (interrupts enabled while
