@@ -12,6 +12,9 @@
  *                                        each reflected intact
  *   link                                 sends one frame, then hears the
  *                                        link go down and come up
+ *   bench-tx COUNT SIZE                  sends COUNT frames of SIZE bytes as
+ *                                        fast as it can (hvkit-bench net)
+ *   bench-rx COUNT                       takes COUNT frames, then exits
  */
 #include <errno.h>
 #include <pthread.h>
@@ -279,6 +282,70 @@ static void link(void)
 	CHECK(st.link_changes == 2, "%lu link changes", (unsigned long)st.link_changes);
 }
 
+/* ---- Benchmarks (hvkit-bench net times them on the host) ---- */
+
+static uint64_t bench_rx;
+
+static void count_rx(void *ctx, const void *frame, size_t len)
+{
+	(void)ctx;
+	(void)frame;
+	(void)len;
+	__atomic_add_fetch(&bench_rx, 1, __ATOMIC_RELAXED);
+}
+
+static void bench_tx(uint64_t count, uint32_t size)
+{
+	struct netvsc *n = settle(1);
+	CHECK(n != NULL, "no NIC came up");
+	if (!n)
+		return;
+	struct netvsc_ops ops = {.rx = count_rx};
+	CHECK(netvsc_open(n, &ops) == 0, "open");
+	static uint8_t f[MAX_FRAME];
+	memset(f, 0xff, 6);
+	netvsc_get_mac(n, f + 6);
+	f[12] = 0x88;
+	f[13] = 0xb5;
+	for (uint64_t i = 0; i < count;) {
+		int err = netvsc_send(n, f, size);
+		if (err == 0)
+			i++;
+		else if (err != -EAGAIN) {
+			CHECK(false, "send: %d", err);
+			return;
+		}
+	}
+	struct netvsc_stats st;
+	for (int i = 0; i < 20000; i++) {
+		netvsc_get_stats(n, &st);
+		if (st.tx_in_flight == 0)
+			break;
+		nanosleep(&(struct timespec){0, 1000000}, NULL);
+	}
+	CHECK(st.tx_in_flight == 0, "%u sends never completed", st.tx_in_flight);
+}
+
+static void bench_rx_frames(uint64_t count)
+{
+	struct netvsc *n = settle(1);
+	CHECK(n != NULL, "no NIC came up");
+	if (!n)
+		return;
+	struct netvsc_ops ops = {.rx = count_rx};
+	CHECK(netvsc_open(n, &ops) == 0, "open");
+	struct timespec t0, now;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (__atomic_load_n(&bench_rx, __ATOMIC_RELAXED) < count) {
+		nanosleep(&(struct timespec){0, 1000000}, NULL);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - t0.tv_sec > 120)
+			break;
+	}
+	CHECK(bench_rx >= count, "%lu of %lu frames", (unsigned long)bench_rx,
+	      (unsigned long)count);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -297,6 +364,10 @@ int main(int argc, char **argv)
 		       (uint32_t)atoi(argv[5]));
 	else if (!strcmp(s, "link"))
 		link();
+	else if (!strcmp(s, "bench-tx") && argc > 3)
+		bench_tx(strtoull(argv[2], NULL, 0), (uint32_t)atoi(argv[3]));
+	else if (!strcmp(s, "bench-rx") && argc > 2)
+		bench_rx_frames(strtoull(argv[2], NULL, 0));
 	else {
 		fprintf(stderr, "netvsc guest: unknown scenario '%s'\n", s);
 		return 2;
