@@ -178,17 +178,23 @@ static int send_frame(struct netvsc *n, const uint8_t *f, uint32_t len)
 	return -ETIMEDOUT;
 }
 
-static struct netvsc *open_nic(uint32_t channels)
+static struct netvsc *open_nic_with(uint32_t channels,
+				    void (*rx)(void *ctx, const void *frame, size_t len))
 {
 	struct netvsc *n = settle(channels);
 	CHECK(n != NULL, "no NIC came up");
 	if (!n)
 		return NULL;
 	netvsc_get_mac(n, mac);
-	struct netvsc_ops ops = {.rx = on_rx, .link = on_link};
+	struct netvsc_ops ops = {.rx = rx, .link = on_link};
 	int err = netvsc_open(n, &ops);
 	CHECK(err == 0, "open: %d", err);
 	return err ? NULL : n;
+}
+
+static struct netvsc *open_nic(uint32_t channels)
+{
+	return open_nic_with(channels, on_rx);
 }
 
 static void frames(uint32_t version, uint32_t mtu, uint32_t channels, uint32_t stride)
@@ -296,15 +302,12 @@ static void count_rx(void *ctx, const void *frame, size_t len)
 
 static void bench_tx(uint64_t count, uint32_t size)
 {
-	struct netvsc *n = settle(1);
-	CHECK(n != NULL, "no NIC came up");
+	struct netvsc *n = open_nic_with(1, count_rx);
 	if (!n)
 		return;
-	struct netvsc_ops ops = {.rx = count_rx};
-	CHECK(netvsc_open(n, &ops) == 0, "open");
 	static uint8_t f[MAX_FRAME];
 	memset(f, 0xff, 6);
-	netvsc_get_mac(n, f + 6);
+	memcpy(f + 6, mac, 6);
 	f[12] = 0x88;
 	f[13] = 0xb5;
 	for (uint64_t i = 0; i < count;) {
@@ -328,12 +331,9 @@ static void bench_tx(uint64_t count, uint32_t size)
 
 static void bench_rx_frames(uint64_t count)
 {
-	struct netvsc *n = settle(1);
-	CHECK(n != NULL, "no NIC came up");
+	struct netvsc *n = open_nic_with(1, count_rx);
 	if (!n)
 		return;
-	struct netvsc_ops ops = {.rx = count_rx};
-	CHECK(netvsc_open(n, &ops) == 0, "open");
 	struct timespec t0, now;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while (__atomic_load_n(&bench_rx, __ATOMIC_RELAXED) < count) {
