@@ -171,7 +171,9 @@ static double source_to_guest(const char *guest, uint32_t size, uint64_t count)
 
 	uint64_t t0 = 0, t1 = 0, sent = 0;
 	uint64_t deadline = bench_now_ns() + 120000000000ull;
-	while (sent < count && bench_now_ns() < deadline) {
+	for (uint32_t spin = 0; sent < count; spin++) {
+		if ((spin & 1023) == 0 && bench_now_ns() > deadline)
+			break;
 		int err = netvsp_receive(nic, frame, size);
 		if (err == 0) {
 			if (!t0)
@@ -212,6 +214,28 @@ static void line(const char *what, uint32_t size, double fps, double bound)
 	fflush(stdout);
 }
 
+/* The best of `runs` (the machine's cores are shared: the best run is
+ * the one least disturbed). */
+static double best(double (*fn)(const char *, uint32_t, uint64_t), const char *guest,
+		   uint32_t size, uint64_t count, int runs)
+{
+	double b = -1;
+	for (int i = 0; i < runs; i++) {
+		double v = fn(guest, size, count);
+		if (v < 0)
+			return -1;
+		if (v > b)
+			b = v;
+	}
+	return b;
+}
+
+static double bound_run(const char *guest, uint32_t size, uint64_t count)
+{
+	(void)guest;
+	return bound_fps(size, count);
+}
+
 int bench_net_main(int argc, char **argv)
 {
 	char guest[PATH_MAX];
@@ -220,18 +244,23 @@ int bench_net_main(int argc, char **argv)
 					       &count, guest, sizeof(guest));
 	if (status_or_go >= 0)
 		return status_or_go;
+	/* The guest program takes its send-buffer size from here: 1024
+	 * sections (6 MiB, Linux allows 15) rather than Linux's 192, so the
+	 * frames in flight cover the host's wake-up latency. */
+	setenv("HVKIT_NETVSC_SEND_SECTIONS", "1024", 0);
 
-	printf("process partition, 1 VP, netvsc -> netvsp (NVSP 6.1, 1 channel), %lu frames\n",
-	       count);
+	printf("process partition, 1 VP, netvsc -> netvsp (NVSP 6.1, 1 channel), %lu frames, "
+	       "%s send sections; best of 3\n",
+	       count, getenv("HVKIT_NETVSC_SEND_SECTIONS"));
 	int failed = 0;
 	static const uint32_t sizes[] = {64, 1500};
 	for (size_t i = 0; i < 2; i++) {
 		uint32_t size = sizes[i];
-		double bound = bound_fps(size, count * 5);
+		double bound = best(bound_run, guest, size, count * 5, 3);
 		line("bound: two threads, memcpy ring", size, bound, 0);
-		double tx = guest_to_sink(guest, size, count);
+		double tx = best(guest_to_sink, guest, size, count, 3);
 		line("guest -> netvsc -> netvsp -> sink", size, tx, bound);
-		double rx = source_to_guest(guest, size, count);
+		double rx = best(source_to_guest, guest, size, count, 3);
 		line("source -> netvsp -> netvsc -> guest", size, rx, bound);
 		failed |= tx < 0 || rx < 0;
 	}
