@@ -172,7 +172,8 @@ static struct {
 	uint64_t guest_completed[512];
 	uint32_t ncompleted;
 	uint8_t frame[70000];
-	uint32_t frame_len, frames, gpa_direct_frames;
+	uint32_t frame_len, frames, gpa_direct_frames, sends;
+	uint32_t max_pkts; /* RNDIS INITIALIZE's answer */
 } H;
 
 static void kick(void)
@@ -219,7 +220,10 @@ static void answer_rndis(const uint8_t *req, uint32_t len)
 	if (len >= 16)
 		memcpy(&oid, req + 12, 4);
 	if (h.msg_type == RNDIS_MSG_INIT) {
-		alen = 8 + sizeof(struct rndis_initialize_complete);
+		struct rndis_initialize_complete c = {.req_id = id, .max_pkt_per_msg = H.max_pkts,
+						      .pkt_alignment_factor = 3};
+		memcpy(a + 8, &c, sizeof(c));
+		alen = 8 + sizeof(c);
 	} else if (h.msg_type == RNDIS_MSG_QUERY) {
 		struct rndis_query_complete c = {.req_id = id, .info_buf_offset = sizeof(c)};
 		if (oid == RNDIS_OID_802_3_PERMANENT_ADDRESS) {
@@ -248,15 +252,28 @@ static void answer_rndis(const uint8_t *req, uint32_t len)
 		 NVSP_RMC_CONTROL, &r, 1);
 }
 
+/* One send's RNDIS packets, back to back (a batch), each taken. */
 static void take_frame(const uint8_t *rndis, uint32_t len)
 {
-	struct rndis_packet p;
-	assert_true(len >= 8 + sizeof(p));
-	memcpy(&p, rndis + 8, sizeof(p));
-	assert_true(8 + p.data_offset + p.data_len <= len);
-	memcpy(H.frame, rndis + 8 + p.data_offset, p.data_len);
-	H.frame_len = p.data_len;
-	H.frames++;
+	H.sends++;
+	while (len) {
+		struct rndis_msg_header h;
+		struct rndis_packet p;
+		assert_true(len >= 8 + sizeof(p));
+		memcpy(&h, rndis, 8);
+		memcpy(&p, rndis + 8, sizeof(p));
+		assert_int_equal(h.msg_type, RNDIS_MSG_PACKET);
+		assert_true(h.msg_len <= len);
+		assert_true(8 + p.data_offset + p.data_len <= h.msg_len);
+		/* Inside a batch, every message but the last is padded to 8. */
+		if (h.msg_len < len)
+			assert_int_equal(h.msg_len % 8, 0);
+		memcpy(H.frame, rndis + 8 + p.data_offset, p.data_len);
+		H.frame_len = p.data_len;
+		H.frames++;
+		rndis += h.msg_len;
+		len -= h.msg_len;
+	}
 }
 
 static void complete_send(uint64_t tid)
@@ -471,6 +488,7 @@ static void host_defaults(void)
 	H.rsec_size = 1728;
 	H.rsec_count = 64;
 	H.ssec_size = NVSP_SEND_SECTION_SIZE;
+	H.max_pkts = 8;
 	memcpy(H.mac, (uint8_t[]){0x00, 0x15, 0x5d, 1, 2, 3}, 6);
 	rx_frames = 0;
 	rx_len = 0;
@@ -868,6 +886,54 @@ static void jumbo_frames_go_gpa_direct(void **state)
 	netvsc_driver_free(d);
 }
 
+static void small_frames_share_a_section(void **state)
+{
+	(void)state;
+	host_defaults();
+	struct netvsc_driver *d;
+	struct netvsc *n = up(&d, 0);
+	uint8_t f[1514];
+	for (uint32_t i = 0; i < sizeof(f); i++)
+		f[i] = (uint8_t)i;
+	/* Five with "more": one send of five. */
+	for (uint32_t i = 0; i < 4; i++)
+		assert_int_equal(netvsc_send_flags(n, f, 61 + i, NETVSC_SEND_MORE), 0);
+	assert_int_equal(H.sends, 0);
+	assert_int_equal(netvsc_send(n, f, 65), 0);
+	assert_int_equal(H.sends, 1);
+	assert_int_equal(H.frames, 5);
+	assert_int_equal(H.frame_len, 65);
+	/* The host's limit of 8 per message, then the rest by netvsc_flush. */
+	for (uint32_t i = 0; i < 10; i++)
+		assert_int_equal(netvsc_send_flags(n, f, 60, NETVSC_SEND_MORE), 0);
+	assert_int_equal(H.sends, 2);
+	assert_int_equal(H.frames, 13);
+	assert_int_equal(netvsc_flush(n), 0);
+	assert_int_equal(H.sends, 3);
+	assert_int_equal(H.frames, 15);
+	/* 1514-byte frames: four fill a 6144-byte section. */
+	for (uint32_t i = 0; i < 5; i++)
+		assert_int_equal(netvsc_send_flags(n, f, sizeof(f), NETVSC_SEND_MORE), 0);
+	assert_int_equal(H.sends, 4);
+	assert_int_equal(netvsc_flush(n), 0);
+	assert_int_equal(H.sends, 5);
+	assert_int_equal(H.frames, 20);
+	assert_memory_equal(H.frame, f, sizeof(f));
+	struct netvsc_stats st = stats(n);
+	assert_int_equal(st.tx_sends, 5);
+	assert_int_equal(st.tx_in_flight, 0);
+	netvsc_driver_free(d);
+
+	/* A host that takes one packet per message gets one per send. */
+	host_defaults();
+	H.max_pkts = 1;
+	n = up(&d, 0);
+	for (uint32_t i = 0; i < 3; i++)
+		assert_int_equal(netvsc_send_flags(n, f, 60, NETVSC_SEND_MORE), 0);
+	assert_int_equal(H.sends, 3);
+	netvsc_driver_free(d);
+}
+
 static void link_indications_reach_the_callback(void **state)
 {
 	(void)state;
@@ -909,6 +975,7 @@ int main(void)
 		cmocka_unit_test(unknown_completions_are_counted),
 		cmocka_unit_test(sends_wait_for_sections),
 		cmocka_unit_test(jumbo_frames_go_gpa_direct),
+		cmocka_unit_test(small_frames_share_a_section),
 		cmocka_unit_test(link_indications_reach_the_callback),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -44,8 +44,16 @@ struct netvsc_chan {
 	uint64_t pending[PENDING_MAX]; /* receive completions not sent yet */
 	uint32_t npending;
 	struct netvsc_rx_stats rx; /* only this channel's callback writes it */
+	/* Frames batched in one send section (NETVSC_SEND_MORE), as Linux's
+	 * multi-send data: under batch_lock. */
+	struct hv_port_lock *batch_lock;
+	uint32_t batch_sec; /* NO_BATCH if none */
+	uint32_t batch_len, batch_count;
+	bool batch_stalled; /* its send found the ring full: retried later */
 	uint8_t pkt[PKT_BUF];
 };
+
+#define NO_BATCH UINT32_MAX
 
 struct netvsc {
 	struct netvsc_driver *d;
@@ -60,6 +68,8 @@ struct netvsc {
 	bool opened;
 	bool gone;
 	struct netvsc_ops ops;
+	uint32_t max_pkts;  /* RNDIS packets per message the host takes */
+	uint32_t pkt_align; /* and their alignment in a batch */
 	struct netvsc_stats st;
 	bool logged[LOG_KINDS];
 
@@ -247,6 +257,31 @@ static int send_section(struct vmbus_client_channel *ch, uint32_t idx,
 						VMBUS_PKT_FLAG_COMPLETION_REQUESTED, &m, sizeof(m));
 }
 
+/* Sends the channel's batch (batch_lock held). On failure the batch
+ * stays and is retried by the next send, netvsc_flush or a completion. */
+static int batch_flush_locked(struct netvsc_chan *c)
+{
+	if (c->batch_sec == NO_BATCH)
+		return 0;
+	int err = send_section(c->ch, c->batch_sec, c->batch_len, NVSP_RMC_DATA);
+	__atomic_store_n(&c->batch_stalled, err != 0, __ATOMIC_RELAXED);
+	if (err)
+		return err;
+	add(&c->nic->st.tx_sends, 1);
+	__atomic_store_n(&c->batch_sec, NO_BATCH, __ATOMIC_RELAXED);
+	c->batch_len = c->batch_count = 0;
+	return 0;
+}
+
+static int batch_flush(struct netvsc_chan *c)
+{
+	const struct hv_port *p = c->nic->port;
+	p->lock(p->ctx, c->batch_lock);
+	int err = batch_flush_locked(c);
+	p->unlock(p->ctx, c->batch_lock);
+	return err;
+}
+
 /* ---- RNDIS control requests ---- */
 
 /* Sends an RNDIS request (msg: header and body, whose first field is the
@@ -375,7 +410,17 @@ static int rndis_init(struct netvsc *n)
 		return err;
 	struct rndis_initialize_complete c;
 	memcpy(&c, msg + hdr, sizeof(c));
-	return c.status == RNDIS_STATUS_SUCCESS ? 0 : -EIO;
+	if (c.status != RNDIS_STATUS_SUCCESS)
+		return -EIO;
+	/* Batching as rndis_filter_init_device sets it up: the host's packets
+	 * per message and alignment; an alignment past a page disables it. */
+	n->max_pkts = c.max_pkt_per_msg ? c.max_pkt_per_msg : 1;
+	if (n->max_pkts > 64)
+		n->max_pkts = 64;
+	n->pkt_align = c.pkt_alignment_factor <= 12 ? 1u << c.pkt_alignment_factor : 8;
+	if (c.pkt_alignment_factor > 12)
+		n->max_pkts = 1;
+	return 0;
 }
 
 /* ---- Receive path (channel callbacks) ---- */
@@ -564,6 +609,9 @@ static void on_packets(void *arg, struct vmbus_client_channel *ch)
 			count_bad(n, &n->st.bad_packets, LOG_PACKET, "an unexpected packet type");
 		}
 	}
+	/* Completions freed ring room: a batch whose send found none goes now. */
+	if (__atomic_load_n(&c->batch_stalled, __ATOMIC_RELAXED))
+		batch_flush(c);
 	if (err == -EBADMSG || err == -EMSGSIZE) {
 		c->broken = true;
 		count_bad(n, &n->st.broken_rings, LOG_RING, "a broken ring: channel stopped");
@@ -758,6 +806,12 @@ static struct netvsc_chan *chan_new(struct netvsc *n, struct vmbus_client_channe
 		return NULL;
 	c->nic = n;
 	c->ch = ch;
+	c->batch_sec = NO_BATCH;
+	c->batch_lock = n->port->lock_new(n->port->ctx);
+	if (!c->batch_lock) {
+		n->port->free_pages(n->port->ctx, c, pages);
+		return NULL;
+	}
 	return c;
 }
 
@@ -777,6 +831,7 @@ static void chan_free(struct netvsc *n, struct netvsc_chan *c)
 	if (c->open)
 		vmbus_client_channel_close(c->ch);
 	vmbus_client_channel_set_data(c->ch, NULL);
+	n->port->lock_free(n->port->ctx, c->batch_lock);
 	n->port->free_pages(n->port->ctx, c, pages_for(sizeof(*c)));
 }
 
@@ -1025,7 +1080,91 @@ static uint32_t flow_hash(const uint8_t *f, size_t len)
 	return h;
 }
 
-int netvsc_send(struct netvsc *n, const void *frame, size_t len)
+/* Appends an RNDIS packet to the channel's send section (taking one if
+ * needed), then sends the section unless more is coming and there is room
+ * for another. With batching, each msg_len is padded to the host's
+ * alignment (netvsc_copy_to_send_buf). */
+static int send_copied(struct netvsc *n, struct netvsc_chan *c, const struct rndis_packet *p,
+		       const void *frame, uint32_t len, bool more)
+{
+	const uint32_t hdr = sizeof(struct rndis_msg_header) + sizeof(struct rndis_packet);
+	const uint32_t ssz = n->st.send_section_size;
+	uint32_t total = hdr + len;
+	uint32_t padded = (total + n->pkt_align - 1) & ~(n->pkt_align - 1);
+	int err = 0;
+
+	n->port->lock(n->port->ctx, c->batch_lock);
+	if (c->batch_sec != NO_BATCH &&
+	    (c->batch_stalled || c->batch_len + padded > ssz || c->batch_count >= n->max_pkts))
+		err = batch_flush_locked(c);
+	if (!err && c->batch_sec == NO_BATCH)
+		err = section_get(n, &c->batch_sec);
+	if (err) {
+		n->port->unlock(n->port->ctx, c->batch_lock);
+		return err;
+	}
+	/* Pad only when another packet may follow in the same section. */
+	uint32_t msg_len = (more && n->max_pkts > 1 && padded <= ssz) ? padded : total;
+	uint8_t *d = n->sbuf + (size_t)c->batch_sec * ssz + c->batch_len;
+	struct rndis_msg_header h = {RNDIS_MSG_PACKET, msg_len};
+	memcpy(d, &h, sizeof(h));
+	memcpy(d + sizeof(h), p, sizeof(*p));
+	memcpy(d + hdr, frame, len);
+	memset(d + total, 0, msg_len - total);
+	c->batch_len += msg_len;
+	c->batch_count++;
+	add(&n->st.tx_copied, 1);
+	if (!more || msg_len != padded || c->batch_count >= n->max_pkts ||
+	    c->batch_len + hdr + ETH_HLEN > ssz)
+		batch_flush_locked(c); /* a stalled batch goes with the next call */
+	n->port->unlock(n->port->ctx, c->batch_lock);
+	return 0;
+}
+
+static int send_direct(struct netvsc *n, struct netvsc_chan *c, const struct rndis_packet *p,
+		       const void *frame, uint32_t len)
+{
+	const uint32_t hdr = sizeof(struct rndis_msg_header) + sizeof(struct rndis_packet);
+	uint32_t total = hdr + len, idx;
+	int err = bounce_get(n, &idx);
+	if (err)
+		return err;
+	uint8_t *b = n->bounce + (size_t)idx * n->bounce_pages * PAGE;
+	struct rndis_msg_header h = {RNDIS_MSG_PACKET, total};
+	memcpy(b, &h, sizeof(h));
+	memcpy(b + sizeof(h), p, sizeof(*p));
+	memcpy(b + hdr, frame, len);
+	uint64_t pfns[32];
+	uint32_t np = pages_for(total);
+	for (uint32_t i = 0; i < np; i++)
+		pfns[i] = n->port->gpa_of(n->port->ctx, b + (size_t)i * PAGE) / PAGE;
+	struct vmbus_gpa_range_out r = {.byte_count = total, .byte_offset = 0, .pfns = pfns};
+	struct nvsp_message m = {.msg_type = NVSP_MSG1_TYPE_SEND_RNDIS_PKT};
+	m.send_rndis_pkt.channel_type = NVSP_RMC_DATA;
+	m.send_rndis_pkt.send_buf_section_index = NVSP_INVALID_SECTION_INDEX;
+	err = vmbus_client_channel_send_gpa_direct(c->ch, TID(TID_BOUNCE, idx), &r, 1, &m,
+						   sizeof(m));
+	if (err) {
+		bounce_put(n, idx);
+		return err;
+	}
+	add(&n->st.tx_gpa_direct, 1);
+	add(&n->st.tx_sends, 1);
+	return 0;
+}
+
+static struct netvsc_chan *tx_channel(struct netvsc *n, const void *frame, size_t len)
+{
+	uint32_t nchan = __atomic_load_n(&n->nchan, __ATOMIC_ACQUIRE);
+	uint32_t q = 0;
+	if (nchan > 1)
+		q = __atomic_load_n(&n->st.send_table[flow_hash(frame, len) % NVSP_SEND_TABLE_SIZE],
+				    __ATOMIC_RELAXED) % nchan;
+	struct netvsc_chan *c = n->chans[q];
+	return c->broken ? n->chans[0] : c;
+}
+
+int netvsc_send_flags(struct netvsc *n, const void *frame, size_t len, uint32_t flags)
 {
 	if (!n || !frame)
 		return -EINVAL;
@@ -1035,66 +1174,54 @@ int netvsc_send(struct netvsc *n, const void *frame, size_t len)
 	if (len < ETH_HLEN || len > n->mtu + ETH_HLEN + VLAN_HLEN)
 		return -EMSGSIZE;
 
-	uint32_t nchan = __atomic_load_n(&n->nchan, __ATOMIC_ACQUIRE);
-	uint32_t q = 0;
-	if (nchan > 1)
-		q = __atomic_load_n(&n->st.send_table[flow_hash(frame, len) % NVSP_SEND_TABLE_SIZE],
-				    __ATOMIC_RELAXED) % nchan;
-	struct netvsc_chan *c = n->chans[q];
-	if (c->broken)
-		c = n->chans[0];
-
+	struct netvsc_chan *c = tx_channel(n, frame, len);
 	/* The RNDIS packet header, then the frame (rndis_filter_send). */
 	const uint32_t hdr = sizeof(struct rndis_msg_header) + sizeof(struct rndis_packet);
-	uint32_t total = hdr + (uint32_t)len;
-	struct rndis_msg_header h = {RNDIS_MSG_PACKET, total};
 	struct rndis_packet p = {.data_offset = sizeof(p), .data_len = (uint32_t)len};
-	uint32_t idx;
+	bool more = flags & NETVSC_SEND_MORE;
 	int err;
-
-	if (total <= n->st.send_section_size) {
-		if ((err = section_get(n, &idx)) != 0)
-			goto busy;
-		uint8_t *s = n->sbuf + (size_t)idx * n->st.send_section_size;
-		memcpy(s, &h, sizeof(h));
-		memcpy(s + sizeof(h), &p, sizeof(p));
-		memcpy(s + hdr, frame, len);
-		err = send_section(c->ch, idx, total, NVSP_RMC_DATA);
-		if (err) {
-			section_put(n, idx);
-			goto busy;
-		}
-		add(&n->st.tx_copied, 1);
+	if (hdr + len <= n->st.send_section_size) {
+		err = send_copied(n, c, &p, frame, (uint32_t)len, more);
 	} else {
-		if ((err = bounce_get(n, &idx)) != 0)
-			goto busy;
-		uint8_t *b = n->bounce + (size_t)idx * n->bounce_pages * PAGE;
-		memcpy(b, &h, sizeof(h));
-		memcpy(b + sizeof(h), &p, sizeof(p));
-		memcpy(b + hdr, frame, len);
-		uint64_t pfns[32];
-		uint32_t np = pages_for(total);
-		for (uint32_t i = 0; i < np; i++)
-			pfns[i] = n->port->gpa_of(n->port->ctx, b + (size_t)i * PAGE) / PAGE;
-		struct vmbus_gpa_range_out r = {.byte_count = total, .byte_offset = 0, .pfns = pfns};
-		struct nvsp_message m = {.msg_type = NVSP_MSG1_TYPE_SEND_RNDIS_PKT};
-		m.send_rndis_pkt.channel_type = NVSP_RMC_DATA;
-		m.send_rndis_pkt.send_buf_section_index = NVSP_INVALID_SECTION_INDEX;
-		err = vmbus_client_channel_send_gpa_direct(c->ch, TID(TID_BOUNCE, idx), &r, 1, &m,
-							   sizeof(m));
-		if (err) {
-			bounce_put(n, idx);
-			goto busy;
-		}
-		add(&n->st.tx_gpa_direct, 1);
+		/* Frames batched on this channel go first, in order. */
+		err = batch_flush(c);
+		if (!err)
+			err = send_direct(n, c, &p, frame, (uint32_t)len);
+	}
+	/* The end of a burst: what waits on the other channels goes too. */
+	if (!err && !more)
+		netvsc_flush(n);
+	if (err) {
+		if (err == -EAGAIN)
+			add(&n->st.tx_busy, 1);
+		return err == -EAGAIN ? -EAGAIN : (err == -ENODEV ? -ENOTCONN : err);
 	}
 	add(&n->st.tx_frames, 1);
 	add(&n->st.tx_bytes, len);
 	return 0;
-busy:
-	if (err == -EAGAIN)
-		add(&n->st.tx_busy, 1);
-	return err == -EAGAIN ? -EAGAIN : (err == -ENODEV ? -ENOTCONN : err);
+}
+
+int netvsc_send(struct netvsc *n, const void *frame, size_t len)
+{
+	return netvsc_send_flags(n, frame, len, 0);
+}
+
+int netvsc_flush(struct netvsc *n)
+{
+	if (!n)
+		return -EINVAL;
+	uint32_t nchan = __atomic_load_n(&n->nchan, __ATOMIC_ACQUIRE);
+	int err = 0;
+	for (uint32_t i = 0; i < nchan; i++) {
+		/* A hint read without the lock: a batch being built now is
+		 * its sender's to finish. */
+		if (__atomic_load_n(&n->chans[i]->batch_sec, __ATOMIC_RELAXED) == NO_BATCH)
+			continue;
+		int e = batch_flush(n->chans[i]);
+		if (e && !err)
+			err = e == -ENODEV ? -ENOTCONN : e;
+	}
+	return err;
 }
 
 void netvsc_get_mac(const struct netvsc *n, uint8_t mac[6])

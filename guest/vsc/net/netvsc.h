@@ -91,6 +91,14 @@ int netvsc_open(struct netvsc *nic, const struct netvsc_ops *ops);
  * gone). Callable from any thread. */
 int netvsc_send(struct netvsc *nic, const void *frame, size_t len);
 
+/* Batching, as Linux does with xmit_more: with NETVSC_SEND_MORE a small
+ * frame may wait in a send section for the next ones (up to the host's
+ * packets per message, 8 on Hyper-V and netvsp) and goes out when the
+ * section is full or a send without the flag, or netvsc_flush, comes. */
+#define NETVSC_SEND_MORE 1u
+int netvsc_send_flags(struct netvsc *nic, const void *frame, size_t len, uint32_t flags);
+int netvsc_flush(struct netvsc *nic);
+
 void netvsc_get_mac(const struct netvsc *nic, uint8_t mac[6]);
 bool netvsc_link_up(const struct netvsc *nic);
 uint32_t netvsc_mtu(const struct netvsc *nic);
@@ -105,6 +113,7 @@ struct netvsc_stats {
 	uint32_t send_section_size;
 	uint32_t send_table[16];  /* the host's send indirection table */
 	uint64_t tx_frames, tx_bytes, tx_copied, tx_gpa_direct, tx_busy;
+	uint64_t tx_sends;        /* SEND_RNDIS_PKT messages for data */
 	uint64_t tx_completions;  /* data and RNDIS control sends */
 	uint32_t tx_in_flight;    /* sends not completed yet */
 	uint64_t rx_frames, rx_bytes, rx_dropped; /* dropped: not open yet */
