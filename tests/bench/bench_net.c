@@ -180,7 +180,9 @@ static double source_to_guest(const char *guest, uint32_t size, uint64_t count)
 				t0 = bench_now_ns();
 			sent++;
 		} else if (err == -ENOBUFS) {
-			sched_yield();
+			/* The guest owns every section: give it the core to
+			 * complete some (a real backend waits for rx_ready). */
+			pause_us(20);
 		} else if (!t0) {
 			pause_us(1000); /* the guest has not opened the NIC yet */
 		} else {
@@ -250,13 +252,13 @@ int bench_net_main(int argc, char **argv)
 	setenv("HVKIT_NETVSC_SEND_SECTIONS", "1024", 0);
 
 	printf("process partition, 1 VP, netvsc -> netvsp (NVSP 6.1, 1 channel), %lu frames, "
-	       "%s send sections; best of 3\n",
+	       "%s send sections; best of 3 (bound: of 5)\n",
 	       count, getenv("HVKIT_NETVSC_SEND_SECTIONS"));
 	int failed = 0;
 	static const uint32_t sizes[] = {64, 1500};
 	for (size_t i = 0; i < 2; i++) {
 		uint32_t size = sizes[i];
-		double bound = best(bound_run, guest, size, count * 5, 3);
+		double bound = best(bound_run, guest, size, count * 5, 5);
 		line("bound: two threads, memcpy ring", size, bound, 0);
 		double tx = best(guest_to_sink, guest, size, count, 3);
 		line("guest -> netvsc -> netvsp -> sink", size, tx, bound);
