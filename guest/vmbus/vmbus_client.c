@@ -2297,6 +2297,26 @@ void vmbus_client_for_each_channel(struct vmbus_client *c,
 	unlock(c);
 }
 
+/* Driver buffers (netvsc's receive and send buffers): the same GPADL
+ * messages as the rings, for pages from the port's alloc_pages. */
+int vmbus_client_gpadl_create(struct vmbus_client_channel *ch, const void *pages, uint32_t count,
+			      uint32_t *handle)
+{
+	if (!ch || !pages || !count || !handle)
+		return -EINVAL;
+	return establish_gpadl(ch, pages, count, handle);
+}
+
+int vmbus_client_gpadl_teardown(struct vmbus_client_channel *ch, uint32_t handle)
+{
+	return ch ? teardown_gpadl(ch, handle) : -EINVAL;
+}
+
+const struct hv_port *vmbus_client_port(const struct vmbus_client *c)
+{
+	return c->port;
+}
+
 struct vmbus_client *vmbus_client_channel_client(const struct vmbus_client_channel *ch)
 {
 	return ch ? ch->c : NULL;

@@ -152,6 +152,17 @@ int vmbus_client_channel_send_gpa_direct(struct vmbus_client_channel *ch, uint64
 int vmbus_client_channel_recv(struct vmbus_client_channel *ch, void *buf, uint32_t len,
 		       struct vmbus_packet *pkt);
 
+/* Shares count pages from the port's alloc_pages with the host on this
+ * channel (GPADL_HEADER/BODY, waits for GPADL_CREATED), as Linux shares
+ * netvsc's receive and send buffers. 0 with *handle; -EIO (refused),
+ * -ENODEV, -ETIMEDOUT, -EFAULT (not the port's memory). Process context. */
+int vmbus_client_gpadl_create(struct vmbus_client_channel *ch, const void *pages, uint32_t count,
+			      uint32_t *handle);
+/* GPADL_TEARDOWN, waiting for the host to give the pages back. */
+int vmbus_client_gpadl_teardown(struct vmbus_client_channel *ch, uint32_t handle);
+/* The port the client runs on (for drivers' memory, locks and events). */
+const struct hv_port *vmbus_client_port(const struct vmbus_client *c);
+
 struct vmbus_client *vmbus_client_channel_client(const struct vmbus_client_channel *ch);
 void vmbus_client_channel_set_data(struct vmbus_client_channel *ch, void *data);
 void *vmbus_client_channel_data(const struct vmbus_client_channel *ch);

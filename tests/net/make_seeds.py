@@ -63,4 +63,29 @@ write('netvsp', 'up-v5-subchannels', bytes([1 | (3 << 1)]) + rec(0, nvsp(133, [1
 write('netvsp', 'sink-fill', bytes([1 | (5 << 1) | 0x10]) + rec(5, b'\x40\x00') * 40
       + rec(1, struct.pack('<Q', 0xdeadbeef)) + rec(3, nvsp(107, [0, 0xffffffff, 0])
       + struct.pack('<IIQ', 5000, 4000, 2)))
+# fuzz-netvsc-rx (fuzz_netvsc_rx.c): u16 extension length, u16 payload
+# length, the transfer-page extension (page set 0xcafe, ranges), the NVSP
+# SEND_RNDIS_PKT, then the receive buffer as netvsp fills it.
+def xfer(ranges, channel_type, rbuf, pageset=0xcafe):
+    ext = struct.pack('<HBBI', pageset, 0, 0, len(ranges))
+    ext += b''.join(struct.pack('<II', n, o) for n, o in ranges)
+    ext += bytes(-len(ext) % 8)
+    payload = nvsp(107, [channel_type, 0xffffffff, 0])
+    return struct.pack('<HH', len(ext), len(payload)) + ext + payload + rbuf
+
+
+def section(m, size=1728):
+    return m + bytes(size - len(m))
+
+
+pkt = packet(frame, False)
+write('netvsc-rx', 'frame', xfer([(len(pkt), 0)], 0, section(pkt)))
+write('netvsc-rx', 'frame-ppi', xfer([(len(packet(frame)), 1728)], 0,
+                                     section(pkt) + section(packet(frame))))
+write('netvsc-rx', 'two-ranges', xfer([(len(pkt), 0), (len(pkt), 1728)], 0,
+                                      section(pkt) * 2))
+write('netvsc-rx', 'query-answer', xfer([(30, 0)], 1,
+                                        section(msg(0x80000004, [2, 0, 6, 16]) + bytes(6))))
+write('netvsc-rx', 'link-down', xfer([(20, 0)], 1, section(msg(7, [0x4001000C, 0, 0]))))
+write('netvsc-rx', 'range-outside', xfer([(len(pkt), 4000)], 0, section(pkt)))
 sys.exit(0)

@@ -105,7 +105,7 @@ int netvsp_nic_add(struct vmbus_server *s, const struct guest_memory *mem, uint3
 	struct netvsp_nic *n = calloc(1, sizeof(*n));
 	if (!n)
 		return -ENOMEM;
-	n->lb = netvsp_loopback_new(true);
+	n->lb = netvsp_loopback_new(!o->sink);
 	if (!n->lb) {
 		free(n);
 		return -ENOMEM;
@@ -116,6 +116,7 @@ int netvsp_nic_add(struct vmbus_server *s, const struct guest_memory *mem, uint3
 		.has_mac = o->has_mac,
 		.mtu = o->mtu,
 		.queues = o->queues,
+		.max_version = o->max_version,
 		.backend = netvsp_loopback_ops(),
 		.backend_ctx = n->lb,
 		.log = log,

@@ -26,6 +26,8 @@ struct netvsp_nic_opts {
 	uint8_t mac[6];
 	uint32_t mtu;    /* 0: default */
 	uint32_t queues; /* 0: default */
+	uint32_t max_version; /* NVSP cap, to play an older host (tests); 0: 6.1 */
+	bool sink;            /* loopback: count and drop instead of reflecting */
 };
 
 /* Parses one --net argument; on error returns -EINVAL with why filled. */

@@ -1,0 +1,402 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A guest for the netvsc end-to-end tests: the VMBus client and netvsc on
+ * the POSIX port, against netvsp with the loopback backend (every frame
+ * comes back) in the process partition. Exit 0 if every check held.
+ *
+ *   hvkit-test-netvsc-guest SCENARIO [ARG...]
+ *
+ *   frames VERSION MTU CHANNELS STRIDE   NVSP VERSION (hex) agreed, CHANNELS
+ *                                        open, frames of 60..MTU+14 bytes
+ *                                        (every STRIDE-th size) sent and
+ *                                        each reflected intact
+ *   link                                 sends one frame, then hears the
+ *                                        link go down and come up
+ *   bench-tx COUNT SIZE                  sends COUNT frames of SIZE bytes as
+ *                                        fast as it can (hvkit-bench net)
+ *   bench-rx COUNT                       takes COUNT frames, then exits
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "hv_guest.h"
+#include "netvsc.h"
+#include "posix.h"
+#include "process_guest.h"
+#include "vmbus_client.h"
+
+static struct hv_posix *px;
+static struct hv_guest guest;
+static struct vmbus_client *client;
+static struct netvsc_driver *drv;
+static int failures;
+
+#define CHECK(cond, ...)                                                                  \
+	do {                                                                               \
+		if (!(cond)) {                                                             \
+			fprintf(stderr, "netvsc guest: check failed (line %d): ", __LINE__); \
+			fprintf(stderr, __VA_ARGS__);                                      \
+			fputc('\n', stderr);                                               \
+			failures++;                                                        \
+		}                                                                          \
+	} while (0)
+
+#define MAX_FRAME (65535 + 18)
+#define MAX_SEQ 70000
+#define WINDOW 64
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t changed = PTHREAD_COND_INITIALIZER;
+static uint8_t *seen;           /* per sequence number: received intact */
+static uint64_t received, wrong;
+static uint32_t link_downs, link_ups;
+static uint8_t mac[6];
+
+/* Frame seq of len bytes: to us, from a MAC that varies with seq (so flows
+ * spread over the channels), a local EtherType, then bytes from seq. */
+static void make_frame(uint32_t seq, uint32_t len, uint8_t *f)
+{
+	memcpy(f, mac, 6);
+	uint8_t src[6] = {0x02, 0x00, (uint8_t)(seq >> 16), (uint8_t)(seq >> 8), (uint8_t)seq, 1};
+	memcpy(f + 6, src, 6);
+	f[12] = 0x88;
+	f[13] = 0xb5;
+	memcpy(f + 14, &seq, 4);
+	for (uint32_t i = 18; i < len; i++)
+		f[i] = (uint8_t)(seq * 31 + i);
+}
+
+static void on_rx(void *ctx, const void *frame, size_t len)
+{
+	(void)ctx;
+	static uint8_t expect[MAX_FRAME];
+	uint32_t seq;
+	pthread_mutex_lock(&lock);
+	bool ok = len >= 18 && len <= MAX_FRAME;
+	if (ok) {
+		memcpy(&seq, (const uint8_t *)frame + 14, 4);
+		ok = seq < MAX_SEQ;
+	}
+	if (ok) {
+		make_frame(seq, (uint32_t)len, expect);
+		ok = memcmp(frame, expect, len) == 0 && !seen[seq];
+	}
+	if (ok)
+		seen[seq] = 1;
+	else
+		wrong++;
+	received++;
+	pthread_cond_broadcast(&changed);
+	pthread_mutex_unlock(&lock);
+}
+
+static void on_link(void *ctx, bool up)
+{
+	(void)ctx;
+	pthread_mutex_lock(&lock);
+	if (up)
+		link_ups++;
+	else
+		link_downs++;
+	pthread_cond_broadcast(&changed);
+	pthread_mutex_unlock(&lock);
+}
+
+static int bring_up(uint32_t mtu)
+{
+	struct hv_guest_features f;
+	int err = hv_posix_connect_env(&px);
+	if (err)
+		return err;
+	struct hv_guest_config gc = {0};
+	if ((err = process_guest_enlighten(px, &guest, &gc, &f)) != 0)
+		return err;
+	struct vmbus_client_config cc = {0};
+	client = vmbus_client_new(&guest, &cc, &err);
+	if (!client)
+		return err;
+	struct netvsc_config nc = {.mtu = mtu};
+	/* The benchmark tries other buffer sizes than Linux's. */
+	const char *e = getenv("HVKIT_NETVSC_SEND_SECTIONS");
+	nc.send_sections = e ? (uint32_t)atoi(e) : 0;
+	e = getenv("HVKIT_NETVSC_RECV_SECTIONS");
+	nc.recv_sections = e ? (uint32_t)atoi(e) : 0;
+	drv = netvsc_driver_new(client, &nc, &err);
+	if (!drv)
+		return err;
+	return vmbus_client_connect(client);
+}
+
+/* Runs the client's work until a NIC has `channels` channels open. */
+static struct netvsc *settle(uint32_t channels)
+{
+	struct timespec t0, now;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		vmbus_client_process(client);
+		struct netvsc *n = netvsc_nic(drv, 0);
+		if (n) {
+			struct netvsc_stats st;
+			netvsc_get_stats(n, &st);
+			if (st.channels >= channels)
+				return n;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - t0.tv_sec >= 20)
+			return n;
+		vmbus_client_wait_work(client, 5000000);
+	}
+}
+
+static bool wait_for(bool (*cond)(void *), void *arg)
+{
+	struct timespec dl;
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += 20;
+	pthread_mutex_lock(&lock);
+	bool ok;
+	while (!(ok = cond(arg)))
+		if (pthread_cond_timedwait(&changed, &lock, &dl))
+			break;
+	ok = cond(arg);
+	pthread_mutex_unlock(&lock);
+	return ok;
+}
+
+static bool received_at_least(void *arg)
+{
+	return received >= *(uint64_t *)arg;
+}
+
+/* Sends one frame, waiting while the NIC is busy. */
+static int send_frame(struct netvsc *n, const uint8_t *f, uint32_t len, uint32_t flags)
+{
+	for (int tries = 0; tries < 200000; tries++) {
+		int err = netvsc_send_flags(n, f, len, flags);
+		if (err != -EAGAIN)
+			return err;
+		nanosleep(&(struct timespec){0, 20000}, NULL);
+	}
+	return -ETIMEDOUT;
+}
+
+static struct netvsc *open_nic_with(uint32_t channels,
+				    void (*rx)(void *ctx, const void *frame, size_t len))
+{
+	struct netvsc *n = settle(channels);
+	CHECK(n != NULL, "no NIC came up");
+	if (!n)
+		return NULL;
+	netvsc_get_mac(n, mac);
+	struct netvsc_ops ops = {.rx = rx, .link = on_link};
+	int err = netvsc_open(n, &ops);
+	CHECK(err == 0, "open: %d", err);
+	return err ? NULL : n;
+}
+
+static struct netvsc *open_nic(uint32_t channels)
+{
+	return open_nic_with(channels, on_rx);
+}
+
+static void frames(uint32_t version, uint32_t mtu, uint32_t channels, uint32_t stride)
+{
+	struct netvsc *n = open_nic(channels);
+	if (!n)
+		return;
+	struct netvsc_stats st;
+	netvsc_get_stats(n, &st);
+	CHECK(st.nvsp_version == version, "NVSP %#x, expected %#x", st.nvsp_version, version);
+	CHECK(st.channels == channels, "%u channels, expected %u", st.channels, channels);
+	CHECK(netvsc_mtu(n) == mtu, "MTU %u", netvsc_mtu(n));
+	CHECK(netvsc_link_up(n), "link down at start");
+	CHECK(st.recv_section_size >= mtu + 14, "receive section %u", st.recv_section_size);
+
+	static uint8_t f[MAX_FRAME];
+	uint64_t sent = 0;
+	uint32_t seq = 0;
+	for (uint32_t len = 60; len <= mtu + 14; len += stride, seq++) {
+		/* A window of frames in flight: the loopback's queue is bounded
+		 * and drops what does not fit (a backend's right). */
+		uint64_t low = sent > WINDOW ? sent - WINDOW : 0;
+		if (seq % 4 == 0)
+			CHECK(wait_for(received_at_least, &low), "stalled at %lu of %lu",
+			      (unsigned long)received, (unsigned long)sent);
+		make_frame(seq, len, f);
+		/* Three of every four batched behind the next (NETVSC_SEND_MORE). */
+		int err = send_frame(n, f, len, seq % 4 != 3 ? NETVSC_SEND_MORE : 0);
+		CHECK(err == 0, "send of %u bytes: %d", len, err);
+		sent += err == 0;
+	}
+	/* The largest size too, whatever the stride. */
+	make_frame(seq, mtu + 14, f);
+	sent += send_frame(n, f, mtu + 14, 0) == 0;
+	seq++;
+	CHECK(wait_for(received_at_least, &sent), "%lu of %lu frames came back",
+	      (unsigned long)received, (unsigned long)sent);
+	pthread_mutex_lock(&lock);
+	uint32_t missing = 0;
+	for (uint32_t s = 0; s < seq; s++)
+		missing += !seen[s];
+	pthread_mutex_unlock(&lock);
+	CHECK(missing == 0 && wrong == 0, "%u missing, %lu wrong", missing, (unsigned long)wrong);
+	netvsc_get_stats(n, &st);
+	CHECK(st.bad_packets == 0 && st.bad_ranges == 0 && st.bad_rndis == 0 &&
+		      st.bad_completions == 0 && st.broken_rings == 0,
+	      "host input refused: %lu %lu %lu %lu %lu", (unsigned long)st.bad_packets,
+	      (unsigned long)st.bad_ranges, (unsigned long)st.bad_rndis,
+	      (unsigned long)st.bad_completions, (unsigned long)st.broken_rings);
+	CHECK(st.tx_frames == sent && st.rx_frames == sent, "tx %lu rx %lu",
+	      (unsigned long)st.tx_frames, (unsigned long)st.rx_frames);
+	if (channels == 1)
+		CHECK(st.tx_sends < st.tx_frames, "no batch: %lu sends for %lu frames",
+	      (unsigned long)st.tx_sends, (unsigned long)st.tx_frames);
+	if (mtu + 14 + 44 > st.send_section_size)
+		CHECK(st.tx_gpa_direct > 0, "no frame went GPA-direct");
+	/* Every send completed: give the last completions a moment. */
+	for (int i = 0; i < 2000; i++) {
+		netvsc_get_stats(n, &st);
+		if (st.tx_in_flight == 0)
+			break;
+		nanosleep(&(struct timespec){0, 1000000}, NULL);
+	}
+	CHECK(st.tx_in_flight == 0 && st.tx_completions >= st.tx_sends, "%u sends not completed",
+	      st.tx_in_flight);
+	if (channels > 1) {
+		/* The host's table names more than one channel. */
+		uint32_t distinct = 0;
+		for (uint32_t i = 0; i < 16; i++)
+			distinct |= 1u << (st.send_table[i] % 16);
+		CHECK(__builtin_popcount(distinct) > 1, "send table uses one channel");
+	}
+}
+
+static bool link_went_down(void *arg)
+{
+	(void)arg;
+	return link_downs >= 1;
+}
+
+static bool link_came_up(void *arg)
+{
+	(void)arg;
+	return link_ups >= 1;
+}
+
+static void link(void)
+{
+	struct netvsc *n = open_nic(1);
+	if (!n)
+		return;
+	static uint8_t f[64];
+	make_frame(0, 60, f);
+	CHECK(send_frame(n, f, 60, 0) == 0, "send");
+	/* The host pulls the cable once it has seen the frame, then plugs it. */
+	CHECK(wait_for(link_went_down, NULL), "no link-down indication");
+	CHECK(wait_for(link_came_up, NULL), "no link-up indication");
+	CHECK(netvsc_link_up(n), "link still down");
+	struct netvsc_stats st;
+	netvsc_get_stats(n, &st);
+	CHECK(st.link_changes == 2, "%lu link changes", (unsigned long)st.link_changes);
+}
+
+/* ---- Benchmarks (hvkit-bench net times them on the host) ---- */
+
+static uint64_t bench_rx;
+
+static void count_rx(void *ctx, const void *frame, size_t len)
+{
+	(void)ctx;
+	(void)frame;
+	(void)len;
+	__atomic_add_fetch(&bench_rx, 1, __ATOMIC_RELAXED);
+}
+
+static void bench_tx(uint64_t count, uint32_t size)
+{
+	struct netvsc *n = open_nic_with(1, count_rx);
+	if (!n)
+		return;
+	static uint8_t f[MAX_FRAME];
+	memset(f, 0xff, 6);
+	memcpy(f + 6, mac, 6);
+	f[12] = 0x88;
+	f[13] = 0xb5;
+	for (uint64_t i = 0; i < count;) {
+		/* A burst, as a stack with frames queued sends it (xmit_more). */
+		uint32_t flags = (i + 1) % 32 && i + 1 < count ? NETVSC_SEND_MORE : 0;
+		int err = netvsc_send_flags(n, f, size, flags);
+		if (err == 0)
+			i++;
+		else if (err == -EAGAIN)
+			sched_yield(); /* the host needs the shared cores to complete */
+		else {
+			CHECK(false, "send: %d", err);
+			return;
+		}
+	}
+	struct netvsc_stats st;
+	for (int i = 0; i < 20000; i++) {
+		netvsc_get_stats(n, &st);
+		if (st.tx_in_flight == 0)
+			break;
+		nanosleep(&(struct timespec){0, 1000000}, NULL);
+	}
+	CHECK(st.tx_in_flight == 0, "%u sends never completed", st.tx_in_flight);
+}
+
+static void bench_rx_frames(uint64_t count)
+{
+	struct netvsc *n = open_nic_with(1, count_rx);
+	if (!n)
+		return;
+	struct timespec t0, now;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (__atomic_load_n(&bench_rx, __ATOMIC_RELAXED) < count) {
+		nanosleep(&(struct timespec){0, 1000000}, NULL);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - t0.tv_sec > 120)
+			break;
+	}
+	CHECK(bench_rx >= count, "%lu of %lu frames", (unsigned long)bench_rx,
+	      (unsigned long)count);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return 2;
+	const char *s = argv[1];
+	bool is_frames = !strcmp(s, "frames") && argc > 5;
+	uint32_t mtu = is_frames ? (uint32_t)strtoul(argv[3], NULL, 0) : 1500;
+	seen = calloc(MAX_SEQ, 1);
+	int err = bring_up(mtu);
+	if (err) {
+		fprintf(stderr, "netvsc guest: bring-up failed: %s\n", strerror(-err));
+		return 1;
+	}
+	if (is_frames)
+		frames((uint32_t)strtoul(argv[2], NULL, 16), mtu, (uint32_t)atoi(argv[4]),
+		       (uint32_t)atoi(argv[5]));
+	else if (!strcmp(s, "link"))
+		link();
+	else if (!strcmp(s, "bench-tx") && argc > 3)
+		bench_tx(strtoull(argv[2], NULL, 0), (uint32_t)atoi(argv[3]));
+	else if (!strcmp(s, "bench-rx") && argc > 2)
+		bench_rx_frames(strtoull(argv[2], NULL, 0));
+	else {
+		fprintf(stderr, "netvsc guest: unknown scenario '%s'\n", s);
+		return 2;
+	}
+	vmbus_client_unload(client);
+	netvsc_driver_free(drv);
+	vmbus_client_free(client);
+	hv_posix_disconnect(px);
+	free(seen);
+	return failures ? 1 : 0;
+}
