@@ -80,8 +80,8 @@ static int parse_option(const char *item, const char *val, struct netvsp_nic_opt
 			char *why, size_t len)
 {
 	if (!val)
-		return netvsp_sayf(why, len, "--net: '%s' needs a value, or is a backend that must come first",
-			    item);
+		return netvsp_sayf(why, len, "--net: '%s' needs a value (a backend must come first)",
+				   item);
 	if (!strcmp(item, "mac")) {
 		if (parse_mac(val, out->mac))
 			return netvsp_sayf(why, len, "--net mac=%s: not a unicast XX:XX:XX:XX:XX:XX", val);
@@ -135,6 +135,10 @@ int netvsp_nic_parse(const char *arg, struct netvsp_nic_opts *out, char *why, si
 				return netvsp_sayf(why, len, "--net tap=NAME: a name of 1 to 15 characters");
 			out->backend = NETVSP_BACKEND_TAP;
 			strcpy(out->tap, val);
+		} else if (first && !val) {
+			return netvsp_sayf(why, len,
+					   "--net: unknown backend '%s' (user|tap=NAME|loopback|sink)",
+					   item);
 		} else if (parse_option(item, val, out, why, len)) {
 			return -EINVAL;
 		}
