@@ -337,7 +337,8 @@ static void tcp_segment(struct mini_ip *ip, uint8_t flags, uint32_t seq, const u
 		t[21] = 4;
 		put16(t + 22, TCP_MSS);
 	}
-	memcpy(t + hlen, data, dlen);
+	if (dlen)
+		memcpy(t + hlen, data, dlen);
 	put16(t + 16, l4_sum(ip->addr, ip->tcp.rip, PROTO_TCP, t, hlen + dlen));
 	ip_output(ip, f, ip->addr, ip->tcp.rip, PROTO_TCP, hlen + dlen);
 }
