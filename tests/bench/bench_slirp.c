@@ -69,25 +69,11 @@ static void slirp_kick(void *be)
 	netvsp_slirp_kick(be);
 }
 
-/* Frames to the stack without the harness's idle nap. */
+/* The harness's round without its idle nap. */
 static void spin(struct mini_env *e)
 {
-	uint8_t buf[2048];
-	uint32_t len;
-	for (;;) {
-		pthread_mutex_lock(&e->lock);
-		const uint8_t *f = frameq_peek(&e->in, &len);
-		if (f && len <= sizeof(buf))
-			memcpy(buf, f, len);
-		frameq_pop(&e->in);
-		pthread_mutex_unlock(&e->lock);
-		if (!f)
-			break;
-		if (len <= sizeof(buf))
-			mini_ip_input(&e->ip, buf, len);
-	}
-	mini_ip_poll(&e->ip, now_ns() / 1000000);
-	sched_yield();
+	if (!mini_env_feed(e))
+		sched_yield();
 }
 
 int bench_slirp_main(int argc, char **argv)

@@ -42,7 +42,7 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-void mini_env_pump(struct mini_env *e)
+bool mini_env_feed(struct mini_env *e)
 {
 	bool any = false;
 	for (;;) {
@@ -62,7 +62,12 @@ void mini_env_pump(struct mini_env *e)
 	}
 	mini_ip_poll(&e->ip, now_ms());
 	e->kick(e->be); /* held frames, if any, are tried again */
-	if (!any)
+	return any;
+}
+
+void mini_env_pump(struct mini_env *e)
+{
+	if (!mini_env_feed(e))
 		usleep(1000);
 }
 

@@ -31,7 +31,10 @@ struct mini_env {
 void mini_env_init(struct mini_env *e, const uint8_t mac[6]);
 void mini_env_fini(struct mini_env *e);
 int mini_env_rx(void *ctx, const uint8_t *frame, uint32_t len);
-/* One round: frames to the stack, its timeouts, a short nap if idle. */
+/* Frames to the stack, its timeouts, a kick for held frames; whether
+ * there were any frames. */
+bool mini_env_feed(struct mini_env *e);
+/* One round: mini_env_feed, and a short nap if idle. */
 void mini_env_pump(struct mini_env *e);
 /* Moves len bytes each way between the stack's connection and the host
  * socket fd (non-blocking), then closes both; checks every byte. */
