@@ -48,6 +48,9 @@ static void usage(FILE *out)
 		"usage: hvkit ctl [--json] SOCKET COMMAND [ARGS]\n"
 		"  status                          the machine, its VMBus channels, devices\n"
 		"  device add|remove KIND INSTANCE hot add / rescind a device (KIND: echo)\n"
+		"  net-add SPEC                    hot add a NIC; SPEC as hvkit run --net\n"
+		"  net-remove NIC                  rescind NIC number NIC\n"
+		"  net-link NIC up|down            plug NIC's cable in or out\n"
 		"  quit                            stop the machine\n"
 		"  shutdown|reboot|hibernate [--timeout S] [--reason TEXT] [--force]\n"
 		"  kvp set KEY VALUE | get KEY | delete KEY | list   [--pool N]\n"
@@ -97,6 +100,28 @@ static int build(int argc, char **argv, const struct ctl_options *o, const char 
 		*command = !strcmp(argv[1], "add") ? "device-add" : "device-remove";
 		json_object_set_new(args, "kind", json_string(argv[2]));
 		json_object_set_new(args, "instance", json_integer((json_int_t)inst));
+		return 0;
+	}
+	if (!strcmp(w, "net-add")) {
+		if (n != 1)
+			return usage_error("%s SPEC (as hvkit run --net)", w);
+		*command = w;
+		json_object_set_new(args, "spec", json_string(argv[1]));
+		return 0;
+	}
+	if (!strcmp(w, "net-remove") || !strcmp(w, "net-link")) {
+		bool link = !strcmp(w, "net-link");
+		if (n != (link ? 2 : 1) ||
+		    (link && strcmp(argv[2], "up") && strcmp(argv[2], "down")))
+			return usage_error("%s", link ? "net-link NIC up|down" : "net-remove NIC");
+		char *end;
+		unsigned long nic = strtoul(argv[1], &end, 0);
+		if (*end || !argv[1][0] || nic > UINT32_MAX)
+			return usage_error("bad NIC number '%s'", argv[1]);
+		*command = w;
+		json_object_set_new(args, "nic", json_integer((json_int_t)nic));
+		if (link)
+			json_object_set_new(args, "link", json_string(argv[2]));
 		return 0;
 	}
 	if (!strcmp(w, "shutdown") || !strcmp(w, "reboot") || !strcmp(w, "hibernate")) {
@@ -339,6 +364,14 @@ static void print_result(const char *command, json_t *args, json_t *r)
 		printf("%s %s %lld\n", command[7] == 'a' ? "added" : "removed",
 		       json_string_value(json_object_get(args, "kind")),
 		       (long long)json_integer_value(json_object_get(args, "instance")));
+	} else if (!strncmp(command, "net-", 4)) {
+		long long nic = (long long)json_integer_value(json_object_get(r, "nic"));
+		if (!strcmp(command, "net-add"))
+			printf("added NIC %lld\n", nic);
+		else if (!strcmp(command, "net-remove"))
+			printf("removed NIC %lld\n", nic);
+		else
+			printf("NIC %lld link %s\n", nic, json_string_value(json_object_get(r, "link")));
 	} else if (!strcmp(command, "quit")) {
 		printf("the machine is stopping\n");
 	} else if (!strcmp(command, "kvp-get")) {
@@ -460,7 +493,7 @@ int cmd_ctl(int argc, char **argv)
 		 * covers a machine that stopped answering. */
 		json_t *t = json_object_get(args, "timeout");
 		bool instant = !strcmp(command, "status") || !strcmp(command, "quit") ||
-			       !strncmp(command, "device-", 7);
+			       !strncmp(command, "device-", 7) || !strncmp(command, "net-", 4);
 		int wait = (instant ? 20 : t ? (int)json_integer_value(t) : 300) + ANSWER_SLACK_S;
 		answer = await_answer(fd, 1, wait, &status);
 	}

@@ -84,9 +84,16 @@ static void usage(FILE *out)
 		"  --subchannels N        sub-channels the guest asks per echo device (default 1)\n"
 		"  --vmbus KEY=VALUE,...  max-version=X.Y, scramble-relids=on|off,\n"
 		"                         gpadl-limit=SIZE\n"
-		"  --net [user|tap=NAME|loopback][,mac=XX:..][,mtu=N][,queues=N]\n"
-		"                         add a synthetic NIC (repeat for more); only the\n"
-		"                         loopback backend is available yet\n"
+		"  --net [user|tap=NAME|loopback|sink][,OPTION]...\n"
+		"                         add a synthetic NIC (repeat for more; each its own\n"
+		"                         channel and instance). Backends: user = NAT through\n"
+		"                         libslirp (the default: 10.0.2.15 by DHCP, gateway\n"
+		"                         and host 10.0.2.2, DNS 10.0.2.3), tap=NAME a TAP\n"
+		"                         device, loopback (frames come back), sink (dropped).\n"
+		"                         Options: mac=XX:XX:XX:XX:XX:XX (default 00:15:5d:..\n"
+		"                         from the NIC's index), mtu=N, queues=N; for user:\n"
+		"                         hostfwd=[tcp|udp]:[HADDR]:HPORT-[GADDR]:GPORT\n"
+		"                         (repeatable), restrict=on|off\n"
 		"  --disk path=FILE[,readonly=on][,direct=on][,serial=S]\n"
 		"                         a raw disk image on the SCSI controller (repeat\n"
 		"                         for more; LUNs in order)\n"
@@ -331,13 +338,6 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 			struct netvsp_nic_opts *nic = &o->nics[o->nic_count];
 			if (netvsp_nic_parse(optarg, nic, why, sizeof(why))) {
 				fprintf(stderr, "hvkit run: %s\n", why);
-				return 2;
-			}
-			if (nic->backend != NETVSP_BACKEND_LOOPBACK) {
-				fprintf(stderr, "hvkit run: --net %s: not yet available (the user-mode "
-						"and TAP backends come with the netvsc guest driver); "
-						"use --net loopback\n",
-					nic->backend == NETVSP_BACKEND_TAP ? "tap" : "user");
 				return 2;
 			}
 			o->nic_count++;

@@ -117,6 +117,12 @@ struct control_backend {
 	 * -EINVAL (unknown kind)... */
 	int (*device_add)(void *ctx, const char *kind, uint32_t instance);
 	int (*device_remove)(void *ctx, const char *kind, uint32_t instance);
+	/* NICs: add one from a --net spec (its number in *nic; on error why
+	 * says what is wrong with the spec or the backend), remove NIC nic
+	 * (-ENOENT), plug its cable in or out (-ENOENT). */
+	int (*net_add)(void *ctx, const char *spec, uint32_t *nic, char *why, size_t len);
+	int (*net_remove)(void *ctx, uint32_t nic);
+	int (*net_link)(void *ctx, uint32_t nic, bool up);
 };
 
 /* ---- The core ---- */

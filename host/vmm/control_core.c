@@ -421,6 +421,64 @@ static int cmd_device_remove(struct request *rq, json_t *result)
 	return cmd_device(rq, result, false);
 }
 
+static int no_nic(struct request *rq, int err, uint32_t nic)
+{
+	if (err == -ENOENT)
+		snprintf(rq->error, sizeof(rq->error), "%s: there is no NIC %u", rq->command, nic);
+	return err;
+}
+
+static int cmd_net_add(struct request *rq, json_t *result)
+{
+	const struct control_backend *b = &rq->c->cfg.backend;
+	const char *spec;
+	int err = arg_string(rq, "spec", true, 1000, &spec);
+	if (err)
+		return err;
+	if (!b->net_add)
+		return -EOPNOTSUPP;
+	uint32_t nic = 0;
+	char why[sizeof(rq->error) - 16] = "";
+	err = b->net_add(b->ctx, spec, &nic, why, sizeof(why));
+	if (err) {
+		snprintf(rq->error, sizeof(rq->error), "%s: %s", rq->command, why);
+		return err;
+	}
+	return json_object_set_new(result, "nic", json_integer(nic)) ? -ENOMEM : 0;
+}
+
+static int cmd_net_remove(struct request *rq, json_t *result)
+{
+	const struct control_backend *b = &rq->c->cfg.backend;
+	uint32_t nic = 0;
+	int err = arg_u32(rq, "nic", true, 0, UINT32_MAX, &nic);
+	if (err)
+		return err;
+	err = no_nic(rq, b->net_remove ? b->net_remove(b->ctx, nic) : -EOPNOTSUPP, nic);
+	return err ? err : json_object_set_new(result, "nic", json_integer(nic)) ? -ENOMEM : 0;
+}
+
+static int cmd_net_link(struct request *rq, json_t *result)
+{
+	const struct control_backend *b = &rq->c->cfg.backend;
+	uint32_t nic = 0;
+	const char *link;
+	int err = arg_u32(rq, "nic", true, 0, UINT32_MAX, &nic);
+	if (!err)
+		err = arg_string(rq, "link", true, 8, &link);
+	if (err)
+		return err;
+	if (strcmp(link, "up") && strcmp(link, "down"))
+		return bad_arg(rq, "%s: argument 'link' must be \"up\" or \"down\"", rq->command);
+	bool up = !strcmp(link, "up");
+	err = no_nic(rq, b->net_link ? b->net_link(b->ctx, nic, up) : -EOPNOTSUPP, nic);
+	return err ? err
+		   : json_object_set_new(result, "nic", json_integer(nic)) ||
+				   json_object_set_new(result, "link", json_string(link))
+			   ? -ENOMEM
+			   : 0;
+}
+
 static int cmd_quit(struct request *rq, json_t *result)
 {
 	(void)result;
@@ -598,6 +656,9 @@ static const struct command {
 	{"status", cmd_status, {NULL}},
 	{"device-add", cmd_device_add, {"kind", "instance"}},
 	{"device-remove", cmd_device_remove, {"kind", "instance"}},
+	{"net-add", cmd_net_add, {"spec"}},
+	{"net-remove", cmd_net_remove, {"nic"}},
+	{"net-link", cmd_net_link, {"nic", "link"}},
 	{"quit", cmd_quit, {NULL}},
 	{"shutdown", cmd_power, {"timeout", "reason", "force"}},
 	{"reboot", cmd_power, {"timeout", "reason", "force"}},

@@ -95,6 +95,23 @@ static int device_remove(void *ctx, const char *kind, uint32_t instance)
 	return strcmp(kind, "echo") ? -EINVAL : machine_remove_echo(ctx, instance);
 }
 
+static int net_add(void *ctx, const char *spec, uint32_t *nic, char *why, size_t len)
+{
+	struct netvsp_nic_opts o;
+	int err = netvsp_nic_parse(spec, &o, why, len);
+	return err ? err : machine_add_nic(ctx, &o, nic, why, len);
+}
+
+static int net_remove(void *ctx, uint32_t nic)
+{
+	return machine_remove_nic(ctx, nic);
+}
+
+static int net_link(void *ctx, uint32_t nic, bool up)
+{
+	return machine_set_nic_link(ctx, nic, up);
+}
+
 struct control_backend control_machine_backend(struct machine *m)
 {
 	return (struct control_backend){
@@ -102,5 +119,8 @@ struct control_backend control_machine_backend(struct machine *m)
 		.status = status,
 		.device_add = device_add,
 		.device_remove = device_remove,
+		.net_add = net_add,
+		.net_remove = net_remove,
+		.net_link = net_link,
 	};
 }

@@ -439,6 +439,41 @@ struct netvsp *machine_nic(struct machine *m, uint32_t i)
 	return i < MACHINE_MAX_NICS && m->nics[i] ? netvsp_nic_netvsp(m->nics[i]) : NULL;
 }
 
+int machine_add_nic(struct machine *m, const struct netvsp_nic_opts *o, uint32_t *nic,
+		    char *why, size_t len)
+{
+	uint32_t i = 0;
+	while (i < MACHINE_MAX_NICS && m->nics[i])
+		i++;
+	if (i == MACHINE_MAX_NICS) {
+		snprintf(why, len, "no room for another NIC (at most %u)", MACHINE_MAX_NICS);
+		return -ENOSPC;
+	}
+	int err = netvsp_nic_add(m->vmbus, partition_memory(m), i, o, m->cfg.log, m->cfg.log_ctx,
+				 &m->nics[i], why, len);
+	if (!err)
+		*nic = i;
+	return err;
+}
+
+int machine_remove_nic(struct machine *m, uint32_t i)
+{
+	if (i >= MACHINE_MAX_NICS || !m->nics[i])
+		return -ENOENT;
+	netvsp_nic_remove(m->vmbus, m->nics[i]);
+	m->nics[i] = NULL;
+	return 0;
+}
+
+int machine_set_nic_link(struct machine *m, uint32_t i, bool up)
+{
+	struct netvsp *n = machine_nic(m, i);
+	if (!n)
+		return -ENOENT;
+	netvsp_set_link(n, up);
+	return 0;
+}
+
 void machine_get_info(struct machine *m, struct machine_info *out)
 {
 	*out = (struct machine_info){
@@ -457,6 +492,13 @@ void machine_for_each_device(struct machine *m,
 		if (m->echo[i])
 			fn(arg, &(struct machine_device_info){"echo", m->echo_instance[i],
 							      vmbus_echo_packets(m->echo[i])});
+	for (uint32_t i = 0; i < MACHINE_MAX_NICS; i++) {
+		struct netvsp_stats st;
+		if (!m->nics[i])
+			continue;
+		netvsp_get_stats(netvsp_nic_netvsp(m->nics[i]), &st);
+		fn(arg, &(struct machine_device_info){"nic", i, st.tx_frames + st.rx_frames});
+	}
 }
 
 bool machine_failed(struct machine *m, char *why, size_t len)

@@ -87,6 +87,15 @@ int machine_remove_echo(struct machine *m, uint32_t instance);
 
 /* NIC i (NULL if there is none). */
 struct netvsp *machine_nic(struct machine *m, uint32_t i);
+/* Hot-plugs a NIC (a new VMBus offer) in the first free slot, which is
+ * its number (*nic) and instance: 0, -ENOSPC, or a backend error with why
+ * filled. Hot-unplugs NIC i (rescind): 0 or -ENOENT. Call from the thread
+ * that adds and removes devices (the control thread once running). */
+int machine_add_nic(struct machine *m, const struct netvsp_nic_opts *o, uint32_t *nic,
+		    char *why, size_t len);
+int machine_remove_nic(struct machine *m, uint32_t i);
+/* Cable in or out on NIC i: 0 or -ENOENT. */
+int machine_set_nic_link(struct machine *m, uint32_t i, bool up);
 
 /* What the machine is, for status displays (the control socket). */
 struct machine_info {
@@ -100,9 +109,9 @@ void machine_get_info(struct machine *m, struct machine_info *out);
 /* The hot-pluggable devices it has now. Call from the thread that adds and
  * removes them. */
 struct machine_device_info {
-	const char *kind;      /* "echo" */
+	const char *kind;      /* "echo", "nic" */
 	uint32_t instance;
-	uint64_t packets;      /* answered so far */
+	uint64_t packets;      /* answered so far (a NIC: frames both ways) */
 };
 void machine_for_each_device(struct machine *m,
 			     void (*fn)(void *arg, const struct machine_device_info *),

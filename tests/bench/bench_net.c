@@ -85,8 +85,7 @@ static double bound_fps(uint32_t size, uint64_t count)
 
 static struct machine *start(const char *guest, char **gargv)
 {
-	struct netvsp_nic_opts nic = {.backend = NETVSP_BACKEND_LOOPBACK, .queues = 1,
-				      .sink = true};
+	struct netvsp_nic_opts nic = {.backend = NETVSP_BACKEND_SINK, .queues = 1};
 	struct machine_config cfg = {
 		.cpus = 1,
 		.memory = 64 << 20,
@@ -266,5 +265,9 @@ int bench_net_main(int argc, char **argv)
 		line("source -> netvsp -> netvsc -> guest", size, rx, bound);
 		failed |= tx < 0 || rx < 0;
 	}
+	printf("\nuser-mode networking (libslirp) to a TCP sink on the host's loopback:\n");
+	fflush(stdout);
+	char *slirp_argv[] = {"slirp", "64", NULL};
+	failed |= bench_slirp_main(2, slirp_argv) != 0;
 	return failed ? 1 : 0;
 }

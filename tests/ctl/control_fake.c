@@ -46,9 +46,48 @@ static int fm_remove(void *ctx, const char *kind, uint32_t instance)
 	return fm_device(ctx, kind, instance, false);
 }
 
+/* A spec is good if it starts with "sink"; anything else is refused as
+ * the real parser would, with a reason. */
+static int fm_net_add(void *ctx, const char *spec, uint32_t *nic, char *why, size_t len)
+{
+	struct fake_machine *m = ctx;
+	if (strncmp(spec, "sink", 4)) {
+		snprintf(why, len, "--net: unknown backend '%s'", spec);
+		return -EINVAL;
+	}
+	for (uint32_t i = 0; i < FAKE_DEVICES; i++) {
+		if (!m->nic[i]) {
+			m->nic[i] = true;
+			*nic = i;
+			return 0;
+		}
+	}
+	snprintf(why, len, "no room for another NIC");
+	return -ENOSPC;
+}
+
+static int fm_net_remove(void *ctx, uint32_t nic)
+{
+	struct fake_machine *m = ctx;
+	if (nic >= FAKE_DEVICES || !m->nic[nic])
+		return -ENOENT;
+	m->nic[nic] = false;
+	return 0;
+}
+
+static int fm_net_link(void *ctx, uint32_t nic, bool up)
+{
+	struct fake_machine *m = ctx;
+	if (nic >= FAKE_DEVICES || !m->nic[nic])
+		return -ENOENT;
+	m->link_down[nic] = !up;
+	return 0;
+}
+
 struct control_backend fake_machine_backend(struct fake_machine *m)
 {
-	return (struct control_backend){m, fm_status, fm_add, fm_remove};
+	return (struct control_backend){m, fm_status, fm_add, fm_remove,
+					fm_net_add, fm_net_remove, fm_net_link};
 }
 
 /* ---- The integration components ---- */

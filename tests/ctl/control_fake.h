@@ -14,6 +14,8 @@
 struct fake_machine {
 	bool present[FAKE_DEVICES]; /* echo instances 0..3 */
 	uint32_t status_calls;
+	bool nic[FAKE_DEVICES];     /* NICs 0..3: net-add takes the first free */
+	bool link_down[FAKE_DEVICES];
 };
 
 enum fake_ic_mode {

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <spawn.h>
 #include <stdarg.h>
+#include <signal.h>
 #include <stddef.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -76,4 +77,31 @@ int ctl_run_tool(const char *hvkit, struct ctl_output *o, const char *subcommand
 	int rc = run_argv(hvkit, o, subcommand, first, ap);
 	va_end(ap);
 	return rc;
+}
+
+int ctl_machine_start(const char *hvkit, const char *const *argv, pid_t *pid)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	int err = posix_spawn(pid, hvkit, &fa, NULL, (char **)argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	return err ? -1 : 0;
+}
+
+void ctl_machine_kill(pid_t *pid)
+{
+	if (*pid <= 0)
+		return;
+	kill(*pid, SIGKILL);
+	waitpid(*pid, NULL, 0);
+	*pid = 0;
+}
+
+int ctl_machine_wait(pid_t *pid)
+{
+	int st;
+	pid_t p = waitpid(*pid, &st, 0);
+	*pid = 0;
+	return p > 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }

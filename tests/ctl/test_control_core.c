@@ -152,6 +152,47 @@ static void test_device_add_remove(void **state)
 		     "not-found");
 }
 
+static void test_net_commands(void **state)
+{
+	struct fixture *f = *state;
+	json_t *r = result_of(ask(f, "{\"id\":1,\"command\":\"net-add\",\"args\":"
+				     "{\"spec\":\"sink,mac=52:54:00:00:00:01\"}}"));
+	assert_int_equal(json_integer_value(json_object_get(r, "nic")), 0);
+	r = result_of(ask(f, "{\"id\":2,\"command\":\"net-add\",\"args\":{\"spec\":\"sink\"}}"));
+	assert_int_equal(json_integer_value(json_object_get(r, "nic")), 1);
+	json_t *msg = ask(f, "{\"id\":3,\"command\":\"net-add\",\"args\":{\"spec\":\"bogus\"}}");
+	assert_string_equal(error_code(msg), "bad-args");
+	assert_non_null(strstr(json_string_value(json_object_get(json_object_get(msg, "error"),
+								    "message")),
+			       "unknown backend 'bogus'"));
+	assert_error(f, "{\"id\":4,\"command\":\"net-add\",\"args\":{}}", "bad-args");
+	assert_error(f, "{\"id\":5,\"command\":\"net-add\",\"args\":{\"spec\":7}}", "bad-args");
+
+	r = result_of(ask(f, "{\"id\":6,\"command\":\"net-link\",\"args\":"
+			     "{\"nic\":1,\"link\":\"down\"}}"));
+	assert_string_equal(json_string_value(json_object_get(r, "link")), "down");
+	assert_true(f->machine.link_down[1]);
+	result_of(ask(f, "{\"id\":7,\"command\":\"net-link\",\"args\":{\"nic\":1,\"link\":\"up\"}}"));
+	assert_false(f->machine.link_down[1]);
+	assert_error(f, "{\"id\":8,\"command\":\"net-link\",\"args\":{\"nic\":1,\"link\":\"off\"}}",
+		     "bad-args");
+	assert_error(f, "{\"id\":9,\"command\":\"net-link\",\"args\":{\"nic\":3,\"link\":\"up\"}}",
+		     "not-found");
+	assert_error(f, "{\"id\":10,\"command\":\"net-link\",\"args\":{\"nic\":1}}", "bad-args");
+
+	result_of(ask(f, "{\"id\":11,\"command\":\"net-remove\",\"args\":{\"nic\":0}}"));
+	assert_false(f->machine.nic[0]);
+	assert_error(f, "{\"id\":12,\"command\":\"net-remove\",\"args\":{\"nic\":0}}",
+		     "not-found");
+	assert_error(f, "{\"id\":13,\"command\":\"net-remove\",\"args\":{\"nic\":-1}}",
+		     "bad-args");
+	/* Full: no-space, with the reason. */
+	for (int i = 0; i < 3; i++)
+		result_of(ask(f, "{\"id\":14,\"command\":\"net-add\",\"args\":{\"spec\":\"sink\"}}"));
+	assert_error(f, "{\"id\":15,\"command\":\"net-add\",\"args\":{\"spec\":\"sink\"}}",
+		     "no-space");
+}
+
 static void test_quit(void **state)
 {
 	struct fixture *f = *state;
@@ -506,6 +547,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_status, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_device_add_remove, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_net_commands, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_requests, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_command, setup, teardown),

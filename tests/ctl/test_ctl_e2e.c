@@ -147,21 +147,13 @@ static int start_machine(void **state)
 		return -1;
 	const char *argv[] = {hvkit,	"run",	    "--control", sock, "--packets",
 			      "20",	"--copy-dir", copies,	 NULL};
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-	int err = posix_spawn(&run_pid, hvkit, &fa, NULL, (char **)argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	return err ? -1 : 0;
+	return ctl_machine_start(hvkit, argv, &run_pid);
 }
 
 static int stop_machine(void **state)
 {
 	(void)state;
-	if (run_pid > 0) {
-		kill(run_pid, SIGKILL);
-		waitpid(run_pid, NULL, 0);
-	}
+	ctl_machine_kill(&run_pid);
 	unlink(sock);
 	remove_workdir();
 	return 0;

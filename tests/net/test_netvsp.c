@@ -6,6 +6,7 @@
  * recycled only on completion, sub-channels, link indications, and a
  * guest that lies — refused and counted, the host still serving.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -607,19 +608,44 @@ static void net_option_parsing(void **state)
 	const char *bad[] = {"bogus", "loopback,mac=01:00:00:00:00:01", "loopback,mac=00:00:00:00:00:00",
 			     "loopback,mac=52:54:00:12:34", "loopback,mtu=67", "loopback,mtu=70000",
 			     "loopback,queues=0", "tap=", "tap=waytoolonginterfacename",
-			     "mac=52:54:00:12:34:56,loopback"};
+			     "mac=52:54:00:12:34:56,loopback", "user,hostfwd=tcp:1.2.3:80-:80",
+			     "user,hostfwd=8080", "user,hostfwd=tcp::8080-:0", "user,hostfwd=tcp::70000-:1",
+			     "loopback,hostfwd=:8080-:80", "user,restrict=on", "user,restrict=maybe",
+			     "user,mac", "sink=1"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		why[0] = 0;
 		assert_int_equal(netvsp_nic_parse(bad[i], &o, why, sizeof(why)), -EINVAL);
 		assert_true(why[0] != 0);
 	}
-	/* User and TAP say plainly that they are not there yet. */
+	/* Port forwards, QEMU's spelling, several. */
+	assert_int_equal(netvsp_nic_parse("user,hostfwd=tcp:127.0.0.1:8080-:80,hostfwd=udp::53-"
+					  "10.0.2.16:5353,hostfwd=2222-22,restrict=on",
+					  &o, why, sizeof(why)),
+			 0);
+	assert_int_equal(o.user.nfwd, 3);
+	assert_true(o.user.restrict_);
+	assert_false(o.user.fwd[0].udp);
+	assert_int_equal(ntohl(o.user.fwd[0].host_addr.s_addr), 0x7f000001);
+	assert_int_equal(o.user.fwd[0].host_port, 8080);
+	assert_int_equal(o.user.fwd[0].guest_addr.s_addr, 0);
+	assert_int_equal(o.user.fwd[0].guest_port, 80);
+	assert_true(o.user.fwd[1].udp);
+	assert_int_equal(ntohl(o.user.fwd[1].guest_addr.s_addr), 0x0a000210);
+	assert_int_equal(o.user.fwd[2].guest_port, 22);
+	assert_int_equal(netvsp_nic_parse("sink", &o, why, sizeof(why)), 0);
+	assert_int_equal(o.backend, NETVSP_BACKEND_SINK);
+	/* Every backend but TAP (privileged) comes up and goes again. */
 	struct vfix *f = vf_new(NULL);
 	struct netvsp_nic *nic = NULL;
-	assert_int_equal(netvsp_nic_parse("user", &o, why, sizeof(why)), 0);
+	assert_int_equal(netvsp_nic_parse("user,hostfwd=tcp:127.0.0.1:0-:80", &o, why, sizeof(why)),
+			 0);
 	assert_int_equal(netvsp_nic_add(f->s, &f->mem, 0, &o, NULL, NULL, &nic, why, sizeof(why)),
-			 -ENOTSUP);
-	assert_non_null(strstr(why, "not yet available"));
+			 0);
+	netvsp_nic_remove(f->s, nic);
+	assert_int_equal(netvsp_nic_parse("sink", &o, why, sizeof(why)), 0);
+	assert_int_equal(netvsp_nic_add(f->s, &f->mem, 0, &o, NULL, NULL, &nic, why, sizeof(why)),
+			 0);
+	netvsp_nic_remove(f->s, nic);
 	assert_int_equal(netvsp_nic_parse("loopback,queues=2", &o, why, sizeof(why)), 0);
 	assert_int_equal(netvsp_nic_add(f->s, &f->mem, 0, &o, NULL, NULL, &nic, why, sizeof(why)),
 			 0);

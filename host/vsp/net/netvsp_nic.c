@@ -4,11 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "frameq.h"
 #include "netvsp_nic.h"
 
 struct netvsp_nic {
-	struct netvsp *nsp;
+	struct netvsp *nsp; /* set once added: the backend thread reads it */
 	struct netvsp_loopback *lb;
+	struct netvsp_slirp *user;
+	struct netvsp_tap *tap;
 };
 
 static int parse_mac(const char *s, uint8_t mac[6])
@@ -36,22 +39,87 @@ static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
 	return 0;
 }
 
-__attribute__((format(printf, 3, 4)))
-static int fail(char *why, size_t len, const char *fmt, ...)
+static bool backend_word(const char *item, const char *val, struct netvsp_nic_opts *out)
 {
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(why, len, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
+	static const struct {
+		const char *name;
+		enum netvsp_backend_kind kind;
+	} words[] = {
+		{"user", NETVSP_BACKEND_USER},
+		{"loopback", NETVSP_BACKEND_LOOPBACK},
+		{"sink", NETVSP_BACKEND_SINK},
+	};
+	if (val)
+		return false;
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+		if (!strcmp(item, words[i].name)) {
+			out->backend = words[i].kind;
+			return true;
+		}
+	}
+	return false;
+}
+
+const char *netvsp_nic_backend_name(enum netvsp_backend_kind k)
+{
+	switch (k) {
+	case NETVSP_BACKEND_USER:
+		return "user";
+	case NETVSP_BACKEND_TAP:
+		return "tap";
+	case NETVSP_BACKEND_LOOPBACK:
+		return "loopback";
+	case NETVSP_BACKEND_SINK:
+		return "sink";
+	}
+	return "?";
+}
+
+/* One NAME=VALUE option after the backend. */
+static int parse_option(const char *item, const char *val, struct netvsp_nic_opts *out,
+			char *why, size_t len)
+{
+	if (!val)
+		return netvsp_sayf(why, len, "--net: '%s' needs a value (a backend must come first)",
+				   item);
+	if (!strcmp(item, "mac")) {
+		if (parse_mac(val, out->mac))
+			return netvsp_sayf(why, len, "--net mac=%s: not a unicast XX:XX:XX:XX:XX:XX", val);
+		out->has_mac = true;
+	} else if (!strcmp(item, "mtu")) {
+		if (parse_u32(val, 68, NETVSP_MTU_MAX, &out->mtu))
+			return netvsp_sayf(why, len, "--net mtu=%s: 68 to %u", val, NETVSP_MTU_MAX);
+	} else if (!strcmp(item, "queues")) {
+		if (parse_u32(val, 1, NETVSP_QUEUES_MAX, &out->queues))
+			return netvsp_sayf(why, len, "--net queues=%s: 1 to %u", val, NETVSP_QUEUES_MAX);
+	} else if (!strcmp(item, "hostfwd")) {
+		if (out->user.nfwd == NETVSP_HOSTFWD_MAX)
+			return netvsp_sayf(why, len, "--net: at most %u hostfwd=", NETVSP_HOSTFWD_MAX);
+		if (netvsp_hostfwd_parse(val, &out->user.fwd[out->user.nfwd]))
+			return netvsp_sayf(why, len,
+				    "--net hostfwd=%s: not [tcp|udp]:[HOSTADDR]:HOSTPORT-"
+				    "[GUESTADDR]:GUESTPORT",
+				    val);
+		out->user.nfwd++;
+	} else if (!strcmp(item, "restrict")) {
+		if (strcmp(val, "on") && strcmp(val, "off"))
+			return netvsp_sayf(why, len, "--net restrict=%s: on or off", val);
+		out->user.restrict_ = !strcmp(val, "on");
+	} else {
+		return netvsp_sayf(why, len,
+			    "--net: unknown '%s' (user|tap=NAME|loopback|sink, then hostfwd=, "
+			    "restrict=, mac=, mtu=, queues=)",
+			    item);
+	}
+	return 0;
 }
 
 int netvsp_nic_parse(const char *arg, struct netvsp_nic_opts *out, char *why, size_t len)
 {
-	char buf[256];
+	char buf[1024];
 	memset(out, 0, sizeof(*out));
 	if (strlen(arg) >= sizeof(buf))
-		return fail(why, len, "--net: argument too long");
+		return netvsp_sayf(why, len, "--net: argument too long");
 	strcpy(buf, arg);
 	char *save = NULL;
 	bool first = true;
@@ -60,34 +128,115 @@ int netvsp_nic_parse(const char *arg, struct netvsp_nic_opts *out, char *why, si
 		char *val = eq ? eq + 1 : NULL;
 		if (eq)
 			*eq = 0;
-		if (first && !val && !strcmp(item, "user")) {
-			out->backend = NETVSP_BACKEND_USER;
-		} else if (first && !val && !strcmp(item, "loopback")) {
-			out->backend = NETVSP_BACKEND_LOOPBACK;
+		if (first && backend_word(item, val, out)) {
+			/* named */
 		} else if (first && val && !strcmp(item, "tap")) {
 			if (!*val || strlen(val) >= sizeof(out->tap))
-				return fail(why, len, "--net tap=NAME: a name of 1 to 15 characters");
+				return netvsp_sayf(why, len, "--net tap=NAME: a name of 1 to 15 characters");
 			out->backend = NETVSP_BACKEND_TAP;
 			strcpy(out->tap, val);
-		} else if (val && !strcmp(item, "mac")) {
-			if (parse_mac(val, out->mac))
-				return fail(why, len, "--net mac=%s: not a unicast XX:XX:XX:XX:XX:XX", val);
-			out->has_mac = true;
-		} else if (val && !strcmp(item, "mtu")) {
-			if (parse_u32(val, 68, NETVSP_MTU_MAX, &out->mtu))
-				return fail(why, len, "--net mtu=%s: 68 to %u", val, NETVSP_MTU_MAX);
-		} else if (val && !strcmp(item, "queues")) {
-			if (parse_u32(val, 1, NETVSP_QUEUES_MAX, &out->queues))
-				return fail(why, len, "--net queues=%s: 1 to %u", val, NETVSP_QUEUES_MAX);
-		} else {
-			return fail(why, len,
-				    "--net: unknown '%s' (user|tap=NAME|loopback, then mac=, mtu=, "
-				    "queues=)",
-				    item);
+		} else if (first && !val) {
+			return netvsp_sayf(why, len,
+					   "--net: unknown backend '%s' (user|tap=NAME|loopback|sink)",
+					   item);
+		} else if (parse_option(item, val, out, why, len)) {
+			return -EINVAL;
 		}
 		first = false;
 	}
+	if (out->backend != NETVSP_BACKEND_USER && (out->user.nfwd || out->user.restrict_))
+		return netvsp_sayf(why, len, "--net: hostfwd= and restrict= are for the user backend");
+	if (out->user.restrict_ && !out->user.nfwd)
+		return netvsp_sayf(why, len, "--net restrict=on: the guest can reach nothing; add a hostfwd=");
 	return 0;
+}
+
+/* Frames from a threaded backend for the guest. */
+static int nic_rx(void *ctx, const uint8_t *frame, uint32_t len)
+{
+	struct netvsp_nic *n = ctx;
+	struct netvsp *nsp = __atomic_load_n(&n->nsp, __ATOMIC_ACQUIRE);
+	return nsp ? netvsp_receive(nsp, frame, len) : -ENOTCONN;
+}
+
+static void user_transmit(void *be, struct netvsp *nic, const uint8_t *frame, uint32_t len,
+			  const struct rndis_frame_info *info)
+{
+	(void)nic;
+	(void)info;
+	netvsp_slirp_send(be, frame, len); /* a drop is counted there */
+}
+
+static void user_rx_ready(void *be, struct netvsp *nic)
+{
+	(void)nic;
+	netvsp_slirp_kick(be);
+}
+
+static void tap_transmit(void *be, struct netvsp *nic, const uint8_t *frame, uint32_t len,
+			 const struct rndis_frame_info *info)
+{
+	(void)nic;
+	(void)info;
+	netvsp_tap_send(be, frame, len);
+}
+
+static void tap_rx_ready(void *be, struct netvsp *nic)
+{
+	(void)nic;
+	netvsp_tap_kick(be);
+}
+
+static const struct netvsp_backend_ops user_ops = {
+	.transmit = user_transmit,
+	.rx_ready = user_rx_ready,
+};
+static const struct netvsp_backend_ops tap_ops = {
+	.transmit = tap_transmit,
+	.rx_ready = tap_rx_ready,
+};
+
+/* Stops the backend's thread: no frame for the guest after this. */
+static void backend_stop(struct netvsp_nic *n)
+{
+	netvsp_slirp_stop(n->user);
+	netvsp_tap_stop(n->tap);
+}
+
+static void backend_free(struct netvsp_nic *n)
+{
+	netvsp_slirp_free(n->user);
+	netvsp_tap_free(n->tap);
+	netvsp_loopback_free(n->lb);
+}
+
+static int backend_new(struct netvsp_nic *n, const struct netvsp_nic_opts *o,
+		       struct netvsp_config *cfg, char *why, size_t len)
+{
+	switch (o->backend) {
+	case NETVSP_BACKEND_USER: {
+		struct netvsp_slirp_opts u = o->user;
+		u.mtu = o->mtu;
+		n->user = netvsp_slirp_new(&u, nic_rx, n, why, len);
+		cfg->backend = &user_ops;
+		cfg->backend_ctx = n->user;
+		return n->user ? 0 : -EINVAL;
+	}
+	case NETVSP_BACKEND_TAP:
+		n->tap = netvsp_tap_new(o->tap, nic_rx, n, why, len);
+		cfg->backend = &tap_ops;
+		cfg->backend_ctx = n->tap;
+		return n->tap ? 0 : -EINVAL;
+	case NETVSP_BACKEND_LOOPBACK:
+	case NETVSP_BACKEND_SINK:
+		n->lb = netvsp_loopback_new(o->backend == NETVSP_BACKEND_LOOPBACK);
+		cfg->backend = netvsp_loopback_ops();
+		cfg->backend_ctx = n->lb;
+		if (!n->lb)
+			snprintf(why, len, "--net: out of memory");
+		return n->lb ? 0 : -ENOMEM;
+	}
+	return -EINVAL;
 }
 
 int netvsp_nic_add(struct vmbus_server *s, const struct guest_memory *mem, uint32_t instance,
@@ -95,21 +244,9 @@ int netvsp_nic_add(struct vmbus_server *s, const struct guest_memory *mem, uint3
 		   void (*log)(void *ctx, const char *fmt, va_list ap), void *log_ctx,
 		   struct netvsp_nic **out, char *why, size_t len)
 {
-	if (o->backend != NETVSP_BACKEND_LOOPBACK) {
-		snprintf(why, len,
-			 "--net %s: not yet available (the libslirp and TAP backends come with "
-			 "the netvsc guest driver); use --net loopback",
-			 o->backend == NETVSP_BACKEND_TAP ? "tap" : "user");
-		return -ENOTSUP;
-	}
 	struct netvsp_nic *n = calloc(1, sizeof(*n));
 	if (!n)
 		return -ENOMEM;
-	n->lb = netvsp_loopback_new(!o->sink);
-	if (!n->lb) {
-		free(n);
-		return -ENOMEM;
-	}
 	struct netvsp_config cfg = {
 		.mem = mem,
 		.instance = instance,
@@ -117,19 +254,23 @@ int netvsp_nic_add(struct vmbus_server *s, const struct guest_memory *mem, uint3
 		.mtu = o->mtu,
 		.queues = o->queues,
 		.max_version = o->max_version,
-		.backend = netvsp_loopback_ops(),
-		.backend_ctx = n->lb,
 		.log = log,
 		.log_ctx = log_ctx,
 	};
 	memcpy(cfg.mac, o->mac, 6);
-	int err = netvsp_add(s, &cfg, &n->nsp);
+	int err = backend_new(n, o, &cfg, why, len);
+	struct netvsp *nsp = NULL;
+	if (!err) {
+		err = netvsp_add(s, &cfg, &nsp);
+		if (err)
+			snprintf(why, len, "--net: NIC %u: %s", instance, strerror(-err));
+	}
 	if (err) {
-		snprintf(why, len, "--net: NIC %u: %s", instance, strerror(-err));
-		netvsp_loopback_free(n->lb);
+		backend_free(n);
 		free(n);
 		return err;
 	}
+	__atomic_store_n(&n->nsp, nsp, __ATOMIC_RELEASE);
 	*out = n;
 	return 0;
 }
@@ -138,8 +279,9 @@ void netvsp_nic_remove(struct vmbus_server *s, struct netvsp_nic *n)
 {
 	if (!n)
 		return;
+	backend_stop(n);          /* no netvsp_receive after this */
 	netvsp_remove(s, n->nsp); /* no backend call after this */
-	netvsp_loopback_free(n->lb);
+	backend_free(n);
 	free(n);
 }
 

@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The user-mode backend (libslirp) end to end, without VMBus: the mini IP
+ * stack plays the guest over netvsp_slirp's frame interface. It gets its
+ * address by DHCP, pings the gateway, opens a TCP stream to a server on
+ * the host's 127.0.0.1 (through 10.0.2.2) and accepts one from the host
+ * through a hostfwd port; bytes are checked both ways. Waiting is bounded
+ * by rounds, not by the clock.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "mini_ip_env.h"
+
+#define STREAM (200u * 1024u)
+
+/* A free TCP port on 127.0.0.1 (the kernel's pick, released at once). */
+static uint16_t free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t al = sizeof(a);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+struct env {
+	struct mini_env m; /* first: the tests use e->m.ip through it */
+	struct netvsp_slirp *slirp;
+	uint16_t fwd_port;
+};
+
+static int slirp_send(void *be, const uint8_t *frame, uint32_t len)
+{
+	return netvsp_slirp_send(be, frame, len);
+}
+
+static void slirp_kick(void *be)
+{
+	netvsp_slirp_kick(be);
+}
+
+static int setup(void **state)
+{
+	struct env *e = calloc(1, sizeof(*e));
+	const uint8_t mac[6] = {0x00, 0x15, 0x5d, 0x00, 0x00, 0x01};
+	mini_env_init(&e->m, mac);
+	e->fwd_port = free_port();
+	struct netvsp_slirp_opts o = {.nfwd = 1};
+	assert_int_equal(netvsp_hostfwd_parse("tcp:127.0.0.1:0-:7000", &o.fwd[0]), 0);
+	o.fwd[0].host_port = e->fwd_port;
+	char why[200];
+	e->slirp = netvsp_slirp_new(&o, mini_env_rx, &e->m, why, sizeof(why));
+	if (!e->slirp)
+		fail_msg("%s", why);
+	e->m.send = slirp_send;
+	e->m.kick = slirp_kick;
+	e->m.be = e->slirp;
+	*state = e;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct env *e = *state;
+	netvsp_slirp_free(e->slirp);
+	mini_env_fini(&e->m);
+	free(e);
+	return 0;
+}
+
+static void dhcp(struct env *e)
+{
+	mini_ip_dhcp_start(&e->m.ip);
+	for (int i = 0; i < MINI_ENV_ROUNDS && !mini_ip_configured(&e->m.ip); i++)
+		mini_env_pump(&e->m);
+	assert_true(mini_ip_configured(&e->m.ip));
+}
+
+static void dhcp_and_ping(void **state)
+{
+	struct env *e = *state;
+	e->m.refuse = 3; /* the first frames find the "guest" full: held, then delivered */
+	dhcp(e);
+	assert_int_equal(e->m.ip.addr, mini_ip_addr("10.0.2.15"));
+	assert_int_equal(e->m.ip.gateway, mini_ip_addr("10.0.2.2"));
+	assert_int_equal(e->m.ip.dns, mini_ip_addr("10.0.2.3"));
+	assert_int_equal(e->m.ip.mask, 0xffffff00u);
+	for (uint16_t seq = 1; seq <= 3; seq++) {
+		uint32_t before = e->m.ip.ping_replies;
+		assert_int_equal(mini_ip_ping(&e->m.ip, e->m.ip.gateway, seq), 0);
+		for (int i = 0; i < MINI_ENV_ROUNDS && e->m.ip.ping_replies == before; i++)
+			mini_env_pump(&e->m);
+		assert_int_equal(e->m.ip.ping_replies, before + 1);
+		assert_int_equal(e->m.ip.ping_last_seq, seq);
+	}
+	struct netvsp_backend_stats st;
+	netvsp_slirp_get_stats(e->slirp, &st);
+	assert_true(st.tx_frames >= 5); /* DISCOVER, REQUEST, ARP, 3 pings */
+	assert_true(st.rx_frames >= 5);
+	assert_int_equal(st.tx_dropped, 0);
+	assert_int_equal(e->m.ip.bad, 0);
+}
+
+static void tcp_to_host(void **state)
+{
+	struct env *e = *state;
+	dhcp(e);
+	int ls = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t al = sizeof(a);
+	assert_int_equal(bind(ls, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(ls, 1), 0);
+	assert_int_equal(getsockname(ls, (struct sockaddr *)&a, &al), 0);
+	/* 10.0.2.2 is the host's loopback, as in QEMU. */
+	assert_int_equal(mini_ip_tcp_connect(&e->m.ip, mini_ip_addr("10.0.2.2"), ntohs(a.sin_port),
+					     40000),
+			 0);
+	int fd = -1;
+	for (int i = 0; i < MINI_ENV_ROUNDS && fd < 0; i++) {
+		fd = accept4(ls, NULL, NULL, SOCK_NONBLOCK);
+		mini_env_pump(&e->m);
+	}
+	assert_true(fd >= 0);
+	for (int i = 0; i < MINI_ENV_ROUNDS && e->m.ip.tcp.state != MINI_TCP_ESTABLISHED; i++)
+		mini_env_pump(&e->m);
+	assert_int_equal(e->m.ip.tcp.state, MINI_TCP_ESTABLISHED);
+	mini_env_exchange(&e->m, fd, STREAM);
+	close(fd);
+	close(ls);
+}
+
+static void tcp_from_host_by_hostfwd(void **state)
+{
+	struct env *e = *state;
+	dhcp(e);
+	assert_int_equal(mini_ip_tcp_listen(&e->m.ip, 7000), 0);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(e->fwd_port),
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int r = connect(fd, (struct sockaddr *)&a, sizeof(a));
+	assert_true(r == 0 || errno == EINPROGRESS);
+	for (int i = 0; i < MINI_ENV_ROUNDS && e->m.ip.tcp.state != MINI_TCP_ESTABLISHED; i++)
+		mini_env_pump(&e->m);
+	assert_int_equal(e->m.ip.tcp.state, MINI_TCP_ESTABLISHED);
+	assert_int_equal(e->m.ip.tcp.rip, mini_ip_addr("10.0.2.2"));
+	mini_env_exchange(&e->m, fd, STREAM);
+	close(fd);
+}
+
+/* Frames libslirp cannot make sense of are dropped; the stack goes on. */
+static void garbage_frames_dropped(void **state)
+{
+	struct env *e = *state;
+	uint8_t junk[64];
+	for (unsigned i = 0; i < sizeof(junk); i++)
+		junk[i] = (uint8_t)(i * 37);
+	for (uint32_t len = 0; len <= sizeof(junk); len += 7)
+		assert_int_equal(netvsp_slirp_send(e->slirp, junk, len), 0);
+	uint8_t big[70000] = {0};
+	assert_int_equal(netvsp_slirp_send(e->slirp, big, sizeof(big)), -EMSGSIZE);
+	dhcp(e);
+	assert_int_equal(e->m.ip.addr, mini_ip_addr("10.0.2.15"));
+	struct netvsp_backend_stats st;
+	netvsp_slirp_get_stats(e->slirp, &st);
+	assert_int_equal(st.tx_dropped, 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(dhcp_and_ping, setup, teardown),
+		cmocka_unit_test_setup_teardown(tcp_to_host, setup, teardown),
+		cmocka_unit_test_setup_teardown(tcp_from_host_by_hostfwd, setup, teardown),
+		cmocka_unit_test_setup_teardown(garbage_frames_dropped, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
