@@ -15,6 +15,13 @@
  *   bench-tx COUNT SIZE                  sends COUNT frames of SIZE bytes as
  *                                        fast as it can (hvkit-bench net)
  *   bench-rx COUNT                       takes COUNT frames, then exits
+ *   ip ECHO_PORT LISTEN_PORT BYTES       mini_ip over netvsc on user-mode
+ *                                        networking: an address by DHCP,
+ *                                        pings of the gateway, BYTES to the
+ *                                        host's echo server on ECHO_PORT
+ *                                        (via 10.0.2.2) and back, then a
+ *                                        connection from the host through a
+ *                                        port forward to LISTEN_PORT, echoed
  */
 #include <errno.h>
 #include <pthread.h>
@@ -25,6 +32,7 @@
 #include <time.h>
 
 #include "hv_guest.h"
+#include "mini_ip.h"
 #include "netvsc.h"
 #include "posix.h"
 #include "process_guest.h"
@@ -367,6 +375,183 @@ static void bench_rx_frames(uint64_t count)
 	      (unsigned long)count);
 }
 
+/* ---- mini_ip over netvsc ---- */
+
+/* Frames from netvsc's rx callback (the client's channel work) wait here
+ * for the test thread, which owns the stack. A full queue drops: TCP sends
+ * again. */
+#define IPQ_FRAMES 512
+static struct {
+	uint32_t len[IPQ_FRAMES];
+	uint8_t data[IPQ_FRAMES][MINI_IP_FRAME_MAX];
+	uint32_t head, count;
+	uint64_t dropped;
+} ipq;
+static struct netvsc *ip_nic;
+static struct mini_ip ip;
+
+static void ip_rx(void *ctx, const void *frame, size_t len)
+{
+	(void)ctx;
+	pthread_mutex_lock(&lock);
+	if (len <= MINI_IP_FRAME_MAX && ipq.count < IPQ_FRAMES) {
+		uint32_t slot = (ipq.head + ipq.count++) % IPQ_FRAMES;
+		memcpy(ipq.data[slot], frame, len);
+		ipq.len[slot] = (uint32_t)len;
+	} else {
+		ipq.dropped++;
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+static int ip_send(void *ctx, const void *frame, size_t len)
+{
+	(void)ctx;
+	return send_frame(ip_nic, frame, (uint32_t)len, 0);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+/* Frames into the stack and its timeouts; a short nap when idle. */
+static void ip_pump(void)
+{
+	static uint8_t frame[MINI_IP_FRAME_MAX];
+	bool any = false;
+	for (;;) {
+		pthread_mutex_lock(&lock);
+		uint32_t len = 0;
+		if (ipq.count) {
+			len = ipq.len[ipq.head];
+			memcpy(frame, ipq.data[ipq.head], len);
+			ipq.head = (ipq.head + 1) % IPQ_FRAMES;
+			ipq.count--;
+		}
+		pthread_mutex_unlock(&lock);
+		if (!len)
+			break;
+		mini_ip_input(&ip, frame, len);
+		any = true;
+	}
+	mini_ip_poll(&ip, now_ms());
+	if (!any)
+		nanosleep(&(struct timespec){0, 200000}, NULL);
+}
+
+/* Pumps until cond holds or 20 s pass. */
+static bool ip_wait(bool (*cond)(void))
+{
+	uint64_t deadline = now_ms() + 20000;
+	while (!cond() && now_ms() < deadline)
+		ip_pump();
+	return cond();
+}
+
+static bool ip_configured(void) { return mini_ip_configured(&ip); }
+static uint32_t pings_wanted;
+static bool ip_pings_answered(void) { return ip.ping_replies >= pings_wanted; }
+static bool ip_established(void) { return ip.tcp.state == MINI_TCP_ESTABLISHED; }
+static bool ip_tcp_done(void) { return mini_ip_tcp_done(&ip); }
+
+static uint8_t stream_byte(size_t i)
+{
+	return (uint8_t)(i * 131u + (i >> 11));
+}
+
+/* Sends `bytes` of the stream and takes as many back (the peer echoes);
+ * true if every byte came back as sent. */
+static bool ip_echo_out(size_t bytes)
+{
+	uint8_t chunk[4096];
+	size_t sent = 0, got = 0;
+	bool intact = true;
+	uint64_t deadline = now_ms() + 30000;
+	while (got < bytes && now_ms() < deadline) {
+		while (sent < bytes) {
+			size_t n = bytes - sent < sizeof(chunk) ? bytes - sent : sizeof(chunk);
+			for (size_t i = 0; i < n; i++)
+				chunk[i] = stream_byte(sent + i);
+			size_t took = mini_ip_tcp_send(&ip, chunk, n);
+			sent += took;
+			if (took < n)
+				break;
+		}
+		size_t n;
+		while ((n = mini_ip_tcp_recv(&ip, chunk, sizeof(chunk))) > 0) {
+			for (size_t i = 0; i < n; i++)
+				intact &= chunk[i] == stream_byte(got + i);
+			got += n;
+		}
+		ip_pump();
+	}
+	CHECK(got == bytes, "%zu of %zu bytes echoed", got, bytes);
+	return intact && got == bytes;
+}
+
+/* Echoes whatever the peer sends until its FIN; returns the byte count. */
+static size_t ip_echo_in(void)
+{
+	uint8_t chunk[4096];
+	size_t echoed = 0;
+	uint64_t deadline = now_ms() + 30000;
+	while (!mini_ip_tcp_eof(&ip) && now_ms() < deadline) {
+		size_t n = mini_ip_tcp_recv(&ip, chunk, sizeof(chunk));
+		for (size_t off = 0; off < n && now_ms() < deadline;) {
+			off += mini_ip_tcp_send(&ip, chunk + off, n - off);
+			ip_pump();
+		}
+		echoed += n;
+		if (!n)
+			ip_pump();
+	}
+	return echoed;
+}
+
+static void ip_scenario(uint16_t echo_port, uint16_t listen_port, size_t bytes)
+{
+	ip_nic = open_nic_with(1, ip_rx);
+	if (!ip_nic)
+		return;
+	mini_ip_init(&ip, &(struct mini_ip_link){.send = ip_send}, mac);
+	mini_ip_poll(&ip, now_ms());
+
+	CHECK(mini_ip_dhcp_start(&ip) == 0, "DHCP start");
+	CHECK(ip_wait(ip_configured), "no address by DHCP");
+	CHECK(ip.addr == mini_ip_addr("10.0.2.15"), "address %#x", ip.addr);
+	CHECK(ip.gateway == mini_ip_addr("10.0.2.2"), "gateway %#x", ip.gateway);
+	CHECK(ip.dns == mini_ip_addr("10.0.2.3"), "DNS %#x", ip.dns);
+
+	/* One at a time: the first waits for ARP, which holds one packet. */
+	for (uint16_t seq = 1; seq <= 3; seq++) {
+		CHECK(mini_ip_ping(&ip, ip.gateway, seq) == 0, "ping %u", seq);
+		pings_wanted = seq;
+		CHECK(ip_wait(ip_pings_answered), "%u of %u echo replies", ip.ping_replies, seq);
+	}
+
+	CHECK(mini_ip_tcp_connect(&ip, ip.gateway, echo_port, 40000) == 0, "connect");
+	CHECK(ip_wait(ip_established), "no connection to the host's port %u", echo_port);
+	CHECK(ip_echo_out(bytes), "the stream to the host did not come back intact");
+	mini_ip_tcp_close(&ip);
+	CHECK(ip_wait(ip_tcp_done), "the outbound connection did not close");
+
+	CHECK(mini_ip_tcp_listen(&ip, listen_port) == 0, "listen");
+	printf("netvsc guest: listening on %u\n", listen_port);
+	fflush(stdout);
+	CHECK(ip_wait(ip_established), "no connection through the port forward");
+	size_t echoed = ip_echo_in();
+	CHECK(echoed == bytes, "echoed %zu of %zu bytes from the host", echoed, bytes);
+	mini_ip_tcp_close(&ip);
+	CHECK(ip_wait(ip_tcp_done), "the inbound connection did not close");
+	CHECK(!ip.tcp.reset, "a connection was reset");
+	printf("netvsc guest: ip %u frames in, %u out, %u refused by the stack, %u queue drops\n",
+	       (unsigned)ip.frames_in, (unsigned)ip.frames_out, (unsigned)ip.bad,
+	       (unsigned)ipq.dropped);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -387,6 +572,9 @@ int main(int argc, char **argv)
 		link();
 	else if (!strcmp(s, "bench-tx") && argc > 3)
 		bench_tx(strtoull(argv[2], NULL, 0), (uint32_t)atoi(argv[3]));
+	else if (!strcmp(s, "ip") && argc > 4)
+		ip_scenario((uint16_t)atoi(argv[2]), (uint16_t)atoi(argv[3]),
+			    strtoul(argv[4], NULL, 0));
 	else if (!strcmp(s, "bench-rx") && argc > 2)
 		bench_rx_frames(strtoull(argv[2], NULL, 0));
 	else {

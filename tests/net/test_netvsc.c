@@ -1,14 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * netvsc end to end: netvsp with the loopback backend on the host of the
- * process partition, netvsc in a guest process (hvkit-test-netvsc-guest).
+ * netvsc end to end: netvsp with the loopback backend (or user-mode
+ * networking, for mini_ip over netvsc) on the host of the process
+ * partition, netvsc in a guest process (hvkit-test-netvsc-guest).
  * The guest checks what it sees and exits 0 if all held; the host checks
  * netvsp's view (nothing refused).
  *
  *   test-netvsc GUEST
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,7 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <cmocka.h>
@@ -27,6 +33,7 @@ static const char *guest_path;
 
 struct run {
 	uint32_t cpus;
+	bool user; /* user-mode networking (libslirp) instead of the loopback */
 	struct netvsp_nic_opts nic;
 	const char *args[6];
 };
@@ -37,7 +44,7 @@ static struct machine *start(const struct run *r)
 	for (int i = 0; i < 6 && r->args[i]; i++)
 		argv[i + 1] = (char *)r->args[i];
 	struct netvsp_nic_opts nic = r->nic;
-	nic.backend = NETVSP_BACKEND_LOOPBACK;
+	nic.backend = r->user ? NETVSP_BACKEND_USER : NETVSP_BACKEND_LOOPBACK;
 	struct machine_config cfg = {
 		.cpus = r->cpus ? r->cpus : 1,
 		.memory = 64 << 20,
@@ -135,6 +142,155 @@ static void link_down_and_up_reach_the_callback(void **state)
 	finish(m);
 }
 
+/* ---- mini_ip over netvsc, through libslirp ---- */
+
+#define IP_STREAM_BYTES (256u << 10)
+#define GUEST_LISTEN_PORT 7000
+
+static uint8_t host_stream_byte(size_t i)
+{
+	return (uint8_t)(i * 7u + 3u + (i >> 10));
+}
+
+/* A listening socket on 127.0.0.1 at a free port. */
+static int listen_loopback(uint16_t *port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t al = sizeof(a);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(fd, 1), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
+struct ip_host {
+	int listener;         /* the echo server the guest connects to */
+	uint16_t fwd_port;    /* host side of the port forward to the guest */
+	size_t echoed;        /* bytes the echo server returned */
+	bool echo_done;       /* atomic: the guest's outbound stream is over */
+	size_t fwd_got;       /* bytes back from the guest through the forward */
+	bool fwd_intact;
+};
+
+/* Echoes one connection until the guest's FIN. */
+static void *echo_server(void *arg)
+{
+	struct ip_host *h = arg;
+	struct pollfd p = {h->listener, POLLIN, 0};
+	if (poll(&p, 1, 60000) == 1) {
+		int fd = accept(h->listener, NULL, NULL);
+		char buf[16384];
+		ssize_t n;
+		while (fd >= 0 && (n = recv(fd, buf, sizeof(buf), 0)) > 0) {
+			for (ssize_t off = 0; off < n;) {
+				ssize_t w = send(fd, buf + off, (size_t)(n - off), MSG_NOSIGNAL);
+				if (w <= 0)
+					break;
+				off += w;
+			}
+			h->echoed += (size_t)n;
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	__atomic_store_n(&h->echo_done, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* One try through the port forward: the stream out, FIN, everything the
+ * guest echoes back until its FIN. False if the guest was not listening
+ * yet (libslirp accepted, the guest refused). */
+static bool forward_once(struct ip_host *h)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(h->fwd_port),
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct timeval tv = {30, 0};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+		close(fd);
+		return false;
+	}
+	uint8_t *out = malloc(IP_STREAM_BYTES), *back = malloc(IP_STREAM_BYTES + 1);
+	for (size_t i = 0; i < IP_STREAM_BYTES; i++)
+		out[i] = host_stream_byte(i);
+	size_t sent = 0, got = 0;
+	ssize_t n = 1;
+	/* Our writes and the guest's echo interleave: read whatever is there
+	 * between writes so neither side's window stays shut. */
+	while (n > 0 && got <= IP_STREAM_BYTES) {
+		if (sent < IP_STREAM_BYTES) {
+			n = send(fd, out + sent, IP_STREAM_BYTES - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (n > 0)
+				sent += (size_t)n;
+			else if (errno != EAGAIN)
+				break;
+			if (sent == IP_STREAM_BYTES)
+				shutdown(fd, SHUT_WR);
+		}
+		n = recv(fd, back + got, IP_STREAM_BYTES + 1 - got,
+			 sent < IP_STREAM_BYTES ? MSG_DONTWAIT : 0);
+		if (n > 0)
+			got += (size_t)n;
+		else if (n < 0 && errno == EAGAIN)
+			n = 1;
+	}
+	close(fd);
+	h->fwd_got = got;
+	h->fwd_intact = got == IP_STREAM_BYTES && !memcmp(out, back, got);
+	free(out);
+	free(back);
+	return got > 0;
+}
+
+static void *forward_client(void *arg)
+{
+	struct ip_host *h = arg;
+	/* The guest listens once its outbound stream is over. */
+	for (int i = 0; i < 6000 && !__atomic_load_n(&h->echo_done, __ATOMIC_ACQUIRE); i++)
+		nanosleep(&(struct timespec){0, 10000000}, NULL);
+	for (int i = 0; i < 300 && !forward_once(h); i++)
+		nanosleep(&(struct timespec){0, 100000000}, NULL);
+	return NULL;
+}
+
+/* The guest (mini_ip on netvsc) gets 10.0.2.15 by DHCP from libslirp,
+ * pings 10.0.2.2, streams to an echo server on the host's 127.0.0.1 and
+ * echoes a stream the host sends through a port forward. */
+static void ip_over_user_networking(void **state)
+{
+	(void)state;
+	struct ip_host h = {0};
+	uint16_t echo_port;
+	h.listener = listen_loopback(&echo_port);
+	int probe = listen_loopback(&h.fwd_port);
+	close(probe); /* a free port for the forward; libslirp listens there */
+
+	char echo_arg[8], listen_arg[8], bytes_arg[16];
+	snprintf(echo_arg, sizeof(echo_arg), "%u", echo_port);
+	snprintf(listen_arg, sizeof(listen_arg), "%u", GUEST_LISTEN_PORT);
+	snprintf(bytes_arg, sizeof(bytes_arg), "%u", IP_STREAM_BYTES);
+	struct run r = {.user = true, .nic = {.queues = 1, .user.nfwd = 1},
+			.args = {"ip", echo_arg, listen_arg, bytes_arg}};
+	assert_int_equal(netvsp_hostfwd_parse("tcp:127.0.0.1:0-:7000", &r.nic.user.fwd[0]), 0);
+	r.nic.user.fwd[0].host_port = h.fwd_port;
+
+	pthread_t echo, fwd;
+	pthread_create(&echo, NULL, echo_server, &h);
+	pthread_create(&fwd, NULL, forward_client, &h);
+	struct machine *m = start(&r);
+	pthread_join(echo, NULL);
+	pthread_join(fwd, NULL);
+	close(h.listener);
+	assert_int_equal(h.echoed, IP_STREAM_BYTES);
+	assert_int_equal(h.fwd_got, IP_STREAM_BYTES);
+	assert_true(h.fwd_intact);
+	finish(m);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -148,6 +304,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(jumbo_frames),
 		cmocka_unit_test(several_subchannels),
 		cmocka_unit_test(link_down_and_up_reach_the_callback),
+		cmocka_unit_test(ip_over_user_networking),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
