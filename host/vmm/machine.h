@@ -64,6 +64,7 @@ struct machine_config {
 };
 
 struct machine;
+struct storvsp;
 
 /* 0, or -errno; KVM: -ENODEV when /dev/kvm is absent or unusable, and a
  * kernel that cannot be booted is -ENOEXEC/-E2BIG with the reason in why
@@ -114,6 +115,12 @@ struct ic_host *machine_ic(struct machine *m);
  * offered, with the first disk) / unplugs it; the guest is told to rescan. */
 int machine_add_disk(struct machine *m, uint32_t lun, const struct machine_disk *d);
 int machine_remove_disk(struct machine *m, uint32_t lun);
+
+/* The storage controller (NULL without disks), and its hot removal: the
+ * controller is rescinded with its disks; a later machine_add_disk offers
+ * a new one. -ENOENT if there is none. */
+struct storvsp *machine_storage(struct machine *m);
+int machine_remove_storage(struct machine *m);
 
 /* Whether the partition was torn down because the guest misbehaved. */
 bool machine_failed(struct machine *m, char *why, size_t len);
