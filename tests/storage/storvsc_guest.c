@@ -16,10 +16,14 @@
  *   durable LBA            writes a pattern at LBA of LUN 0, flushes, says
  *                          "durable" on stdout and waits to be killed
  *   hotplug                LUN 0 at start; waits for LUN 1 (rescan), uses
- *                          it, says so, waits for it to go
+ *                          it, waits for it to go
+ *   evil                   against tests/storage/evil_storvsp.c: every bad
+ *                          completion is refused, counted, and fails only
+ *                          its own request
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,10 +31,13 @@
 #include <unistd.h>
 
 #include "hv_guest.h"
+#include "hvkit/proto/storvsc.h"
 #include "hvkit/scsi.h"
 #include "posix.h"
 #include "process_guest.h"
 #include "storvsc.h"
+#define HVKIT_EVIL_STORVSP_GUEST
+#include "evil_storvsp.h"
 #include "vmbus_client.h"
 
 static struct hv_posix *px;
@@ -262,7 +269,7 @@ static void integrity(uint32_t ios, uint64_t seed)
 	uint32_t used = 0;
 	for (int i = 0; i < 8; i++)
 		used += st.per_channel[i] > 0;
-	CHECK(used >= 2, "completions on %u channels only", used);
+	CHECK(used >= (st.channels < 2 ? st.channels : 2), "completions on %u channels only", used);
 	CHECK(st.bad_packets == 0, "%llu bad packets", (unsigned long long)st.bad_packets);
 	fprintf(stderr, "integrity: %u reads, %u writes, %u channels, version %#x\n", reads, writes,
 	       st.channels, st.version);
@@ -456,6 +463,82 @@ static void hotplug(void)
 	fprintf(stderr, "hotplug: ok\n");
 }
 
+/* ---- a malicious host ---- */
+
+static int evil_io(enum evil_mode mode, bool with_data, struct storvsc_io *io)
+{
+	static uint8_t *buf;
+	static struct storvsc_sg sg;
+	if (!buf)
+		buf = pages(1);
+	sg = (struct storvsc_sg){buf, 512};
+	*io = (struct storvsc_io){.op = STORVSC_SCSI, .lun = 0, .cdb_len = 6,
+				  .cdb = {SCSI_TEST_UNIT_READY, (uint8_t)mode}};
+	if (with_data) {
+		io->data_in = true;
+		io->xfer = 512;
+		io->sg = &sg;
+		io->sg_count = 1;
+	}
+	return storvsc_io_sync(ctl, io);
+}
+
+static uint64_t bad_packets(void)
+{
+	struct storvsc_stats st;
+	storvsc_get_stats(ctl, &st);
+	return st.bad_packets;
+}
+
+static void evil(void)
+{
+	static const struct {
+		enum evil_mode mode;
+		bool data;
+		int expect;
+		uint64_t bad; /* bad packets it adds */
+	} cases[] = {
+		{EVIL_NONE, false, 0, 0},          {EVIL_SHORT, false, -EBADMSG, 1},
+		{EVIL_UNKNOWN_ID, false, 0, 2},    {EVIL_WRONG_OP, false, -EBADMSG, 1},
+		{EVIL_SENSE_LEN, false, -EBADMSG, 1}, {EVIL_XFER_LEN, true, -EBADMSG, 1},
+		{EVIL_NONE, true, 0, 0},           {EVIL_DUPLICATE, false, 0, 1},
+		{EVIL_UNSOLICITED, false, 0, 1},   {EVIL_DESC_SENSE, false, -EIO, 0},
+		{EVIL_MEDIUM_ERROR, false, -EIO, 0}, {EVIL_RESCAN, false, 0, 0},
+		{EVIL_SILENT, false, -ETIMEDOUT, 0},
+		{EVIL_NONE, false, 0, 1}, /* the late answer to the silent one is stale */
+		{EVIL_OVERSIZED, false, -ETIMEDOUT, 1}, {EVIL_NONE, false, 0, 0},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t before = bad_packets();
+		struct storvsc_io io;
+		int err = evil_io(cases[i].mode, cases[i].data, &io);
+		/* The extra packets of a duplicate may trail the answer. */
+		for (int t = 0; t < 100 && bad_packets() - before < cases[i].bad; t++)
+			sleep_ms(5);
+		uint64_t bad = bad_packets() - before;
+		CHECK(err == cases[i].expect, "mode %d: %d, expected %d", cases[i].mode, err,
+		      cases[i].expect);
+		CHECK(bad == cases[i].bad, "mode %d: %llu bad packets, expected %llu", cases[i].mode,
+		      (unsigned long long)bad, (unsigned long long)cases[i].bad);
+		if (cases[i].mode == EVIL_DESC_SENSE)
+			CHECK(!io.sense.valid, "descriptor sense taken for fixed");
+		if (cases[i].mode == EVIL_MEDIUM_ERROR)
+			CHECK(io.sense.valid && io.sense.key == SCSI_SENSE_MEDIUM_ERROR &&
+				      io.sense.asc == 0x11,
+			      "medium error sense %d %#x/%#x", io.sense.valid, io.sense.key,
+			      io.sense.asc);
+	}
+	struct storvsc_stats st;
+	storvsc_get_stats(ctl, &st);
+	CHECK(st.timeouts == 2 && st.resets == 2, "%llu timeouts, %llu resets",
+	      (unsigned long long)st.timeouts, (unsigned long long)st.resets);
+	CHECK(st.enumerate_bus == 1 && rescans == 1, "rescan notices: %llu",
+	      (unsigned long long)st.enumerate_bus);
+	CHECK(st.submitted == st.completed, "%llu submitted, %llu completed",
+	      (unsigned long long)st.submitted, (unsigned long long)st.completed);
+	fprintf(stderr, "evil: %llu bad packets refused\n", (unsigned long long)st.bad_packets);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -472,6 +555,11 @@ int main(int argc, char **argv)
 		client = vmbus_client_new(&guest, &cc, &err);
 	port = guest.port;
 	struct storvsc_config sc_cfg = {.sub_channels = UINT32_MAX,
+					/* The malicious host's silence is timed out fast. */
+					.timeout_ns = !strcmp(sc, "evil") ? 300000000 : 0,
+					.max_version = !strcmp(sc, "integrity") && argc > 4
+							       ? (uint16_t)strtoul(argv[4], NULL, 0)
+							       : 0,
 					.attached = on_attached,
 					.detached = on_detached,
 					.rescan_needed = on_rescan};
@@ -487,8 +575,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "storvsc guest: no controller\n");
 		return 1;
 	}
-	want_channels = guest.config.vp_count;
+	struct storvsc_stats st0;
+	storvsc_get_stats(ctl, &st0);
+	/* Sub-channels exist from Win8, when the host offers them. */
+	want_channels = st0.version >= VSTOR_PROTO_VERSION_WIN8 && strcmp(sc, "evil")
+				? guest.config.vp_count
+				: 1;
 	CHECK(settle_until(have_channels), "fewer channels than VPs");
+	if (sc_cfg.max_version)
+		CHECK(st0.version == sc_cfg.max_version, "version %#x, capped at %#x", st0.version,
+		      sc_cfg.max_version);
 	if (!strcmp(sc, "integrity") && argc > 3)
 		integrity((uint32_t)atoi(argv[2]), strtoull(argv[3], NULL, 0));
 	else if (!strcmp(sc, "errors"))
@@ -499,6 +595,8 @@ int main(int argc, char **argv)
 		durable(strtoull(argv[2], NULL, 0));
 	else if (!strcmp(sc, "hotplug"))
 		hotplug();
+	else if (!strcmp(sc, "evil"))
+		evil();
 	else {
 		fprintf(stderr, "storvsc guest: unknown scenario '%s'\n", sc);
 		return 2;

@@ -25,6 +25,7 @@
 #include <cmocka.h>
 
 #include "machine.h"
+#include "evil_storvsp.h"
 #include "storvsp.h"
 
 static const char *guest_path;
@@ -81,6 +82,44 @@ static void random_io_matches_the_model_on_every_channel(void **state)
 	assert_true(st.subchannels >= 2);
 	machine_stop(m);
 	unlink(img);
+}
+
+/* Each VSTOR version the guest may cap at, WIN6 and WIN7 with their
+ * 48-byte packets and 0x12-byte sense. */
+static void every_protocol_version_moves_data(void **state)
+{
+	(void)state;
+	static const char *versions[] = {"0x602", "0x600", "0x501", "0x402", "0x200"};
+	for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++) {
+		char img[64];
+		make_image(img, sizeof(img), 2 << 20);
+		struct machine_disk d = {.path = img};
+		char *argv[6] = {(char *)guest_path, "integrity", "300", "7", (char *)versions[i],
+				 NULL};
+		struct machine_config cfg = {.cpus = 2, .memory = 64 << 20,
+					     .guest_path = guest_path, .guest_argv = argv,
+					     .disks = &d, .disk_count = 1};
+		struct machine *m = NULL;
+		assert_int_equal(machine_start(&cfg, &m, NULL, 0), 0);
+		expect_guest_success(m);
+		struct storvsp_stats st;
+		storvsp_get_stats(machine_storage(m), &st);
+		assert_int_equal(st.version, (uint16_t)strtoul(versions[i], NULL, 0));
+		assert_int_equal(st.bad_packets, 0);
+		machine_stop(m);
+		unlink(img);
+	}
+}
+
+static void a_malicious_host_fails_only_its_requests(void **state)
+{
+	(void)state;
+	struct machine *m = start(1, NULL, 0, "evil", NULL, NULL);
+	struct evil_storvsp *e;
+	assert_int_equal(evil_storvsp_add(machine_vmbus(m), &e), 0);
+	expect_guest_success(m);
+	evil_storvsp_remove(machine_vmbus(m), e);
+	machine_stop(m);
 }
 
 static void sense_is_decoded_and_the_disk_stays_usable(void **state)
@@ -208,7 +247,9 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(random_io_matches_the_model_on_every_channel),
+		cmocka_unit_test(every_protocol_version_moves_data),
 		cmocka_unit_test(sense_is_decoded_and_the_disk_stays_usable),
+		cmocka_unit_test(a_malicious_host_fails_only_its_requests),
 		cmocka_unit_test(removal_in_flight_loses_no_request),
 		cmocka_unit_test(hot_added_disk_is_found_used_and_removed),
 		cmocka_unit_test(flushed_data_survives_a_killed_host),

@@ -22,7 +22,9 @@
 #include "storvsc_proto.h"
 
 #define PAGE 4096u
-#define RING_BYTES (256 * 1024)
+#define SEND_RING_BYTES (256 * 1024)
+/* Completions only (88 bytes each): 64 KiB holds a full queue of them. */
+#define RECV_RING_BYTES (64 * 1024)
 #define MAX_CHANNELS (1 + VSTOR_MAX_CHANNELS * 2)
 #define MAX_PFNS (STORVSC_MAX_TRANSFER / PAGE + 1)
 #define PARAM_BYTES 64u /* per slot: UNMAP parameter list */
@@ -49,6 +51,9 @@ struct chan {
 	uint16_t index;
 	bool open;
 	uint8_t buf[512];
+	/* Room for any packet the receive ring can hold: one too big for buf
+	 * is still read (and dropped), or it would block the ring. */
+	uint8_t *big;
 };
 
 struct storvsc {
@@ -218,6 +223,8 @@ static void on_packets(void *arg, struct vmbus_client_channel *ch)
 	while ((err = vmbus_client_channel_recv(ch, c->buf, sizeof(c->buf), &pkt)) != -EAGAIN) {
 		if (err == -EMSGSIZE) {
 			bad_packet(c->s, "oversized");
+			if (vmbus_client_channel_recv(ch, c->big, RECV_RING_BYTES, &pkt) == -EMSGSIZE)
+				return; /* cannot happen: nothing bigger fits the ring */
 			continue;
 		}
 		if (err)
@@ -709,20 +716,26 @@ bool storvsc_disk(struct storvsc *s, uint8_t lun, struct storvsc_disk *out)
 static struct chan *open_chan(struct storvsc *s, struct vmbus_client_channel *ch)
 {
 	struct chan *c = calloc(1, sizeof(*c));
-	if (!c)
+	if (c)
+		c->big = malloc(RECV_RING_BYTES);
+	if (!c || !c->big) {
+		free(c);
 		return NULL;
+	}
 	c->s = s;
 	c->ch = ch;
 	lock(s);
 	if (s->nchans >= MAX_CHANNELS) {
 		unlock(s);
+		free(c->big);
 		free(c);
 		return NULL;
 	}
 	c->index = (uint16_t)s->nchans;
 	s->chans[s->nchans++] = c;
 	unlock(s);
-	int err = vmbus_client_channel_open(ch, RING_BYTES, RING_BYTES, NULL, 0, on_packets, c);
+	int err = vmbus_client_channel_open(ch, SEND_RING_BYTES, RECV_RING_BYTES, NULL, 0,
+					    on_packets, c);
 	if (err) {
 		slog(s, "storvsc: channel open failed: %d\n", err);
 		return NULL; /* stays in the table, closed */
@@ -806,8 +819,10 @@ static void create_subchannels(struct storvsc *s)
 static void free_controller(struct storvsc *s)
 {
 	const struct hv_port *port = s->port;
-	for (uint32_t i = 0; i < s->nchans; i++)
+	for (uint32_t i = 0; i < s->nchans; i++) {
+		free(s->chans[i]->big);
 		free(s->chans[i]);
+	}
 	if (s->params)
 		port->free_pages(port->ctx, s->params, s->param_pages);
 	if (s->scratch)
