@@ -29,5 +29,6 @@ int bench_guest_options(int argc, char **argv, const char *name, const char *rel
 int bench_ring_main(int argc, char **argv);
 int bench_signal_main(int argc, char **argv);
 int bench_kvm_main(int argc, char **argv);
+int bench_storage_main(int argc, char **argv);
 
 #endif

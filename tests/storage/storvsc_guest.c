@@ -17,6 +17,10 @@
  *                          "durable" on stdout and waits to be killed
  *   hotplug                LUN 0 at start; waits for LUN 1 (rescan), uses
  *                          it, waits for it to go
+ *   bench BYTES QD RANDOM WRITE MS OUT
+ *                          keeps QD requests of BYTES in flight on LUN 0
+ *                          for MS ms (resubmitting from the completion),
+ *                          writes "ios ns cpu_ns" to the file OUT
  *   evil                   against tests/storage/evil_storvsp.c: every bad
  *                          completion is refused, counted, and fails only
  *                          its own request
@@ -463,6 +467,103 @@ static void hotplug(void)
 	fprintf(stderr, "hotplug: ok\n");
 }
 
+/* ---- bench ---- */
+
+struct bench {
+	uint32_t bytes, blocks;
+	uint64_t disk_blocks;
+	bool random, write, stop;
+	uint64_t seq, rng, ios, inflight;
+};
+static struct bench bench_state;
+
+static void bench_next(struct bench *b, struct req *r)
+{
+	uint64_t slots = b->disk_blocks / b->blocks;
+	uint64_t k = __atomic_fetch_add(&b->seq, 1, __ATOMIC_RELAXED);
+	if (b->random) {
+		k = k * 6364136223846793005ull + 1442695040888963407ull;
+		k >>= 23;
+	}
+	r->io.lba = k % slots * b->blocks;
+}
+
+static void bench_done(void *arg, struct storvsc_io *io)
+{
+	struct req *r = arg;
+	struct bench *b = &bench_state;
+	if (io->status)
+		__atomic_add_fetch(&failures, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&b->ios, 1, __ATOMIC_RELAXED);
+	if (__atomic_load_n(&b->stop, __ATOMIC_RELAXED) || io->status) {
+		__atomic_sub_fetch(&b->inflight, 1, __ATOMIC_RELEASE);
+		return;
+	}
+	/* Resubmitted from the completion: no thread hand-off per I/O. */
+	bench_next(b, r);
+	if (storvsc_submit(ctl, &r->io))
+		__atomic_sub_fetch(&b->inflight, 1, __ATOMIC_RELEASE);
+}
+
+static uint64_t cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t wall_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void run_bench(uint32_t bytes, uint32_t qd, bool random, bool write, uint32_t ms,
+		      const char *out)
+{
+	struct storvsc_disk d;
+	CHECK(storvsc_disk(ctl, 0, &d), "no LUN 0");
+	if (!d.present || qd > 256)
+		return;
+	struct bench *b = &bench_state;
+	*b = (struct bench){.bytes = bytes, .blocks = bytes / d.block_size,
+			    .disk_blocks = d.blocks, .random = random, .write = write};
+	struct req *rs = calloc(qd, sizeof(*rs));
+	for (uint32_t i = 0; i < qd; i++) {
+		struct req *r = &rs[i];
+		r->buf = pages(bytes / 4096);
+		memset(r->buf, (int)i, bytes);
+		r->sg[0] = (struct storvsc_sg){r->buf, bytes};
+		r->io = (struct storvsc_io){.op = write ? STORVSC_WRITE : STORVSC_READ,
+					    .blocks = b->blocks, .sg = r->sg, .sg_count = 1,
+					    .done = bench_done, .arg = r};
+	}
+	uint64_t t0 = wall_ns(), c0 = cpu_ns();
+	b->inflight = qd;
+	for (uint32_t i = 0; i < qd; i++) {
+		bench_next(b, &rs[i]);
+		int err;
+		while ((err = storvsc_submit(ctl, &rs[i].io)) == -EAGAIN)
+			sched_yield();
+		if (err)
+			__atomic_sub_fetch(&b->inflight, 1, __ATOMIC_RELEASE);
+	}
+	sleep_ms((int)ms);
+	__atomic_store_n(&b->stop, true, __ATOMIC_RELAXED);
+	while (__atomic_load_n(&b->inflight, __ATOMIC_ACQUIRE))
+		sleep_ms(1);
+	uint64_t t = wall_ns() - t0, c = cpu_ns() - c0;
+	FILE *f = fopen(out, "w");
+	CHECK(f != NULL, "cannot write %s", out);
+	if (f) {
+		fprintf(f, "%llu %llu %llu\n", (unsigned long long)b->ios, (unsigned long long)t,
+			(unsigned long long)c);
+		fclose(f);
+	}
+	free(rs); /* the pages stay with the partition */
+}
+
 /* ---- a malicious host ---- */
 
 static int evil_io(enum evil_mode mode, bool with_data, struct storvsc_io *io)
@@ -597,6 +698,9 @@ int main(int argc, char **argv)
 		hotplug();
 	else if (!strcmp(sc, "evil"))
 		evil();
+	else if (!strcmp(sc, "bench") && argc > 7)
+		run_bench((uint32_t)atoi(argv[2]), (uint32_t)atoi(argv[3]), atoi(argv[4]) != 0,
+			  atoi(argv[5]) != 0, (uint32_t)atoi(argv[6]), argv[7]);
 	else {
 		fprintf(stderr, "storvsc guest: unknown scenario '%s'\n", sc);
 		return 2;
