@@ -117,6 +117,12 @@ struct control_backend {
 	 * -EINVAL (unknown kind)... */
 	int (*device_add)(void *ctx, const char *kind, uint32_t instance);
 	int (*device_remove)(void *ctx, const char *kind, uint32_t instance);
+	/* Hot add a disk image at lun (UINT32_MAX: the first free LUN, given
+	 * back in *lun) / remove the disk at lun; the guest is told to rescan.
+	 * 0, -EEXIST, -ENOENT, -ENOSPC, -EINVAL (lun too big), or why the
+	 * image did not open. */
+	int (*disk_add)(void *ctx, const char *path, bool read_only, uint32_t *lun);
+	int (*disk_remove)(void *ctx, uint32_t lun);
 };
 
 /* ---- The core ---- */

@@ -21,6 +21,8 @@
  *                          keeps QD requests of BYTES in flight on LUN 0
  *                          for MS ms (resubmitting from the completion),
  *                          writes "ios ns cpu_ns" to the file OUT
+ *   --...                  (as hvkit run starts a guest) hotplug, for the
+ *                          control-socket test (tests/storage/ctl_disk.sh)
  *   evil                   against tests/storage/evil_storvsp.c: every bad
  *                          completion is refused, counted, and fails only
  *                          its own request
@@ -646,6 +648,8 @@ int main(int argc, char **argv)
 		return 2;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	const char *sc = argv[1];
+	if (!strncmp(sc, "--", 2))
+		sc = "hotplug"; /* started by hvkit run, driven by hvkit ctl */
 	struct hv_guest_features f;
 	int err = hv_posix_connect_env(&px);
 	struct hv_guest_config gc = {0};
