@@ -403,7 +403,9 @@ int storvsc_submit(struct storvsc *s, struct storvsc_io *io)
 	sl->deadline = now_ns(s) + s->cfg.timeout_ns;
 	uint64_t id = trans_id(s, (uint32_t)si);
 	uint32_t gen = sl->gen;
-	struct chan *c = s->chans[ci];
+	/* Taken under the lock: removal clears it (after marking the channel
+	 * closed, so a picked channel still has it here). */
+	struct vmbus_client_channel *ch = s->chans[ci]->ch;
 	uint16_t version = s->version;
 	unlock(s);
 
@@ -430,10 +432,10 @@ int storvsc_submit(struct storvsc *s, struct storvsc_io *io)
 		if (bytes < 0 || (uint64_t)bytes != xfer)
 			err = -EINVAL;
 		else
-			err = vmbus_client_channel_send_gpa_direct(c->ch, id, &r, 1, &p, size);
+			err = vmbus_client_channel_send_gpa_direct(ch, id, &r, 1, &p, size);
 	} else {
-		err = vmbus_client_channel_send_inband(c->ch, id, VMBUS_PKT_FLAG_COMPLETION_REQUESTED,
-						       &p, size);
+		err = vmbus_client_channel_send_inband(ch, id, VMBUS_PKT_FLAG_COMPLETION_REQUESTED, &p,
+						       size);
 	}
 	if (!err) {
 		INC(s->st.submitted);
@@ -545,9 +547,10 @@ static int control(struct storvsc *s, struct vstor_packet *p, uint32_t size,
 	sl->deadline = UINT64_MAX; /* waited for here, not by the timeout check */
 	uint64_t id = trans_id(s, CTRL_SLOT);
 	uint32_t gen = sl->gen;
+	struct vmbus_client_channel *ch = s->chans[0]->ch;
 	unlock(s);
 	p->flags = VSTOR_REQUEST_COMPLETION_FLAG;
-	int err = vmbus_client_channel_send_inband(s->chans[0]->ch, id,
+	int err = vmbus_client_channel_send_inband(ch, id,
 						   VMBUS_PKT_FLAG_COMPLETION_REQUESTED, p, size);
 	uint64_t deadline = now_ns(s) + s->cfg.timeout_ns;
 	lock(s);
@@ -917,7 +920,9 @@ static void on_remove(void *ctx, struct vmbus_client_channel *ch)
 	 * will never complete; it fails here, none lost. */
 	vmbus_client_channel_close(ch);
 	vmbus_client_channel_set_data(ch, NULL);
+	lock(s);
 	c->ch = NULL;
+	unlock(s);
 	fail_inflight(s, primary ? -1 : (int)c->index);
 	if (primary) {
 		/* A control request waiting sees dead and gives up. */
