@@ -51,6 +51,8 @@ static void usage(FILE *out)
 		"  net-add SPEC                    hot add a NIC; SPEC as hvkit run --net\n"
 		"  net-remove NIC                  rescind NIC number NIC\n"
 		"  net-link NIC up|down            plug NIC's cable in or out\n"
+		"  disk-add path=F[,readonly=on][,lun=N]  hot add a disk image (first free LUN)\n"
+		"  disk-remove LUN                 hot remove the disk at LUN\n"
 		"  quit                            stop the machine\n"
 		"  shutdown|reboot|hibernate [--timeout S] [--reason TEXT] [--force]\n"
 		"  kvp set KEY VALUE | get KEY | delete KEY | list   [--pool N]\n"
@@ -77,6 +79,37 @@ static void set_common(json_t *args, const struct ctl_options *o, bool timeout)
 {
 	if (timeout && o->timeout >= 0)
 		json_object_set_new(args, "timeout", json_integer(o->timeout));
+}
+
+/* path=F[,readonly=on|off][,lun=N], as hvkit run --disk spells it. */
+static int disk_add_args(const char *spec, json_t *args)
+{
+	char buf[4200];
+	if (strlen(spec) >= sizeof(buf))
+		return usage_error("disk-add: spec too long");
+	strcpy(buf, spec);
+	bool have_path = false;
+	for (char *save, *kv = strtok_r(buf, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+		char *v = strchr(kv, '=');
+		if (!v)
+			return usage_error("disk-add: '%s' is not KEY=VALUE", kv);
+		*v++ = '\0';
+		if (!strcmp(kv, "path") && *v) {
+			json_object_set_new(args, "path", json_string(v));
+			have_path = true;
+		} else if (!strcmp(kv, "readonly") && (!strcmp(v, "on") || !strcmp(v, "off"))) {
+			json_object_set_new(args, "readonly", json_boolean(!strcmp(v, "on")));
+		} else if (!strcmp(kv, "lun")) {
+			char *end;
+			unsigned long lun = strtoul(v, &end, 0);
+			if (*end || !*v || lun > 63)
+				return usage_error("disk-add: bad LUN '%s'", v);
+			json_object_set_new(args, "lun", json_integer((json_int_t)lun));
+		} else {
+			return usage_error("disk-add: bad option '%s=%s'", kv, v);
+		}
+	}
+	return have_path ? 0 : usage_error("disk-add: path= is required");
 }
 
 /* Turns the words after SOCKET into (command, args); a negative exit
@@ -122,6 +155,21 @@ static int build(int argc, char **argv, const struct ctl_options *o, const char 
 		json_object_set_new(args, "nic", json_integer((json_int_t)nic));
 		if (link)
 			json_object_set_new(args, "link", json_string(argv[2]));
+		return 0;
+	}
+	if (!strcmp(w, "disk-add")) {
+		if (n != 1)
+			return usage_error("%s path=F[,readonly=on][,lun=N]", w);
+		*command = w;
+		return disk_add_args(argv[1], args);
+	}
+	if (!strcmp(w, "disk-remove")) {
+		char *end;
+		unsigned long lun = n == 1 ? strtoul(argv[1], &end, 0) : 0;
+		if (n != 1 || *end || !argv[1][0] || lun > 63)
+			return usage_error("%s LUN (0..63)", w);
+		*command = w;
+		json_object_set_new(args, "lun", json_integer((json_int_t)lun));
 		return 0;
 	}
 	if (!strcmp(w, "shutdown") || !strcmp(w, "reboot") || !strcmp(w, "hibernate")) {
@@ -372,6 +420,10 @@ static void print_result(const char *command, json_t *args, json_t *r)
 			printf("removed NIC %lld\n", nic);
 		else
 			printf("NIC %lld link %s\n", nic, json_string_value(json_object_get(r, "link")));
+	} else if (!strcmp(command, "disk-add") || !strcmp(command, "disk-remove")) {
+		bool add = command[5] == 'a';
+		printf("%s disk at LUN %lld\n", add ? "added" : "removed",
+		       (long long)json_integer_value(json_object_get(add ? r : args, "lun")));
 	} else if (!strcmp(command, "quit")) {
 		printf("the machine is stopping\n");
 	} else if (!strcmp(command, "kvp-get")) {
@@ -493,7 +545,8 @@ int cmd_ctl(int argc, char **argv)
 		 * covers a machine that stopped answering. */
 		json_t *t = json_object_get(args, "timeout");
 		bool instant = !strcmp(command, "status") || !strcmp(command, "quit") ||
-			       !strncmp(command, "device-", 7) || !strncmp(command, "net-", 4);
+			       !strncmp(command, "device-", 7) || !strncmp(command, "net-", 4) ||
+			       !strncmp(command, "disk-", 5);
 		int wait = (instant ? 20 : t ? (int)json_integer_value(t) : 300) + ANSWER_SLACK_S;
 		answer = await_answer(fd, 1, wait, &status);
 	}

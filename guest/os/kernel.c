@@ -19,6 +19,7 @@
 #include "smp.h"
 #include "hvkit/proto/ic.h"
 #include "ic_guest.h"
+#include "storvsc.h"
 #include "vmbus_client.h"
 
 static const char *cmdline = "";
@@ -173,6 +174,69 @@ static void print_offer(void *arg, const struct vmbus_client_channel_info *ci)
 		ci->relid, ci->sub_channel_index, ci->target_vp, ci->driver ? ci->driver : "");
 }
 
+/* ---- Storage ---- */
+
+static struct storvsc *disk_controller;
+
+static void on_storvsc_attached(void *ctx, struct storvsc *s)
+{
+	(void)ctx;
+	if (!disk_controller)
+		disk_controller = s;
+}
+
+static void on_storvsc_detached(void *ctx, struct storvsc *s)
+{
+	(void)ctx;
+	if (disk_controller == s)
+		disk_controller = NULL;
+}
+
+/* Lists the disks; with hvkit.disk_test writes 8 blocks at LBA 8 of LUN 0,
+ * flushes and reads them back (small: guest CPU is dear under PVM). */
+static void report_disks(void)
+{
+	struct storvsc *s = disk_controller;
+	if (!s)
+		return;
+	struct storvsc_stats st;
+	storvsc_get_stats(s, &st);
+	kprintf("hvkit-os: storvsc version %u.%u, %u channel(s)\n", st.version >> 8,
+		st.version & 0xff, st.channels);
+	for (uint8_t lun = 0; lun < STORVSC_MAX_DISKS; lun++) {
+		struct storvsc_disk d;
+		if (storvsc_disk(s, lun, &d))
+			kprintf("hvkit-os: disk lun %u: %llu blocks of %u%s\n", lun,
+				(unsigned long long)d.blocks, d.block_size,
+				d.read_only ? ", read-only" : "");
+	}
+	struct storvsc_disk d;
+	if (!cmdline_has("hvkit.disk_test") || !storvsc_disk(s, 0, &d) || d.blocks < 16)
+		return;
+	const struct hv_port *port = os_port();
+	uint32_t bytes = 8 * d.block_size, pages = (bytes + 4095) / 4096;
+	uint8_t *buf = port->alloc_pages(port->ctx, pages);
+	if (!buf)
+		return;
+	for (uint32_t k = 0; k < bytes; k++)
+		buf[k] = (uint8_t)(k / d.block_size * 31 + k);
+	int err = storvsc_write(s, 0, 8, 8, buf);
+	if (!err)
+		err = storvsc_flush(s, 0);
+	if (!err) {
+		memset(buf, 0, bytes);
+		err = storvsc_read(s, 0, 8, 8, buf);
+	}
+	for (uint32_t k = 0; !err && k < bytes; k++)
+		if (buf[k] != (uint8_t)(k / d.block_size * 31 + k))
+			err = -EIO;
+	if (err)
+		kprintf("hvkit-os: disk test failed: %d\n", err);
+	else
+		kprintf("hvkit-os: disk lun 0 verified\n");
+	port->free_pages(port->ctx, buf, pages);
+}
+
 /* VMBus: bind the integration components, connect at the newest version
  * both sides know, list the offers, answer the host for a while (or, with
  * hvkit.serve, until it asks for a shutdown), unload. Returns 0 if that
@@ -193,6 +257,12 @@ static int vmbus(void)
 	};
 	struct ic_guest *ics = NULL;
 	err = ic_guest_register(c, &icc, &ics);
+	struct storvsc_driver *sd = NULL;
+	struct storvsc_config scc = {.sub_channels = UINT32_MAX,
+				     .attached = on_storvsc_attached,
+				     .detached = on_storvsc_detached};
+	if (!err)
+		err = storvsc_driver_register(c, &guest, &scc, &sd);
 	if (!err)
 		err = vmbus_client_connect(c);
 	if (!err) {
@@ -203,6 +273,7 @@ static int vmbus(void)
 			VMBUS_VERSION_MINOR(v), st.offers);
 		run_vmbus(c, 300, false); /* the drivers bind and negotiate */
 		vmbus_client_for_each_channel(c, print_offer, NULL);
+		report_disks();
 		run_vmbus(c, 2500, cmdline_has("hvkit.serve"));
 		report_ic(ics);
 		if (time_samples)
@@ -213,6 +284,7 @@ static int vmbus(void)
 	if (err)
 		kprintf("hvkit-os: VMBus failed: %d\n", err);
 	vmbus_client_free(c);
+	storvsc_driver_free(sd);
 	ic_guest_free(ics);
 	return err ? 8 : 0;
 }

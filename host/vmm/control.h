@@ -123,6 +123,12 @@ struct control_backend {
 	int (*net_add)(void *ctx, const char *spec, uint32_t *nic, char *why, size_t len);
 	int (*net_remove)(void *ctx, uint32_t nic);
 	int (*net_link)(void *ctx, uint32_t nic, bool up);
+	/* Hot add a disk image at lun (UINT32_MAX: the first free LUN, given
+	 * back in *lun) / remove the disk at lun; the guest is told to rescan.
+	 * 0, -EEXIST, -ENOENT, -ENOSPC, -EINVAL (lun too big), or why the
+	 * image did not open. */
+	int (*disk_add)(void *ctx, const char *path, bool read_only, uint32_t *lun);
+	int (*disk_remove)(void *ctx, uint32_t lun);
 };
 
 /* ---- The core ---- */

@@ -479,6 +479,49 @@ static int cmd_net_link(struct request *rq, json_t *result)
 			   : 0;
 }
 
+/* disk-add {path, readonly?, lun?} / disk-remove {lun}. */
+static int cmd_disk(struct request *rq, json_t *result, bool add)
+{
+	const struct control_backend *b = &rq->c->cfg.backend;
+	const char *path = NULL;
+	bool ro = false;
+	uint32_t lun = UINT32_MAX;
+	int err = add ? arg_string(rq, "path", true, 4096, &path) : 0;
+	if (!err && add)
+		err = arg_bool(rq, "readonly", &ro);
+	if (!err)
+		err = arg_u32(rq, "lun", !add, 0, 63, &lun);
+	if (err)
+		return err;
+	if (add)
+		err = b->disk_add ? b->disk_add(b->ctx, path, ro, &lun) : -EOPNOTSUPP;
+	else
+		err = b->disk_remove ? b->disk_remove(b->ctx, lun) : -EOPNOTSUPP;
+	if (err == -EEXIST)
+		snprintf(rq->error, sizeof(rq->error), "%s: LUN %u is taken", rq->command, lun);
+	else if (err == -ENOENT && !add)
+		snprintf(rq->error, sizeof(rq->error), "%s: there is no disk at LUN %u", rq->command,
+			 lun);
+	else if (err == -ENOSPC)
+		snprintf(rq->error, sizeof(rq->error), "%s: every LUN is taken", rq->command);
+	else if (err && add)
+		snprintf(rq->error, sizeof(rq->error), "%s: %s: %s", rq->command, path,
+			 strerror(-err));
+	if (err)
+		return err == -EACCES || err == -EPERM || err == -EROFS ? -EINVAL : err;
+	return json_object_set_new(result, "lun", json_integer(lun)) ? -ENOMEM : 0;
+}
+
+static int cmd_disk_add(struct request *rq, json_t *result)
+{
+	return cmd_disk(rq, result, true);
+}
+
+static int cmd_disk_remove(struct request *rq, json_t *result)
+{
+	return cmd_disk(rq, result, false);
+}
+
 static int cmd_quit(struct request *rq, json_t *result)
 {
 	(void)result;
@@ -659,6 +702,8 @@ static const struct command {
 	{"net-add", cmd_net_add, {"spec"}},
 	{"net-remove", cmd_net_remove, {"nic"}},
 	{"net-link", cmd_net_link, {"nic", "link"}},
+	{"disk-add", cmd_disk_add, {"path", "readonly", "lun"}},
+	{"disk-remove", cmd_disk_remove, {"lun"}},
 	{"quit", cmd_quit, {NULL}},
 	{"shutdown", cmd_power, {"timeout", "reason", "force"}},
 	{"reboot", cmd_power, {"timeout", "reason", "force"}},

@@ -112,6 +112,27 @@ static int net_link(void *ctx, uint32_t nic, bool up)
 	return machine_set_nic_link(ctx, nic, up);
 }
 
+static int disk_add(void *ctx, const char *path, bool read_only, uint32_t *lun)
+{
+	struct machine_disk d = {.path = path, .read_only = read_only};
+	if (*lun != UINT32_MAX)
+		return machine_add_disk(ctx, *lun, &d);
+	/* The first free LUN: the controller says which are taken. */
+	for (uint32_t l = 0; l < MACHINE_MAX_DISKS; l++) {
+		int err = machine_add_disk(ctx, l, &d);
+		if (err != -EEXIST) {
+			*lun = l;
+			return err;
+		}
+	}
+	return -ENOSPC;
+}
+
+static int disk_remove(void *ctx, uint32_t lun)
+{
+	return machine_remove_disk(ctx, lun);
+}
+
 struct control_backend control_machine_backend(struct machine *m)
 {
 	return (struct control_backend){
@@ -122,5 +143,7 @@ struct control_backend control_machine_backend(struct machine *m)
 		.net_add = net_add,
 		.net_remove = net_remove,
 		.net_link = net_link,
+		.disk_add = disk_add,
+		.disk_remove = disk_remove,
 	};
 }

@@ -245,6 +245,20 @@ int machine_remove_disk(struct machine *m, uint32_t lun)
 	return m->storage ? storvsp_remove_disk(m->storage, lun) : -ENOENT;
 }
 
+struct storvsp *machine_storage(struct machine *m)
+{
+	return m->storage;
+}
+
+int machine_remove_storage(struct machine *m)
+{
+	if (!m->storage)
+		return -ENOENT;
+	storvsp_remove(m->vmbus, m->storage);
+	m->storage = NULL;
+	return 0;
+}
+
 /* The VMBus server and the boot-time devices, before the guest runs. */
 static int attach_vmbus(struct machine *m)
 {

@@ -66,6 +66,7 @@ struct machine_config {
 };
 
 struct machine;
+struct storvsp;
 
 /* 0, or -errno; KVM: -ENODEV when /dev/kvm is absent or unusable, and a
  * kernel that cannot be booted is -ENOEXEC/-E2BIG with the reason in why
@@ -129,6 +130,11 @@ int machine_remove_disk(struct machine *m, uint32_t lun);
 /* Console input for the guest's COM1 (KVM); how many bytes the UART took
  * (0 when its FIFO is full, and always on the process partition). */
 size_t machine_console_input(struct machine *m, const uint8_t *bytes, size_t len);
+/* The storage controller (NULL without disks), and its hot removal: the
+ * controller is rescinded with its disks; a later machine_add_disk offers
+ * a new one. -ENOENT if there is none. */
+struct storvsp *machine_storage(struct machine *m);
+int machine_remove_storage(struct machine *m);
 
 /* Whether the partition was torn down because the guest misbehaved. */
 bool machine_failed(struct machine *m, char *why, size_t len);

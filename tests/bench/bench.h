@@ -31,5 +31,6 @@ int bench_signal_main(int argc, char **argv);
 int bench_kvm_main(int argc, char **argv);
 int bench_net_main(int argc, char **argv);
 int bench_slirp_main(int argc, char **argv); /* run by bench_net_main */
+int bench_storage_main(int argc, char **argv);
 
 #endif

@@ -81,6 +81,10 @@ static const struct {
 #ifdef HVKIT_BENCH_NET
 	{"net", bench_net_main, "synthetic NIC: netvsc to netvsp and back, 64 B / 1500 B frames"},
 #endif
+#ifdef HVKIT_BENCH_STORAGE
+	{"storage", bench_storage_main,
+	 "storvsc in a guest against storvsp on /dev/shm, next to io_uring on the file"},
+#endif
 #ifdef HVKIT_BENCH_KVM
 	{"kvm", bench_kvm_main, "KVM partition: MSR exit, hypercall, MSI delivery latencies"},
 #endif

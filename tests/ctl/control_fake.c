@@ -84,10 +84,41 @@ static int fm_net_link(void *ctx, uint32_t nic, bool up)
 	return 0;
 }
 
+/* Disks: LUNs 0..3; the path "missing" does not exist. */
+static int fm_disk_add(void *ctx, const char *path, bool read_only, uint32_t *lun)
+{
+	struct fake_machine *m = ctx;
+	if (!strcmp(path, "missing"))
+		return -ENOENT;
+	uint32_t l = *lun;
+	for (uint32_t i = 0; l == UINT32_MAX && i < FAKE_DEVICES; i++)
+		if (!m->disk[i])
+			l = i;
+	if (l == UINT32_MAX)
+		return -ENOSPC;
+	if (l >= FAKE_DEVICES)
+		return -EINVAL;
+	if (m->disk[l])
+		return -EEXIST;
+	m->disk[l] = true;
+	m->disk_read_only[l] = read_only;
+	*lun = l;
+	return 0;
+}
+
+static int fm_disk_remove(void *ctx, uint32_t lun)
+{
+	struct fake_machine *m = ctx;
+	if (lun >= FAKE_DEVICES || !m->disk[lun])
+		return -ENOENT;
+	m->disk[lun] = false;
+	return 0;
+}
+
 struct control_backend fake_machine_backend(struct fake_machine *m)
 {
-	return (struct control_backend){m, fm_status, fm_add, fm_remove,
-					fm_net_add, fm_net_remove, fm_net_link};
+	return (struct control_backend){m, fm_status, fm_add, fm_remove, fm_net_add,
+					fm_net_remove, fm_net_link, fm_disk_add, fm_disk_remove};
 }
 
 /* ---- The integration components ---- */

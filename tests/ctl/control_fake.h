@@ -13,6 +13,8 @@
 
 struct fake_machine {
 	bool present[FAKE_DEVICES]; /* echo instances 0..3 */
+	bool disk[FAKE_DEVICES];    /* LUNs 0..3 */
+	bool disk_read_only[FAKE_DEVICES];
 	uint32_t status_calls;
 	bool nic[FAKE_DEVICES];     /* NICs 0..3: net-add takes the first free */
 	bool link_down[FAKE_DEVICES];

@@ -193,6 +193,37 @@ static void test_net_commands(void **state)
 		     "no-space");
 }
 
+static void test_disk_add_remove(void **state)
+{
+	struct fixture *f = *state;
+	json_t *r = result_of(ask(f, "{\"id\":1,\"command\":\"disk-add\",\"args\":"
+				     "{\"path\":\"a.img\"}}"));
+	assert_int_equal(json_integer_value(json_object_get(r, "lun")), 0);
+	r = result_of(ask(f, "{\"id\":2,\"command\":\"disk-add\",\"args\":"
+			     "{\"path\":\"b.img\",\"readonly\":true,\"lun\":2}}"));
+	assert_int_equal(json_integer_value(json_object_get(r, "lun")), 2);
+	assert_true(f->machine.disk[2] && f->machine.disk_read_only[2]);
+	assert_false(f->machine.disk_read_only[0]);
+	assert_error(f, "{\"id\":3,\"command\":\"disk-add\",\"args\":{\"path\":\"c\",\"lun\":2}}",
+		     "exists");
+	assert_error(f, "{\"id\":4,\"command\":\"disk-add\",\"args\":{\"path\":\"missing\"}}",
+		     "not-found");
+	assert_error(f, "{\"id\":5,\"command\":\"disk-add\",\"args\":{\"path\":\"c\",\"lun\":64}}",
+		     "bad-args");
+	assert_error(f, "{\"id\":6,\"command\":\"disk-add\",\"args\":{\"lun\":1}}", "bad-args");
+	assert_error(f, "{\"id\":7,\"command\":\"disk-add\",\"args\":{\"path\":\"c\",\"readonly\":1}}",
+		     "bad-args");
+	result_of(ask(f, "{\"id\":8,\"command\":\"disk-add\",\"args\":{\"path\":\"c\"}}"));
+	result_of(ask(f, "{\"id\":9,\"command\":\"disk-add\",\"args\":{\"path\":\"d\"}}"));
+	assert_error(f, "{\"id\":10,\"command\":\"disk-add\",\"args\":{\"path\":\"e\"}}",
+		     "no-space");
+	result_of(ask(f, "{\"id\":11,\"command\":\"disk-remove\",\"args\":{\"lun\":2}}"));
+	assert_false(f->machine.disk[2]);
+	assert_error(f, "{\"id\":12,\"command\":\"disk-remove\",\"args\":{\"lun\":2}}",
+		     "not-found");
+	assert_error(f, "{\"id\":13,\"command\":\"disk-remove\",\"args\":{}}", "bad-args");
+}
+
 static void test_quit(void **state)
 {
 	struct fixture *f = *state;
@@ -548,6 +579,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_status, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_device_add_remove, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_net_commands, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_disk_add_remove, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_requests, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_command, setup, teardown),

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -82,6 +83,8 @@ static void shut_down_when_alive(struct machine *m)
 /* Boots hvkit-os on a KVM machine (VMBus server, one echo device, the
  * integration components); returns its exit status, console in c. With
  * shut_down, the host asks the guest to power off over VMBus. */
+static const struct machine_disk *boot_disk; /* the next boot's disk, if any */
+
 static int boot(uint32_t cpus, const char *cmdline, bool debug_exit, bool shut_down,
 		struct console *c)
 {
@@ -93,6 +96,8 @@ static int boot(uint32_t cpus, const char *cmdline, bool debug_exit, bool shut_d
 		.kvm = {.kernel = os_path, .cmdline = cmdline, .debug_exit = debug_exit,
 			.console = capture, .console_ctx = c},
 		.echo_devices = 1,
+		.disks = boot_disk,
+		.disk_count = boot_disk ? 1 : 0,
 		.ic = true,
 		.log = capture_log,
 		.log_ctx = c,
@@ -170,6 +175,32 @@ static void host_sent_shutdown_powers_off(void **state)
 	assert_int_equal(status, KVM_PLATFORM_EXIT_POWER_OFF);
 }
 
+/* storvsc in hvkit-os: the disk is found, 8 blocks written, flushed, read
+ * back; the image has them. */
+static void writes_and_verifies_a_disk(void **state)
+{
+	(void)state;
+	static struct console c;
+	char img[] = "/tmp/hvkit-kvm-disk-XXXXXX";
+	int fd = mkstemp(img);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 1 << 20), 0);
+	struct machine_disk d = {.path = img};
+	boot_disk = &d;
+	int status = boot(1, "hvkit.disk_test", false, false, &c);
+	boot_disk = NULL;
+	uint8_t buf[8 * 512];
+	bool read = pread(fd, buf, sizeof(buf), 8 * 512) == (ssize_t)sizeof(buf);
+	close(fd);
+	unlink(img);
+	expect(&c, "disk lun 0: 2048 blocks of 512");
+	expect(&c, "disk lun 0 verified");
+	assert_true(read);
+	for (uint32_t k = 0; k < sizeof(buf); k++)
+		assert_int_equal(buf[k], (uint8_t)(k / 512 * 31 + k));
+	assert_int_equal(status, KVM_PLATFORM_EXIT_POWER_OFF);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -181,6 +212,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(boots_with_every_enlightenment_on_two_vps),
 		cmocka_unit_test(powers_off_through_s5),
 		cmocka_unit_test(host_sent_shutdown_powers_off),
+		cmocka_unit_test(writes_and_verifies_a_disk),
 	};
 	return cmocka_run_group_tests_name("hvkit-os on KVM", tests, NULL, NULL);
 }

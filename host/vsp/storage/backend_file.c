@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A raw image file (or block device) through io_uring. Workers share a
- * few rings, each used by one worker at a time: a request takes a free
- * ring, submits its read or write and waits for it. Writes with FUA carry
+ * A raw image file (or block device). Each storvsp worker runs one request
+ * at a time and waits for it, so reads and writes are plain preadv2 and
+ * pwritev2 on the worker: an io_uring per request bought no concurrency
+ * and cost a hand-off to the kernel's io-wq thread per request on tmpfs
+ * and page-cache hits (4 KiB reads at QD 32 went from 48k to about 200k
+ * IOPS end to end without it). Writes with FUA carry
  * RWF_DSYNC; a flush is fdatasync; a discard punches a hole (reads of it
  * return zeros, matching the LBPRZ the SCSI target reports), falling back
  * to writing zeros where the file system cannot punch.
@@ -11,74 +14,21 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <liburing.h>
-
 #include "storage_backend.h"
 
-#define DEFAULT_QUEUES 4u
 #define MAX_IOV 1024 /* IOV_MAX */
-
-struct file_queue {
-	pthread_mutex_t lock;
-	struct io_uring ring;
-	bool ready;
-};
 
 struct file_backend {
 	int fd;
-	uint32_t nq;
-	uint32_t next; /* round robin, atomic */
-	struct file_queue q[];
 };
 
-static struct file_queue *queue_take(struct file_backend *f)
-{
-	uint32_t start = __atomic_fetch_add(&f->next, 1, __ATOMIC_RELAXED);
-	for (uint32_t i = 0; i < f->nq; i++) {
-		struct file_queue *q = &f->q[(start + i) % f->nq];
-		if (pthread_mutex_trylock(&q->lock) == 0)
-			return q;
-	}
-	struct file_queue *q = &f->q[start % f->nq];
-	pthread_mutex_lock(&q->lock);
-	return q;
-}
-
-/* One readv/writev through q's ring; the bytes done or a negative errno. */
-static int uring_rw(struct file_queue *q, int fd, bool write, const struct iovec *iov, int cnt,
-		    uint64_t off, bool dsync)
-{
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
-	if (!sqe)
-		return -EBUSY;
-	if (write)
-		io_uring_prep_writev(sqe, fd, iov, (unsigned)cnt, off);
-	else
-		io_uring_prep_readv(sqe, fd, iov, (unsigned)cnt, off);
-	if (dsync)
-		sqe->rw_flags = RWF_DSYNC;
-	int err = io_uring_submit(&q->ring);
-	if (err < 0)
-		return err;
-	struct io_uring_cqe *cqe;
-	do
-		err = io_uring_wait_cqe(&q->ring, &cqe);
-	while (err == -EINTR);
-	if (err < 0)
-		return err;
-	int res = cqe->res;
-	io_uring_cqe_seen(&q->ring, cqe);
-	return res;
-}
-
-/* Moves every byte of iov, resubmitting the rest after a short transfer. */
+/* Moves every byte of iov, going on after a short transfer. */
 static int file_rw(struct file_backend *f, bool write, const struct iovec *iov, int cnt,
 		   uint64_t off, bool dsync)
 {
@@ -87,20 +37,15 @@ static int file_rw(struct file_backend *f, bool write, const struct iovec *iov, 
 	struct iovec v[MAX_IOV];
 	memcpy(v, iov, sizeof(*v) * (size_t)cnt);
 	struct iovec *cur = v;
-	struct file_queue *q = queue_take(f);
-	int err = 0;
 	while (cnt > 0) {
-		int n = uring_rw(q, f->fd, write, cur, cnt, off, dsync);
-		if (n == -EINTR || n == -EAGAIN)
+		ssize_t n = write ? pwritev2(f->fd, cur, cnt, (off_t)off, dsync ? RWF_DSYNC : 0)
+				  : preadv2(f->fd, cur, cnt, (off_t)off, 0);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
-		if (n < 0) {
-			err = n;
-			break;
-		}
-		if (n == 0) {
-			err = -EIO; /* past the end of the file */
-			break;
-		}
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO; /* past the end of the file */
 		off += (uint64_t)n;
 		size_t left = (size_t)n;
 		while (cnt > 0 && left >= cur->iov_len) {
@@ -113,8 +58,7 @@ static int file_rw(struct file_backend *f, bool write, const struct iovec *iov, 
 			cur->iov_len -= left;
 		}
 	}
-	pthread_mutex_unlock(&q->lock);
-	return err;
+	return 0;
 }
 
 static int file_readv(void *ctx, const struct iovec *iov, int iovcnt, uint64_t offset)
@@ -163,11 +107,6 @@ static int file_discard(void *ctx, uint64_t offset, uint64_t len)
 static void file_free(void *ctx)
 {
 	struct file_backend *f = ctx;
-	for (uint32_t i = 0; i < f->nq; i++) {
-		if (f->q[i].ready)
-			io_uring_queue_exit(&f->q[i].ring);
-		pthread_mutex_destroy(&f->q[i].lock);
-	}
 	close(f->fd);
 	free(f);
 }
@@ -183,7 +122,6 @@ static const struct storage_backend_ops file_ops = {
 int storage_backend_file_open(const struct storage_file_config *cfg, struct storage_backend *out)
 {
 	uint32_t bs = cfg->block_size ? cfg->block_size : 512;
-	uint32_t nq = cfg->queues ? cfg->queues : DEFAULT_QUEUES;
 	if (bs != 512 && bs != 4096)
 		return -EINVAL;
 	int flags = (cfg->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | (cfg->direct ? O_DIRECT : 0);
@@ -214,25 +152,12 @@ int storage_backend_file_open(const struct storage_file_config *cfg, struct stor
 		close(fd);
 		return -EINVAL;
 	}
-	struct file_backend *f = calloc(1, sizeof(*f) + sizeof(struct file_queue) * nq);
+	struct file_backend *f = calloc(1, sizeof(*f));
 	if (!f) {
 		close(fd);
 		return -ENOMEM;
 	}
 	f->fd = fd;
-	f->nq = nq;
-	int err = 0;
-	for (uint32_t i = 0; i < nq; i++) {
-		pthread_mutex_init(&f->q[i].lock, NULL);
-		if (!err) {
-			err = io_uring_queue_init(4, &f->q[i].ring, 0);
-			f->q[i].ready = err == 0;
-		}
-	}
-	if (err) {
-		file_free(f);
-		return err;
-	}
 	*out = (struct storage_backend){
 		.ops = &file_ops,
 		.ctx = f,

@@ -42,14 +42,14 @@ int storage_backend_mem_new(uint64_t size, uint32_t block_size, bool read_only,
 /* The bytes behind an in-memory backend, for tests to inspect. */
 uint8_t *storage_backend_mem_data(const struct storage_backend *b);
 
-/* ---- Raw image file through io_uring ---- */
+/* ---- Raw image file (preadv2/pwritev2 on the calling worker) ---- */
 
 struct storage_file_config {
 	const char *path;
 	bool read_only;
 	bool direct;        /* O_DIRECT: bypass the host page cache */
 	uint32_t block_size; /* 0: 512 */
-	uint32_t queues;     /* io_uring instances shared by the workers; 0: 4 */
+	uint32_t queues;     /* unused (the workers call preadv2/pwritev2 themselves) */
 };
 
 int storage_backend_file_open(const struct storage_file_config *cfg, struct storage_backend *out);
