@@ -53,6 +53,7 @@ static void usage(FILE *out)
 		"  net-link NIC up|down            plug NIC's cable in or out\n"
 		"  disk-add path=F[,readonly=on][,lun=N]  hot add a disk image (first free LUN)\n"
 		"  disk-remove LUN                 hot remove the disk at LUN\n"
+		"  storage-remove                  rescind the storage controller and its disks\n"
 		"  quit                            stop the machine\n"
 		"  shutdown|reboot|hibernate [--timeout S] [--reason TEXT] [--force]\n"
 		"  kvp set KEY VALUE | get KEY | delete KEY | list   [--pool N]\n"
@@ -162,6 +163,12 @@ static int build(int argc, char **argv, const struct ctl_options *o, const char 
 			return usage_error("%s path=F[,readonly=on][,lun=N]", w);
 		*command = w;
 		return disk_add_args(argv[1], args);
+	}
+	if (!strcmp(w, "storage-remove")) {
+		if (n)
+			return usage_error("%s takes no arguments", w);
+		*command = w;
+		return 0;
 	}
 	if (!strcmp(w, "disk-remove")) {
 		char *end;
@@ -424,6 +431,8 @@ static void print_result(const char *command, json_t *args, json_t *r)
 		bool add = command[5] == 'a';
 		printf("%s disk at LUN %lld\n", add ? "added" : "removed",
 		       (long long)json_integer_value(json_object_get(add ? r : args, "lun")));
+	} else if (!strcmp(command, "storage-remove")) {
+		printf("removed the storage controller\n");
 	} else if (!strcmp(command, "quit")) {
 		printf("the machine is stopping\n");
 	} else if (!strcmp(command, "kvp-get")) {

@@ -129,6 +129,9 @@ struct control_backend {
 	 * image did not open. */
 	int (*disk_add)(void *ctx, const char *path, bool read_only, uint32_t *lun);
 	int (*disk_remove)(void *ctx, uint32_t lun);
+	/* Rescind the storage controller with all its disks (-ENOENT if
+	 * there is none); the next disk_add offers a new controller. */
+	int (*storage_remove)(void *ctx);
 };
 
 /* ---- The core ---- */

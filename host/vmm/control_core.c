@@ -522,6 +522,17 @@ static int cmd_disk_remove(struct request *rq, json_t *result)
 	return cmd_disk(rq, result, false);
 }
 
+static int cmd_storage_remove(struct request *rq, json_t *result)
+{
+	(void)result;
+	const struct control_backend *b = &rq->c->cfg.backend;
+	int err = b->storage_remove ? b->storage_remove(b->ctx) : -EOPNOTSUPP;
+	if (err == -ENOENT)
+		snprintf(rq->error, sizeof(rq->error), "%s: there is no storage controller",
+			 rq->command);
+	return err;
+}
+
 static int cmd_quit(struct request *rq, json_t *result)
 {
 	(void)result;
@@ -704,6 +715,7 @@ static const struct command {
 	{"net-link", cmd_net_link, {"nic", "link"}},
 	{"disk-add", cmd_disk_add, {"path", "readonly", "lun"}},
 	{"disk-remove", cmd_disk_remove, {"lun"}},
+	{"storage-remove", cmd_storage_remove, {NULL}},
 	{"quit", cmd_quit, {NULL}},
 	{"shutdown", cmd_power, {"timeout", "reason", "force"}},
 	{"reboot", cmd_power, {"timeout", "reason", "force"}},

@@ -128,6 +128,11 @@ static int disk_add(void *ctx, const char *path, bool read_only, uint32_t *lun)
 	return -ENOSPC;
 }
 
+static int storage_remove(void *ctx)
+{
+	return machine_remove_storage(ctx);
+}
+
 static int disk_remove(void *ctx, uint32_t lun)
 {
 	return machine_remove_disk(ctx, lun);
@@ -145,5 +150,6 @@ struct control_backend control_machine_backend(struct machine *m)
 		.net_link = net_link,
 		.disk_add = disk_add,
 		.disk_remove = disk_remove,
+		.storage_remove = storage_remove,
 	};
 }

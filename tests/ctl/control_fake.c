@@ -106,6 +106,19 @@ static int fm_disk_add(void *ctx, const char *path, bool read_only, uint32_t *lu
 	return 0;
 }
 
+/* The controller goes with every disk; none without a disk. */
+static int fm_storage_remove(void *ctx)
+{
+	struct fake_machine *m = ctx;
+	bool any = false;
+	for (uint32_t i = 0; i < FAKE_DEVICES; i++) {
+		any |= m->disk[i];
+		m->disk[i] = false;
+	}
+	m->storage_removed |= any;
+	return any ? 0 : -ENOENT;
+}
+
 static int fm_disk_remove(void *ctx, uint32_t lun)
 {
 	struct fake_machine *m = ctx;
@@ -118,7 +131,8 @@ static int fm_disk_remove(void *ctx, uint32_t lun)
 struct control_backend fake_machine_backend(struct fake_machine *m)
 {
 	return (struct control_backend){m, fm_status, fm_add, fm_remove, fm_net_add,
-					fm_net_remove, fm_net_link, fm_disk_add, fm_disk_remove};
+					fm_net_remove, fm_net_link, fm_disk_add, fm_disk_remove,
+					fm_storage_remove};
 }
 
 /* ---- The integration components ---- */

@@ -15,6 +15,7 @@ struct fake_machine {
 	bool present[FAKE_DEVICES]; /* echo instances 0..3 */
 	bool disk[FAKE_DEVICES];    /* LUNs 0..3 */
 	bool disk_read_only[FAKE_DEVICES];
+	bool storage_removed;       /* storage-remove seen with disks present */
 	uint32_t status_calls;
 	bool nic[FAKE_DEVICES];     /* NICs 0..3: net-add takes the first free */
 	bool link_down[FAKE_DEVICES];

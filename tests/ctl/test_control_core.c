@@ -222,6 +222,18 @@ static void test_disk_add_remove(void **state)
 	assert_error(f, "{\"id\":12,\"command\":\"disk-remove\",\"args\":{\"lun\":2}}",
 		     "not-found");
 	assert_error(f, "{\"id\":13,\"command\":\"disk-remove\",\"args\":{}}", "bad-args");
+
+	/* The controller goes with its disks; then there is none to remove. */
+	result_of(ask(f, "{\"id\":14,\"command\":\"storage-remove\"}"));
+	assert_true(f->machine.storage_removed);
+	assert_false(f->machine.disk[0]);
+	json_t *msg = ask(f, "{\"id\":15,\"command\":\"storage-remove\"}");
+	assert_string_equal(error_code(msg), "not-found");
+	assert_non_null(strstr(json_string_value(json_object_get(json_object_get(msg, "error"),
+								    "message")),
+			       "there is no storage controller"));
+	assert_error(f, "{\"id\":16,\"command\":\"storage-remove\",\"args\":{\"lun\":1}}",
+		     "bad-args");
 }
 
 static void test_quit(void **state)

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * NICs through the control socket, end to end: `hvkit run --control` with
- * one NIC on the process partition, and `hvkit ctl` hot-adding a NIC (a
- * new VMBus offer with its own instance), plugging its cable out and in,
- * and rescinding it; bad requests get clear errors.
+ * Hot-plugged devices through the control socket, end to end: `hvkit run
+ * --control` with one NIC and one disk on the process partition, and
+ * `hvkit ctl` hot-adding a NIC (a new VMBus offer with its own instance),
+ * plugging its cable out and in, and rescinding it; rescinding the storage
+ * controller and bringing one back with a disk; bad requests get clear
+ * errors.
  *
- *   test-ctl-net HVKIT
+ *   test-ctl-hotplug HVKIT
  */
 #define _GNU_SOURCE
 #include <setjmp.h>
@@ -26,7 +28,7 @@
 #define SETTLE_STEPS 300 /* x 100 ms: how long the machine may take to react */
 
 static const char *hvkit;
-static char dir[64], sock[128];
+static char dir[64], sock[128], disk[96];
 static pid_t run_pid;
 
 #define ctl(o, ...) assert_int_equal(ctl_run(hvkit, (o), __VA_ARGS__), 0)
@@ -38,8 +40,8 @@ static json_t *status_json(void)
 	return o.status ? NULL : json_loads(o.out, 0, NULL);
 }
 
-/* Primary NIC channels not rescinded, and the "nic" devices listed. */
-static uint32_t nic_offers(json_t *st)
+/* Primary channels of class cls not rescinded. */
+static uint32_t offers_of(json_t *st, const char *want)
 {
 	uint32_t n = 0;
 	size_t i;
@@ -48,7 +50,7 @@ static uint32_t nic_offers(json_t *st)
 	{
 		const char *cls = json_string_value(json_object_get(c, "class"));
 		const char *state = json_string_value(json_object_get(c, "state"));
-		n += cls && !strcmp(cls, "nic") && strcmp(state, "rescinded") &&
+		n += cls && !strcmp(cls, want) && strcmp(state, "rescinded") &&
 		     json_integer_value(json_object_get(c, "sub_index")) == 0;
 	}
 	return n;
@@ -69,7 +71,7 @@ static uint32_t want_nics;
 static bool nics_settled(json_t *st)
 {
 	const char *vb = json_string_value(json_object_get(json_object_get(st, "vmbus"), "state"));
-	return vb && !strcmp(vb, "connected") && nic_offers(st) == want_nics &&
+	return vb && !strcmp(vb, "connected") && offers_of(st, "nic") == want_nics &&
 	       nic_devices(st) == want_nics;
 }
 
@@ -98,12 +100,18 @@ static void expect(struct ctl_output *o, int status, const char *text)
 static int start_machine(void **state)
 {
 	(void)state;
-	strcpy(dir, "/tmp/hvkit-ctl-net-XXXXXX");
+	strcpy(dir, "/tmp/hvkit-ctl-hotplug-XXXXXX");
 	if (!mkdtemp(dir))
 		return -1;
 	snprintf(sock, sizeof(sock), "%s/vm.sock", dir);
+	snprintf(disk, sizeof(disk), "%s/a.img", dir);
+	FILE *f = fopen(disk, "w");
+	if (!f || ftruncate(fileno(f), 1 << 20) || fclose(f))
+		return -1;
+	char disk_arg[112];
+	snprintf(disk_arg, sizeof(disk_arg), "path=%s", disk);
 	const char *argv[] = {hvkit, "run", "--control", sock, "--packets", "20",
-			      "--net", "loopback", NULL};
+			      "--net", "loopback", "--disk", disk_arg, NULL};
 	return ctl_machine_start(hvkit, argv, &run_pid);
 }
 
@@ -112,6 +120,7 @@ static int stop_machine(void **state)
 	(void)state;
 	ctl_machine_kill(&run_pid);
 	unlink(sock);
+	unlink(disk);
 	rmdir(dir);
 	return 0;
 }
@@ -151,6 +160,41 @@ static void hot_add_link_remove(void **state)
 	wait_nics(2);
 }
 
+static void wait_controllers(uint32_t n)
+{
+	for (int i = 0; i < SETTLE_STEPS; i++) {
+		json_t *st = status_json();
+		bool ok = st && offers_of(st, "scsi") == n;
+		json_decref(st);
+		if (ok)
+			return;
+		usleep(100000);
+	}
+	fail_msg("never saw %u storage controllers offered", n);
+}
+
+static void storage_controller_remove_and_add(void **state)
+{
+	(void)state;
+	struct ctl_output o;
+	wait_controllers(1);
+	ctl(&o, sock, "storage-remove", NULL);
+	expect(&o, 0, "removed the storage controller\n");
+	wait_controllers(0);
+	ctl(&o, sock, "storage-remove", NULL);
+	expect(&o, 1, "there is no storage controller");
+	ctl(&o, sock, "disk-remove", "0", NULL);
+	expect(&o, 1, "(not-found)");
+	ctl(&o, sock, "storage-remove", "now", NULL);
+	expect(&o, 2, "storage-remove takes no arguments");
+	/* A disk brings a new controller. */
+	char arg[112];
+	snprintf(arg, sizeof(arg), "path=%s", disk);
+	ctl(&o, sock, "disk-add", arg, NULL);
+	expect(&o, 0, "added disk at LUN 0\n");
+	wait_controllers(1);
+}
+
 static void bad_requests(void **state)
 {
 	(void)state;
@@ -183,12 +227,13 @@ static void quit(void **state)
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
-		fprintf(stderr, "usage: test-ctl-net HVKIT\n");
+		fprintf(stderr, "usage: test-ctl-hotplug HVKIT\n");
 		return 2;
 	}
 	hvkit = argv[1];
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(hot_add_link_remove),
+		cmocka_unit_test(storage_controller_remove_and_add),
 		cmocka_unit_test(bad_requests),
 		cmocka_unit_test(quit),
 	};
