@@ -384,6 +384,11 @@ void vmbus_client_channel_set_data(struct vmbus_client_channel *ch, void *data)
 	ch->data = data;
 }
 
+void *vmbus_client_channel_data(const struct vmbus_client_channel *ch)
+{
+	return ch->data;
+}
+
 void vmbus_client_channel_info(const struct vmbus_client_channel *ch,
 			       struct vmbus_client_channel_info *out)
 {
