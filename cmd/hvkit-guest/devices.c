@@ -25,6 +25,7 @@
 
 struct nic_test {
 	struct guest_devices *d;
+	struct netvsc *nic;            /* the NIC reported, NULL: a free slot */
 	uint8_t mac[6];
 	uint32_t back, damaged, other; /* under d->lock */
 	uint32_t seen;                 /* bit per self-test frame back */
@@ -38,6 +39,9 @@ struct guest_devices {
 	pthread_cond_t changed;
 	struct storvsc *controllers[MAX_CONTROLLERS]; /* under lock */
 	uint32_t ncontrollers;
+	uint32_t reported_controllers;
+	uint32_t luns[MAX_CONTROLLERS]; /* bit per LUN reported */
+	bool rescan;                    /* the host sent ENUMERATE_BUS (atomic) */
 	struct nic_test nics[NETVSC_MAX_NICS];
 };
 
@@ -59,9 +63,19 @@ static void on_detached(void *ctx, struct storvsc *s)
 	for (uint32_t i = 0; i < d->ncontrollers; i++)
 		if (d->controllers[i] == s) {
 			d->controllers[i] = d->controllers[--d->ncontrollers];
+			d->luns[i] = d->luns[d->ncontrollers];
+			if (d->reported_controllers > d->ncontrollers)
+				d->reported_controllers = d->ncontrollers;
 			break;
 		}
 	pthread_mutex_unlock(&d->lock);
+}
+
+/* Interrupt context: the rescan waits for process context. */
+static void on_rescan_needed(void *ctx, struct storvsc *s)
+{
+	(void)s;
+	__atomic_store_n(&((struct guest_devices *)ctx)->rescan, true, __ATOMIC_RELEASE);
 }
 
 /* Reads the first block into memory the host can reach (the port's). */
@@ -77,6 +91,29 @@ static int read_first_block(struct storvsc *s, const struct storvsc_disk *disk)
 	return err;
 }
 
+static int report_disk(uint32_t index, struct storvsc *s, const struct storvsc_disk *disk)
+{
+	int err = read_first_block(s, disk);
+	printf("guest: disk %u:%u: %llu MiB (%llu blocks of %u bytes), %s, serial '%s', "
+	       "first block %s%s\n",
+	       index, disk->lun, (unsigned long long)(disk->blocks * disk->block_size >> 20),
+	       (unsigned long long)disk->blocks, disk->block_size,
+	       disk->read_only ? "read-only" : "read-write", disk->serial,
+	       err ? "read failed: " : "read", err ? strerror(-err) : "");
+	return err != 0;
+}
+
+/* The LUNs present now, a bit each. */
+static uint32_t lun_mask(struct storvsc *s)
+{
+	uint32_t mask = 0;
+	struct storvsc_disk disk;
+	for (uint8_t lun = 0; lun < STORVSC_MAX_DISKS; lun++)
+		if (storvsc_disk(s, lun, &disk))
+			mask |= 1u << lun;
+	return mask;
+}
+
 static int report_controller(uint32_t index, struct storvsc *s)
 {
 	int failures = 0;
@@ -88,18 +125,35 @@ static int report_controller(uint32_t index, struct storvsc *s)
 		disks += storvsc_disk(s, lun, &disk);
 	printf("guest: scsi controller %u: VSTOR %u.%u, %u channel(s), %u disk(s)\n", index,
 	       st.version >> 8, st.version & 0xff, st.channels, disks);
-	for (uint8_t lun = 0; lun < STORVSC_MAX_DISKS; lun++) {
-		if (!storvsc_disk(s, lun, &disk))
-			continue;
-		int err = read_first_block(s, &disk);
-		printf("guest: disk %u:%u: %llu MiB (%llu blocks of %u bytes), %s, serial '%s', "
-		       "first block %s%s\n",
-		       index, lun, (unsigned long long)(disk.blocks * disk.block_size >> 20),
-		       (unsigned long long)disk.blocks, disk.block_size,
-		       disk.read_only ? "read-only" : "read-write", disk.serial,
-		       err ? "read failed: " : "read", err ? strerror(-err) : "");
-		failures += err != 0;
+	for (uint8_t lun = 0; lun < STORVSC_MAX_DISKS; lun++)
+		if (storvsc_disk(s, lun, &disk))
+			failures += report_disk(index, s, &disk);
+	return failures;
+}
+
+/* After ENUMERATE_BUS: the disks that came and went. */
+static int rescan_controller(struct guest_devices *d, uint32_t index, struct storvsc *s)
+{
+	int failures = 0;
+	pthread_mutex_lock(&d->lock);
+	uint32_t before = d->luns[index];
+	pthread_mutex_unlock(&d->lock);
+	int err = storvsc_rescan(s);
+	if (err) {
+		printf("guest: scsi controller %u: rescan failed: %s\n", index, strerror(-err));
+		return 1;
 	}
+	uint32_t now = lun_mask(s);
+	struct storvsc_disk disk;
+	for (uint8_t lun = 0; lun < STORVSC_MAX_DISKS; lun++) {
+		if ((now & ~before) & (1u << lun) && storvsc_disk(s, lun, &disk))
+			failures += report_disk(index, s, &disk);
+		if ((before & ~now) & (1u << lun))
+			printf("guest: disk %u:%u removed\n", index, lun);
+	}
+	pthread_mutex_lock(&d->lock);
+	d->luns[index] = now;
+	pthread_mutex_unlock(&d->lock);
 	return failures;
 }
 
@@ -171,7 +225,9 @@ static int selftest(struct guest_devices *d, struct netvsc *n, struct nic_test *
 static int report_nic(struct guest_devices *d, uint32_t index, struct netvsc *n)
 {
 	struct nic_test *t = &d->nics[index];
-	t->d = d;
+	pthread_mutex_lock(&d->lock);
+	*t = (struct nic_test){.d = d, .nic = n};
+	pthread_mutex_unlock(&d->lock);
 	netvsc_get_mac(n, t->mac);
 	const struct netvsc_ops ops = {.rx = on_frame, .link = on_link, .ctx = t};
 	int err = netvsc_open(n, &ops);
@@ -238,18 +294,52 @@ bool guest_devices_settled(struct guest_devices *d)
 	return !t.unopened && controllers >= t.scsi && netvsc_count(d->nd) >= t.nics;
 }
 
+/* Whether n is one of the NICs up now. */
+static bool nic_present(struct guest_devices *d, const struct netvsc *n)
+{
+	for (uint32_t i = 0; i < netvsc_count(d->nd); i++)
+		if (netvsc_nic(d->nd, i) == n)
+			return true;
+	return false;
+}
+
 int guest_devices_report(struct guest_devices *d)
 {
 	int failures = 0;
+	bool rescan = __atomic_exchange_n(&d->rescan, false, __ATOMIC_ACQUIRE);
 	pthread_mutex_lock(&d->lock);
-	uint32_t n = d->ncontrollers;
+	uint32_t n = d->ncontrollers, first = d->reported_controllers;
 	struct storvsc *c[MAX_CONTROLLERS];
 	memcpy(c, d->controllers, sizeof(c));
+	d->reported_controllers = n;
 	pthread_mutex_unlock(&d->lock);
-	for (uint32_t i = 0; i < n; i++)
-		failures += report_controller(i, c[i]);
-	for (uint32_t i = 0; i < netvsc_count(d->nd) && i < NETVSC_MAX_NICS; i++)
-		failures += report_nic(d, i, netvsc_nic(d->nd, i));
+	for (uint32_t i = 0; i < n; i++) {
+		if (i >= first) {
+			uint32_t mask = lun_mask(c[i]);
+			pthread_mutex_lock(&d->lock);
+			d->luns[i] = mask;
+			pthread_mutex_unlock(&d->lock);
+			failures += report_controller(i, c[i]);
+		} else if (rescan) {
+			failures += rescan_controller(d, i, c[i]);
+		}
+	}
+	/* NICs gone free their slot; new ones take the first free one. */
+	for (uint32_t i = 0; i < NETVSC_MAX_NICS; i++)
+		if (d->nics[i].nic && !nic_present(d, d->nics[i].nic)) {
+			printf("guest: nic %u removed\n", i);
+			d->nics[i].nic = NULL;
+		}
+	for (uint32_t k = 0; k < netvsc_count(d->nd); k++) {
+		struct netvsc *nic = netvsc_nic(d->nd, k);
+		uint32_t slot = NETVSC_MAX_NICS, i;
+		for (i = 0; i < NETVSC_MAX_NICS && d->nics[i].nic != nic; i++)
+			if (!d->nics[i].nic && slot == NETVSC_MAX_NICS)
+				slot = i;
+		if (i == NETVSC_MAX_NICS && slot < NETVSC_MAX_NICS)
+			failures += report_nic(d, slot, nic);
+	}
+	fflush(stdout);
 	return failures;
 }
 
@@ -265,6 +355,7 @@ struct guest_devices *guest_devices_new(struct vmbus_client *c, struct hv_guest 
 	pthread_cond_init(&d->changed, NULL);
 	/* Sub-channels as Linux asks for them: one per VP beyond the first. */
 	const struct storvsc_config sc = {.sub_channels = UINT32_MAX,
+					  .rescan_needed = on_rescan_needed,
 					  .attached = on_attached,
 					  .detached = on_detached,
 					  .ctx = d};

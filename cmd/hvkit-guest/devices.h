@@ -21,8 +21,11 @@ struct guest_devices *guest_devices_new(struct vmbus_client *c, struct hv_guest 
  * channels are open (or failed to). */
 bool guest_devices_settled(struct guest_devices *d);
 
-/* Prints each controller, disk and NIC, reads each disk's first block and
- * runs each NIC's self-test. Returns the failures seen. */
+/* Prints each controller, disk and NIC not reported yet, reads each new
+ * disk's first block and runs each new NIC's self-test; after the host's
+ * ENUMERATE_BUS, rescans and reports the disks that came and went, and
+ * the NICs that went. Process context; called again while serving.
+ * Returns the failures seen. */
 int guest_devices_report(struct guest_devices *d);
 
 /* After vmbus_client_unload (which removes the devices). */

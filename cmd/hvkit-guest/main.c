@@ -10,7 +10,8 @@
  *
  * --serve (hvkit run --control): after the exchange, keep running and
  * follow what the host changes (hot-added echo devices are opened,
- * rescinded ones closed) until the host stops the machine.
+ * rescinded ones closed, disks and NICs that come and go are reported)
+ * until the host stops the machine.
  *
  * It also binds the integration components: shutdown requests are logged,
  * KVP is kept in memory, VSS freeze/thaw is logged and agreed to, files
@@ -477,6 +478,7 @@ int main(int argc, char **argv)
 		for (;;) {
 			vmbus_client_wait_work(client, 100000000); /* 100 ms */
 			vmbus_client_process(client);
+			guest_devices_report(devices); /* hot-added disks and NICs */
 		}
 	}
 	err = vmbus_client_unload(client);
