@@ -10,11 +10,15 @@
  *
  * --serve (hvkit run --control): after the exchange, keep running and
  * follow what the host changes (hot-added echo devices are opened,
- * rescinded ones closed) until the host stops the machine.
+ * rescinded ones closed, disks and NICs that come and go are reported)
+ * until the host stops the machine.
  *
  * It also binds the integration components: shutdown requests are logged,
  * KVP is kept in memory, VSS freeze/thaw is logged and agreed to, files
- * the host copies land under --copy-dir (refused without one).
+ * the host copies land under --copy-dir (refused without one). And the
+ * disks and NICs (hvkit run --disk, --net): storvsc and netvsc bind them;
+ * each disk is listed after its first block is read, each NIC after a
+ * self-test whose frames a loopback backend hands back (devices.h).
  *
  * hvkit run starts it; it needs the HVKIT_PARTITION_FD an hvkit host gives.
  */
@@ -29,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "devices.h"
 #include "hv_guest.h"
 #include "hvkit/proto/echo.h"
 #include "hvkit/vmbus_classes.h"
@@ -54,6 +59,7 @@ static struct hv_posix *px;
 static struct hv_guest guest;
 static struct vmbus_client *client;
 static struct ic_guest *ics;
+static struct guest_devices *devices;
 
 /* ---- The echo driver ---- */
 
@@ -274,7 +280,8 @@ static int bring_up(void)
 }
 
 /* Runs the client's queued work (probes, sub-channel offers) until the
- * expected channels are open or a while passes. */
+ * expected echo channels are open and the disks and NICs offered are
+ * bound, or a while passes. */
 static void settle(uint32_t want_channels)
 {
 	struct timespec t0, now;
@@ -285,7 +292,7 @@ static void settle(uint32_t want_channels)
 		pthread_mutex_lock(&lock);
 		uint32_t have = channel_count;
 		pthread_mutex_unlock(&lock);
-		if (have >= want_channels)
+		if (have >= want_channels && guest_devices_settled(devices))
 			return;
 		clock_gettime(CLOCK_MONOTONIC, &now);
 	} while (now.tv_sec - t0.tv_sec < WAIT_SECONDS);
@@ -433,7 +440,9 @@ int main(int argc, char **argv)
 			.fcopy_cancel = ic_fcopy_dir_cancel,
 			.fcopy_ctx = copy_dir},
 	};
-	if (!client || vmbus_client_register_driver(client, &echo_driver) ||
+	if (client)
+		devices = guest_devices_new(client, &guest, &err);
+	if (!client || !devices || vmbus_client_register_driver(client, &echo_driver) ||
 	    (err = ic_guest_register(client, &icc, &ics)) ||
 	    (err = vmbus_client_connect(client))) {
 		fprintf(stderr, "hvkit-guest: VMBus connect failed: %s\n", strerror(-err));
@@ -461,6 +470,7 @@ int main(int argc, char **argv)
 	       failures ? "FAILED" : "all answered and verified");
 
 	ic_report();
+	failures += guest_devices_report(devices);
 
 	if (opt.serve) {
 		printf("guest: serving until the host stops the machine\n");
@@ -468,6 +478,7 @@ int main(int argc, char **argv)
 		for (;;) {
 			vmbus_client_wait_work(client, 100000000); /* 100 ms */
 			vmbus_client_process(client);
+			guest_devices_report(devices); /* hot-added disks and NICs */
 		}
 	}
 	err = vmbus_client_unload(client);
@@ -475,6 +486,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "hvkit-guest: unload failed: %s\n", strerror(-err));
 		failures++;
 	}
+	guest_devices_free(devices);
 	vmbus_client_free(client);
 	ic_guest_free(ics);
 	ic_fcopy_dir_free(copy_dir);

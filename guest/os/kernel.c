@@ -6,7 +6,9 @@
  *
  * Command line: "hvkit.debug_exit" reports the status through QEMU's
  * isa-debug-exit port as well; "hvkit.expect_hv" makes a missing Hyper-V
- * a failure (status 2).
+ * a failure (status 2). "hvkit.disk_test" writes and reads back blocks of
+ * the first disk; "hvkit.net_test" sends self-test frames on each NIC and
+ * fails (status 9) unless a loopback hands them all back.
  */
 #include <errno.h>
 #include <string.h>
@@ -19,6 +21,7 @@
 #include "smp.h"
 #include "hvkit/proto/ic.h"
 #include "ic_guest.h"
+#include "os_net.h"
 #include "storvsc.h"
 #include "vmbus_client.h"
 
@@ -263,8 +266,12 @@ static int vmbus(void)
 				     .detached = on_storvsc_detached};
 	if (!err)
 		err = storvsc_driver_register(c, &guest, &scc, &sd);
+	struct netvsc_driver *nd = NULL;
+	if (!err)
+		nd = os_net_register(c, guest.config.vp_count, &err);
 	if (!err)
 		err = vmbus_client_connect(c);
+	int net_failures = 0;
 	if (!err) {
 		uint32_t v = vmbus_client_version(c);
 		struct vmbus_client_stats st;
@@ -272,8 +279,10 @@ static int vmbus(void)
 		kprintf("hvkit-os: VMBus %u.%u, %u offers\n", VMBUS_VERSION_MAJOR(v),
 			VMBUS_VERSION_MINOR(v), st.offers);
 		run_vmbus(c, 300, false); /* the drivers bind and negotiate */
+		os_net_settle(c, nd, 10000);
 		vmbus_client_for_each_channel(c, print_offer, NULL);
 		report_disks();
+		net_failures = os_net_report(c, nd, cmdline_has("hvkit.net_test"));
 		run_vmbus(c, 2500, cmdline_has("hvkit.serve"));
 		report_ic(ics);
 		if (time_samples)
@@ -283,10 +292,11 @@ static int vmbus(void)
 	}
 	if (err)
 		kprintf("hvkit-os: VMBus failed: %d\n", err);
+	netvsc_driver_free(nd);
 	vmbus_client_free(c);
 	storvsc_driver_free(sd);
 	ic_guest_free(ics);
-	return err ? 8 : 0;
+	return err ? 8 : net_failures ? 9 : 0;
 }
 
 /* The port's waiting works: a 20 ms wait on an event nobody sets. */

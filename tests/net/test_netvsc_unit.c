@@ -384,6 +384,11 @@ void vmbus_client_channel_set_data(struct vmbus_client_channel *ch, void *data)
 	ch->data = data;
 }
 
+void *vmbus_client_channel_data(const struct vmbus_client_channel *ch)
+{
+	return ch->data;
+}
+
 void vmbus_client_channel_info(const struct vmbus_client_channel *ch,
 			       struct vmbus_client_channel_info *out)
 {
@@ -809,6 +814,26 @@ static void bad_packets_are_counted(void **state)
 	netvsc_driver_free(d);
 }
 
+/* A packet larger than netvsc copies out (16 KiB) cannot be read: the
+ * channel stops, counted once, rather than reading it again for ever. */
+static void an_oversized_packet_stops_the_channel_once(void **state)
+{
+	(void)state;
+	host_defaults();
+	struct netvsc_driver *d;
+	struct netvsc *n = up(&d, 0);
+	static uint8_t big[20 * 1024];
+	assert_int_equal(vmbus_ring_put_inband(&H.ch.w, 0, 0,
+					       &(struct vmbus_ring_iov){big, sizeof(big)}, 1, NULL),
+			 0);
+	kick();
+	assert_int_equal(stats(n).broken_rings, 1);
+	kick();
+	assert_int_equal(stats(n).broken_rings, 1);
+	assert_int_equal(rx_frames, 0);
+	netvsc_driver_free(d);
+}
+
 static void unknown_completions_are_counted(void **state)
 {
 	(void)state;
@@ -972,6 +997,7 @@ int main(void)
 		cmocka_unit_test(bad_ranges_are_counted_and_completed),
 		cmocka_unit_test(rndis_lengths_that_lie_are_refused),
 		cmocka_unit_test(bad_packets_are_counted),
+		cmocka_unit_test(an_oversized_packet_stops_the_channel_once),
 		cmocka_unit_test(unknown_completions_are_counted),
 		cmocka_unit_test(sends_wait_for_sections),
 		cmocka_unit_test(jumbo_frames_go_gpa_direct),

@@ -3,8 +3,9 @@
  * storvsc's judgement of what the host sends: input is
  * [version index][srb flag][xfer: 4 bytes LE][completion payload...]; the
  * payload goes through storvsc_parse_completion and storvsc_srb_errno, and
- * also through the sense decoder and the REPORT LUNS parser (the two other
- * places host bytes are read). Every result must be one storvsc.h names.
+ * also through the sense decoder, the REPORT LUNS parser and the serial
+ * number parser (the other places host bytes are read). Every result must
+ * be one storvsc.h names.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -52,6 +53,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t luns[16];
 	if (storvsc_parse_report_luns(p, (uint32_t)len, luns, 16, 16) > 16)
 		abort();
+	char serial[STORVSC_SERIAL_MAX + 1];
+	uint32_t n = storvsc_parse_serial(p, (uint32_t)len, serial, sizeof(serial));
+	if (n > STORVSC_SERIAL_MAX || strlen(serial) != n)
+		abort();
+	for (uint32_t i = 0; i < n; i++)
+		if (serial[i] < 0x20 || serial[i] > 0x7e)
+			abort();
 	free(p);
 	return 0;
 }

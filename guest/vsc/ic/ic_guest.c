@@ -18,7 +18,11 @@ struct ic_gsvc {
 	uint32_t fw_list[2], n_fw;
 	uint32_t msg_list[8], n_msg;
 	struct ic_guest_status st; /* counters: atomics, read from other threads */
-	uint8_t buf[IC_MAX_PACKET];
+	/* Room for anything the receive ring can hold, so every packet can
+	 * be taken off the ring: one the buffer could not take would stay at
+	 * its head and be read again for ever. Packets longer than an IC
+	 * message (IC_MAX_PACKET) are then dropped and counted. */
+	uint8_t buf[IC_RING_BYTES];
 };
 
 struct ic_guest {
@@ -411,20 +415,20 @@ static void on_packets(void *arg, struct vmbus_client_channel *ch)
 	struct vmbus_packet pkt;
 	int err;
 	while ((err = vmbus_client_channel_recv(ch, v->buf, sizeof(v->buf), &pkt)) != -EAGAIN) {
-		if (err == -EMSGSIZE) {
+		if (err) {
+			/* A corrupt ring (-EMSGSIZE cannot be: buf holds the
+			 * whole ring): nothing more can be read from it. */
 			INC(v->st.bad);
-			continue;
+			return;
 		}
-		if (err)
-			return; /* a corrupt ring: nothing more to read */
-		if (pkt.type != VMBUS_PKT_DATA_INBAND) {
+		if (pkt.type != VMBUS_PKT_DATA_INBAND || pkt.data_len > IC_MAX_PACKET) {
 			INC(v->st.bad);
 			continue;
 		}
 		/* The payload moves to the front of buf to be answered in place. */
 		uint32_t len = pkt.data_len;
 		memmove(v->buf, pkt.data, len);
-		uint32_t out = ic_guest_handle(v->g, v->id, v->buf, len, sizeof(v->buf));
+		uint32_t out = ic_guest_handle(v->g, v->id, v->buf, len, IC_MAX_PACKET);
 		/* A full ring loses the answer (the host times the request
 		 * out), as in Linux's util drivers; counted. */
 		if (out && vmbus_client_channel_send_inband(ch, pkt.trans_id, 0, v->buf, out))

@@ -830,7 +830,8 @@ static void chan_free(struct netvsc *n, struct netvsc_chan *c)
 {
 	if (c->open)
 		vmbus_client_channel_close(c->ch);
-	vmbus_client_channel_set_data(c->ch, NULL);
+	if (c->ch) /* NULL: its rescind took it already */
+		vmbus_client_channel_set_data(c->ch, NULL);
 	n->port->lock_free(n->port->ctx, c->batch_lock);
 	n->port->free_pages(n->port->ctx, c, pages_for(sizeof(*c)));
 }
@@ -840,7 +841,9 @@ static void nic_free(struct netvsc *n)
 	const struct hv_port *p = n->port;
 	__atomic_store_n(&n->gone, true, __ATOMIC_RELEASE);
 	__atomic_store_n(&n->opened, false, __ATOMIC_RELEASE);
-	for (uint32_t i = n->nchan; i-- > 1;)
+	/* Every slot: a rescinded sub-channel may have left a hole below
+	 * ones still there (nchan stops at the hole). */
+	for (uint32_t i = NETVSC_MAX_CHANNELS; i-- > 1;)
 		if (n->chans[i])
 			chan_free(n, n->chans[i]);
 	/* Revoke the buffers before the primary closes (netvsc_revoke_*). */
@@ -971,6 +974,30 @@ static void subchannel(void *ctx, struct vmbus_client_channel *primary,
 	n->st.channels = k;
 }
 
+/* The host rescinded a sub-channel on its own (as it does each one before
+ * the primary when a NIC goes): frames stop going to it and it is closed
+ * now, because the client frees it after this returns; its state stays
+ * until the NIC goes. A sender that picked it just before keeps its
+ * pointer for one send (Linux covers that window with RCU). */
+static void sub_remove(struct vmbus_client_channel *ch)
+{
+	struct netvsc_chan *c = vmbus_client_channel_data(ch);
+	if (!c || c->ch != ch)
+		return;
+	struct netvsc *n = c->nic;
+	for (uint32_t i = 1; i < NETVSC_MAX_CHANNELS; i++)
+		if (n->chans[i] == c && i < __atomic_load_n(&n->nchan, __ATOMIC_ACQUIRE)) {
+			__atomic_store_n(&n->nchan, i, __ATOMIC_RELEASE);
+			n->st.channels = i;
+		}
+	__atomic_store_n(&c->broken, true, __ATOMIC_RELEASE); /* senders use the primary */
+	if (c->open)
+		vmbus_client_channel_close(ch);
+	vmbus_client_channel_set_data(ch, NULL);
+	c->open = false;
+	c->ch = NULL;
+}
+
 static void nic_remove(void *ctx, struct vmbus_client_channel *ch)
 {
 	struct netvsc_driver *d = ctx;
@@ -986,6 +1013,8 @@ static void nic_remove(void *ctx, struct vmbus_client_channel *ch)
 	d->port->unlock(d->port->ctx, d->lock);
 	if (n)
 		nic_free(n);
+	else
+		sub_remove(ch);
 }
 
 /* ---- Interface ---- */

@@ -677,6 +677,11 @@ static int scan_lun(struct storvsc *s, uint8_t lun, struct storvsc_disk *d)
 	uint8_t ms[6] = {SCSI_MODE_SENSE_6, 0, SCSI_MODE_PAGE_ALL, 0, 192, 0};
 	n = scan_cmd(s, lun, ms, 6, 192);
 	d->read_only = n >= 4 && (s->scratch[2] & SCSI_MODE_DSP_WP);
+	/* The serial, as Linux's sd reads it for /dev/disk/by-id; optional. */
+	uint8_t sn[6] = {SCSI_INQUIRY, SCSI_INQUIRY_EVPD, SCSI_VPD_UNIT_SERIAL, 0, 255, 0};
+	n = scan_cmd(s, lun, sn, 6, 255);
+	if (n > 0)
+		storvsc_parse_serial(s->scratch, (uint32_t)n, d->serial, sizeof(d->serial));
 	d->lun = lun;
 	d->present = true;
 	return 0;

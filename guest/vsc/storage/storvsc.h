@@ -34,6 +34,7 @@ struct storvsc;
 
 #define STORVSC_MAX_DISKS 16
 #define STORVSC_MAX_SG 64
+#define STORVSC_SERIAL_MAX 32
 /* The largest request: what storvsp allows (max_transfer_bytes may lower it). */
 #define STORVSC_MAX_TRANSFER (2u << 20)
 
@@ -59,6 +60,9 @@ struct storvsc_disk {
 	uint64_t blocks;
 	bool read_only;   /* MODE SENSE WP */
 	bool thin;        /* READ CAPACITY 16 LBPME: UNMAP works */
+	/* The unit serial number (VPD page 0x80), printable ASCII, trailing
+	 * blanks cut; empty if the disk has none. */
+	char serial[STORVSC_SERIAL_MAX + 1];
 };
 
 /* Decoded fixed-format sense (SPC-4 4.5.3). */
@@ -130,7 +134,8 @@ int storvsc_discard(struct storvsc *s, uint8_t lun, uint64_t lba, uint32_t block
  * calls it periodically. Returns the number failed. Process context. */
 uint32_t storvsc_check_timeouts(struct storvsc *s);
 
-/* REPORT LUNS, INQUIRY, READ CAPACITY 16, MODE SENSE of each LUN
+/* REPORT LUNS, INQUIRY, READ CAPACITY 16, MODE SENSE, INQUIRY of the
+ * serial-number page of each LUN
  * (process context). The disk table changes under no request in flight:
  * I/O to a LUN that went away fails with -ENODEV from the host. */
 int storvsc_rescan(struct storvsc *s);

@@ -167,3 +167,24 @@ uint32_t storvsc_parse_report_luns(const uint8_t *data, uint32_t len, uint8_t *l
 	}
 	return n;
 }
+
+uint32_t storvsc_parse_serial(const uint8_t *vpd, uint32_t len, char *out, uint32_t size)
+{
+	if (!size)
+		return 0;
+	out[0] = 0;
+	/* SPC-4 7.8.18: page code at 1, page length at 2..3, serial from 4. */
+	if (len < 4 || vpd[1] != SCSI_VPD_UNIT_SERIAL)
+		return 0;
+	uint32_t n = ((uint32_t)vpd[2] << 8) | vpd[3];
+	if (n > len - 4)
+		n = len - 4;
+	if (n > size - 1)
+		n = size - 1;
+	for (uint32_t i = 0; i < n; i++)
+		out[i] = vpd[4 + i] >= 0x20 && vpd[4 + i] < 0x7f ? (char)vpd[4 + i] : '?';
+	while (n && out[n - 1] == ' ')
+		n--;
+	out[n] = 0;
+	return n;
+}

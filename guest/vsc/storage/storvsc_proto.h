@@ -53,4 +53,10 @@ int storvsc_sense_errno(const struct storvsc_sense *s);
 uint32_t storvsc_parse_report_luns(const uint8_t *data, uint32_t len, uint8_t *luns,
 				   uint32_t cap, uint32_t max);
 
+/* The serial number in a Unit Serial Number VPD page (len bytes
+ * returned) into out (size bytes, NUL-terminated): bytes past the page,
+ * the transfer or size - 1 are cut, non-printable ones become '?', and
+ * trailing blanks go. Its length; 0 if the page is not 0x80 or short. */
+uint32_t storvsc_parse_serial(const uint8_t *vpd, uint32_t len, char *out, uint32_t size);
+
 #endif /* HVKIT_STORVSC_PROTO_H */
