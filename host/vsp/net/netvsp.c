@@ -281,18 +281,22 @@ static uint32_t open_channels(const struct netvsp *n)
 }
 
 /* The channel for a received frame: the RSS table (if the guest set one)
- * over a hash of the addresses, so a flow stays on one channel. */
+ * over a hash of the addresses, so a flow stays on one channel. With one
+ * channel there is nothing to choose, and no hash (it was a tenth of the
+ * receive path's time). */
 static struct chan *rx_channel(struct netvsp *n, const uint8_t *frame, uint32_t len)
 {
-	uint32_t h = 2166136261u;
-	uint32_t end = len < 34 ? len : 34; /* Ethernet header and IPv4 addresses */
-	for (uint32_t i = 0; i < end; i++)
-		h = (h ^ frame[i]) * 16777619u;
 	uint32_t q = 0;
-	if (n->rndis.rss_table_len)
-		q = n->rndis.rss_table[h % n->rndis.rss_table_len];
-	else if (n->subchannels)
-		q = h % (n->subchannels + 1);
+	if (n->rndis.rss_table_len || n->subchannels) {
+		uint32_t h = 2166136261u;
+		uint32_t end = len < 34 ? len : 34; /* Ethernet header and IPv4 addresses */
+		for (uint32_t i = 0; i < end; i++)
+			h = (h ^ frame[i]) * 16777619u;
+		if (n->rndis.rss_table_len)
+			q = n->rndis.rss_table[h % n->rndis.rss_table_len];
+		else
+			q = h % (n->subchannels + 1);
+	}
 	if (q < NETVSP_QUEUES_MAX && n->chans[q] && !n->chans[q]->broken)
 		return n->chans[q];
 	return n->chans[0] && !n->chans[0]->broken ? n->chans[0] : NULL;
