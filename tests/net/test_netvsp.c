@@ -314,6 +314,58 @@ static void burst_receive_many_ranges(void **state)
 	ng_free(g);
 }
 
+/* A burst short of sections takes the guest's completions from the ring
+ * itself, without waiting for the guest's signal; it stops at anything
+ * else, which waits for the notify. */
+static void burst_takes_unsignalled_completions(void **state)
+{
+	(void)state;
+	struct ng *g = ng_new(NULL, false);
+	ng_up(g, NVSP_PROTOCOL_VERSION_61);
+	enum { LEN = 100 };
+	uint8_t f[LEN];
+	make_frame(g, f, LEN, 0);
+	const uint8_t *frames[NETVSP_RX_BURST_MAX];
+	uint32_t lens[NETVSP_RX_BURST_MAX];
+	int errs[NETVSP_RX_BURST_MAX];
+	for (uint32_t k = 0; k < NETVSP_RX_BURST_MAX; k++) {
+		frames[k] = f;
+		lens[k] = LEN;
+	}
+	while (netvsp_receive_burst(g->nic, frames, lens, NETVSP_RX_BURST_MAX, errs) ==
+	       NETVSP_RX_BURST_MAX)
+		;
+	assert_int_equal(stats(g).recv_in_flight, g->recv_sections);
+	/* The guest completes the first packet but does not signal. */
+	uint8_t buf[8192];
+	struct ng_xfer x;
+	assert_true(ng_take_xfer(g, 0, &x, buf, sizeof(buf)));
+	uint32_t done[2] = {NVSP_MSG1_TYPE_SEND_RNDIS_PKT_COMPLETE, NVSP_STAT_SUCCESS};
+	assert_int_equal(vmbus_ring_put_completion(&g->ch[0].c.w, x.tid, done, sizeof(done), NULL), 0);
+	vmbus_ring_publish(&g->ch[0].c.w);
+	assert_int_equal(netvsp_receive_burst(g->nic, frames, lens, 1, errs), 1);
+	assert_int_equal(errs[0], 0);
+	assert_int_equal(stats(g).recv_in_flight, g->recv_sections - x.ranges + 1);
+	/* An in-band message in front of a completion: left for the notify. */
+	for (uint32_t r = 1; r < x.ranges; r++)
+		assert_true(ng_take_xfer(g, 0, &x, buf, sizeof(buf)));
+	while (netvsp_receive_burst(g->nic, frames, lens, 1, errs) == 1)
+		;
+	struct nvsp_message m = {.msg_type = NVSP_MSG1_TYPE_SEND_NDIS_VER};
+	struct vmbus_ring_iov iov = {&m, sizeof(m)};
+	assert_int_equal(vmbus_ring_put_inband(&g->ch[0].c.w, 77, 0, &iov, 1, NULL), 0);
+	assert_true(ng_take_xfer(g, 0, &x, buf, sizeof(buf)));
+	assert_int_equal(vmbus_ring_put_completion(&g->ch[0].c.w, x.tid, done, sizeof(done), NULL), 0);
+	vmbus_ring_publish(&g->ch[0].c.w);
+	assert_int_equal(netvsp_receive_burst(g->nic, frames, lens, 1, errs), 0);
+	assert_int_equal(errs[0], -ENOBUFS);
+	/* The signal brings both, and room. */
+	vf_signal_relid(g->f, g->ch[0].c.relid);
+	assert_int_equal(netvsp_receive_burst(g->nic, frames, lens, 1, errs), 1);
+	assert_clean(g);
+	ng_free(g);
+}
+
 static void subchannels_and_send_table(void **state)
 {
 	(void)state;
@@ -781,6 +833,7 @@ int main(void)
 		cmocka_unit_test(malicious_sections_and_ranges),
 		cmocka_unit_test(malicious_completions),
 		cmocka_unit_test(burst_receive_many_ranges),
+		cmocka_unit_test(burst_takes_unsignalled_completions),
 		cmocka_unit_test(malicious_rndis_and_nvsp),
 		cmocka_unit_test(reopen_starts_over),
 		cmocka_unit_test(net_option_parsing),

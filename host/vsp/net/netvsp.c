@@ -898,6 +898,37 @@ static void chan_drain(struct netvsp *n, struct chan *c)
 		vmbus_channel_signal_locked(c->ch);
 }
 
+/*
+ * The guest's completions waiting at the front of c's ring, taken now: a
+ * source short of sections need not wait for the channel's notify, which
+ * is another thread's wake-up on the shared cores. Anything else stops
+ * it and is left for the notify. True if a section came free.
+ */
+static bool take_completions(struct netvsp *n, struct chan *c)
+{
+	struct vmbus_ring_reader *r = vmbus_channel_in(c->ch);
+	struct vmbus_packet pkt;
+	uint32_t before = n->rx_free_count;
+	while (!c->broken && vmbus_ring_peek(r, c->pkt, c->pkt_cap, &pkt) == 0 &&
+	       pkt.type == VMBUS_PKT_COMP) {
+		handle_completion(n, &pkt);
+		vmbus_ring_advance(r);
+	}
+	/* The guest may wait for this room (pending_send_sz). */
+	if (vmbus_ring_commit(r))
+		vmbus_channel_signal_locked(c->ch);
+	return n->rx_free_count > before;
+}
+
+static bool take_all_completions(struct netvsp *n)
+{
+	bool freed = false;
+	for (uint32_t i = 0; i < NETVSP_QUEUES_MAX; i++)
+		if (n->chans[i] && !n->chans[i]->broken)
+			freed |= take_completions(n, n->chans[i]);
+	return freed;
+}
+
 /* After anything that may have freed receive room. */
 static void rx_resume(struct netvsp *n)
 {
@@ -1156,6 +1187,8 @@ uint32_t netvsp_receive_burst_locked(struct netvsp *n, const uint8_t *const *fra
 		uint8_t hdr[RNDIS_RX_HEADER_MAX];
 		uint32_t hlen = rndis_dev_build_packet(hdr, lens[i], 0, 0);
 		errs[i] = batch_add(n, &b, hdr, hlen, frames[i], lens[i]);
+		if (errs[i] == -ENOBUFS && take_all_completions(n))
+			errs[i] = batch_add(n, &b, hdr, hlen, frames[i], lens[i]);
 		if (errs[i] == -ENOBUFS) {
 			err = -ENOBUFS;
 			break;
