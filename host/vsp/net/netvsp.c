@@ -908,8 +908,12 @@ static bool take_completions(struct netvsp *n, struct chan *c)
 {
 	struct vmbus_ring_reader *r = vmbus_channel_in(c->ch);
 	struct vmbus_packet pkt;
+	/* A buffer of its own: a burst may run inside chan_drain (a reflected
+	 * frame), whose packet in c->pkt must not be copied over. A completion
+	 * is 24 bytes from Linux; a longer one waits for the notify. */
+	uint64_t buf[16];
 	uint32_t before = n->rx_free_count;
-	while (!c->broken && vmbus_ring_peek(r, c->pkt, c->pkt_cap, &pkt) == 0 &&
+	while (!c->broken && vmbus_ring_peek(r, buf, sizeof(buf), &pkt) == 0 &&
 	       pkt.type == VMBUS_PKT_COMP) {
 		handle_completion(n, &pkt);
 		vmbus_ring_advance(r);
