@@ -83,7 +83,7 @@ int bench_slirp_main(int argc, char **argv)
 	mini_env_init(&e, mac);
 	char why[200];
 	struct netvsp_slirp_opts o = {0};
-	struct netvsp_slirp *slirp = netvsp_slirp_new(&o, mini_env_rx, &e, why, sizeof(why));
+	struct netvsp_slirp *slirp = netvsp_slirp_new(&o, mini_env_rx, NULL, &e, why, sizeof(why));
 	if (!slirp) {
 		fprintf(stderr, "%s\n", why);
 		return 1;

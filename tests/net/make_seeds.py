@@ -63,6 +63,11 @@ write('netvsp', 'up-v5-subchannels', bytes([1 | (3 << 1)]) + rec(0, nvsp(133, [1
 write('netvsp', 'sink-fill', bytes([1 | (5 << 1) | 0x10]) + rec(5, b'\x40\x00') * 40
       + rec(1, struct.pack('<Q', 0xdeadbeef)) + rec(3, nvsp(107, [0, 0xffffffff, 0])
       + struct.pack('<IIQ', 5000, 4000, 2)))
+# A burst of 40 frames (two transfer-page packets, 32 and 8 ranges), then
+# one of 64 with lengths cut short, on a sink; completions by draining.
+write('netvsp', 'sink-burst', bytes([1 | (5 << 1) | 0x10]) + rec(5, b'\xdb\x05' + bytes([39]))
+      + rec(1, b'') + rec(5, b'\x3b\x00' + bytes([63]) + bytes(range(0, 240, 4)))
+      + rec(6, b'') + rec(1, b'') + rec(5, b'\xdb\x05\x1f'))
 # fuzz-netvsc-rx (fuzz_netvsc_rx.c): u16 extension length, u16 payload
 # length, the transfer-page extension (page set 0xcafe, ranges), the NVSP
 # SEND_RNDIS_PKT, then the receive buffer as netvsp fills it.

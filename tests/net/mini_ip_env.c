@@ -29,6 +29,19 @@ int mini_env_rx(void *ctx, const uint8_t *frame, uint32_t len)
 	return err;
 }
 
+uint32_t mini_env_rx_burst(void *ctx, const uint8_t *const *frames, const uint32_t *lens,
+			   uint32_t count, int *errs)
+{
+	struct mini_env *e = ctx;
+	__atomic_add_fetch(&e->bursts, 1, __ATOMIC_RELAXED);
+	for (uint32_t i = 0; i < count; i++) {
+		errs[i] = mini_env_rx(ctx, frames[i], lens[i]);
+		if (errs[i] == -ENOBUFS)
+			return i;
+	}
+	return count;
+}
+
 static int env_send(void *ctx, const void *frame, size_t len)
 {
 	struct mini_env *e = ctx;

@@ -24,6 +24,7 @@ struct mini_env {
 	pthread_mutex_t lock;
 	struct frameq in; /* frames from the backend, for the stack */
 	uint32_t refuse;  /* answer -ENOBUFS this many times (the hold path) */
+	uint32_t bursts;  /* calls of mini_env_rx_burst */
 	struct mini_ip ip;
 };
 
@@ -31,6 +32,10 @@ struct mini_env {
 void mini_env_init(struct mini_env *e, const uint8_t mac[6]);
 void mini_env_fini(struct mini_env *e);
 int mini_env_rx(void *ctx, const uint8_t *frame, uint32_t len);
+/* The same for several frames (netvsp_rx_burst_fn), counting its calls in
+ * e->bursts. */
+uint32_t mini_env_rx_burst(void *ctx, const uint8_t *const *frames, const uint32_t *lens,
+			   uint32_t count, int *errs);
 /* Frames to the stack, its timeouts, a kick for held frames; whether
  * there were any frames. */
 bool mini_env_feed(struct mini_env *e);

@@ -166,18 +166,23 @@ static void stash_xfer(struct ng *g, uint32_t i, const struct vmbus_packet *pkt)
 	struct vmbus_xfer_pages_in x;
 	assert_int_equal(vmbus_xfer_pages_parse(pkt, &x), 0);
 	struct ng_stash *s = &g->stash[i];
-	assert_true(s->n < STASH_MAX);
-	struct ng_xfer *e = &s->x[(s->head + s->n++) % STASH_MAX];
-	e->tid = pkt->trans_id;
-	e->pageset = x.pageset_id;
-	e->ranges = x.range_count;
-	assert_int_equal(x.range_count, 1);
-	struct vmbus_xfer_page_range r = vmbus_xfer_pages_range(&x, 0);
-	e->off = r.byte_offset;
-	e->count = r.byte_count;
+	/* One entry per range (one RNDIS message each, as Linux's
+	 * netvsc_receive walks them); the packet's last entry is marked. */
+	assert_true(x.range_count >= 1 && x.range_count <= NETVSP_RX_BURST_MAX);
 	assert_true(pkt->data_len >= 16);
-	e->nvsp_type = rd(pkt->data, 0);
-	e->channel_type = rd(pkt->data, 4);
+	for (uint32_t k = 0; k < x.range_count; k++) {
+		assert_true(s->n < STASH_MAX);
+		struct ng_xfer *e = &s->x[(s->head + s->n++) % STASH_MAX];
+		e->tid = pkt->trans_id;
+		e->pageset = x.pageset_id;
+		e->ranges = x.range_count;
+		e->range = k;
+		struct vmbus_xfer_page_range r = vmbus_xfer_pages_range(&x, k);
+		e->off = r.byte_offset;
+		e->count = r.byte_count;
+		e->nvsp_type = rd(pkt->data, 0);
+		e->channel_type = rd(pkt->data, 4);
+	}
 }
 
 /* Reads everything waiting on channel i: in-band messages noted, transfer
@@ -322,11 +327,23 @@ static bool take_xfer(struct ng *g, uint32_t i, struct ng_xfer *x, uint8_t *out,
 	return true;
 }
 
-static void complete_xfer(struct ng *g, uint32_t i, uint64_t tid)
+void ng_complete_xfer(struct ng *g, uint32_t i, uint64_t tid)
 {
 	/* As send_recv_completions: the header and a status. */
 	uint32_t msg[2] = {NVSP_MSG1_TYPE_SEND_RNDIS_PKT_COMPLETE, NVSP_STAT_SUCCESS};
 	ng_send_completion(g, i, tid, msg, sizeof(msg));
+}
+
+/* One completion per transfer-page packet, after its last range. */
+static void complete_last(struct ng *g, uint32_t i, const struct ng_xfer *x)
+{
+	if (x->range + 1 == x->ranges)
+		ng_complete_xfer(g, i, x->tid);
+}
+
+bool ng_take_xfer(struct ng *g, uint32_t i, struct ng_xfer *x, uint8_t *out, uint32_t cap)
+{
+	return take_xfer(g, i, x, out, cap);
 }
 
 /* Puts bytes into the guest's scratch pages at offset off (0..4095) and
@@ -392,7 +409,7 @@ uint32_t ng_rndis_next(struct ng *g, uint8_t *resp, uint32_t cap)
 	if (!take_xfer(g, 0, &x, resp, cap))
 		return 0;
 	assert_int_equal(x.channel_type, CONTROL);
-	complete_xfer(g, 0, x.tid);
+	complete_last(g, 0, &x);
 	/* rndis_filter_receive: the message length fits the range. */
 	assert_true(x.count >= 8 && rd(resp, 4) <= x.count);
 	return x.count;
@@ -456,7 +473,7 @@ uint32_t ng_recv_frame(struct ng *g, uint32_t i, uint8_t *frame, uint32_t cap)
 	assert_true(data_len <= x.count - 8 - data_offset);
 	assert_true(data_len <= cap);
 	memcpy(frame, g->frame_buf + 8 + data_offset, data_len);
-	complete_xfer(g, i, x.tid);
+	complete_last(g, i, &x);
 	return data_len;
 }
 

@@ -25,12 +25,13 @@
 #define NG_RECV_GPADL 0x1000u
 #define NG_SEND_GPADL 0x2000u
 
-/* A transfer-page packet that arrived while the guest waited for
- * something else (a reflected frame before its send completion). */
+/* One range of a transfer-page packet that arrived while the guest waited
+ * for something else (a reflected frame before its send completion). */
 struct ng_xfer {
 	uint64_t tid;
 	uint16_t pageset;
-	uint32_t ranges;
+	uint32_t ranges;            /* in its packet */
+	uint32_t range;             /* which of them this is */
 	uint32_t off, count;
 	uint32_t nvsp_type, channel_type;
 };
@@ -120,10 +121,16 @@ void ng_up(struct ng *g, uint32_t version);
  * GPA-direct from pages, on channel i; asserts the send completion. */
 void ng_send_frame(struct ng *g, uint32_t i, const uint8_t *frame, uint32_t len,
 		   bool via_section);
-/* Receives one frame indicated on channel i: reads the transfer-page
- * packet, checks the range, copies the frame out, completes it. Returns
+/* Receives one frame indicated on channel i: reads the next range of a
+ * transfer-page packet, checks it, copies the frame out, completes the
+ * packet after its last range. Returns
  * the frame length, 0 if nothing was there. */
 uint32_t ng_recv_frame(struct ng *g, uint32_t i, uint8_t *frame, uint32_t cap);
+/* The next range received on channel i, its bytes copied to out, not
+ * completed (checks as ng_recv_frame's); false if none waits. */
+bool ng_take_xfer(struct ng *g, uint32_t i, struct ng_xfer *x, uint8_t *out, uint32_t cap);
+/* Completes transfer-page packet tid as Linux does. */
+void ng_complete_xfer(struct ng *g, uint32_t i, uint64_t tid);
 
 /* Sub-channels (NVSP 5+): asks for n, takes the completion, the send
  * table and the offers, opens them. Returns how many the host gave. */

@@ -66,7 +66,7 @@ static int setup(void **state)
 	assert_int_equal(netvsp_hostfwd_parse("tcp:127.0.0.1:0-:7000", &o.fwd[0]), 0);
 	o.fwd[0].host_port = e->fwd_port;
 	char why[200];
-	e->slirp = netvsp_slirp_new(&o, mini_env_rx, &e->m, why, sizeof(why));
+	e->slirp = netvsp_slirp_new(&o, mini_env_rx, mini_env_rx_burst, &e->m, why, sizeof(why));
 	if (!e->slirp)
 		fail_msg("%s", why);
 	e->m.send = slirp_send;
@@ -115,6 +115,8 @@ static void dhcp_and_ping(void **state)
 	assert_true(st.tx_frames >= 5); /* DISCOVER, REQUEST, ARP, 3 pings */
 	assert_true(st.rx_frames >= 5);
 	assert_int_equal(st.tx_dropped, 0);
+	/* The held frames went back through the burst callback. */
+	assert_true(__atomic_load_n(&e->m.bursts, __ATOMIC_RELAXED) >= 1);
 	assert_int_equal(e->m.ip.bad, 0);
 }
 

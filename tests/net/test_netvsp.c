@@ -39,6 +39,14 @@ static void make_frame(const struct ng *g, uint8_t *f, uint32_t len, uint32_t se
 		f[i] = (uint8_t)(i * 31 + len + seed);
 }
 
+/* Frames in a transfer-page packet: one per range. */
+static uint32_t xfer_ranges(const struct vmbus_packet *pkt)
+{
+	struct vmbus_xfer_pages_in x;
+	assert_int_equal(vmbus_xfer_pages_parse(pkt, &x), 0);
+	return x.range_count;
+}
+
 static struct netvsp_stats stats(struct ng *g)
 {
 	struct netvsp_stats s;
@@ -203,6 +211,161 @@ static void sections_recycled_on_completion(void **state)
 	ng_free(g);
 }
 
+/* The frame inside a received RNDIS packet message (checked as Linux's
+ * rndis_filter_receive_data does). */
+static const uint8_t *rndis_frame(const uint8_t *msg, uint32_t count, uint32_t *len)
+{
+	uint32_t data_offset, data_len;
+	memcpy(&data_offset, msg + 8, 4);
+	memcpy(&data_len, msg + 12, 4);
+	assert_true(count >= 16 && data_offset < count - 8 && data_len <= count - 8 - data_offset);
+	*len = data_len;
+	return msg + 8 + data_offset;
+}
+
+/* A burst goes as transfer-page packets of up to NETVSP_RX_BURST_MAX
+ * ranges, one section each; one completion frees a whole packet, a stale
+ * or forged one (naming another of its sections) is refused. */
+static void burst_receive_many_ranges(void **state)
+{
+	(void)state;
+	struct ng *g = ng_new(NULL, false);
+	ng_up(g, NVSP_PROTOCOL_VERSION_61);
+	enum { N = NETVSP_RX_BURST_MAX + 8, LEN = 200 };
+	static uint8_t f[N][LEN];
+	const uint8_t *frames[N];
+	uint32_t lens[N];
+	int errs[N];
+	for (uint32_t k = 0; k < N; k++) {
+		make_frame(g, f[k], LEN, k);
+		frames[k] = f[k];
+		lens[k] = LEN;
+	}
+	f[5][0] = 0x02; /* not to this guest: filtered, the rest still go */
+	assert_int_equal(netvsp_receive_burst(g->nic, frames, lens, N, errs), N);
+	for (uint32_t k = 0; k < N; k++)
+		assert_int_equal(errs[k], k == 5 ? -EPERM : 0);
+	assert_int_equal(stats(g).recv_in_flight, N - 1);
+
+	/* First packet: frames 0..32 less 5, one section each. */
+	uint8_t buf[8192];
+	struct ng_xfer x;
+	uint64_t tid[2];
+	uint32_t secs[2][NETVSP_RX_BURST_MAX];
+	uint32_t k = 0;
+	for (uint32_t p = 0; p < 2; p++) {
+		uint32_t want = p == 0 ? NETVSP_RX_BURST_MAX : N - 1 - NETVSP_RX_BURST_MAX;
+		for (uint32_t r = 0; r < want; r++, k++) {
+			if (k == 5)
+				k++;
+			assert_true(ng_take_xfer(g, 0, &x, buf, sizeof(buf)));
+			assert_int_equal(x.ranges, want);
+			assert_int_equal(x.range, r);
+			if (r == 0)
+				tid[p] = x.tid;
+			assert_true(x.tid == tid[p]);
+			secs[p][r] = x.off / g->recv_section_size;
+			for (uint32_t q = 0; q < r; q++)
+				assert_int_not_equal(secs[p][q], secs[p][r]);
+			uint32_t len;
+			const uint8_t *got = rndis_frame(buf, x.count, &len);
+			assert_int_equal(len, LEN);
+			assert_memory_equal(got, f[k], LEN);
+		}
+	}
+	assert_false(ng_take_xfer(g, 0, &x, buf, sizeof(buf)));
+	assert_clean(g);
+
+	/* One completion frees the first packet's 32 sections. */
+	ng_complete_xfer(g, 0, tid[0]);
+	assert_int_equal(stats(g).recv_in_flight, N - 1 - NETVSP_RX_BURST_MAX);
+	/* Stale: that packet again. Forged: the second packet's transaction
+	 * moved to its second section. Both refused, nothing freed. */
+	ng_complete_xfer(g, 0, tid[0]);
+	ng_complete_xfer(g, 0, (tid[1] & ~0xffffffffull) | secs[1][1]);
+	assert_int_equal(stats(g).recv_in_flight, N - 1 - NETVSP_RX_BURST_MAX);
+	assert_int_equal(stats(g).bad_completions, 2);
+	ng_complete_xfer(g, 0, tid[1]);
+	assert_int_equal(stats(g).recv_in_flight, 0);
+	assert_int_equal(stats(g).rx_frames, N - 1);
+
+	/* More than the free sections: a prefix is taken, the rest wait for
+	 * completions, nothing lost. */
+	uint32_t total = g->recv_sections, sent = 0, got = 0;
+	while (sent < total + 10) {
+		uint32_t want = total + 10 - sent < N ? total + 10 - sent : N;
+		uint32_t took = netvsp_receive_burst(g->nic, frames, lens, want, errs);
+		for (uint32_t q = 0; q < took; q++)
+			sent += errs[q] == 0;
+		if (took < want) {
+			assert_int_equal(errs[took], -ENOBUFS);
+			assert_int_equal(stats(g).recv_in_flight, total);
+			uint8_t back[LEN];
+			for (uint32_t q = 0; q < 40 && ng_recv_frame(g, 0, back, sizeof(back)); q++)
+				got++;
+		}
+	}
+	uint8_t back[LEN];
+	while (ng_recv_frame(g, 0, back, sizeof(back)))
+		got++;
+	assert_int_equal(got, sent);
+	assert_int_equal(stats(g).recv_in_flight, 0);
+	assert_int_equal(stats(g).bad_completions, 2);
+	ng_free(g);
+}
+
+/* A burst short of sections takes the guest's completions from the ring
+ * itself, without waiting for the guest's signal; it stops at anything
+ * else, which waits for the notify. */
+static void burst_takes_unsignalled_completions(void **state)
+{
+	(void)state;
+	struct ng *g = ng_new(NULL, false);
+	ng_up(g, NVSP_PROTOCOL_VERSION_61);
+	enum { LEN = 100 };
+	uint8_t f[LEN];
+	make_frame(g, f, LEN, 0);
+	const uint8_t *frames[NETVSP_RX_BURST_MAX];
+	uint32_t lens[NETVSP_RX_BURST_MAX];
+	int errs[NETVSP_RX_BURST_MAX];
+	for (uint32_t k = 0; k < NETVSP_RX_BURST_MAX; k++) {
+		frames[k] = f;
+		lens[k] = LEN;
+	}
+	while (netvsp_receive_burst(g->nic, frames, lens, NETVSP_RX_BURST_MAX, errs) ==
+	       NETVSP_RX_BURST_MAX)
+		;
+	assert_int_equal(stats(g).recv_in_flight, g->recv_sections);
+	/* The guest completes the first packet but does not signal. */
+	uint8_t buf[8192];
+	struct ng_xfer x;
+	assert_true(ng_take_xfer(g, 0, &x, buf, sizeof(buf)));
+	uint32_t done[2] = {NVSP_MSG1_TYPE_SEND_RNDIS_PKT_COMPLETE, NVSP_STAT_SUCCESS};
+	assert_int_equal(vmbus_ring_put_completion(&g->ch[0].c.w, x.tid, done, sizeof(done), NULL), 0);
+	vmbus_ring_publish(&g->ch[0].c.w);
+	assert_int_equal(netvsp_receive_burst(g->nic, frames, lens, 1, errs), 1);
+	assert_int_equal(errs[0], 0);
+	assert_int_equal(stats(g).recv_in_flight, g->recv_sections - x.ranges + 1);
+	/* An in-band message in front of a completion: left for the notify. */
+	for (uint32_t r = 1; r < x.ranges; r++)
+		assert_true(ng_take_xfer(g, 0, &x, buf, sizeof(buf)));
+	while (netvsp_receive_burst(g->nic, frames, lens, 1, errs) == 1)
+		;
+	struct nvsp_message m = {.msg_type = NVSP_MSG1_TYPE_SEND_NDIS_VER};
+	struct vmbus_ring_iov iov = {&m, sizeof(m)};
+	assert_int_equal(vmbus_ring_put_inband(&g->ch[0].c.w, 77, 0, &iov, 1, NULL), 0);
+	assert_true(ng_take_xfer(g, 0, &x, buf, sizeof(buf)));
+	assert_int_equal(vmbus_ring_put_completion(&g->ch[0].c.w, x.tid, done, sizeof(done), NULL), 0);
+	vmbus_ring_publish(&g->ch[0].c.w);
+	assert_int_equal(netvsp_receive_burst(g->nic, frames, lens, 1, errs), 0);
+	assert_int_equal(errs[0], -ENOBUFS);
+	/* The signal brings both, and room. */
+	vf_signal_relid(g->f, g->ch[0].c.relid);
+	assert_int_equal(netvsp_receive_burst(g->nic, frames, lens, 1, errs), 1);
+	assert_clean(g);
+	ng_free(g);
+}
+
 static void subchannels_and_send_table(void **state)
 {
 	(void)state;
@@ -344,7 +507,7 @@ static void ring_pressure_keeps_completions(void **state)
 				assert_int_equal(pkt.type, VMBUS_PKT_DATA_USING_XFER_PAGES);
 				uint32_t done[2] = {NVSP_MSG1_TYPE_SEND_RNDIS_PKT_COMPLETE, 1};
 				ng_send_completion(g, 0, pkt.trans_id, done, sizeof(done));
-				frames++;
+				frames += xfer_ranges(&pkt);
 			}
 		}
 		idle = any ? 0 : idle + 1;
@@ -360,7 +523,7 @@ static void ring_pressure_keeps_completions(void **state)
 		assert_int_equal(pkt.type, VMBUS_PKT_DATA_USING_XFER_PAGES);
 		uint32_t done[2] = {NVSP_MSG1_TYPE_SEND_RNDIS_PKT_COMPLETE, 1};
 		ng_send_completion(g, 0, pkt.trans_id, done, sizeof(done));
-		frames++;
+		frames += xfer_ranges(&pkt);
 	}
 	netvsp_loopback_get_stats(g->lb, &ls);
 	assert_int_equal(frames, ls.returned);
@@ -669,6 +832,8 @@ int main(void)
 		cmocka_unit_test(macs_stable_and_configurable),
 		cmocka_unit_test(malicious_sections_and_ranges),
 		cmocka_unit_test(malicious_completions),
+		cmocka_unit_test(burst_receive_many_ranges),
+		cmocka_unit_test(burst_takes_unsignalled_completions),
 		cmocka_unit_test(malicious_rndis_and_nvsp),
 		cmocka_unit_test(reopen_starts_over),
 		cmocka_unit_test(net_option_parsing),

@@ -43,7 +43,7 @@ static void frames_both_ways(void **state)
 	const uint8_t mac[6] = {0x00, 0x15, 0x5d, 0x00, 0x09, 0x02};
 	mini_env_init(&m, mac);
 	char why[200];
-	struct netvsp_tap *tap = netvsp_tap_new("hvtap0", mini_env_rx, &m, why, sizeof(why));
+	struct netvsp_tap *tap = netvsp_tap_new("hvtap0", mini_env_rx, NULL, &m, why, sizeof(why));
 	if (!tap) {
 		print_message("# %s\n", why);
 		skip();
@@ -88,14 +88,14 @@ static void refusal_is_clear(void **state)
 {
 	(void)state;
 	char why[200] = "";
-	struct netvsp_tap *tap = netvsp_tap_new("", mini_env_rx, NULL, why, sizeof(why));
+	struct netvsp_tap *tap = netvsp_tap_new("", mini_env_rx, NULL, NULL, why, sizeof(why));
 	assert_null(tap);
 	assert_non_null(strstr(why, "name"));
-	tap = netvsp_tap_new("waytoolongtapname0", mini_env_rx, NULL, why, sizeof(why));
+	tap = netvsp_tap_new("waytoolongtapname0", mini_env_rx, NULL, NULL, why, sizeof(why));
 	assert_null(tap);
 	if (geteuid() == 0)
 		return;
-	tap = netvsp_tap_new("hvtap9", mini_env_rx, NULL, why, sizeof(why));
+	tap = netvsp_tap_new("hvtap9", mini_env_rx, NULL, NULL, why, sizeof(why));
 	assert_null(tap);
 	assert_non_null(strstr(why, "CAP_NET_ADMIN"));
 }

@@ -40,6 +40,7 @@ struct slirp_timer {
 struct netvsp_slirp {
 	Slirp *slirp;
 	netvsp_rx_fn rx;
+	netvsp_rx_burst_fn rx_burst;
 	void *ctx;
 	struct backend_core c; /* woken for: frames queued, room back, stop */
 	struct frameq out;     /* to the network, under c.lock */
@@ -251,7 +252,7 @@ static void *slirp_thread(void *arg)
 	for (;;) {
 		if (!take_outbound(s))
 			break;
-		frameq_retry(&s->held, s->rx, s->ctx, &s->c.st);
+		frameq_retry(&s->held, s->rx, s->rx_burst, s->ctx, &s->c.st);
 		uint32_t timeout = run_timers(s, 1000);
 		s->npfd = 0;
 		cb_add_poll(s->c.wake, SLIRP_POLL_IN, s);
@@ -335,7 +336,8 @@ static void addr(struct in_addr *a, const char *s)
 }
 
 struct netvsp_slirp *netvsp_slirp_new(const struct netvsp_slirp_opts *o, netvsp_rx_fn rx,
-				      void *ctx, char *why, size_t len)
+				      netvsp_rx_burst_fn rx_burst, void *ctx, char *why,
+				      size_t len)
 {
 	struct netvsp_slirp *s = calloc(1, sizeof(*s));
 	if (!s) {
@@ -343,6 +345,7 @@ struct netvsp_slirp *netvsp_slirp_new(const struct netvsp_slirp_opts *o, netvsp_
 		return NULL;
 	}
 	s->rx = rx;
+	s->rx_burst = rx_burst;
 	s->ctx = ctx;
 	int err = backend_core_init(&s->c);
 	if (err) {

@@ -29,6 +29,7 @@
 struct netvsp_tap {
 	int fd;
 	netvsp_rx_fn rx;
+	netvsp_rx_burst_fn rx_burst;
 	void *ctx;
 	struct backend_core c;
 	/* The thread's own. */
@@ -45,7 +46,7 @@ static void *tap_thread(void *arg)
 		pthread_mutex_unlock(&t->c.lock);
 		if (stop)
 			break;
-		frameq_retry(&t->held, t->rx, t->ctx, &t->c.st);
+		frameq_retry(&t->held, t->rx, t->rx_burst, t->ctx, &t->c.st);
 		struct pollfd p[2] = {
 			{.fd = t->c.wake, .events = POLLIN},
 			{.fd = t->fd, .events = t->held.count ? 0 : POLLIN},
@@ -66,8 +67,8 @@ static void *tap_thread(void *arg)
 	return NULL;
 }
 
-struct netvsp_tap *netvsp_tap_new(const char *name, netvsp_rx_fn rx, void *ctx, char *why,
-				  size_t len)
+struct netvsp_tap *netvsp_tap_new(const char *name, netvsp_rx_fn rx,
+				  netvsp_rx_burst_fn rx_burst, void *ctx, char *why, size_t len)
 {
 	if (!*name || strlen(name) >= IFNAMSIZ) {
 		netvsp_sayf(why, len, "net tap=%s: a name of 1 to %d characters", name, IFNAMSIZ - 1);
@@ -79,6 +80,7 @@ struct netvsp_tap *netvsp_tap_new(const char *name, netvsp_rx_fn rx, void *ctx, 
 		return NULL;
 	}
 	t->rx = rx;
+	t->rx_burst = rx_burst;
 	t->ctx = ctx;
 	int err = backend_core_init(&t->c);
 	t->fd = err ? -1 : open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);

@@ -58,11 +58,38 @@ static void counted(struct netvsp_backend_stats *st, int err, uint32_t len)
 	st->rx_bytes += len;
 }
 
-void frameq_retry(struct frameq *held, netvsp_rx_fn rx, void *ctx,
+/* Up to FRAMEQ_BURST held frames through rx_burst: false once it is short
+ * of room. */
+static bool retry_burst(struct frameq *held, netvsp_rx_burst_fn rx_burst, void *ctx,
+			struct netvsp_backend_stats *st)
+{
+	const uint8_t *frames[FRAMEQ_BURST] = {0};
+	uint32_t lens[FRAMEQ_BURST] = {0};
+	int errs[FRAMEQ_BURST];
+	uint32_t n = held->count < FRAMEQ_BURST ? held->count : FRAMEQ_BURST;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t k = (held->head + i) % FRAMEQ_LEN;
+		frames[i] = held->data[k];
+		lens[i] = held->len[k];
+	}
+	uint32_t took = rx_burst(ctx, frames, lens, n, errs);
+	for (uint32_t i = 0; i < took && i < n; i++) {
+		counted(st, errs[i], lens[i]);
+		frameq_pop(held);
+	}
+	return took >= n;
+}
+
+void frameq_retry(struct frameq *held, netvsp_rx_fn rx, netvsp_rx_burst_fn rx_burst, void *ctx,
 		  struct netvsp_backend_stats *st)
 {
 	uint32_t len;
 	const uint8_t *f;
+	if (rx_burst) {
+		while (held->count && retry_burst(held, rx_burst, ctx, st))
+			;
+		return;
+	}
 	while ((f = frameq_peek(held, &len))) {
 		int err = rx(ctx, f, len);
 		if (err == -ENOBUFS)

@@ -33,8 +33,10 @@ void frameq_free(struct frameq *q);
  * frames are held already (order is kept), holds it on -ENOBUFS, counts. */
 void frameq_deliver(struct frameq *held, netvsp_rx_fn rx, void *ctx, const uint8_t *frame,
 		    uint32_t len, struct netvsp_backend_stats *st);
-/* Retries the held frames, oldest first, until rx is short of room again. */
-void frameq_retry(struct frameq *held, netvsp_rx_fn rx, void *ctx,
+/* Retries the held frames, oldest first, until rx is short of room again;
+ * in bursts of FRAMEQ_BURST through rx_burst unless it is NULL. */
+#define FRAMEQ_BURST 32u
+void frameq_retry(struct frameq *held, netvsp_rx_fn rx, netvsp_rx_burst_fn rx_burst, void *ctx,
 		  struct netvsp_backend_stats *st);
 
 /*

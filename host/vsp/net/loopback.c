@@ -53,20 +53,31 @@ void netvsp_loopback_free(struct netvsp_loopback *lb)
 	free(lb);
 }
 
-/* Delivers queued frames until the guest runs out of room. */
+/* Delivers queued frames, a burst at a time, until the guest runs out of
+ * room. */
 static void drain(struct netvsp_loopback *lb, struct netvsp *nic)
 {
 	while (lb->count) {
-		struct queued *e = &lb->q[lb->head];
-		int err = netvsp_receive_locked(nic, e->data, e->len);
-		if (err == -ENOBUFS)
-			return; /* rx_ready comes */
-		if (err)
-			lb->st.dropped++;
-		else
-			lb->st.returned++;
-		lb->head = (lb->head + 1) % LOOPBACK_QUEUE;
-		lb->count--;
+		const uint8_t *frames[NETVSP_RX_BURST_MAX];
+		uint32_t lens[NETVSP_RX_BURST_MAX];
+		int errs[NETVSP_RX_BURST_MAX];
+		uint32_t n = lb->count < NETVSP_RX_BURST_MAX ? lb->count : NETVSP_RX_BURST_MAX;
+		for (uint32_t i = 0; i < n; i++) {
+			const struct queued *e = &lb->q[(lb->head + i) % LOOPBACK_QUEUE];
+			frames[i] = e->data;
+			lens[i] = e->len;
+		}
+		uint32_t took = netvsp_receive_burst_locked(nic, frames, lens, n, errs);
+		for (uint32_t i = 0; i < took; i++) {
+			if (errs[i])
+				lb->st.dropped++;
+			else
+				lb->st.returned++;
+		}
+		lb->head = (lb->head + took) % LOOPBACK_QUEUE;
+		lb->count -= took;
+		if (took < n)
+			return; /* -ENOBUFS: rx_ready comes */
 	}
 }
 

@@ -34,9 +34,10 @@
 #define ANSWER_ROOM 256u
 #define PENDING_MAX 16u
 #define NVSP_LEN ((uint32_t)sizeof(struct nvsp_message))
-/* Ring bytes of one receive indication: descriptor, transfer-page header,
- * one range, the NVSP message, the trailer. */
-#define XFER_BYTES (16u + 8u + 8u + NVSP_LEN + 8u)
+/* Ring bytes of one receive indication of `ranges` ranges: descriptor,
+ * transfer-page header, the ranges, the NVSP message, the trailer. */
+#define XFER_BYTES(ranges) (16u + 8u + 8u * (ranges) + NVSP_LEN + 8u)
+#define NO_SECTION UINT32_MAX
 
 enum bad_kind {
 	LOG_MESSAGE,
@@ -86,6 +87,7 @@ struct netvsp {
 	uint32_t datapath;
 	struct guest_buf recv, send;
 	uint64_t *rx_tid;   /* per receive section: its transaction, 0 if free */
+	uint32_t *rx_next;  /* per section in flight: the packet's next, or NO_SECTION */
 	uint32_t *rx_free;  /* stack of free receive sections */
 	uint32_t rx_free_count;
 	uint32_t rx_seq;
@@ -205,8 +207,10 @@ static uint32_t recv_section_size(const struct netvsp *n)
 static void recv_sections_free(struct netvsp *n)
 {
 	free(n->rx_tid);
+	free(n->rx_next);
 	free(n->rx_free);
 	n->rx_tid = NULL;
+	n->rx_next = NULL;
 	n->rx_free = NULL;
 	n->rx_free_count = 0;
 	buf_drop(&n->recv);
@@ -220,8 +224,9 @@ static int recv_sections_init(struct netvsp *n)
 	if (b->sections == 0)
 		return -EINVAL;
 	n->rx_tid = calloc(b->sections, sizeof(*n->rx_tid));
+	n->rx_next = malloc(sizeof(*n->rx_next) * b->sections);
 	n->rx_free = malloc(sizeof(*n->rx_free) * b->sections);
-	if (!n->rx_tid || !n->rx_free)
+	if (!n->rx_tid || !n->rx_next || !n->rx_free)
 		return -ENOMEM;
 	/* Lowest first out, so a quiet guest sees the start of its buffer. */
 	for (uint32_t i = 0; i < b->sections; i++)
@@ -276,31 +281,58 @@ static uint32_t open_channels(const struct netvsp *n)
 }
 
 /* The channel for a received frame: the RSS table (if the guest set one)
- * over a hash of the addresses, so a flow stays on one channel. */
+ * over a hash of the addresses, so a flow stays on one channel. With one
+ * channel there is nothing to choose, and no hash (it was a tenth of the
+ * receive path's time). */
 static struct chan *rx_channel(struct netvsp *n, const uint8_t *frame, uint32_t len)
 {
-	uint32_t h = 2166136261u;
-	uint32_t end = len < 34 ? len : 34; /* Ethernet header and IPv4 addresses */
-	for (uint32_t i = 0; i < end; i++)
-		h = (h ^ frame[i]) * 16777619u;
 	uint32_t q = 0;
-	if (n->rndis.rss_table_len)
-		q = n->rndis.rss_table[h % n->rndis.rss_table_len];
-	else if (n->subchannels)
-		q = h % (n->subchannels + 1);
+	if (n->rndis.rss_table_len || n->subchannels) {
+		uint32_t h = 2166136261u;
+		uint32_t end = len < 34 ? len : 34; /* Ethernet header and IPv4 addresses */
+		for (uint32_t i = 0; i < end; i++)
+			h = (h ^ frame[i]) * 16777619u;
+		if (n->rndis.rss_table_len)
+			q = n->rndis.rss_table[h % n->rndis.rss_table_len];
+		else
+			q = h % (n->subchannels + 1);
+	}
 	if (q < NETVSP_QUEUES_MAX && n->chans[q] && !n->chans[q]->broken)
 		return n->chans[q];
 	return n->chans[0] && !n->chans[0]->broken ? n->chans[0] : NULL;
 }
 
 /*
- * One RNDIS message to the guest through a receive section: header bytes
- * (hdr, hdr_len) then body bytes, as a transfer-page packet on channel c.
- * 0, or -ENOBUFS (no free section, or no ring room: then pending_send_sz
- * is armed and the channel's next notify brings rx_ready).
+ * Receive indications. A batch is one transfer-page packet: up to
+ * NETVSP_RX_BURST_MAX RNDIS messages, each in a receive section of its own
+ * and named by one range, as Hyper-V sends them and Linux 6.1's
+ * netvsc_receive walks them (drivers/net/hyperv/netvsc.c: every range one
+ * RNDIS message, one completion for the packet's transaction). The
+ * transaction names the first section; the others hang off it in rx_next,
+ * and the one completion frees them all.
  */
-static int indicate(struct netvsp *n, struct chan *c, uint32_t channel_type, const void *hdr,
-		    uint32_t hdr_len, const void *body, uint32_t body_len)
+struct rx_batch {
+	struct chan *c;
+	uint32_t channel_type;
+	uint32_t count;
+	uint32_t sections[NETVSP_RX_BURST_MAX];
+	struct vmbus_xfer_page_range ranges[NETVSP_RX_BURST_MAX];
+};
+
+/* Gives the batch's sections back unsent (last taken, first back). */
+static void batch_drop(struct netvsp *n, struct rx_batch *b)
+{
+	while (b->count)
+		n->rx_free[n->rx_free_count++] = b->sections[--b->count];
+}
+
+/*
+ * Copies one RNDIS message (header bytes, then body bytes) into a free
+ * section and adds its range. 0; -ENOBUFS no free section; -ENOTCONN the
+ * guest put its buffer outside RAM (counted).
+ */
+static int batch_add(struct netvsp *n, struct rx_batch *b, const void *hdr, uint32_t hdr_len,
+		     const void *body, uint32_t body_len)
 {
 	if (!n->rx_free_count)
 		return -ENOBUFS;
@@ -308,39 +340,57 @@ static int indicate(struct netvsp *n, struct chan *c, uint32_t channel_type, con
 	uint32_t off = idx * n->recv.section_size;
 	if (buf_copy(n, &n->recv, off, (void *)hdr, hdr_len, true) ||
 	    (body_len && buf_copy(n, &n->recv, off + hdr_len, (void *)body, body_len, true))) {
-		/* The guest pointed its buffer outside RAM: its loss. */
 		refuse(n, &n->st.bad_ranges, LOG_RANGE, "receive buffer page outside guest RAM");
 		return -ENOTCONN;
 	}
-	/* Transaction id: a sequence number over the section index, so a
-	 * stale or forged completion does not match. */
+	n->rx_free_count--;
+	b->sections[b->count] = idx;
+	b->ranges[b->count] = (struct vmbus_xfer_page_range){hdr_len + body_len, off};
+	b->count++;
+	return 0;
+}
+
+/*
+ * Queues the batch as one transfer-page packet on its channel, unpublished
+ * (the caller flushes once for all it sends). 0: its sections are in flight
+ * under one transaction. -ENOBUFS: no ring room (pending_send_sz is armed,
+ * the channel's next notify brings rx_ready); -ENOTCONN: the ring is
+ * broken. On failure the sections are free again.
+ */
+static int batch_send(struct netvsp *n, struct rx_batch *b)
+{
+	if (!b->count)
+		return 0;
+	struct chan *c = b->c;
+	/* Transaction id: a sequence number over the first section's index,
+	 * so a stale or forged completion does not match. */
 	if (++n->rx_seq == 0)
 		n->rx_seq = 1;
-	uint64_t tid = (uint64_t)n->rx_seq << 32 | idx;
+	uint64_t tid = (uint64_t)n->rx_seq << 32 | b->sections[0];
 	struct nvsp_message m = {.msg_type = NVSP_MSG1_TYPE_SEND_RNDIS_PKT};
-	m.send_rndis_pkt.channel_type = channel_type;
+	m.send_rndis_pkt.channel_type = b->channel_type;
 	m.send_rndis_pkt.send_buf_section_index = NVSP_INVALID_SECTION_INDEX;
-	struct vmbus_xfer_page_range range = {hdr_len + body_len, off};
 	struct vmbus_ring_writer *w = vmbus_channel_out(c->ch);
-	uint32_t need = 0;
+	uint32_t bytes = XFER_BYTES(b->count), need = 0;
 	int err = 0;
 	/* Leave room for an answer: indications made while a guest packet is
 	 * handled (a reflected frame, an RNDIS answer) must not take the
 	 * space its completion needs. */
-	if (vmbus_ring_writer_free(w) <= XFER_BYTES + ANSWER_ROOM) {
+	if (vmbus_ring_writer_free(w) <= bytes + ANSWER_ROOM) {
 		chan_flush(c);
-		if (!vmbus_ring_writer_want_space(w, XFER_BYTES + ANSWER_ROOM)) {
+		if (!vmbus_ring_writer_want_space(w, bytes + ANSWER_ROOM)) {
 			c->waiting = !w->broken;
 			err = w->broken ? -EBADMSG : -EAGAIN;
 		}
 	}
 	if (!err)
-		err = vmbus_ring_put_xfer_pages(w, tid, n->recv.id, &range, 1, &m, NVSP_LEN, &need);
+		err = vmbus_ring_put_xfer_pages(w, tid, n->recv.id, b->ranges, b->count, &m,
+						NVSP_LEN, &need);
 	if (err == -EAGAIN && need) {
 		chan_flush(c);
 		if (vmbus_ring_writer_want_space(w, need))
-			err = vmbus_ring_put_xfer_pages(w, tid, n->recv.id, &range, 1, &m, NVSP_LEN,
-							&need);
+			err = vmbus_ring_put_xfer_pages(w, tid, n->recv.id, b->ranges, b->count,
+							&m, NVSP_LEN, &need);
 		else
 			c->waiting = true;
 	}
@@ -349,12 +399,29 @@ static int indicate(struct netvsp *n, struct chan *c, uint32_t channel_type, con
 			c->broken = true;
 			refuse(n, &n->st.broken_rings, LOG_RING, "guest corrupted a ring");
 		}
+		batch_drop(n, b);
 		return err == -EAGAIN ? -ENOBUFS : -ENOTCONN;
 	}
-	n->rx_free_count--;
-	n->rx_tid[idx] = tid;
-	chan_flush(c);
+	for (uint32_t i = 0; i < b->count; i++) {
+		n->rx_tid[b->sections[i]] = tid;
+		n->rx_next[b->sections[i]] = i + 1 < b->count ? b->sections[i + 1] : NO_SECTION;
+	}
+	b->count = 0;
 	return 0;
+}
+
+/* One RNDIS message to the guest on channel c, published at once: 0,
+ * -ENOBUFS (no section or ring room), -ENOTCONN. */
+static int indicate(struct netvsp *n, struct chan *c, uint32_t channel_type, const void *hdr,
+		    uint32_t hdr_len)
+{
+	struct rx_batch b = {.c = c, .channel_type = channel_type};
+	int err = batch_add(n, &b, hdr, hdr_len, NULL, 0);
+	if (!err)
+		err = batch_send(n, &b);
+	if (!err)
+		chan_flush(c);
+	return err;
 }
 
 static bool rx_ready_for_control(const struct netvsp *n)
@@ -367,7 +434,7 @@ static void pending_flush(struct netvsp *n)
 {
 	while (n->pending_count && rx_ready_for_control(n)) {
 		struct pending *p = &n->pending[n->pending_head];
-		if (indicate(n, n->chans[0], NVSP_RMC_CONTROL, p->msg, p->len, NULL, 0) == -ENOBUFS)
+		if (indicate(n, n->chans[0], NVSP_RMC_CONTROL, p->msg, p->len) == -ENOBUFS)
 			return; /* sent or undeliverable, it is done with */
 		n->pending_head = (n->pending_head + 1) % PENDING_MAX;
 		n->pending_count--;
@@ -380,7 +447,7 @@ static void on_rndis_respond(void *ctx, const void *msg, uint32_t len)
 	struct netvsp *n = ctx;
 	pending_flush(n);
 	if (!n->pending_count && rx_ready_for_control(n) &&
-	    indicate(n, n->chans[0], NVSP_RMC_CONTROL, msg, len, NULL, 0) != -ENOBUFS)
+	    indicate(n, n->chans[0], NVSP_RMC_CONTROL, msg, len) != -ENOBUFS)
 		return; /* sent, or undeliverable (counted) */
 	if (n->pending_count == PENDING_MAX || len > RNDIS_RESPONSE_MAX) {
 		/* Only a guest that never completes gets here. */
@@ -611,7 +678,9 @@ static void handle_rndis_pkt(struct netvsp *n, struct chan *c, const struct vmbu
 		complete_nvsp(n, c, pkt->trans_id, &m);
 }
 
-/* The guest completed a transfer-page packet: its section is free. */
+/* The guest completed a transfer-page packet: all its sections are free.
+ * Only the first section's transaction matches; one completion frees the
+ * chain once (the transaction is cleared as it goes). */
 static void handle_completion(struct netvsp *n, const struct vmbus_packet *pkt)
 {
 	uint32_t idx = (uint32_t)pkt->trans_id;
@@ -621,8 +690,12 @@ static void handle_completion(struct netvsp *n, const struct vmbus_packet *pkt)
 		       "completion of an unknown transaction");
 		return;
 	}
-	n->rx_tid[idx] = 0;
-	n->rx_free[n->rx_free_count++] = idx;
+	while (idx != NO_SECTION) {
+		uint32_t next = n->rx_next[idx];
+		n->rx_tid[idx] = 0;
+		n->rx_free[n->rx_free_count++] = idx;
+		idx = next;
+	}
 }
 
 static bool version_at_least(struct netvsp *n, uint32_t v)
@@ -825,6 +898,41 @@ static void chan_drain(struct netvsp *n, struct chan *c)
 		vmbus_channel_signal_locked(c->ch);
 }
 
+/*
+ * The guest's completions waiting at the front of c's ring, taken now: a
+ * source short of sections need not wait for the channel's notify, which
+ * is another thread's wake-up on the shared cores. Anything else stops
+ * it and is left for the notify. True if a section came free.
+ */
+static bool take_completions(struct netvsp *n, struct chan *c)
+{
+	struct vmbus_ring_reader *r = vmbus_channel_in(c->ch);
+	struct vmbus_packet pkt;
+	/* A buffer of its own: a burst may run inside chan_drain (a reflected
+	 * frame), whose packet in c->pkt must not be copied over. A completion
+	 * is 24 bytes from Linux; a longer one waits for the notify. */
+	uint64_t buf[16];
+	uint32_t before = n->rx_free_count;
+	while (!c->broken && vmbus_ring_peek(r, buf, sizeof(buf), &pkt) == 0 &&
+	       pkt.type == VMBUS_PKT_COMP) {
+		handle_completion(n, &pkt);
+		vmbus_ring_advance(r);
+	}
+	/* The guest may wait for this room (pending_send_sz). */
+	if (vmbus_ring_commit(r))
+		vmbus_channel_signal_locked(c->ch);
+	return n->rx_free_count > before;
+}
+
+static bool take_all_completions(struct netvsp *n)
+{
+	bool freed = false;
+	for (uint32_t i = 0; i < NETVSP_QUEUES_MAX; i++)
+		if (n->chans[i] && !n->chans[i]->broken)
+			freed |= take_completions(n, n->chans[i]);
+	return freed;
+}
+
 /* After anything that may have freed receive room. */
 static void rx_resume(struct netvsp *n)
 {
@@ -995,7 +1103,9 @@ void netvsp_remove(struct vmbus_server *s, struct netvsp *n)
 	free(n);
 }
 
-int netvsp_receive_locked(struct netvsp *n, const uint8_t *frame, uint32_t len)
+/* Whether a frame can go to the guest at all: 0 and its channel, or
+ * -EMSGSIZE, -ENOTCONN, -EPERM (counted as filtered). */
+static int rx_check(struct netvsp *n, const uint8_t *frame, uint32_t len, struct chan **c)
 {
 	if (len > n->cfg.mtu + RNDIS_ETH_HLEN + RNDIS_VLAN_HLEN || len < RNDIS_ETH_HLEN)
 		return -EMSGSIZE;
@@ -1005,25 +1115,118 @@ int netvsp_receive_locked(struct netvsp *n, const uint8_t *frame, uint32_t len)
 		n->st.rx_filtered++;
 		return -EPERM;
 	}
-	struct chan *c = rx_channel(n, frame, len);
-	if (!c)
-		return -ENOTCONN;
+	*c = rx_channel(n, frame, len);
+	return *c ? 0 : -ENOTCONN;
+}
+
+/* Sends the batch holding frames [first, end) (those with errs[i] == 0).
+ * Success counts them received; a broken ring drops them. 0 or -ENOBUFS. */
+static int rx_commit(struct netvsp *n, struct rx_batch *b, const uint32_t *lens, int *errs,
+		     uint32_t first, uint32_t end)
+{
+	if (!b->count)
+		return 0;
+	int err = batch_send(n, b);
+	if (err == -ENOBUFS)
+		return err;
+	for (uint32_t i = first; i < end; i++) {
+		if (errs[i])
+			continue;
+		if (err) {
+			errs[i] = err;
+			continue;
+		}
+		n->st.rx_frames++;
+		n->st.rx_bytes += lens[i];
+	}
+	return 0;
+}
+
+/* Notes channel c among those to publish once at the end. */
+static void note_channel(struct chan **used, uint32_t *nused, struct chan *c)
+{
+	for (uint32_t k = 0; k < *nused; k++)
+		if (used[k] == c)
+			return;
+	used[(*nused)++] = c;
+}
+
+/*
+ * Frames go into sections in order; a batch is sent when it is full, when
+ * the next frame is for another channel, and at the end. A batch the ring
+ * has no room for is given back whole, so the frames taken are always a
+ * prefix. Everything sent is published once per channel at the end.
+ */
+uint32_t netvsp_receive_burst_locked(struct netvsp *n, const uint8_t *const *frames,
+				     const uint32_t *lens, uint32_t count, int *errs)
+{
+	struct chan *used[NETVSP_QUEUES_MAX];
+	uint32_t nused = 0, first = 0, i;
+	struct rx_batch b = {.channel_type = NVSP_RMC_DATA};
+	int err = 0;
+
 	/* Control answers first, so they keep their order. */
 	pending_flush(n);
-	uint8_t hdr[RNDIS_RX_HEADER_MAX];
-	uint32_t hlen = rndis_dev_build_packet(hdr, len, 0, 0);
-	int err = n->pending_count ? -ENOBUFS
-				   : indicate(n, c, NVSP_RMC_DATA, hdr, hlen, frame, len);
-	if (err == -ENOBUFS) {
+	for (i = 0; i < count; i++) {
+		struct chan *c = NULL;
+		errs[i] = rx_check(n, frames[i], lens[i], &c);
+		if (errs[i])
+			continue;
+		if (b.count && (b.c != c || b.count == NETVSP_RX_BURST_MAX)) {
+			err = rx_commit(n, &b, lens, errs, first, i);
+			if (err) {
+				i = first; /* that batch was given back */
+				break;
+			}
+		}
+		if (n->pending_count) {
+			err = -ENOBUFS;
+			break;
+		}
+		if (!b.count) {
+			b.c = c;
+			first = i;
+			note_channel(used, &nused, c);
+		}
+		uint8_t hdr[RNDIS_RX_HEADER_MAX];
+		uint32_t hlen = rndis_dev_build_packet(hdr, lens[i], 0, 0);
+		errs[i] = batch_add(n, &b, hdr, hlen, frames[i], lens[i]);
+		if (errs[i] == -ENOBUFS && take_all_completions(n))
+			errs[i] = batch_add(n, &b, hdr, hlen, frames[i], lens[i]);
+		if (errs[i] == -ENOBUFS) {
+			err = -ENOBUFS;
+			break;
+		}
+	}
+	/* What is batched goes; if the ring refuses it, those frames wait. */
+	if (rx_commit(n, &b, lens, errs, first, i) == -ENOBUFS) {
+		err = -ENOBUFS;
+		i = first;
+	}
+	for (uint32_t k = 0; k < nused; k++)
+		chan_flush(used[k]);
+	if (err == -ENOBUFS && i < count) {
+		errs[i] = -ENOBUFS;
 		n->st.rx_no_buffer++;
 		n->rx_blocked = true;
-		return err;
 	}
-	if (err)
-		return err;
-	n->st.rx_frames++;
-	n->st.rx_bytes += len;
-	return 0;
+	return i;
+}
+
+uint32_t netvsp_receive_burst(struct netvsp *n, const uint8_t *const *frames,
+			      const uint32_t *lens, uint32_t count, int *errs)
+{
+	vmbus_device_lock(n->dev);
+	uint32_t taken = netvsp_receive_burst_locked(n, frames, lens, count, errs);
+	vmbus_device_unlock(n->dev);
+	return taken;
+}
+
+int netvsp_receive_locked(struct netvsp *n, const uint8_t *frame, uint32_t len)
+{
+	int err;
+	netvsp_receive_burst_locked(n, &frame, &len, 1, &err);
+	return err;
 }
 
 int netvsp_receive(struct netvsp *n, const uint8_t *frame, uint32_t len)

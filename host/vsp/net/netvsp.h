@@ -88,6 +88,25 @@ void netvsp_remove(struct vmbus_server *s, struct netvsp *n);
 int netvsp_receive(struct netvsp *n, const uint8_t *frame, uint32_t len);
 int netvsp_receive_locked(struct netvsp *n, const uint8_t *frame, uint32_t len);
 
+/* Most frames one transfer-page packet carries (one range each). Linux
+ * 6.1's netvsc_receive walks any range count the packet's header holds. */
+#define NETVSP_RX_BURST_MAX 32u
+
+/*
+ * Several frames for the guest under one lock: they go in order, up to
+ * NETVSP_RX_BURST_MAX to a transfer-page packet (one range and receive
+ * section each, one completion frees them all), published once per
+ * channel with at most one signal. Returns how many frames from the front
+ * were taken; errs[i] (count of them) says, for each taken, 0 or why it
+ * was dropped (as netvsp_receive: -ENOTCONN, -EMSGSIZE, -EPERM). When fewer
+ * than count are taken, errs[taken] is -ENOBUFS: keep that frame and the
+ * rest, rx_ready follows.
+ */
+uint32_t netvsp_receive_burst(struct netvsp *n, const uint8_t *const *frames,
+			      const uint32_t *lens, uint32_t count, int *errs);
+uint32_t netvsp_receive_burst_locked(struct netvsp *n, const uint8_t *const *frames,
+				     const uint32_t *lens, uint32_t count, int *errs);
+
 /* Cable in or out; the guest hears of it by an RNDIS indication. */
 void netvsp_set_link(struct netvsp *n, bool up);
 

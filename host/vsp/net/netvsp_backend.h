@@ -8,7 +8,8 @@
  *  - the rx callback gets a frame for the guest on the backend's thread.
  *    It returns 0 (taken), -ENOBUFS (keep it: the backend holds it and
  *    later ones until *_kick says there is room again) or another error
- *    (dropped).
+ *    (dropped). The frames held are handed back in bursts when there is
+ *    an rx_burst callback.
  * They know nothing of VMBus: netvsp_nic.c joins them to a netvsp, and the
  * tests drive them with the mini IP stack directly.
  *
@@ -25,6 +26,11 @@
 #include <stdint.h>
 
 typedef int (*netvsp_rx_fn)(void *ctx, const uint8_t *frame, uint32_t len);
+/* Optional: several frames at once, as netvsp_receive_burst (how many
+ * from the front were taken, errs[] for each and -ENOBUFS for the first
+ * not taken). The held frames go to it in bursts; NULL: one at a time. */
+typedef uint32_t (*netvsp_rx_burst_fn)(void *ctx, const uint8_t *const *frames,
+				       const uint32_t *lens, uint32_t count, int *errs);
 
 struct netvsp_backend_stats {
 	uint64_t tx_frames, tx_bytes; /* to the network */
@@ -62,7 +68,8 @@ struct netvsp_slirp;
 /* The network 10.0.2.0/24: gateway and host 10.0.2.2, DNS 10.0.2.3, DHCP
  * from 10.0.2.15. On error returns NULL with why filled. */
 struct netvsp_slirp *netvsp_slirp_new(const struct netvsp_slirp_opts *o, netvsp_rx_fn rx,
-				      void *ctx, char *why, size_t len);
+				      netvsp_rx_burst_fn rx_burst, void *ctx, char *why,
+				      size_t len);
 int netvsp_slirp_send(struct netvsp_slirp *s, const uint8_t *frame, uint32_t len);
 void netvsp_slirp_kick(struct netvsp_slirp *s);
 void netvsp_slirp_stop(struct netvsp_slirp *s);
@@ -74,8 +81,8 @@ void netvsp_slirp_get_stats(struct netvsp_slirp *s, struct netvsp_backend_stats 
 struct netvsp_tap;
 /* Opens /dev/net/tun as TAP interface name (IFF_TAP | IFF_NO_PI); the
  * interface must exist or we must be allowed to create it. */
-struct netvsp_tap *netvsp_tap_new(const char *name, netvsp_rx_fn rx, void *ctx, char *why,
-				  size_t len);
+struct netvsp_tap *netvsp_tap_new(const char *name, netvsp_rx_fn rx,
+				  netvsp_rx_burst_fn rx_burst, void *ctx, char *why, size_t len);
 int netvsp_tap_send(struct netvsp_tap *t, const uint8_t *frame, uint32_t len);
 void netvsp_tap_kick(struct netvsp_tap *t);
 void netvsp_tap_stop(struct netvsp_tap *t);

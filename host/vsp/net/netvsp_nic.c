@@ -159,6 +159,18 @@ static int nic_rx(void *ctx, const uint8_t *frame, uint32_t len)
 	return nsp ? netvsp_receive(nsp, frame, len) : -ENOTCONN;
 }
 
+static uint32_t nic_rx_burst(void *ctx, const uint8_t *const *frames, const uint32_t *lens,
+			     uint32_t count, int *errs)
+{
+	struct netvsp_nic *n = ctx;
+	struct netvsp *nsp = __atomic_load_n(&n->nsp, __ATOMIC_ACQUIRE);
+	if (nsp)
+		return netvsp_receive_burst(nsp, frames, lens, count, errs);
+	for (uint32_t i = 0; i < count; i++)
+		errs[i] = -ENOTCONN;
+	return count;
+}
+
 static void user_transmit(void *be, struct netvsp *nic, const uint8_t *frame, uint32_t len,
 			  const struct rndis_frame_info *info)
 {
@@ -217,13 +229,13 @@ static int backend_new(struct netvsp_nic *n, const struct netvsp_nic_opts *o,
 	case NETVSP_BACKEND_USER: {
 		struct netvsp_slirp_opts u = o->user;
 		u.mtu = o->mtu;
-		n->user = netvsp_slirp_new(&u, nic_rx, n, why, len);
+		n->user = netvsp_slirp_new(&u, nic_rx, nic_rx_burst, n, why, len);
 		cfg->backend = &user_ops;
 		cfg->backend_ctx = n->user;
 		return n->user ? 0 : -EINVAL;
 	}
 	case NETVSP_BACKEND_TAP:
-		n->tap = netvsp_tap_new(o->tap, nic_rx, n, why, len);
+		n->tap = netvsp_tap_new(o->tap, nic_rx, nic_rx_burst, n, why, len);
 		cfg->backend = &tap_ops;
 		cfg->backend_ctx = n->tap;
 		return n->tap ? 0 : -EINVAL;
