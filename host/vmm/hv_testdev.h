@@ -49,8 +49,11 @@ struct hv_testdev_config {
 struct hv_testdev_stats {
 	uint64_t commands;   /* words written */
 	uint64_t rejected;   /* of those, ignored as bad */
+	uint64_t masked;     /* SET_SINT dropped by a masked SINT (not rejected) */
 	uint64_t echoed;     /* messages posted back */
+	uint64_t busy;       /* posts refused: the connection's echo still queued */
 	uint64_t signalled;  /* event flags set */
+	uint64_t bad_flag;   /* signals with a flag number: invalid port */
 	uint64_t lost;       /* echoes hv could not deliver */
 };
 
