@@ -28,9 +28,6 @@
 #include <unistd.h>
 
 #define SERIAL_BACKLOG 16384
-/* Typed bytes the UART has not taken yet. While any wait, the client is not
- * read (it sees back-pressure), but its hang-up and the next client are. */
-#define SERIAL_PENDING 4096
 /* How often the UART is retried while input waits, and how long accept
  * failures (out of descriptors, ...) pause the listener. */
 #define SERIAL_RETRY_MS 2

@@ -8,6 +8,12 @@
 
 struct serial_unix;
 
+/* Typed bytes the UART has not taken yet are kept, up to this many. While
+ * that is full the client is not read (it sees back-pressure), but its
+ * hang-up and the next client are seen; what a client typed and the
+ * serial thread had not read when it hung up is dropped. */
+#define SERIAL_PENDING 4096
+
 /* Hands typed bytes to the UART; returns how many it took (the rest is
  * offered again a little later). */
 typedef size_t (*serial_input_fn)(void *ctx, const uint8_t *bytes, size_t len);
