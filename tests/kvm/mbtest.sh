@@ -32,7 +32,6 @@ result() { # number, description, condition status (0 = ok)
 		echo "ok $1 - $2"
 	else
 		echo "not ok $1 - $2"
-		FAILED=1
 	fi
 }
 
