@@ -749,9 +749,8 @@ int cmd_run(int argc, char **argv)
 		err = machine_start(&cfg, &m, why, sizeof(why));
 	}
 	if (err == -ENODEV && cfg.partition == MACHINE_KVM && kvm_only_options(&o)) {
-		fprintf(stderr, "hvkit run: --kernel, --initrd, --cmdline, --serial, --debug-exit "
-				"and --device hyperv-testdev need /dev/kvm, which is not usable "
-				"here\n");
+		fprintf(stderr, "hvkit run: no usable /dev/kvm here; --kernel, --initrd, --cmdline, "
+				"--serial, --debug-exit and --device hyperv-testdev need /dev/kvm\n");
 		close_serial(&serial);
 		return 1;
 	}

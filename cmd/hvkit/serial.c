@@ -136,17 +136,21 @@ static void feed_uart(struct serial_unix *s)
 	s->pending_len -= took;
 }
 
-static void set_client(struct serial_unix *s, int fd)
+/* Returns how much backlog the new client was given. */
+static size_t set_client(struct serial_unix *s, int fd)
 {
+	size_t kept = 0;
 	pthread_mutex_lock(&s->lock);
 	if (s->client >= 0)
 		close(s->client);
 	s->client = fd;
 	if (fd >= 0 && s->backlog_len) {
+		kept = s->backlog_len;
 		send(fd, s->backlog, s->backlog_len, MSG_DONTWAIT | MSG_NOSIGNAL);
 		s->backlog_len = 0;
 	}
 	pthread_mutex_unlock(&s->lock);
+	return kept;
 }
 
 /* 0, or how long to keep the listener out of the poll set. */
@@ -154,7 +158,9 @@ static int take_client(struct serial_unix *s)
 {
 	int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd >= 0) {
-		set_client(s, fd);
+		size_t kept = set_client(s, fd);
+		fprintf(stderr, "hvkit: --serial unix:%s: a client connected (%zu bytes of "
+			"earlier output kept for it)\n", s->path, kept);
 		return 0;
 	}
 	if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
