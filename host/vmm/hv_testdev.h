@@ -3,7 +3,7 @@
  * QEMU's Hyper-V test device (include/hvkit/proto/hv_testdev.h) on top of
  * host/hv: SINT routes, message connections that post back what the guest
  * posted, event connections that set the flag named by their connection id.
- * Off unless asked for (hvkit run --hyperv-testdev).
+ * Off unless asked for (hvkit run --device hyperv-testdev).
  *
  * Bad commands (unknown operation, VP or SINT out of range, a route or
  * connection that does not exist or already does, a connection id hv

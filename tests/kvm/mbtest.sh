@@ -44,6 +44,8 @@ else
 	[ "$status" = $PASS ] && grep -q "^mbtest: PASS" "$work/serial" &&
 		grep -q "message connection: type and payload echoed" "$work/serial" &&
 		grep -q "event connection: its flag set" "$work/serial" &&
+		grep -q "ok   message connection: one echo in flight" "$work/serial" &&
+		grep -q "ok   HvSignalEvent with a flag number: invalid port" "$work/serial" &&
 		! grep -q "^mbtest:" "$work/hyperv.out" && ok=0
 	result 1 "hvkit: module, SINT route, message and event connections pass (--serial file:)" $ok
 	[ $ok = 0 ] || { sed 's/^/# /' "$work/hyperv.out" "$work/serial"; }

@@ -288,7 +288,20 @@ static void check_message_echo(void)
 	for (size_t i = 0; i < sizeof(hello); i++)
 		bad |= m->payload[i] != (uint8_t)hello[i];
 	check(!bad, MBTEST_ECHO_BYTES, "message connection: type and payload echoed");
-	/* Free the slot; EOM lets a queued message follow. */
+	/* The slot is full: the next echo waits in the host's queue, and
+	 * while it does the connection takes no other (QEMU's staged
+	 * message), the guest is told to retry. */
+	status = hypercall(HVCALL_POST_MESSAGE, (uint64_t)(uintptr_t)&post_input, 0);
+	uint64_t busy = hypercall(HVCALL_POST_MESSAGE, (uint64_t)(uintptr_t)&post_input, 0);
+	check((status & 0xffff) == HV_STATUS_SUCCESS &&
+		      (busy & 0xffff) == HV_STATUS_INSUFFICIENT_BUFFERS,
+	      MBTEST_ECHO_BUSY, "message connection: one echo in flight");
+	/* Free the slot; EOM lets the queued echo follow, then free it too. */
+	seen = mbtest_interrupts;
+	m->header.message_type = HVMSG_NONE;
+	wrmsr(HV_MSR_EOM, 0);
+	check(interrupted(seen) && m->header.message_type == MBTEST_MSG_TYPE, MBTEST_ECHO_BUSY,
+	      "message connection: the queued echo follows the EOM");
 	m->header.message_type = HVMSG_NONE;
 	wrmsr(HV_MSR_EOM, 0);
 	testdev(HV_TESTDEV_MSG_CONN_DESTROY, MBTEST_MSG_CONN);
@@ -298,8 +311,14 @@ static void check_event(void)
 {
 	volatile uint8_t *flags = siefp.sint_flags[SINT].flags;
 	testdev(HV_TESTDEV_EVT_CONN_CREATE, MBTEST_EVT_CONN);
+	/* A flag number (bits 47:32) is an unknown port, as KVM and QEMU
+	 * answer it. */
+	uint64_t status = hypercall(HVCALL_SIGNAL_EVENT | HV_HYPERCALL_FAST,
+				    MBTEST_EVT_CONN | 1ull << 32, 0);
+	check((status & 0xffff) == HV_STATUS_INVALID_PORT_ID && !flags[MBTEST_EVT_CONN / 8],
+	      MBTEST_SIGNAL_FLAG_NUMBER, "HvSignalEvent with a flag number: invalid port");
 	uint64_t seen = mbtest_interrupts;
-	uint64_t status = hypercall(HVCALL_SIGNAL_EVENT | HV_HYPERCALL_FAST, MBTEST_EVT_CONN, 0);
+	status = hypercall(HVCALL_SIGNAL_EVENT | HV_HYPERCALL_FAST, MBTEST_EVT_CONN, 0);
 	check((status & 0xffff) == HV_STATUS_SUCCESS, MBTEST_SIGNAL, "HvSignalEvent accepted");
 	check(interrupted(seen), MBTEST_EVENT, "event connection: interrupts");
 	check(flags[MBTEST_EVT_CONN / 8] & (1u << (MBTEST_EVT_CONN % 8)), MBTEST_EVENT_FLAG,
