@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
@@ -22,6 +23,7 @@
 #include "hvkit_cmd.h"
 #include "control_ic.h"
 #include "control_machine.h"
+#include "hv_testdev.h"
 #include "kvm_platform.h"
 #include "machine.h"
 #include "serial.h"
@@ -536,23 +538,43 @@ static int kvm_verdict(int status, bool builtin)
 /* Where COM1 goes (--serial): the platform's standard output, a file,
  * nowhere, or a UNIX socket. */
 struct serial_sink {
-	FILE *file;
+	int fd; /* file:PATH, or -1 */
+	bool write_failed; /* logged */
 	struct serial_unix *sock;
 };
 
+/* write(), not stdio: a vCPU thread must not sit on a FILE lock, and a
+ * reader that went away (EPIPE; SIGPIPE is ignored) is reported once. */
 static void serial_to_file(void *ctx, const uint8_t *bytes, size_t len)
 {
-	FILE *f = ctx;
-	if (f) {
-		fwrite(bytes, 1, len, f);
-		fflush(f);
+	struct serial_sink *sink = ctx;
+	while (sink && sink->fd >= 0 && len) {
+		ssize_t n = write(sink->fd, bytes, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (!sink->write_failed)
+				fprintf(stderr, "hvkit: --serial: write: %s (COM1 output is "
+					"dropped from now on)\n", n < 0 ? strerror(errno) : "short");
+			sink->write_failed = true;
+			close(sink->fd);
+			sink->fd = -1;
+			return;
+		}
+		bytes += n;
+		len -= (size_t)n;
 	}
+}
+
+static size_t serial_to_uart(void *ctx, const uint8_t *bytes, size_t len)
+{
+	return machine_console_input(ctx, bytes, len);
 }
 
 /* Sets cfg's console per --serial. 0, or 1 after a message. */
 static int open_serial(const char *spec, struct machine_config *cfg, struct serial_sink *sink)
 {
-	*sink = (struct serial_sink){0};
+	*sink = (struct serial_sink){.fd = -1};
 	if (!spec || !strcmp(spec, "stdio"))
 		return 0; /* the platform's default */
 	cfg->kvm.console = serial_to_file;
@@ -562,20 +584,21 @@ static int open_serial(const char *spec, struct machine_config *cfg, struct seri
 		int err = serial_unix_new(spec + 5, &sink->sock);
 		if (err) {
 			fprintf(stderr, "hvkit run: --serial %s: %s\n", spec,
-				err == -EEXIST ? "that path exists and is not a socket"
-					       : strerror(-err));
+				err == -EEXIST	       ? "that path exists and is not a socket"
+				: err == -EADDRINUSE ? "another process is listening there"
+						     : strerror(-err));
 			return 1;
 		}
 		cfg->kvm.console = serial_unix_output;
 		cfg->kvm.console_ctx = sink->sock;
 		return 0;
 	}
-	sink->file = fopen(spec + 5, "w");
-	if (!sink->file) {
+	sink->fd = open(spec + 5, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (sink->fd < 0) {
 		fprintf(stderr, "hvkit run: --serial %s: %s\n", spec, strerror(errno));
 		return 1;
 	}
-	cfg->kvm.console_ctx = sink->file;
+	cfg->kvm.console_ctx = sink;
 	return 0;
 }
 
@@ -583,8 +606,28 @@ static int open_serial(const char *spec, struct machine_config *cfg, struct seri
 static void close_serial(struct serial_sink *sink)
 {
 	serial_unix_free(sink->sock);
-	if (sink->file)
-		fclose(sink->file);
+	if (sink->fd >= 0)
+		close(sink->fd);
+}
+
+/* Options only a KVM machine has: with any of them, no /dev/kvm is an
+ * error, not a quiet switch to the process partition. */
+static bool kvm_only_options(const struct run_options *o)
+{
+	return o->kernel || o->initrd || o->cmdline || o->debug_exit || o->hyperv_testdev ||
+	       (o->serial && strcmp(o->serial, "stdio"));
+}
+
+static void print_testdev(struct machine *m)
+{
+	struct hv_testdev_stats st;
+	if (!machine_testdev_stats(m, &st))
+		return;
+	printf("hvkit: hyperv-testdev: %llu commands (%llu rejected), %llu messages echoed, "
+	       "%llu refused as busy, %llu flags set, %llu lost\n",
+	       (unsigned long long)st.commands, (unsigned long long)st.rejected,
+	       (unsigned long long)st.echoed, (unsigned long long)st.busy,
+	       (unsigned long long)st.signalled, (unsigned long long)st.lost);
 }
 
 static void print_start(const struct run_options *o, const struct machine_config *cfg)
@@ -691,9 +734,13 @@ int cmd_run(int argc, char **argv)
 	sigaddset(&stop_signals, SIGHUP);
 	if (o.control)
 		pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+	/* A console or pipe reader that goes away is a write error, not the
+	 * end of the VMM. */
+	signal(SIGPIPE, SIG_IGN);
 	char why[256];
 	err = machine_start(&cfg, &m, why, sizeof(why));
-	if (err == -ENODEV && cfg.partition == MACHINE_KVM && !o.partition_given) {
+	if (err == -ENODEV && cfg.partition == MACHINE_KVM && !o.partition_given &&
+	    !kvm_only_options(&o)) {
 		/* The same guest library, run as a process. */
 		printf("hvkit: no usable /dev/kvm here; running the guest side in the process "
 		       "partition instead\n");
@@ -701,13 +748,26 @@ int cmd_run(int argc, char **argv)
 		print_start(&o, &cfg);
 		err = machine_start(&cfg, &m, why, sizeof(why));
 	}
+	if (err == -ENODEV && cfg.partition == MACHINE_KVM && kvm_only_options(&o)) {
+		fprintf(stderr, "hvkit run: no usable /dev/kvm here; --kernel, --initrd, --cmdline, "
+				"--serial, --debug-exit and --device hyperv-testdev need /dev/kvm\n");
+		close_serial(&serial);
+		return 1;
+	}
 	if (err) {
 		start_failed(&cfg, err, why);
 		close_serial(&serial);
 		return 1;
 	}
-	if (serial.sock && cfg.partition == MACHINE_KVM)
-		serial_unix_attach(serial.sock, m);
+	if (serial.sock) {
+		err = serial_unix_attach(serial.sock, serial_to_uart, m);
+		if (err) {
+			fprintf(stderr, "hvkit run: --serial %s: %s\n", o.serial, strerror(-err));
+			machine_stop(m);
+			close_serial(&serial);
+			return 1;
+		}
+	}
 	int status = 0;
 	bool quit = false;
 	if (o.control) {
@@ -731,6 +791,7 @@ int cmd_run(int argc, char **argv)
 	if (o.partition == MACHINE_PROCESS || vs.connects)
 		print_host_view(m);
 	print_ic(m);
+	print_testdev(m);
 	serial_unix_detach(serial.sock);
 	machine_stop(m);
 	close_serial(&serial);

@@ -152,12 +152,14 @@ typedef uint16_t (*hv_message_handler)(void *ctx, uint32_t vp,
 				       const struct hv_posted_message *msg);
 typedef uint16_t (*hv_event_handler)(void *ctx, uint32_t vp, uint16_t flag_number);
 
-/* Connection ids are 24 bits. -EEXIST if taken, -EINVAL if out of range. */
+/* Connection ids are 24 bits; messages and events have a namespace each
+ * (as KVM and QEMU), so a message and an event connection may share an id.
+ * -EEXIST if taken (for that kind), -EINVAL if out of range. */
 int hv_connection_add_message(struct hv_partition *p, uint32_t connection_id,
 			      hv_message_handler fn, void *ctx);
 int hv_connection_add_event(struct hv_partition *p, uint32_t connection_id,
 			    hv_event_handler fn, void *ctx);
-void hv_connection_remove(struct hv_partition *p, uint32_t connection_id);
+void hv_connection_remove(struct hv_partition *p, bool is_event, uint32_t connection_id);
 
 /* For backends with a fast signal path (ioeventfd-like): the handler of an
  * event connection, or false. */
@@ -177,6 +179,10 @@ int hv_synic_post(struct hv_partition *p, uint32_t vp, uint32_t sint, uint32_t m
 
 /* Messages queued for (vp, sint), not yet in the slot. */
 uint32_t hv_synic_queued(const struct hv_partition *p, uint32_t vp, uint32_t sint);
+/* How many queued messages of (vp, sint) ever went into the slot. With
+ * hv_synic_queued right after a post, a poster can tell when its message
+ * has left the queue (taken reaches taken-then + queued-then). */
+uint64_t hv_synic_taken(const struct hv_partition *p, uint32_t vp, uint32_t sint);
 
 /* Enough for every offer of a full VMBus (2047 relids) and its control
  * messages in one burst: the VMBus server has no retry path for offers. */

@@ -30,6 +30,7 @@ struct hv_msg_queue {
 	uint32_t head;  /* index of the oldest message */
 	uint32_t count;
 	uint32_t cap;   /* power of two, <= HV_SYNIC_QUEUE_MAX */
+	uint64_t taken; /* messages ever moved into the slot */
 };
 
 struct hv_stimer {

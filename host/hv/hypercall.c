@@ -40,10 +40,14 @@ static uint16_t reject(struct hv_partition *p, uint32_t vp, const struct hv_call
 
 /* ---- connections ---- */
 
-static struct hv_connection *connection_find(const struct hv_partition *p, uint32_t id)
+/* Message and event connection ids are separate namespaces, as in KVM
+ * (conn_to_evt holds events only; messages go to user space) and QEMU
+ * (msg_handlers and event_flag_handlers): one id can name both. */
+static struct hv_connection *connection_find(const struct hv_partition *p, bool is_event,
+					     uint32_t id)
 {
 	for (uint32_t i = 0; i < p->conn_count; i++)
-		if (p->conns[i].id == id)
+		if (p->conns[i].id == id && p->conns[i].is_event == is_event)
 			return &p->conns[i];
 	return NULL;
 }
@@ -52,7 +56,7 @@ static int connection_add(struct hv_partition *p, const struct hv_connection *c)
 {
 	if (c->id & ~HV_CONNECTION_ID_MASK)
 		return -EINVAL;
-	if (connection_find(p, c->id))
+	if (connection_find(p, c->is_event, c->id))
 		return -EEXIST;
 	if (p->conn_count == p->conn_cap) {
 		uint32_t cap = p->conn_cap ? p->conn_cap * 2 : 8;
@@ -84,9 +88,9 @@ int hv_connection_add_event(struct hv_partition *p, uint32_t connection_id,
 	return connection_add(p, &c);
 }
 
-void hv_connection_remove(struct hv_partition *p, uint32_t connection_id)
+void hv_connection_remove(struct hv_partition *p, bool is_event, uint32_t connection_id)
 {
-	struct hv_connection *c = connection_find(p, connection_id);
+	struct hv_connection *c = connection_find(p, is_event, connection_id);
 	if (c)
 		*c = p->conns[--p->conn_count];
 }
@@ -94,8 +98,8 @@ void hv_connection_remove(struct hv_partition *p, uint32_t connection_id)
 bool hv_connection_find_event(const struct hv_partition *p, uint32_t connection_id,
 			      hv_event_handler *fn, void **ctx)
 {
-	const struct hv_connection *c = connection_find(p, connection_id);
-	if (!c || !c->is_event)
+	const struct hv_connection *c = connection_find(p, true, connection_id);
+	if (!c)
 		return false;
 	*fn = c->on_event;
 	*ctx = c->ctx;
@@ -138,8 +142,8 @@ static uint16_t post_message(struct hv_partition *p, uint32_t vp, const struct h
 	if (in.connection_id & ~HV_CONNECTION_ID_MASK)
 		return reject(p, vp, c, HV_STATUS_INVALID_PARAMETER);
 
-	const struct hv_connection *conn = connection_find(p, in.connection_id);
-	if (!conn || conn->is_event)
+	const struct hv_connection *conn = connection_find(p, false, in.connection_id);
+	if (!conn)
 		return reject(p, vp, c, HV_STATUS_INVALID_CONNECTION_ID);
 
 	struct hv_posted_message msg;
@@ -174,8 +178,8 @@ static uint16_t signal_event(struct hv_partition *p, uint32_t vp, const struct h
 	if ((value >> 48) || (id & ~HV_CONNECTION_ID_MASK))
 		return reject(p, vp, c, HV_STATUS_INVALID_HYPERCALL_INPUT);
 
-	const struct hv_connection *conn = connection_find(p, id);
-	if (!conn || !conn->is_event)
+	const struct hv_connection *conn = connection_find(p, true, id);
+	if (!conn)
 		return reject(p, vp, c, HV_STATUS_INVALID_CONNECTION_ID);
 	hv_event_handler fn = conn->on_event;
 	void *ctx = conn->ctx;

@@ -42,6 +42,7 @@ static void queue_pop(struct hv_msg_queue *q)
 {
 	q->head = (q->head + 1) & (q->cap - 1);
 	q->count--;
+	q->taken++;
 	/* A burst may have grown it to 256 KiB: give that back once drained. */
 	if (q->count == 0 && q->cap > 16) {
 		free(q->items);
@@ -223,6 +224,13 @@ uint32_t hv_synic_queued(const struct hv_partition *p, uint32_t vp, uint32_t sin
 	if (vp >= p->cfg.vp_count || sint >= HV_SYNIC_SINT_COUNT)
 		return 0;
 	return p->vps[vp].queue[sint].count;
+}
+
+uint64_t hv_synic_taken(const struct hv_partition *p, uint32_t vp, uint32_t sint)
+{
+	if (vp >= p->cfg.vp_count || sint >= HV_SYNIC_SINT_COUNT)
+		return 0;
+	return p->vps[vp].queue[sint].taken;
 }
 
 int hv_synic_signal(struct hv_partition *p, uint32_t vp, uint32_t sint, uint32_t flag)

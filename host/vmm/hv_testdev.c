@@ -25,6 +25,9 @@ struct testdev_conn {
 	struct hv_testdev *dev;
 	bool used;
 	uint8_t id, vp, sint;
+	/* A message connection's echo still in hv's queue (not yet in the
+	 * slot) until hv_synic_taken reaches this; 0: none. */
+	uint64_t echo_until;
 };
 
 struct hv_testdev {
@@ -63,30 +66,59 @@ static void complain(struct hv_testdev *d, enum testdev_complaint c, const char 
 
 /* ---- Connection handlers: inside a hypercall, under the partition lock ---- */
 
+/* Whether the connection's last echo still waits for the slot. */
+static bool echo_in_flight(const struct testdev_conn *c)
+{
+	return c->echo_until && hv_synic_taken(c->dev->cfg.hv, c->vp, c->sint) < c->echo_until;
+}
+
+/*
+ * QEMU stages one message per SINT route (hyperv_post_msg): while it waits
+ * for the slot, the next HvPostMessage is answered
+ * HV_STATUS_INSUFFICIENT_BUFFERS and the guest retries after its EOM. The
+ * same here, per connection: so the device holds at most one message per
+ * connection (CONN_IDS) in the queue it shares with VMBus, whatever the
+ * guest posts.
+ */
 static uint16_t echo_message(void *ctx, uint32_t vp, const struct hv_posted_message *msg)
 {
 	(void)vp;
 	struct testdev_conn *c = ctx;
 	struct hv_testdev *d = c->dev;
+	if (echo_in_flight(c)) {
+		d->stats.busy++;
+		return HV_STATUS_INSUFFICIENT_BUFFERS;
+	}
+	c->echo_until = 0;
 	int err = hv_synic_post(d->cfg.hv, c->vp, c->sint, msg->message_type, msg->payload,
 				msg->payload_size, 0);
 	if (!err) {
+		uint32_t queued = hv_synic_queued(d->cfg.hv, c->vp, c->sint);
+		/* Not in the slot yet: it is the last of the queue. */
+		if (queued)
+			c->echo_until = hv_synic_taken(d->cfg.hv, c->vp, c->sint) + queued;
 		d->stats.echoed++;
 		return HV_STATUS_SUCCESS;
 	}
 	d->stats.lost++;
 	complain(d, ECHO_LOST, "hyperv-testdev: connection %u: echo to VP %u SINT %u failed (%d; "
 		 "logged once)", c->id, c->vp, c->sint, err);
-	/* As QEMU answers a full slot and anything else. */
+	/* As QEMU's test device answers -EAGAIN and anything else. */
 	return err == -EAGAIN ? HV_STATUS_INSUFFICIENT_BUFFERS : HV_STATUS_INVALID_HYPERCALL_INPUT;
 }
 
 static uint16_t echo_event(void *ctx, uint32_t vp, uint16_t flag)
 {
 	(void)vp;
-	(void)flag; /* QEMU sets the connection's own flag, whatever was asked */
 	struct testdev_conn *c = ctx;
 	struct hv_testdev *d = c->dev;
+	/* KVM (kvm_hvcall_signal_event) and QEMU (hyperv_hcall_signal_event)
+	 * have no use for the flag number and answer a non-zero one as an
+	 * unknown port; the connection's own flag is set otherwise. */
+	if (flag) {
+		d->stats.bad_flag++;
+		return HV_STATUS_INVALID_PORT_ID;
+	}
 	int err = hv_synic_signal(d->cfg.hv, c->vp, c->sint, c->id);
 	if (!err) {
 		d->stats.signalled++;
@@ -128,7 +160,7 @@ static int conn_destroy(struct hv_testdev *d, struct testdev_conn *table, uint8_
 		complain(d, NO_CONN, "hyperv-testdev: no connection %u (logged once)", id);
 		return -ENOENT;
 	}
-	hv_connection_remove(d->cfg.hv, id);
+	hv_connection_remove(d->cfg.hv, table == d->evt, id);
 	table[id].used = false;
 	return 0;
 }
@@ -151,8 +183,14 @@ static int route_command(struct hv_testdev *d, const struct hv_testdev_cmd *c)
 		(*count)--;
 		return 0;
 	}
-	/* A masked SINT drops it, as KVM's SynIC does. */
-	return hv_synic_assert(d->cfg.hv, c->vp, c->sint);
+	/* A masked SINT drops it, as KVM's SynIC does: a command done, not a
+	 * bad one. */
+	int err = hv_synic_assert(d->cfg.hv, c->vp, c->sint);
+	if (err == -ENODEV) {
+		d->stats.masked++;
+		return 0;
+	}
+	return err;
 }
 
 static bool needs_target(uint8_t op)
@@ -239,9 +277,9 @@ void hv_testdev_free(struct hv_testdev *d)
 	lock(d);
 	for (int i = 0; i < CONN_IDS; i++) {
 		if (d->msg[i].used)
-			hv_connection_remove(d->cfg.hv, (uint32_t)i);
+			hv_connection_remove(d->cfg.hv, false, (uint32_t)i);
 		if (d->evt[i].used)
-			hv_connection_remove(d->cfg.hv, (uint32_t)i);
+			hv_connection_remove(d->cfg.hv, true, (uint32_t)i);
 	}
 	unlock(d);
 	free(d);

@@ -3,7 +3,7 @@
  * QEMU's Hyper-V test device (include/hvkit/proto/hv_testdev.h) on top of
  * host/hv: SINT routes, message connections that post back what the guest
  * posted, event connections that set the flag named by their connection id.
- * Off unless asked for (hvkit run --hyperv-testdev).
+ * Off unless asked for (hvkit run --device hyperv-testdev).
  *
  * Bad commands (unknown operation, VP or SINT out of range, a route or
  * connection that does not exist or already does, a connection id hv
@@ -49,8 +49,11 @@ struct hv_testdev_config {
 struct hv_testdev_stats {
 	uint64_t commands;   /* words written */
 	uint64_t rejected;   /* of those, ignored as bad */
+	uint64_t masked;     /* SET_SINT dropped by a masked SINT (not rejected) */
 	uint64_t echoed;     /* messages posted back */
+	uint64_t busy;       /* posts refused: the connection's echo still queued */
 	uint64_t signalled;  /* event flags set */
+	uint64_t bad_flag;   /* signals with a flag number: invalid port */
 	uint64_t lost;       /* echoes hv could not deliver */
 };
 

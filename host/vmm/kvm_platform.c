@@ -95,7 +95,8 @@ void kvm_platform_free(struct kvm_platform *p)
 {
 	if (!p)
 		return;
-	kvm_platform_unbind(p);
+	/* The test device is gone with kvm_platform_unbind, which needs the
+	 * partition: here it may not exist any more, so it is not touched. */
 	uart_free(p->uart);
 	rtc_free(p->rtc);
 	pm_free(p->pm);
@@ -116,9 +117,21 @@ void kvm_platform_unbind(struct kvm_platform *p)
 	if (!p)
 		return;
 	p->kp = NULL;
-	/* Still on the bus, but with the VPs halted nothing reaches it. */
-	hv_testdev_free(p->testdev);
-	p->testdev = NULL;
+	/* Called with the VPs halted and hv still there: the device leaves
+	 * the bus and hv's connection table before hv goes. */
+	if (p->testdev) {
+		pio_bus_remove(&p->bus, HV_TESTDEV_PORT);
+		hv_testdev_free(p->testdev);
+		p->testdev = NULL;
+	}
+}
+
+bool kvm_platform_testdev_stats(struct kvm_platform *p, struct hv_testdev_stats *out)
+{
+	if (!p || !p->testdev)
+		return false;
+	hv_testdev_get_stats(p->testdev, out);
+	return true;
 }
 
 size_t kvm_platform_input(struct kvm_platform *p, const uint8_t *bytes, size_t len)
@@ -231,10 +244,15 @@ static int add_testdev(struct kvm_platform *p, struct kvm_partition *kp)
 	struct hv_testdev_config tc = {.hv = kvm_partition_hv(kp), .vp_count = p->cfg.cpus,
 				       .lock = lock_partition, .unlock = unlock_partition,
 				       .lock_ctx = kp};
-	p->testdev = hv_testdev_new(&tc);
-	if (!p->testdev)
+	struct hv_testdev *d = hv_testdev_new(&tc);
+	if (!d)
 		return -errno;
-	return pio_bus_add(&p->bus, HV_TESTDEV_PORT, 4, hv_testdev_pio, p->testdev);
+	int err = pio_bus_add(&p->bus, HV_TESTDEV_PORT, 4, hv_testdev_pio, d);
+	if (err)
+		hv_testdev_free(d);
+	else
+		p->testdev = d;
+	return err;
 }
 
 int kvm_platform_boot(struct kvm_platform *p, struct kvm_partition *kp, char *err,

@@ -43,8 +43,11 @@ struct kvm_platform_config {
 };
 
 struct kvm_platform;
+struct hv_testdev_stats;
 
 int kvm_platform_new(const struct kvm_platform_config *cfg, struct kvm_platform **out);
+/* After kvm_platform_unbind if it was booted: free does not touch the
+ * partition, which may be gone. */
 void kvm_platform_free(struct kvm_platform *p);
 
 /* The partition's port I/O handler (kvm_partition_config.pio). */
@@ -60,6 +63,9 @@ int kvm_platform_boot(struct kvm_platform *p, struct kvm_partition *kp, char *er
  * kvm_partition_stop frees it: devices built on its hv (the Hyper-V test
  * device) go, and no device touches it again. */
 void kvm_platform_unbind(struct kvm_platform *p);
+
+/* The Hyper-V test device's counters; false if it is not there. */
+bool kvm_platform_testdev_stats(struct kvm_platform *p, struct hv_testdev_stats *out);
 
 /* Console input for the guest; returns how many bytes the UART took. */
 size_t kvm_platform_input(struct kvm_platform *p, const uint8_t *bytes, size_t len);

@@ -128,7 +128,7 @@ static void glue_connection_remove(void *ctx, uint32_t id)
 	hv_event_handler fn;
 	void *cc;
 	if (hv_connection_find_event(hv_of(m), id, &fn, &cc) && fn == channel_signal) {
-		hv_connection_remove(hv_of(m), id);
+		hv_connection_remove(hv_of(m), true, id);
 		free(cc);
 	}
 }
@@ -394,6 +394,11 @@ int machine_start(const struct machine_config *cfg, struct machine **out, char *
 size_t machine_console_input(struct machine *m, const uint8_t *bytes, size_t len)
 {
 	return m->platform ? kvm_platform_input(m->platform, bytes, len) : 0;
+}
+
+bool machine_testdev_stats(struct machine *m, struct hv_testdev_stats *out)
+{
+	return kvm_platform_testdev_stats(m->platform, out);
 }
 
 int machine_wait(struct machine *m, int timeout_ms, int *status)

@@ -136,6 +136,11 @@ size_t machine_console_input(struct machine *m, const uint8_t *bytes, size_t len
 struct storvsp *machine_storage(struct machine *m);
 int machine_remove_storage(struct machine *m);
 
+/* The Hyper-V test device's counters (--device hyperv-testdev); false
+ * without one. Before machine_stop. */
+struct hv_testdev_stats;
+bool machine_testdev_stats(struct machine *m, struct hv_testdev_stats *out);
+
 /* Whether the partition was torn down because the guest misbehaved. */
 bool machine_failed(struct machine *m, char *why, size_t len);
 

@@ -23,6 +23,16 @@ int pio_bus_add(struct pio_bus *bus, uint16_t base, uint16_t len, pio_handler fn
 	return 0;
 }
 
+void pio_bus_remove(struct pio_bus *bus, uint16_t base)
+{
+	for (unsigned i = 0; i < bus->count; i++) {
+		if (bus->dev[i].base == base) {
+			bus->dev[i] = bus->dev[--bus->count];
+			return;
+		}
+	}
+}
+
 void pio_bus_access(struct pio_bus *bus, uint16_t port, uint8_t size, bool write,
 		    uint32_t *value)
 {

@@ -35,6 +35,10 @@ struct pio_bus {
 /* -EBUSY if the range overlaps another device, -ENOSPC if full. */
 int pio_bus_add(struct pio_bus *bus, uint16_t base, uint16_t len, pio_handler fn, void *dev);
 
+/* Takes the device at base off the bus (nothing if none). Not while a VP
+ * may be accessing the bus. */
+void pio_bus_remove(struct pio_bus *bus, uint16_t base);
+
 /* One guest access. size other than 1, 2, 4 or an access straddling a
  * device's end reads as ones / is ignored. */
 void pio_bus_access(struct pio_bus *bus, uint16_t port, uint8_t size, bool write,

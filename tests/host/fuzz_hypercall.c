@@ -280,7 +280,7 @@ static void run_ops(struct run *r, struct input *in, const struct guest_memory *
 		default: /* connections come and go */
 			r->handler_status = u8(in) % 20;
 			if (u8(in) & 1)
-				hv_connection_remove(r->p, MSG_CONN);
+				hv_connection_remove(r->p, false, MSG_CONN);
 			else
 				hv_connection_add_message(r->p, MSG_CONN, on_message, r);
 			break;

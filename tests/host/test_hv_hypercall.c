@@ -187,7 +187,7 @@ static void post_message_needs_message_connection(void **state)
 	write_post(f, INPUT, EVENT_CONN, 1, 8, 0);
 	expect_status(f, HVCALL_POST_MESSAGE, INPUT, HV_STATUS_INVALID_CONNECTION_ID);
 	/* Removed: gone. */
-	hv_connection_remove(f->p, MSG_CONN);
+	hv_connection_remove(f->p, false, MSG_CONN);
 	write_post(f, INPUT, MSG_CONN, 1, 8, 0);
 	expect_status(f, HVCALL_POST_MESSAGE, INPUT, HV_STATUS_INVALID_CONNECTION_ID);
 }
@@ -328,7 +328,16 @@ static void connection_registry(void **state)
 	void *ctx = NULL;
 
 	assert_int_equal(hv_connection_add_message(f->p, MSG_CONN, fix_on_message, f), -EEXIST);
-	assert_int_equal(hv_connection_add_event(f->p, MSG_CONN, fix_on_event, f), -EEXIST);
+	assert_int_equal(hv_connection_add_event(f->p, EVENT_CONN, fix_on_event, f), -EEXIST);
+	/* Message and event ids are separate namespaces (KVM, QEMU): one id
+	 * names both, each reached by its own hypercall, removed on its own. */
+	assert_int_equal(hv_connection_add_event(f->p, MSG_CONN, fix_on_event, f), 0);
+	assert_int_equal(hv_connection_add_message(f->p, EVENT_CONN, fix_on_message, f), 0);
+	assert_true(hv_connection_find_event(f->p, MSG_CONN, &fn, &ctx));
+	hv_connection_remove(f->p, true, MSG_CONN);
+	hv_connection_remove(f->p, false, EVENT_CONN);
+	assert_true(hv_connection_find_event(f->p, EVENT_CONN, &fn, &ctx));
+	assert_int_equal(hv_connection_add_message(f->p, MSG_CONN, fix_on_message, f), -EEXIST);
 	assert_int_equal(hv_connection_add_event(f->p, 0x01000000, fix_on_event, f), -EINVAL);
 	assert_int_equal(hv_connection_add_message(f->p, 0xFFFFFFFF, fix_on_message, f), -EINVAL);
 	assert_int_equal(hv_connection_add_event(f->p, 5, NULL, f), -EINVAL);
@@ -345,8 +354,9 @@ static void connection_registry(void **state)
 	for (uint32_t id = 100; id < 200; id++)
 		assert_int_equal(hv_connection_add_event(f->p, id, fix_on_event, f), 0);
 	for (uint32_t id = 100; id < 200; id += 2)
-		hv_connection_remove(f->p, id);
-	hv_connection_remove(f->p, 424242); /* unknown: nothing */
+		hv_connection_remove(f->p, true, id);
+	hv_connection_remove(f->p, true, 424242); /* unknown: nothing */
+	hv_connection_remove(f->p, false, 101); /* the other kind: nothing */
 	for (uint32_t id = 100; id < 200; id++)
 		assert_int_equal(hv_connection_find_event(f->p, id, &fn, &ctx), id % 2 == 1);
 	assert_true(hv_connection_find_event(f->p, EVENT_CONN, &fn, &ctx));
@@ -364,7 +374,7 @@ static uint16_t answer_on_sint2(void *ctx, uint32_t vp, const struct hv_posted_m
 	int err = hv_synic_post(f->p, vp, 2, 1, msg->payload, msg->payload_size, 0);
 	assert_int_equal(err, 0);
 	assert_int_equal(hv_synic_signal(f->p, vp, 2, 5), 0);
-	hv_connection_remove(f->p, msg->connection_id); /* even this */
+	hv_connection_remove(f->p, false, msg->connection_id); /* even this */
 	return HV_STATUS_SUCCESS;
 }
 

@@ -151,8 +151,14 @@ static void set_sint_on_a_masked_sint_sends_nothing(void **state)
 {
 	struct env *e = *state;
 	assert_int_equal(cmd(e, HV_TESTDEV_SINT_ROUTE_CREATE, 1, SINT + 1, 0), 0);
-	assert_int_equal(cmd(e, HV_TESTDEV_SINT_ROUTE_SET_SINT, 1, SINT + 1, 0), -ENODEV);
+	/* Done (dropped, as KVM's SynIC does), not a bad command. */
+	assert_int_equal(cmd(e, HV_TESTDEV_SINT_ROUTE_SET_SINT, 1, SINT + 1, 0), 0);
 	assert_int_equal(e->f->n_inj, 0);
+	struct hv_testdev_stats st;
+	hv_testdev_get_stats(e->d, &st);
+	assert_int_equal(st.rejected, 0);
+	assert_int_equal(st.masked, 1);
+	assert_int_equal(e->logged, 0);
 }
 
 static void message_connection_echoes(void **state)
@@ -173,15 +179,24 @@ static void message_connection_echoes(void **state)
 	assert_int_equal(e->f->inj[0].vector, VECTOR);
 	/* The next one waits in hv's queue until the guest frees the slot. */
 	assert_int_equal(post(e, 0x11, 0x99, payload + 1, 3), HV_STATUS_SUCCESS);
+	assert_int_equal(hv_synic_queued(e->f->p, 1, SINT), 1);
+	/* One echo in flight, as QEMU's staged message: the guest retries. */
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(post(e, 0x11, 0x77, payload, 8), HV_STATUS_INSUFFICIENT_BUFFERS);
+	assert_int_equal(hv_synic_queued(e->f->p, 1, SINT), 1);
 	fix_consume(e->f, 1, SIMP, SINT, 0);
 	m = fix_slot(e->f, SIMP, SINT);
 	assert_int_equal(m.header.message_type, 0x99);
 	assert_int_equal(m.header.payload_size, 3);
 	assert_memory_equal(m.payload, payload + 1, 3);
+	/* In the slot now: the next post is taken (and queued behind it). */
+	assert_int_equal(post(e, 0x11, 0x77, payload, 8), HV_STATUS_SUCCESS);
+	assert_int_equal(post(e, 0x11, 0x78, payload, 8), HV_STATUS_INSUFFICIENT_BUFFERS);
 
 	struct hv_testdev_stats st;
 	hv_testdev_get_stats(e->d, &st);
-	assert_int_equal(st.echoed, 2);
+	assert_int_equal(st.echoed, 3);
+	assert_int_equal(st.busy, 11);
 	assert_int_equal(cmd(e, HV_TESTDEV_MSG_CONN_DESTROY, 0, 0, 0x11), 0);
 	assert_int_equal(post(e, 0x11, 0x1234, payload, 16), HV_STATUS_INVALID_CONNECTION_ID);
 	assert_int_equal(cmd(e, HV_TESTDEV_MSG_CONN_DESTROY, 0, 0, 0x11), -ENOENT);
@@ -191,9 +206,13 @@ static void event_connection_sets_its_own_flag(void **state)
 {
 	struct env *e = *state;
 	assert_int_equal(cmd(e, HV_TESTDEV_EVT_CONN_CREATE, 1, SINT, 0x21), 0);
-	/* Whatever flag number the guest names, the connection id's flag. */
-	assert_int_equal(signal_event(e, 0x21, 5), HV_STATUS_SUCCESS);
+	/* A flag number is an unknown port to KVM and QEMU: nothing set. */
+	assert_int_equal(signal_event(e, 0x21, 5), HV_STATUS_INVALID_PORT_ID);
 	uint8_t *flags = fix_ptr(e->f, SIEFP + SINT * HV_EVENT_FLAGS_BYTES);
+	assert_int_equal(flags[0x21 / 8], 0);
+	assert_int_equal(e->f->n_inj, 0);
+	/* Flag 0: the connection id's own flag. */
+	assert_int_equal(signal_event(e, 0x21, 0), HV_STATUS_SUCCESS);
 	assert_int_equal(flags[0x21 / 8], 1 << (0x21 % 8));
 	assert_int_equal(flags[0], 0);
 	assert_int_equal(e->f->n_inj, 1);
@@ -231,20 +250,39 @@ static void bad_commands_are_refused_and_logged_once(void **state)
 	assert_int_equal(cmd(e, HV_TESTDEV_SINT_ROUTE_CREATE, 2, 0, 0), -EINVAL); /* no VP 2 */
 	assert_int_equal(cmd(e, HV_TESTDEV_SINT_ROUTE_CREATE, 0, 16, 0), -EINVAL);
 	assert_int_equal(cmd(e, HV_TESTDEV_MSG_CONN_CREATE, 0xff, 0, 1), -EINVAL);
-	/* One id, one connection of either kind. */
+	/* One id, one connection of each kind (separate namespaces). */
 	assert_int_equal(cmd(e, HV_TESTDEV_MSG_CONN_CREATE, 1, SINT, 0x30), 0);
 	assert_int_equal(cmd(e, HV_TESTDEV_MSG_CONN_CREATE, 1, SINT, 0x30), -EEXIST);
-	assert_int_equal(cmd(e, HV_TESTDEV_EVT_CONN_CREATE, 1, SINT, 0x30), -EEXIST);
 	assert_int_equal(cmd(e, HV_TESTDEV_EVT_CONN_DESTROY, 1, SINT, 0x30), -ENOENT);
 	/* An id someone else (the VMBus server) holds. */
 	assert_int_equal(hv_connection_add_event(e->f->p, 0x31, fix_on_event, e->f), 0);
 	assert_int_equal(cmd(e, HV_TESTDEV_EVT_CONN_CREATE, 1, SINT, 0x31), -EEXIST);
-	hv_connection_remove(e->f->p, 0x31);
+	hv_connection_remove(e->f->p, true, 0x31);
 	struct hv_testdev_stats st;
 	hv_testdev_get_stats(e->d, &st);
-	assert_int_equal(st.commands, 11);
-	assert_int_equal(st.rejected, 10);
+	assert_int_equal(st.commands, 10);
+	assert_int_equal(st.rejected, 9);
 	assert_int_equal(e->f->n_inj, 0);
+}
+
+static void message_and_event_share_an_id(void **state)
+{
+	struct env *e = *state;
+	uint8_t payload[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+	assert_int_equal(cmd(e, HV_TESTDEV_MSG_CONN_CREATE, 1, SINT, 0x30), 0);
+	assert_int_equal(cmd(e, HV_TESTDEV_EVT_CONN_CREATE, 1, SINT, 0x30), 0);
+	assert_int_equal(post(e, 0x30, 0x55, payload, 8), HV_STATUS_SUCCESS);
+	assert_int_equal(signal_event(e, 0x30, 0), HV_STATUS_SUCCESS);
+	/* Destroying one leaves the other. */
+	assert_int_equal(cmd(e, HV_TESTDEV_EVT_CONN_DESTROY, 0, 0, 0x30), 0);
+	assert_int_equal(signal_event(e, 0x30, 0), HV_STATUS_INVALID_CONNECTION_ID);
+	fix_consume(e->f, 1, SIMP, SINT, 0);
+	assert_int_equal(post(e, 0x30, 0x56, payload, 8), HV_STATUS_SUCCESS);
+	struct hv_testdev_stats st;
+	hv_testdev_get_stats(e->d, &st);
+	assert_int_equal(st.rejected, 0);
+	assert_int_equal(st.echoed, 2);
+	assert_int_equal(st.signalled, 1);
 }
 
 static void port_takes_only_dword_writes(void **state)
@@ -289,6 +327,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(event_without_siefp_is_counted, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_commands_are_refused_and_logged_once, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(message_and_event_share_an_id, setup, teardown),
 		cmocka_unit_test_setup_teardown(port_takes_only_dword_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(free_releases_connection_ids, setup, teardown),
 	};

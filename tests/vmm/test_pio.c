@@ -114,6 +114,25 @@ static void bus_routes_by_range_and_refuses_overlaps(void **state)
 	assert_int_equal(bus.unclaimed, 3);
 }
 
+static void bus_remove_takes_a_device_off(void **state)
+{
+	(void)state;
+	struct pio_bus bus = {0};
+	uint32_t a[3] = {0}, b[3] = {0};
+	assert_int_equal(pio_bus_add(&bus, 0x3000, 4, record, a), 0);
+	assert_int_equal(pio_bus_add(&bus, 0x70, 2, record, b), 0);
+	pio_bus_remove(&bus, 0x3000);
+	pio_bus_remove(&bus, 0x1234); /* nobody there: nothing */
+	uint32_t v = 7;
+	pio_bus_access(&bus, 0x3000, 4, true, &v);
+	assert_int_equal(a[2], 0);
+	assert_int_equal(bus.unclaimed, 1);
+	pio_bus_access(&bus, 0x71, 1, true, &v);
+	assert_int_equal(b[2], 7);
+	/* The range is free again. */
+	assert_int_equal(pio_bus_add(&bus, 0x3000, 4, record, b), 0);
+}
+
 /* ---- UART ---- */
 
 static struct uart *new_uart(struct world *w)
@@ -341,6 +360,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(bus_routes_by_range_and_refuses_overlaps),
+		cmocka_unit_test(bus_remove_takes_a_device_off),
 		cmocka_unit_test(uart_transmits_and_receives),
 		cmocka_unit_test(uart_interrupts_follow_ier),
 		cmocka_unit_test(uart_loopback_for_the_linux_probe),

@@ -26,11 +26,14 @@ enum hv_testdev_op {
 	/* Raise the SINT's interrupt once (no message, no flag). */
 	HV_TESTDEV_SINT_ROUTE_SET_SINT = 3,
 	/* HvPostMessage to the connection id is posted back, same type and
-	 * payload, into the (VP, SINT) message slot. */
+	 * payload, into the (VP, SINT) message slot; one echo at a time: while
+	 * it waits for the slot, posts get HV_STATUS_INSUFFICIENT_BUFFERS. */
 	HV_TESTDEV_MSG_CONN_CREATE = 4,
 	HV_TESTDEV_MSG_CONN_DESTROY = 5,
-	/* HvSignalEvent to the connection id sets event flag <connection id>
-	 * of the (VP, SINT) event flags, interrupting if it was clear. */
+	/* HvSignalEvent to the connection id (flag number 0; others get
+	 * HV_STATUS_INVALID_PORT_ID, as KVM and QEMU answer) sets event flag
+	 * <connection id> of the (VP, SINT) event flags, interrupting if it was
+	 * clear. Message and event connection ids are separate namespaces. */
 	HV_TESTDEV_EVT_CONN_CREATE = 6,
 	HV_TESTDEV_EVT_CONN_DESTROY = 7,
 };

@@ -33,8 +33,16 @@
 #define COM1 0x3f8
 #define DEBUG_EXIT 0xf4
 #define LAPIC_SVR 0xFEE000F0ul
+#define LAPIC_LVT_TIMER 0xFEE00320ul
+#define LAPIC_TIMER_INITIAL 0xFEE00380ul
+#define LAPIC_TIMER_DIVIDE 0xFEE003E0ul
 #define SINT 2
 #define VECTOR 0x50
+#define TIMER_VECTOR 0x51
+/* The one-shot wake-up while waiting for a SINT: 10 ms at KVM's 1 GHz APIC
+ * bus, divide by 1; interrupted() gives up after WAIT_WAKEUPS of them. */
+#define WAKE_TICKS 10000000u
+#define WAIT_WAKEUPS 1000u
 
 static uint8_t hypercall_page[4096] PAGE;
 static struct hv_input_post_message post_input PAGE;
@@ -46,12 +54,20 @@ volatile uint64_t mbtest_interrupts; /* isr_sint */
 
 void mbtest_main(uint32_t magic, uint32_t info);
 void isr_sint(void);
+void isr_timer(void);
 
 /* The SINT's handler: count, EOI (the register lies above 2 GiB, so
  * through RAX), return. */
 __asm__(".text\n"
 	"isr_sint:\n"
 	"	lock incq mbtest_interrupts(%rip)\n"
+	"	pushq %rax\n"
+	"	movl $0xFEE000B0, %eax\n"
+	"	movl $0, (%rax)\n"
+	"	popq %rax\n"
+	"	iretq\n"
+	/* The wake-up timer's: EOI only, it counts nothing. */
+	"isr_timer:\n"
 	"	pushq %rax\n"
 	"	movl $0xFEE000B0, %eax\n"
 	"	movl $0, (%rax)\n"
@@ -183,19 +199,36 @@ static uint64_t hypercall(uint64_t control, uint64_t input, uint64_t output)
 	return hv_page_call(hypercall_page, control, input, output);
 }
 
+static void lapic_write(uintptr_t reg, uint32_t value)
+{
+	*(volatile uint32_t *)reg = value;
+}
+
 /* Sleeps until an interrupt moves the count from `seen` (sti's shadow
- * closes the check/hlt race). */
+ * closes the check/hlt race). A one-shot LAPIC timer wakes each hlt, so a
+ * SINT that never comes fails its own check instead of hanging the run. */
 static int interrupted(uint64_t seen)
 {
-	for (uint32_t spins = 0; spins < 1000; spins++) {
+	int got = 0;
+	for (uint32_t wakeups = 0; wakeups < WAIT_WAKEUPS && !got; wakeups++) {
 		__asm__ volatile("cli");
-		if (mbtest_interrupts != seen) {
-			__asm__ volatile("sti");
-			return 1;
+		got = mbtest_interrupts != seen;
+		if (!got) {
+			lapic_write(LAPIC_TIMER_INITIAL, WAKE_TICKS);
+			__asm__ volatile("sti; hlt" ::: "memory");
 		}
-		__asm__ volatile("sti; hlt" ::: "memory");
+		__asm__ volatile("sti");
 	}
-	return 0;
+	lapic_write(LAPIC_TIMER_INITIAL, 0); /* disarmed */
+	return got || mbtest_interrupts != seen;
+}
+
+static void set_gate(uint8_t vector, void (*isr)(void))
+{
+	uint64_t a = (uint64_t)(uintptr_t)isr;
+	/* Present, DPL 0, 64-bit interrupt gate, code selector 0x08. */
+	idt[vector * 2] = (a & 0xFFFF) | 0x08ull << 16 | 0x8Eull << 40 | ((a >> 16) & 0xFFFF) << 48;
+	idt[vector * 2 + 1] = a >> 32;
 }
 
 static void testdev(uint8_t op, uint8_t conn)
@@ -205,16 +238,16 @@ static void testdev(uint8_t op, uint8_t conn)
 
 static void setup_synic(void)
 {
-	uint64_t a = (uint64_t)(uintptr_t)isr_sint;
-	/* Present, DPL 0, 64-bit interrupt gate, code selector 0x08. */
-	idt[VECTOR * 2] = (a & 0xFFFF) | 0x08ull << 16 | 0x8Eull << 40 | ((a >> 16) & 0xFFFF) << 48;
-	idt[VECTOR * 2 + 1] = a >> 32;
+	set_gate(VECTOR, isr_sint);
+	set_gate(TIMER_VECTOR, isr_timer);
 	struct __attribute__((packed)) {
 		uint16_t limit;
 		uint64_t base;
 	} idtr = {sizeof(idt) - 1, (uint64_t)(uintptr_t)idt};
 	__asm__ volatile("lidt %0" : : "m"(idtr));
-	*(volatile uint32_t *)LAPIC_SVR = 0x1FF; /* enabled, spurious vector 0xff */
+	lapic_write(LAPIC_SVR, 0x1FF); /* enabled, spurious vector 0xff */
+	lapic_write(LAPIC_TIMER_DIVIDE, 0xB); /* divide by 1 */
+	lapic_write(LAPIC_LVT_TIMER, TIMER_VECTOR); /* one-shot, unmasked */
 
 	wrmsr(HV_MSR_GUEST_OS_ID, 0x8100000000000000ull); /* open source, no vendor */
 	wrmsr(HV_MSR_HYPERCALL, (uint64_t)(uintptr_t)hypercall_page | HV_HYPERCALL_MSR_ENABLE);
@@ -255,7 +288,20 @@ static void check_message_echo(void)
 	for (size_t i = 0; i < sizeof(hello); i++)
 		bad |= m->payload[i] != (uint8_t)hello[i];
 	check(!bad, MBTEST_ECHO_BYTES, "message connection: type and payload echoed");
-	/* Free the slot; EOM lets a queued message follow. */
+	/* The slot is full: the next echo waits in the host's queue, and
+	 * while it does the connection takes no other (QEMU's staged
+	 * message), the guest is told to retry. */
+	status = hypercall(HVCALL_POST_MESSAGE, (uint64_t)(uintptr_t)&post_input, 0);
+	uint64_t busy = hypercall(HVCALL_POST_MESSAGE, (uint64_t)(uintptr_t)&post_input, 0);
+	check((status & 0xffff) == HV_STATUS_SUCCESS &&
+		      (busy & 0xffff) == HV_STATUS_INSUFFICIENT_BUFFERS,
+	      MBTEST_ECHO_BUSY, "message connection: one echo in flight");
+	/* Free the slot; EOM lets the queued echo follow, then free it too. */
+	seen = mbtest_interrupts;
+	m->header.message_type = HVMSG_NONE;
+	wrmsr(HV_MSR_EOM, 0);
+	check(interrupted(seen) && m->header.message_type == MBTEST_MSG_TYPE, MBTEST_ECHO_BUSY,
+	      "message connection: the queued echo follows the EOM");
 	m->header.message_type = HVMSG_NONE;
 	wrmsr(HV_MSR_EOM, 0);
 	testdev(HV_TESTDEV_MSG_CONN_DESTROY, MBTEST_MSG_CONN);
@@ -265,8 +311,14 @@ static void check_event(void)
 {
 	volatile uint8_t *flags = siefp.sint_flags[SINT].flags;
 	testdev(HV_TESTDEV_EVT_CONN_CREATE, MBTEST_EVT_CONN);
+	/* A flag number (bits 47:32) is an unknown port, as KVM and QEMU
+	 * answer it. */
+	uint64_t status = hypercall(HVCALL_SIGNAL_EVENT | HV_HYPERCALL_FAST,
+				    MBTEST_EVT_CONN | 1ull << 32, 0);
+	check((status & 0xffff) == HV_STATUS_INVALID_PORT_ID && !flags[MBTEST_EVT_CONN / 8],
+	      MBTEST_SIGNAL_FLAG_NUMBER, "HvSignalEvent with a flag number: invalid port");
 	uint64_t seen = mbtest_interrupts;
-	uint64_t status = hypercall(HVCALL_SIGNAL_EVENT | HV_HYPERCALL_FAST, MBTEST_EVT_CONN, 0);
+	status = hypercall(HVCALL_SIGNAL_EVENT | HV_HYPERCALL_FAST, MBTEST_EVT_CONN, 0);
 	check((status & 0xffff) == HV_STATUS_SUCCESS, MBTEST_SIGNAL, "HvSignalEvent accepted");
 	check(interrupted(seen), MBTEST_EVENT, "event connection: interrupts");
 	check(flags[MBTEST_EVT_CONN / 8] & (1u << (MBTEST_EVT_CONN % 8)), MBTEST_EVENT_FLAG,

@@ -19,6 +19,8 @@ enum mbtest_check {
 	MBTEST_SIGNAL,
 	MBTEST_EVENT,
 	MBTEST_EVENT_FLAG,
+	MBTEST_SIGNAL_FLAG_NUMBER,
+	MBTEST_ECHO_BUSY,
 };
 
 /* Connection ids and the message type used with the Hyper-V test device. */
