@@ -143,13 +143,28 @@ int storage_ring_queue(struct storage_ring *r, struct storage_aio *a)
 	return err;
 }
 
+/* Whether completions wait for us to ask (IORING_SETUP_DEFER_TASKRUN). */
+static bool deferred(const struct storage_ring *r)
+{
+#ifdef IORING_SETUP_DEFER_TASKRUN
+	return r->flags & IORING_SETUP_DEFER_TASKRUN;
+#else
+	(void)r;
+	return false;
+#endif
+}
+
 int storage_ring_submit(struct storage_ring *r)
 {
-	if (!r->queued)
+	/* With deferred task work, finished I/O is posted only when we
+	 * enter the kernel asking for events: do both in the one call, so
+	 * the reap after a submit sees what completed meanwhile. */
+	bool defer = deferred(r) && r->inflight;
+	if (!r->queued && !defer)
 		return 0;
 	int n;
 	do
-		n = io_uring_submit(&r->ring);
+		n = defer ? io_uring_submit_and_get_events(&r->ring) : io_uring_submit(&r->ring);
 	while (n == -EINTR);
 	if (n < 0)
 		return n;
