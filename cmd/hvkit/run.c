@@ -96,9 +96,11 @@ static void usage(FILE *out)
 		"                         from the NIC's index), mtu=N, queues=N; for user:\n"
 		"                         hostfwd=[tcp|udp]:[HADDR]:HPORT-[GADDR]:GPORT\n"
 		"                         (repeatable), restrict=on|off\n"
-		"  --disk path=FILE[,readonly=on][,direct=on][,serial=S]\n"
+		"  --disk path=FILE[,readonly=on][,direct=on][,serial=S][,aio=io_uring|threads]\n"
 		"                         a raw disk image on the SCSI controller (repeat\n"
-		"                         for more; LUNs in order)\n"
+		"                         for more; LUNs in order); aio: asynchronous\n"
+		"                         io_uring (default) or preadv2/pwritev2 on the\n"
+		"                         worker threads\n"
 		"  --guest PATH           the guest program (default: hvkit-guest beside hvkit)\n"
 		"  --control PATH         serve the control socket at PATH (see hvkit ctl);\n"
 		"                         the guest then stays up after its echo exchange and\n"
@@ -164,8 +166,9 @@ static int parse_on_off(const char *value, bool *out)
 	return 0;
 }
 
-/* --disk path=FILE[,readonly=on][,direct=on][,serial=S]; arg is kept (the
- * disk points into it). */
+/* --disk path=FILE[,readonly=on][,direct=on][,serial=S][,aio=io_uring|threads];
+ * arg is kept (the disk points into it). The aio value is checked when the
+ * disk opens. */
 static int parse_disk(struct run_options *o, char *arg)
 {
 	if (o->disk_count == MACHINE_MAX_DISKS)
@@ -187,6 +190,8 @@ static int parse_disk(struct run_options *o, char *arg)
 			err = parse_on_off(value, &d->direct);
 		else if (!strcmp(kv, "serial"))
 			d->serial = value;
+		else if (!strcmp(kv, "aio"))
+			d->aio = value;
 		else
 			err = -EINVAL;
 		if (err)
@@ -355,7 +360,7 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 		case 'k':
 			if (parse_disk(o, optarg)) {
 				fprintf(stderr, "hvkit run: bad --disk (path=FILE[,readonly=on]"
-						"[,direct=on][,serial=S], at most %u)\n",
+						"[,direct=on][,serial=S][,aio=io_uring|threads], at most %u)\n",
 					MACHINE_MAX_DISKS);
 				return 2;
 			}

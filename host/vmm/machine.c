@@ -221,6 +221,8 @@ int machine_add_disk(struct machine *m, uint32_t lun, const struct machine_disk 
 	}
 	struct storage_file_config fc = {
 		.path = d->path, .read_only = d->read_only, .direct = d->direct};
+	if (d->aio && storage_aio_mode_parse(d->aio, &fc.aio))
+		return -EINVAL;
 	struct storage_backend be;
 	struct scsi_disk *disk;
 	char serial[32];

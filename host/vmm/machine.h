@@ -33,6 +33,7 @@ struct machine_disk {
 	bool read_only;
 	bool direct;        /* O_DIRECT */
 	const char *serial; /* NULL: "hvkit-<lun>" */
+	const char *aio;    /* "io_uring" or "threads"; NULL: io_uring */
 };
 
 struct machine_config {

@@ -117,8 +117,8 @@ static int run_direct(const char *img, const struct workload *w, uint32_t ms, st
 	return 0;
 }
 
-static int run_guest(const char *guest, const char *img, const struct workload *w, uint32_t ms,
-		     struct result *r)
+static int run_guest(const char *guest, const char *img, const char *aio,
+		     const struct workload *w, uint32_t ms, struct result *r)
 {
 	char out[64], bytes[16], qd[16], rnd[4], wr[4], msv[16];
 	snprintf(out, sizeof(out), "/tmp/hvkit-bench-storage-XXXXXX");
@@ -132,7 +132,7 @@ static int run_guest(const char *guest, const char *img, const struct workload *
 	snprintf(wr, sizeof(wr), "%d", w->write);
 	snprintf(msv, sizeof(msv), "%u", ms);
 	char *argv[] = {(char *)guest, "bench", bytes, qd, rnd, wr, msv, out, NULL};
-	struct machine_disk d = {.path = img};
+	struct machine_disk d = {.path = img, .aio = aio};
 	struct machine_config cfg = {.cpus = 2, .memory = 256 << 20, .guest_path = guest,
 				     .guest_argv = argv, .disks = &d, .disk_count = 1};
 	struct machine *m;
@@ -237,14 +237,21 @@ int bench_storage_main(int argc, char **argv)
 			continue;
 		}
 		report("io_uring", w, &bound, NULL);
-		int err = run_guest(guest, img, w, ms, &vm);
-		if (err) {
-			fprintf(stderr, "hvkit-bench storage: the guest run failed (%s)\n",
-				strerror(-err));
-			rc = 1;
-			continue;
+		/* The disk's two back ends: io_uring (the default) and
+		 * preadv2/pwritev2 on the storvsp workers. */
+		static const char *const aio[][2] = {{"io_uring", "storvsc"},
+						     {"threads", "threads"}};
+		for (size_t a = 0; a < 2; a++) {
+			int err = run_guest(guest, img, aio[a][0], w, ms, &vm);
+			if (err) {
+				fprintf(stderr,
+					"hvkit-bench storage: the guest run (aio=%s) failed (%s)\n",
+					aio[a][0], strerror(-err));
+				rc = 1;
+				continue;
+			}
+			report(aio[a][1], w, &vm, &bound);
 		}
-		report("storvsc", w, &vm, &bound);
 	}
 	unlink(img);
 	return rc;

@@ -6,7 +6,9 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -27,6 +29,26 @@ static uint32_t open_channel(struct sfix *s, uint32_t relid)
 	return s->nchan++;
 }
 
+/* An image file of `bytes` zeros (unlinked once open) as LUN n's backend,
+ * run with aio, and mapped at s->img[n]. */
+static void file_disk(struct sfix *s, uint32_t n, uint64_t bytes, bool read_only, const char *aio,
+		      struct storage_backend *be)
+{
+	char path[] = "/tmp/hvkit-sfix-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)bytes), 0);
+	struct storage_file_config fc = {.path = path, .read_only = read_only};
+	assert_int_equal(storage_aio_mode_parse(aio, &fc.aio), 0);
+	assert_int_equal(storage_backend_file_open(&fc, be), 0);
+	unlink(path);
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	assert_true(p != MAP_FAILED);
+	close(fd);
+	s->img[n] = p;
+	s->img_map[n] = bytes;
+}
+
 struct sfix *sf_new(const struct storvsp_config *cfg, uint32_t disks, uint64_t blocks,
 		    bool read_only)
 {
@@ -38,10 +60,15 @@ struct sfix *sf_new(const struct storvsp_config *cfg, uint32_t disks, uint64_t b
 	struct storvsp_config c = cfg ? *cfg : (struct storvsp_config){0};
 	s->instance = c.instance;
 	assert_int_equal(storvsp_add(s->f->s, &s->f->mem, &c, &s->sv), 0);
+	const char *aio = getenv("HVKIT_TEST_STORVSP_AIO");
 	for (uint32_t i = 0; i < disks; i++) {
 		struct storage_backend be;
-		assert_int_equal(storage_backend_mem_new(blocks * 512, 512, read_only, &be), 0);
-		s->img[i] = storage_backend_mem_data(&be);
+		if (aio && *aio)
+			file_disk(s, i, blocks * 512, read_only, aio, &be);
+		else
+			assert_int_equal(storage_backend_mem_new(blocks * 512, 512, read_only, &be), 0);
+		if (!s->img_map[i])
+			s->img[i] = storage_backend_mem_data(&be);
 		struct scsi_disk *d;
 		assert_int_equal(scsi_disk_new(NULL, &be, &d), 0);
 		assert_int_equal(storvsp_add_disk(s->sv, i, d), 0);
@@ -65,6 +92,9 @@ void sf_free(struct sfix *s)
 	for (uint32_t i = 0; i < s->nchan; i++)
 		vf_chan_free(&s->chan[i]);
 	vf_free(s->f);
+	for (uint32_t i = 0; i < STORVSP_MAX_LUNS; i++)
+		if (s->img_map[i])
+			munmap(s->img[i], s->img_map[i]);
 	free(s);
 }
 

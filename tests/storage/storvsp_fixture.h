@@ -28,7 +28,8 @@ struct sfix {
 	struct vfix *f;
 	struct storvsp *sv;
 	uint32_t instance;
-	uint8_t *img[STORVSP_MAX_LUNS]; /* in-memory disks' bytes (storvsp owns them) */
+	uint8_t *img[STORVSP_MAX_LUNS]; /* disks' bytes (see sf_new) */
+	size_t img_map[STORVSP_MAX_LUNS]; /* bytes mapped, for file-backed disks */
 	struct vf_chan chan[SF_MAX_CHANNELS];
 	uint32_t nchan;
 	uint16_t version; /* negotiated */
@@ -36,9 +37,11 @@ struct sfix {
 	uint64_t next_trans;
 };
 
-/* A controller (cfg may be NULL) with `disks` in-memory disks of `blocks`
- * 512-byte blocks at LUN 0.., offered to a connected guest whose primary
- * channel is open. */
+/* A controller (cfg may be NULL) with `disks` disks of `blocks` 512-byte
+ * blocks at LUN 0.., offered to a connected guest whose primary channel is
+ * open. The disks are in memory, or, with HVKIT_TEST_STORVSP_AIO set to
+ * io_uring or threads, unlinked image files run that way, whose bytes
+ * img[] maps (shared, so it sees what the backend wrote). */
 struct sfix *sf_new(const struct storvsp_config *cfg, uint32_t disks, uint64_t blocks,
 		    bool read_only);
 void sf_free(struct sfix *s);

@@ -45,12 +45,20 @@ static struct machine *start(uint32_t cpus, const struct machine_disk *disks, ui
 			     const char *a1, const char *a2, const char *a3)
 {
 	char *argv[5] = {(char *)guest_path, (char *)a1, (char *)a2, (char *)a3, NULL};
+	/* HVKIT_TEST_DISK_AIO picks the disks' back end (the default:
+	 * io_uring); meson runs the suite with each. */
+	struct machine_disk d[MACHINE_MAX_DISKS];
+	assert_true(ndisks <= MACHINE_MAX_DISKS);
+	for (uint32_t i = 0; i < ndisks; i++) {
+		d[i] = disks[i];
+		d[i].aio = getenv("HVKIT_TEST_DISK_AIO");
+	}
 	struct machine_config cfg = {
 		.cpus = cpus,
 		.memory = 64 << 20,
 		.guest_path = guest_path,
 		.guest_argv = argv,
-		.disks = disks,
+		.disks = ndisks ? d : NULL,
 		.disk_count = ndisks,
 	};
 	struct machine *m = NULL;

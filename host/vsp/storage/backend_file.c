@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A raw image file (or block device). Each storvsp worker runs one request
- * at a time and waits for it, so reads and writes are plain preadv2 and
- * pwritev2 on the worker: an io_uring per request bought no concurrency
- * and cost a hand-off to the kernel's io-wq thread per request on tmpfs
- * and page-cache hits (4 KiB reads at QD 32 went from 48k to about 200k
- * IOPS end to end without it). Writes with FUA carry
- * RWF_DSYNC; a flush is fdatasync; a discard punches a hole (reads of it
- * return zeros, matching the LBPRZ the SCSI target reports), falling back
- * to writing zeros where the file system cannot punch.
+ * A raw image file (or block device). With aio=io_uring (the default) the
+ * backend only offers its descriptor: the storvsp workers queue reads,
+ * writes and flushes on their own io_uring, many in flight at once (see
+ * storage_ring.c and docs/storage.md). The synchronous ops below serve
+ * aio=threads (each worker runs one request at a time with preadv2 and
+ * pwritev2), callers without a ring (tests, a kernel without io_uring) and
+ * the commands that stay synchronous (UNMAP, WRITE SAME). Writes with FUA
+ * carry RWF_DSYNC; a flush is fdatasync; a discard punches a hole (reads
+ * of it return zeros, matching the LBPRZ the SCSI target reports), falling
+ * back to writing zeros where the file system cannot punch.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -164,6 +165,19 @@ int storage_backend_file_open(const struct storage_file_config *cfg, struct stor
 		.size = size,
 		.block_size = bs,
 		.read_only = cfg->read_only,
+		.uring = cfg->aio != STORAGE_AIO_THREADS,
+		.fd = fd,
 	};
+	return 0;
+}
+
+int storage_aio_mode_parse(const char *s, enum storage_aio_mode *out)
+{
+	if (!strcmp(s, "io_uring"))
+		*out = STORAGE_AIO_URING;
+	else if (!strcmp(s, "threads"))
+		*out = STORAGE_AIO_THREADS;
+	else
+		return -EINVAL;
 	return 0;
 }

@@ -91,6 +91,7 @@ int storage_backend_mem_new(uint64_t size, uint32_t block_size, bool read_only,
 		.size = size,
 		.block_size = block_size,
 		.read_only = read_only,
+		.fd = -1,
 	};
 	return 0;
 }

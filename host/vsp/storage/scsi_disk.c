@@ -346,8 +346,27 @@ static struct iovec *iov_prefix(const struct scsi_data *buf, uint64_t len, int *
 	return v;
 }
 
+/* Whether a checked command goes to the caller's ring (io non-NULL). */
+static bool use_ring(const struct scsi_disk *d, struct scsi_io *io)
+{
+	return io && d->be.uring;
+}
+
+/* Describes a checked I/O in io for the caller's ring. */
+static void start_io(struct scsi_disk *d, struct scsi_io *io, enum storage_aio_op op,
+		     uint64_t offset, uint64_t len, uint32_t transferred)
+{
+	memset(io, 0, sizeof(*io));
+	io->aio.op = op;
+	io->aio.fd = d->be.fd;
+	io->aio.offset = offset;
+	io->aio.len = len;
+	io->write = op != STORAGE_AIO_READ;
+	io->transferred = transferred;
+}
+
 static void cmd_rw(struct scsi_disk *d, const uint8_t *cdb, const struct scsi_data *buf,
-		   struct scsi_result *res)
+		   struct scsi_result *res, struct scsi_io *io)
 {
 	struct rw rw;
 	if (!rw_decode(cdb, &rw)) {
@@ -384,6 +403,15 @@ static void cmd_rw(struct scsi_disk *d, const uint8_t *cdb, const struct scsi_da
 		iov = prefix;
 	}
 	uint64_t off = rw.lba * d->bs;
+	if (use_ring(d, io)) {
+		start_io(d, io, rw.write ? STORAGE_AIO_WRITE : STORAGE_AIO_READ, off, bytes,
+			 (uint32_t)bytes);
+		io->aio.fua = rw.fua;
+		io->aio.iov = iov;
+		io->aio.iovcnt = cnt;
+		io->owned = prefix;
+		return;
+	}
 	int err = rw.write ? d->be.ops->writev(d->be.ctx, iov, cnt, off, rw.fua)
 			   : d->be.ops->readv(d->be.ctx, iov, cnt, off);
 	free(prefix);
@@ -395,7 +423,8 @@ static void cmd_rw(struct scsi_disk *d, const uint8_t *cdb, const struct scsi_da
 
 /* ---- cache, unmap, write same ---- */
 
-static void cmd_sync_cache(struct scsi_disk *d, const uint8_t *cdb, struct scsi_result *res)
+static void cmd_sync_cache(struct scsi_disk *d, const uint8_t *cdb, struct scsi_result *res,
+			   struct scsi_io *io)
 {
 	bool is16 = cdb[0] == SCSI_SYNCHRONIZE_CACHE_16;
 	uint64_t lba = is16 ? scsi_get_be64(cdb + 2) : scsi_get_be32(cdb + 2);
@@ -407,6 +436,10 @@ static void cmd_sync_cache(struct scsi_disk *d, const uint8_t *cdb, struct scsi_
 	}
 	if (!range_ok(d, lba, count)) {
 		scsi_set_sense(res, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_LBA_OUT_OF_RANGE);
+		return;
+	}
+	if (use_ring(d, io)) {
+		start_io(d, io, STORAGE_AIO_FLUSH, 0, 0, 0);
 		return;
 	}
 	int err = d->be.ops->flush(d->be.ctx);
@@ -424,7 +457,7 @@ static int discard_blocks(struct scsi_disk *d, uint64_t lba, uint64_t count)
 }
 
 static void cmd_unmap(struct scsi_disk *d, const uint8_t *cdb, const struct scsi_data *buf,
-		      struct scsi_result *res)
+		      struct scsi_result *res, struct scsi_io *io)
 {
 	uint32_t plen = scsi_get_be16(cdb + 7);
 	if (cdb[1] & ~0x01 || cdb[6] & 0xe0) { /* ANCHOR allowed, ignored */
@@ -474,6 +507,14 @@ static void cmd_unmap(struct scsi_disk *d, const uint8_t *cdb, const struct scsi
 			scsi_set_sense(res, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_LBA_OUT_OF_RANGE);
 			return;
 		}
+	}
+	/* Linux's sd sends one descriptor per UNMAP: that one goes to the
+	 * ring; several (other initiators) are punched here in turn. */
+	uint32_t count0 = n ? scsi_get_be32(p + 16) : 0;
+	if (n == 1 && count0 && use_ring(d, io)) {
+		start_io(d, io, STORAGE_AIO_DISCARD, scsi_get_be64(p + 8) * d->bs,
+			 (uint64_t)count0 * d->bs, plen);
+		return;
 	}
 	for (uint32_t i = 0; i < n; i++) {
 		int err = discard_blocks(d, scsi_get_be64(p + 8 + 16 * i),
@@ -699,8 +740,9 @@ static void cmd_start_stop(const uint8_t *cdb, struct scsi_result *res)
 	good(res, 0);
 }
 
-void scsi_disk_execute(struct scsi_disk *d, const uint8_t *cdb, uint32_t cdb_len,
-		       const struct scsi_data *buf, struct scsi_result *res)
+/* Runs a command, or (io non-NULL) leaves its I/O in io: see scsi_disk_start. */
+static void dispatch(struct scsi_disk *d, const uint8_t *cdb, uint32_t cdb_len,
+		     const struct scsi_data *buf, struct scsi_result *res, struct scsi_io *io)
 {
 	memset(res, 0, sizeof(*res));
 	if (cdb_len == 0 || cdb_len > 16) {
@@ -754,14 +796,14 @@ void scsi_disk_execute(struct scsi_disk *d, const uint8_t *cdb, uint32_t cdb_len
 	case SCSI_WRITE_12:
 	case SCSI_READ_16:
 	case SCSI_WRITE_16:
-		cmd_rw(d, cdb, buf, res);
+		cmd_rw(d, cdb, buf, res, io);
 		return;
 	case SCSI_SYNCHRONIZE_CACHE_10:
 	case SCSI_SYNCHRONIZE_CACHE_16:
-		cmd_sync_cache(d, cdb, res);
+		cmd_sync_cache(d, cdb, res, io);
 		return;
 	case SCSI_UNMAP:
-		cmd_unmap(d, cdb, buf, res);
+		cmd_unmap(d, cdb, buf, res, io);
 		return;
 	case SCSI_WRITE_SAME_16:
 		cmd_write_same_16(d, cdb, buf, res);
@@ -770,6 +812,37 @@ void scsi_disk_execute(struct scsi_disk *d, const uint8_t *cdb, uint32_t cdb_len
 		scsi_set_sense(res, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_INVALID_OPCODE);
 		return;
 	}
+}
+
+void scsi_disk_execute(struct scsi_disk *d, const uint8_t *cdb, uint32_t cdb_len,
+		       const struct scsi_data *buf, struct scsi_result *res)
+{
+	dispatch(d, cdb, cdb_len, buf, res, NULL);
+}
+
+bool scsi_disk_start(struct scsi_disk *d, const uint8_t *cdb, uint32_t cdb_len,
+		     const struct scsi_data *buf, struct scsi_result *res, struct scsi_io *io)
+{
+	/* start_io sets fd from the backend (which offers a real one): a
+	 * command run here leaves the -1. */
+	io->aio.fd = -1;
+	dispatch(d, cdb, cdb_len, buf, res, io);
+	return io->aio.fd >= 0;
+}
+
+void scsi_disk_finish(struct scsi_disk *d, struct scsi_io *io, int err, struct scsi_result *res)
+{
+	free(io->owned);
+	io->owned = NULL;
+	/* A file system that cannot punch holes: the backend's own discard
+	 * writes zeros instead (slow, rare). */
+	if (io->aio.op == STORAGE_AIO_DISCARD && (err == -EOPNOTSUPP || err == -ENOSYS))
+		err = d->be.ops->discard(d->be.ctx, io->aio.offset, io->aio.len);
+	memset(res, 0, sizeof(*res));
+	if (err)
+		backend_error(res, err, io->write);
+	else
+		good(res, io->transferred);
 }
 
 int scsi_disk_new(const struct scsi_disk_config *cfg, struct storage_backend *be,

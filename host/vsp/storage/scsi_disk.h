@@ -16,6 +16,7 @@
 
 #include "hvkit/scsi.h"
 #include "storage_backend.h"
+#include "storage_ring.h"
 
 /* The data buffer of one command: len bytes over iovcnt pieces. */
 struct scsi_data {
@@ -54,6 +55,30 @@ const struct storage_backend *scsi_disk_backend(const struct scsi_disk *d);
  */
 void scsi_disk_execute(struct scsi_disk *d, const uint8_t *cdb, uint32_t cdb_len,
 		       const struct scsi_data *buf, struct scsi_result *res);
+
+/*
+ * An I/O scsi_disk_start leaves to its caller: aio is ready to queue on a
+ * storage_ring (the caller sets aio.done), and scsi_disk_finish turns its
+ * result into the command's. Internal fields are the disk's.
+ */
+struct scsi_io {
+	struct storage_aio aio;
+	bool write;            /* for the sense of an error */
+	uint32_t transferred;  /* reported on success */
+	struct iovec *owned;   /* an iovec copy aio uses, freed by finish */
+};
+
+/*
+ * scsi_disk_execute for callers with a ring: a READ or WRITE, SYNCHRONIZE
+ * CACHE or single-descriptor UNMAP that passed every check, on a backend
+ * that offers its fd for io_uring, is not run but described in io, and
+ * true returned; the caller queues io->aio and, once it completed, calls
+ * scsi_disk_finish. Anything else runs here (false returned, res final).
+ */
+bool scsi_disk_start(struct scsi_disk *d, const uint8_t *cdb, uint32_t cdb_len,
+		     const struct scsi_data *buf, struct scsi_result *res, struct scsi_io *io);
+/* The result of a started command whose I/O ended with err (0 or -errno). */
+void scsi_disk_finish(struct scsi_disk *d, struct scsi_io *io, int err, struct scsi_result *res);
 
 /* CDB length for an opcode by its group code, 0 for the vendor groups. */
 uint32_t scsi_cdb_length(uint8_t opcode);

@@ -21,11 +21,26 @@
  * Every request holds a reference on its channel (struct sv_chan and the
  * VMBus channel) until its completion is written or dropped, so a close
  * with I/O in flight only marks the channel closed; the last request frees
- * it.
+ * it. Likewise it holds its disk (and so the backend's fd) until its I/O
+ * completed.
+ *
+ * Workers. Each worker owns an io_uring (storage_ring). It takes a batch
+ * of requests from the queue, queues the I/O of those whose disk offers
+ * its fd (reads, writes, flushes, discards) on its ring with one submit,
+ * runs the rest (INQUIRY and the like, aio=threads disks) itself, and
+ * reaps completions in its loop; the finished requests of one pass are
+ * completed per channel as a batch: one ring publish and at most one
+ * signal per channel. A worker with I/O in flight and an empty queue
+ * sleeps in its ring, with a poll on its eventfd that queue_work writes
+ * when no worker sleeps on the queue's condition variable. Without
+ * io_uring (a kernel refusing it) a worker runs every request itself.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +54,8 @@
 #define DEFAULT_MAX_TRANSFER (2u << 20)
 #define DEFAULT_MAX_OUTSTANDING 1024u
 #define PAGE 4096u
+/* Requests in flight per worker's ring. */
+#define RING_ENTRIES 128u
 
 /* Versions we accept, newest first (Linux 6.1 asks for the first three;
  * older guests for WIN7 and WIN6). */
@@ -79,6 +96,8 @@ struct sv_req {
 	bool inquiry_absent;     /* or INQUIRY of a LUN with no disk */
 	bool notice;             /* an unsolicited in-band packet, not a completion */
 	struct sv_disk *held;    /* the disk reference this request holds */
+	struct sv_worker *w;     /* the worker whose ring runs its I/O */
+	struct scsi_io io;       /* that I/O */
 	uint64_t trans_id;
 	uint32_t reply_len;      /* bytes of pkt the completion carries */
 	struct vstor_packet pkt; /* the request, then its completion */
@@ -112,6 +131,17 @@ struct sv_disk {
 	uint32_t refs; /* the slot's + requests'; atomic */
 };
 
+/* A worker thread and its ring. */
+struct sv_worker {
+	struct storvsp *sv;
+	pthread_t thread;
+	struct storage_ring *ring; /* NULL: every request runs synchronously */
+	int efd;                   /* written to wake it from its ring */
+	bool ring_wait;            /* under q_lock: asleep in its ring */
+	bool kicked;               /* under q_lock: efd written since */
+	struct sv_req *done_head, *done_tail; /* finished, to complete */
+};
+
 struct storvsp {
 	struct vmbus_device *dev;
 	const struct guest_memory *mem;
@@ -131,9 +161,10 @@ struct storvsp {
 	pthread_mutex_t q_lock;
 	pthread_cond_t q_cond;
 	struct sv_req *q_head, *q_tail;
-	uint32_t idle; /* workers waiting for work */
+	uint32_t idle; /* workers waiting for work on q_cond */
+	uint32_t ring_waiters; /* workers asleep in their ring */
 	bool stopping;
-	pthread_t *threads;
+	struct sv_worker *workers;
 	uint32_t nthreads;
 
 	uint32_t logged; /* bit per enum sv_bad, atomic */
@@ -204,6 +235,18 @@ static void chan_put(struct sv_chan *c)
 
 /* ---- completions ---- */
 
+/* Appends the chain first..last to the list *head..*tail. */
+static void req_append(struct sv_req **head, struct sv_req **tail, struct sv_req *first,
+		       struct sv_req *last)
+{
+	last->next = NULL;
+	if (*tail)
+		(*tail)->next = first;
+	else
+		*head = first;
+	*tail = last;
+}
+
 /* Writes queued completions while they fit; out_lock held. Returns
  * whether the guest must be signalled. */
 static bool flush_pending_locked(struct sv_chan *c, uint32_t *written)
@@ -247,26 +290,28 @@ static bool flush_pending_locked(struct sv_chan *c, uint32_t *written)
 }
 
 /*
- * Queues r's completion (r->pkt already filled) and writes what fits.
- * Takes ownership of r. Returns whether the guest must be signalled; sets
- * *puts to the request references to drop (completions written or
- * dropped) and *resume to whether a paused channel may read again.
+ * Queues the completions of the list head..tail (r->pkt already filled,
+ * all of channel c) and writes what fits: one publish for the batch.
+ * Takes ownership of the requests. Returns whether the guest must be
+ * signalled; sets *puts to the request references to drop (completions
+ * written or dropped) and *resume to whether a paused channel may read
+ * again.
  */
-static bool complete_req(struct sv_chan *c, struct sv_req *r, uint32_t *puts, bool *resume)
+static bool complete_list(struct sv_chan *c, struct sv_req *head, struct sv_req *tail,
+			  uint32_t *puts, bool *resume)
 {
 	bool signal = false;
 	uint32_t written = 0;
 	pthread_mutex_lock(&c->out_lock);
 	if (c->closed || c->broken) {
-		free(r); /* nobody listens */
-		written = 1;
+		while (head) { /* nobody listens */
+			struct sv_req *next = head->next;
+			free(head);
+			written++;
+			head = next;
+		}
 	} else {
-		r->next = NULL;
-		if (c->pend_tail)
-			c->pend_tail->next = r;
-		else
-			c->pend_head = r;
-		c->pend_tail = r;
+		req_append(&c->pend_head, &c->pend_tail, head, tail);
 		signal = flush_pending_locked(c, &written);
 		if (c->pend_head)
 			STAT_ADD(c->sv, ring_full, 1);
@@ -277,6 +322,11 @@ static bool complete_req(struct sv_chan *c, struct sv_req *r, uint32_t *puts, bo
 	pthread_mutex_unlock(&c->out_lock);
 	*puts = written;
 	return signal;
+}
+
+static bool complete_req(struct sv_chan *c, struct sv_req *r, uint32_t *puts, bool *resume)
+{
+	return complete_list(c, r, r, puts, resume);
 }
 
 static void chan_put_n(struct sv_chan *c, uint32_t n)
@@ -345,15 +395,32 @@ static struct sv_disk *disk_get(struct storvsp *sv, uint32_t lun)
 	return d;
 }
 
-/* Runs a request on a worker and fills its reply. */
-static void execute_req(struct storvsp *sv, struct sv_req *r)
+static void reply_result(struct storvsp *sv, struct sv_req *r, const struct scsi_result *res);
+
+static void aio_done(struct storage_aio *a, int err);
+
+/*
+ * Runs a request on worker w: returns true if its I/O went to w's ring
+ * (the reply comes from aio_done), false with the reply filled.
+ */
+static bool execute_req(struct storvsp *sv, struct sv_worker *w, struct sv_req *r)
 {
 	struct vmscsi_request *srb = &r->pkt.vm_srb;
 	struct scsi_data data = {r->iov, r->iovcnt, r->len};
 	struct scsi_result res;
 	uint8_t cdb[VSTOR_MAX_CMD_LEN];
 	memcpy(cdb, srb->cdb, sizeof(cdb));
-	if (r->report_luns) {
+	if (w->ring && r->disk &&
+	    scsi_disk_start(r->disk, cdb, srb->cdb_length, &data, &res, &r->io)) {
+		r->w = w;
+		r->io.aio.done = aio_done;
+		int err = storage_ring_queue(w->ring, &r->io.aio);
+		if (err == 0)
+			return true;
+		/* Cannot happen: workers take no more than the ring's space,
+		 * and iovcnt is bounded by max_pages. Fail this one. */
+		scsi_disk_finish(r->disk, &r->io, err, &res);
+	} else if (r->report_luns) {
 		uint16_t luns[STORVSP_MAX_LUNS];
 		uint32_t n = 0;
 		pthread_mutex_lock(&sv->disk_lock);
@@ -367,10 +434,19 @@ static void execute_req(struct storvsp *sv, struct sv_req *r)
 	} else {
 		scsi_disk_execute(r->disk, cdb, srb->cdb_length, &data, &res);
 	}
+	reply_result(sv, r, &res);
+	return false;
+}
+
+/* Fills r's reply from the command's result and lets go of its disk. */
+static void reply_result(struct storvsp *sv, struct sv_req *r, const struct scsi_result *res_in)
+{
+	struct vmscsi_request *srb = &r->pkt.vm_srb;
 	disk_put(r->held);
 	r->held = NULL;
 	STAT_ADD(sv, requests, 1);
 	reply_status(r, 0);
+	struct scsi_result res = *res_in;
 	srb->scsi_status = res.status;
 	srb->data_transfer_length = res.transferred;
 	memset(srb->sense_data, 0, sizeof(srb->sense_data));
@@ -643,17 +719,27 @@ out:
 static void queue_work(struct storvsp *sv, struct sv_req *r)
 {
 	pthread_mutex_lock(&sv->q_lock);
-	r->next = NULL;
-	if (sv->q_tail)
-		sv->q_tail->next = r;
-	else
-		sv->q_head = r;
-	sv->q_tail = r;
+	req_append(&sv->q_head, &sv->q_tail, r, r);
 	/* A busy worker takes the next request itself; wake one only if
 	 * some are asleep (a futex wake per request is most of the cost of
 	 * a small request otherwise). */
-	if (sv->idle)
+	if (sv->idle) {
 		pthread_cond_signal(&sv->q_cond);
+	} else if (sv->ring_waiters) {
+		/* Everyone is busy; one asleep in its ring with I/O in
+		 * flight can take this too (once: kicked until it wakes). */
+		for (uint32_t i = 0; i < sv->nthreads; i++) {
+			struct sv_worker *w = &sv->workers[i];
+			if (w->ring_wait && !w->kicked) {
+				uint64_t one = 1;
+				w->kicked = true;
+				if (write(w->efd, &one, sizeof(one)) < 0) {
+					/* The counter is full: it is readable anyway. */
+				}
+				break;
+			}
+		}
+	}
 	pthread_mutex_unlock(&sv->q_lock);
 }
 
@@ -758,50 +844,151 @@ static bool drain(struct sv_chan *c, uint32_t *subchannels)
 	return signal;
 }
 
-/* A worker finished r: complete it and, if its channel paused, read on. */
-static void finish(struct storvsp *sv, struct sv_req *r)
+/*
+ * Completes the requests w finished, channel by channel: each channel's
+ * are written as one batch (one publish, at most one signal), and a
+ * channel that paused at max_outstanding reads on.
+ */
+static void complete_done(struct sv_worker *w)
 {
-	(void)sv;
-	struct sv_chan *c = r->c;
-	struct vmbus_channel *ch = c->ch;
-	bool resume;
-	uint32_t puts;
-	/* Hold the channel across the drain: r's reference may go below. */
-	chan_get(c);
-	bool signal = complete_req(c, r, &puts, &resume);
-	chan_put_n(c, puts);
-	if (resume) {
-		pthread_mutex_lock(&c->in_lock);
-		signal |= drain(c, NULL);
-		pthread_mutex_unlock(&c->in_lock);
+	struct sv_req *list = w->done_head;
+	w->done_head = w->done_tail = NULL;
+	while (list) {
+		struct sv_chan *c = list->c;
+		struct sv_req *head = NULL, *tail = NULL, **pp = &list;
+		/* Take c's requests out of the list, in order. */
+		while (*pp) {
+			struct sv_req *r = *pp;
+			if (r->c != c) {
+				pp = &r->next;
+				continue;
+			}
+			*pp = r->next;
+			req_append(&head, &tail, r, r);
+		}
+		struct vmbus_channel *ch = c->ch;
+		bool resume;
+		uint32_t puts;
+		/* Hold the channel across the drain: the requests'
+		 * references may go below. */
+		chan_get(c);
+		bool signal = complete_list(c, head, tail, &puts, &resume);
+		chan_put_n(c, puts);
+		if (resume) {
+			pthread_mutex_lock(&c->in_lock);
+			signal |= drain(c, NULL);
+			pthread_mutex_unlock(&c->in_lock);
+		}
+		if (signal)
+			vmbus_channel_signal(ch);
+		chan_put(c);
 	}
-	if (signal)
-		vmbus_channel_signal(ch);
-	chan_put(c);
+}
+
+static void worker_done(struct sv_worker *w, struct sv_req *r)
+{
+	req_append(&w->done_head, &w->done_tail, r, r);
+}
+
+/* A ring completion: the reply, then onto the worker's batch. */
+static void aio_done(struct storage_aio *a, int err)
+{
+	struct sv_req *r = (struct sv_req *)((char *)a - offsetof(struct sv_req, io.aio));
+	struct scsi_result res;
+	scsi_disk_finish(r->disk, &r->io, err, &res);
+	reply_result(r->c->sv, r, &res);
+	worker_done(r->w, r);
+}
+
+/* Whether r's I/O may go to a ring (else the worker runs it itself and
+ * takes no more in that pass, so other workers share the rest). */
+static bool req_async(const struct sv_req *r)
+{
+	return r->disk && scsi_disk_backend(r->disk)->uring;
+}
+
+static void worker_wake(void *arg)
+{
+	struct sv_worker *w = arg;
+	uint64_t n;
+	if (read(w->efd, &n, sizeof(n)) < 0) {
+		/* EAGAIN: a spurious wake-up; nothing to clear. */
+	}
+}
+
+/* Sleeps in the ring until a completion or a kick; q_lock held (and
+ * dropped meanwhile). */
+static void ring_sleep(struct storvsp *sv, struct sv_worker *w)
+{
+	w->ring_wait = true;
+	sv->ring_waiters++;
+	pthread_mutex_unlock(&sv->q_lock);
+	storage_ring_poll(w->ring, w->efd, worker_wake, w);
+	storage_ring_submit(w->ring);
+	storage_ring_reap(w->ring, true);
+	pthread_mutex_lock(&sv->q_lock);
+	w->ring_wait = false;
+	w->kicked = false;
+	sv->ring_waiters--;
 }
 
 static void *worker(void *arg)
 {
-	struct storvsp *sv = arg;
+	struct sv_worker *w = arg;
+	struct storvsp *sv = w->sv;
+	/* Made here: a SINGLE_ISSUER ring belongs to the thread that made
+	 * it. No ring (no io_uring, no memory): synchronous I/O. */
+	if (w->efd >= 0 && storage_ring_new(RING_ENTRIES, &w->ring))
+		w->ring = NULL;
 	pthread_mutex_lock(&sv->q_lock);
 	for (;;) {
-		while (!sv->q_head && !sv->stopping) {
+		unsigned inflight = w->ring ? storage_ring_inflight(w->ring) : 0;
+		while (!sv->q_head && !sv->stopping && !inflight) {
 			sv->idle++;
 			pthread_cond_wait(&sv->q_cond, &sv->q_lock);
 			sv->idle--;
 		}
-		struct sv_req *r = sv->q_head;
-		if (!r)
-			break; /* stopping, queue empty */
-		sv->q_head = r->next;
+		if (inflight && (!sv->q_head || !storage_ring_space(w->ring))) {
+			ring_sleep(sv, w);
+			pthread_mutex_unlock(&sv->q_lock);
+			complete_done(w);
+			pthread_mutex_lock(&sv->q_lock);
+			continue;
+		}
+		if (!sv->q_head)
+			break; /* stopping, queue empty, nothing in flight */
+		/* A batch: as many as the ring has room for, stopping after
+		 * one this worker must run itself. */
+		unsigned room = w->ring ? storage_ring_space(w->ring) : 1;
+		struct sv_req *batch = NULL, **tail = &batch;
+		while (sv->q_head && room--) {
+			struct sv_req *r = sv->q_head;
+			sv->q_head = r->next;
+			r->next = NULL;
+			*tail = r;
+			tail = &r->next;
+			if (!w->ring || !req_async(r))
+				break;
+		}
 		if (!sv->q_head)
 			sv->q_tail = NULL;
 		pthread_mutex_unlock(&sv->q_lock);
-		execute_req(sv, r);
-		finish(sv, r);
+		while (batch) {
+			struct sv_req *r = batch;
+			batch = r->next;
+			if (!execute_req(sv, w, r))
+				worker_done(w, r);
+		}
+		if (w->ring) {
+			storage_ring_submit(w->ring);
+			storage_ring_reap(w->ring, false);
+		}
+		complete_done(w);
 		pthread_mutex_lock(&sv->q_lock);
 	}
 	pthread_mutex_unlock(&sv->q_lock);
+	storage_ring_free(w->ring);
+	w->ring = NULL;
 	return NULL;
 }
 
@@ -921,9 +1108,12 @@ static void stop_workers(struct storvsp *sv)
 	pthread_cond_broadcast(&sv->q_cond);
 	pthread_mutex_unlock(&sv->q_lock);
 	for (uint32_t i = 0; i < sv->nthreads; i++)
-		pthread_join(sv->threads[i], NULL);
-	free(sv->threads);
-	sv->threads = NULL;
+		pthread_join(sv->workers[i].thread, NULL);
+	for (uint32_t i = 0; sv->workers && i < sv->cfg.workers; i++)
+		if (sv->workers[i].efd >= 0)
+			close(sv->workers[i].efd);
+	free(sv->workers);
+	sv->workers = NULL;
 	sv->nthreads = 0;
 }
 
@@ -962,10 +1152,16 @@ int storvsp_add(struct vmbus_server *s, const struct guest_memory *mem,
 	pthread_mutex_init(&sv->disk_lock, NULL);
 	pthread_mutex_init(&sv->q_lock, NULL);
 	pthread_cond_init(&sv->q_cond, NULL);
-	sv->threads = calloc(sv->cfg.workers, sizeof(*sv->threads));
-	int err = sv->threads ? 0 : -ENOMEM;
+	sv->workers = calloc(sv->cfg.workers, sizeof(*sv->workers));
+	int err = sv->workers ? 0 : -ENOMEM;
 	for (uint32_t i = 0; !err && i < sv->cfg.workers; i++) {
-		err = -pthread_create(&sv->threads[i], NULL, worker, sv);
+		struct sv_worker *w = &sv->workers[i];
+		w->sv = sv;
+		/* No eventfd: this worker runs without a ring. */
+		w->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	}
+	for (uint32_t i = 0; !err && i < sv->cfg.workers; i++) {
+		err = -pthread_create(&sv->workers[i].thread, NULL, worker, &sv->workers[i]);
 		if (!err)
 			sv->nthreads++;
 	}
