@@ -457,20 +457,38 @@ static int check_extension(int fd, long cap)
 	return r > 0 ? r : 0;
 }
 
+/* The KVM device (fd, or -1) has what the partition needs. */
+static bool kvm_has_what_we_need(int fd)
+{
+	return fd >= 0 && ioctl(fd, KVM_GET_API_VERSION, 0) == KVM_API_VERSION &&
+	       check_extension(fd, KVM_CAP_IRQCHIP) && check_extension(fd, KVM_CAP_SIGNAL_MSI) &&
+	       check_extension(fd, KVM_CAP_X86_USER_SPACE_MSR) &&
+	       check_extension(fd, KVM_CAP_X86_MSR_FILTER) &&
+	       check_extension(fd, KVM_CAP_IMMEDIATE_EXIT);
+}
+
+static int open_kvm_device(const char *device)
+{
+	/* HVKIT_KVM_DEVICE stands in for /dev/kvm (tests of the fallback). */
+	if (!device)
+		device = getenv("HVKIT_KVM_DEVICE");
+	return open(device ? device : "/dev/kvm", O_RDWR | O_CLOEXEC);
+}
+
+int kvm_partition_probe(const char *device)
+{
+	int fd = open_kvm_device(device);
+	bool ok = kvm_has_what_we_need(fd);
+	if (fd >= 0)
+		close(fd);
+	return ok ? 0 : KVM_PARTITION_UNAVAILABLE;
+}
+
 /* /dev/kvm with what the partition needs, or KVM_PARTITION_UNAVAILABLE. */
 static int open_kvm(struct kvm_partition *kp)
 {
-	/* HVKIT_KVM_DEVICE stands in for /dev/kvm (tests of the fallback). */
-	const char *device = kp->cfg.device ? kp->cfg.device : getenv("HVKIT_KVM_DEVICE");
-	kp->kvm_fd = open(device ? device : "/dev/kvm", O_RDWR | O_CLOEXEC);
-	if (kp->kvm_fd < 0)
-		return KVM_PARTITION_UNAVAILABLE;
-	if (ioctl(kp->kvm_fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION ||
-	    !check_extension(kp->kvm_fd, KVM_CAP_IRQCHIP) ||
-	    !check_extension(kp->kvm_fd, KVM_CAP_SIGNAL_MSI) ||
-	    !check_extension(kp->kvm_fd, KVM_CAP_X86_USER_SPACE_MSR) ||
-	    !check_extension(kp->kvm_fd, KVM_CAP_X86_MSR_FILTER) ||
-	    !check_extension(kp->kvm_fd, KVM_CAP_IMMEDIATE_EXIT))
+	kp->kvm_fd = open_kvm_device(kp->cfg.device);
+	if (!kvm_has_what_we_need(kp->kvm_fd))
 		return KVM_PARTITION_UNAVAILABLE;
 	kp->vm_fd = ioctl(kp->kvm_fd, KVM_CREATE_VM, 0);
 	return kp->vm_fd < 0 ? KVM_PARTITION_UNAVAILABLE : 0;

@@ -49,6 +49,11 @@ struct kvm_partition;
  * what the partition needs: callers report the run as skipped. */
 #define KVM_PARTITION_UNAVAILABLE (-ENODEV)
 
+/* 0 if device (NULL: $HVKIT_KVM_DEVICE, else /dev/kvm) can run a
+ * partition, else KVM_PARTITION_UNAVAILABLE: lets a test program report
+ * itself skipped before it starts. */
+int kvm_partition_probe(const char *device);
+
 struct kvm_partition_config {
 	uint32_t vp_count;    /* 1..KVM_PARTITION_MAX_VPS */
 	uint64_t memory_size; /* guest RAM at GPA 0, a 4 KiB multiple, < 3 GiB */
