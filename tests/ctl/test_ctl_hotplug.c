@@ -66,27 +66,29 @@ static uint32_t nic_devices(json_t *st)
 	return n;
 }
 
-static uint32_t want_nics;
-
-static bool nics_settled(json_t *st)
+/* Polls status until settled(status, n) holds; fails naming what. */
+static void wait_status(bool (*settled)(json_t *st, uint32_t n), uint32_t n, const char *what)
 {
-	const char *vb = json_string_value(json_object_get(json_object_get(st, "vmbus"), "state"));
-	return vb && !strcmp(vb, "connected") && offers_of(st, "nic") == want_nics &&
-	       nic_devices(st) == want_nics;
-}
-
-static void wait_nics(uint32_t n)
-{
-	want_nics = n;
 	for (int i = 0; i < SETTLE_STEPS; i++) {
 		json_t *st = status_json();
-		bool ok = st && nics_settled(st);
+		bool ok = st && settled(st, n);
 		json_decref(st);
 		if (ok)
 			return;
 		usleep(100000);
 	}
-	fail_msg("never saw %u NICs offered", n);
+	fail_msg("never saw %u %s offered", n, what);
+}
+
+static bool nics_settled(json_t *st, uint32_t n)
+{
+	const char *vb = json_string_value(json_object_get(json_object_get(st, "vmbus"), "state"));
+	return vb && !strcmp(vb, "connected") && offers_of(st, "nic") == n && nic_devices(st) == n;
+}
+
+static void wait_nics(uint32_t n)
+{
+	wait_status(nics_settled, n, "NICs");
 }
 
 static void expect(struct ctl_output *o, int status, const char *text)
@@ -160,17 +162,14 @@ static void hot_add_link_remove(void **state)
 	wait_nics(2);
 }
 
+static bool controllers_settled(json_t *st, uint32_t n)
+{
+	return offers_of(st, "scsi") == n;
+}
+
 static void wait_controllers(uint32_t n)
 {
-	for (int i = 0; i < SETTLE_STEPS; i++) {
-		json_t *st = status_json();
-		bool ok = st && offers_of(st, "scsi") == n;
-		json_decref(st);
-		if (ok)
-			return;
-		usleep(100000);
-	}
-	fail_msg("never saw %u storage controllers offered", n);
+	wait_status(controllers_settled, n, "storage controllers");
 }
 
 static void storage_controller_remove_and_add(void **state)
