@@ -18,15 +18,19 @@
  * once), on the same machine. Printed, not asserted.
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bench.h"
 #include "machine.h"
@@ -83,15 +87,14 @@ static double bound_fps(uint32_t size, uint64_t count)
 
 /* ---- Through netvsc and netvsp ---- */
 
-static struct machine *start(const char *guest, char **gargv)
+static struct machine *start_with(const char *guest, char **gargv, struct netvsp_nic_opts *nic)
 {
-	struct netvsp_nic_opts nic = {.backend = NETVSP_BACKEND_SINK, .queues = 1};
 	struct machine_config cfg = {
 		.cpus = 1,
 		.memory = 64 << 20,
 		.guest_path = guest,
 		.guest_argv = gargv,
-		.nics = &nic,
+		.nics = nic,
 		.nic_count = 1,
 		.vmbus = {0},
 	};
@@ -102,6 +105,12 @@ static struct machine *start(const char *guest, char **gargv)
 		return NULL;
 	}
 	return m;
+}
+
+static struct machine *start(const char *guest, char **gargv)
+{
+	struct netvsp_nic_opts nic = {.backend = NETVSP_BACKEND_SINK, .queues = 1};
+	return start_with(guest, gargv, &nic);
 }
 
 static int finish(struct machine *m)
@@ -226,6 +235,141 @@ static double source_to_guest(const char *guest, uint32_t size, uint64_t count)
 	return (double)count * 1e9 / (double)(t1 - t0);
 }
 
+/* ---- Through netvsc and netvsp to libslirp ---- */
+
+struct tcp_figures {
+	double out_mib_s, in_mib_s;    /* payload each way */
+	double out_fps, in_fps;        /* netvsp frames/s guest -> libslirp, back */
+};
+
+/* A listening TCP socket on 127.0.0.1 at a free port; -1 on error. */
+static int listen_loopback(uint16_t *port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t al = sizeof(a);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 1) ||
+	    getsockname(fd, (struct sockaddr *)&a, &al)) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
+static double fps_between(const struct netvsp_stats *a, const struct netvsp_stats *b,
+			  bool out, uint64_t ns)
+{
+	uint64_t frames = out ? b->tx_frames - a->tx_frames : b->rx_frames - a->rx_frames;
+	return (double)frames * 1e9 / (double)ns;
+}
+
+/* The guest's stream into our sink: timed from its first byte to its last. */
+static int sink_stream(struct machine *m, int listener, uint64_t bytes, struct tcp_figures *f)
+{
+	struct pollfd p = {listener, POLLIN, 0};
+	if (poll(&p, 1, 60000) != 1)
+		return -1;
+	int fd = accept(listener, NULL, NULL);
+	if (fd < 0)
+		return -1;
+	static uint8_t buf[256 * 1024];
+	struct netvsp_stats a, b;
+	uint64_t got = 0, t0 = 0;
+	ssize_t n;
+	while (got < bytes && (n = read(fd, buf, sizeof(buf))) > 0) {
+		if (!t0) {
+			t0 = bench_now_ns();
+			netvsp_get_stats(machine_nic(m, 0), &a);
+		}
+		got += (uint64_t)n;
+	}
+	uint64_t ns = bench_now_ns() - t0;
+	netvsp_get_stats(machine_nic(m, 0), &b);
+	close(fd);
+	if (got < bytes || !ns)
+		return -1;
+	f->out_mib_s = (double)got / (1 << 20) * 1e9 / (double)ns;
+	f->out_fps = fps_between(&a, &b, true, ns);
+	return 0;
+}
+
+/* One try at our stream into the guest through the forward: true when
+ * the guest answered with the byte count (it listens only once its own
+ * stream is over; before that libslirp accepts and the guest refuses). */
+static bool source_stream_once(struct machine *m, uint16_t port, uint64_t bytes,
+			       struct tcp_figures *f)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port),
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct timeval tv = {60, 0};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
+		close(fd);
+		return false;
+	}
+	static uint8_t chunk[64 * 1024];
+	memset(chunk, 0xa5, sizeof(chunk));
+	struct netvsp_stats s0, s1;
+	netvsp_get_stats(machine_nic(m, 0), &s0);
+	uint64_t t0 = bench_now_ns(), sent = 0, count = 0;
+	ssize_t n = 1;
+	while (sent < bytes && n > 0) {
+		uint64_t left = bytes - sent;
+		n = send(fd, chunk, left < sizeof(chunk) ? (size_t)left : sizeof(chunk),
+			 MSG_NOSIGNAL);
+		sent += n > 0 ? (uint64_t)n : 0;
+	}
+	shutdown(fd, SHUT_WR);
+	size_t have = 0;
+	while (have < sizeof(count) &&
+	       (n = recv(fd, (uint8_t *)&count + have, sizeof(count) - have, 0)) > 0)
+		have += (size_t)n;
+	uint64_t ns = bench_now_ns() - t0;
+	netvsp_get_stats(machine_nic(m, 0), &s1);
+	close(fd);
+	if (sent < bytes || have < sizeof(count) || count != bytes)
+		return false;
+	f->in_mib_s = (double)bytes / (1 << 20) * 1e9 / (double)ns;
+	f->in_fps = fps_between(&s0, &s1, false, ns);
+	return true;
+}
+
+static int tcp_through_guest(const char *guest, uint64_t bytes, struct tcp_figures *f)
+{
+	uint16_t sink_port, fwd_port;
+	int listener = listen_loopback(&sink_port);
+	int probe = listen_loopback(&fwd_port);
+	if (listener < 0 || probe < 0) {
+		perror("hvkit-bench net: loopback listener");
+		return -1;
+	}
+	close(probe); /* a free port for the forward; libslirp listens there */
+	struct netvsp_nic_opts nic = {.backend = NETVSP_BACKEND_USER, .queues = 1};
+	nic.user.nfwd = 1;
+	nic.user.fwd[0] = (struct netvsp_hostfwd){.host_addr.s_addr = htonl(INADDR_LOOPBACK),
+						  .host_port = fwd_port, .guest_port = 7000};
+	char sp[8], n[24];
+	snprintf(sp, sizeof(sp), "%u", sink_port);
+	snprintf(n, sizeof(n), "%llu", (unsigned long long)bytes);
+	char *gargv[] = {(char *)guest, "bench-tcp", sp, "7000", n, NULL};
+	struct machine *m = start_with(guest, gargv, &nic);
+	int err = m ? sink_stream(m, listener, bytes, f) : -1;
+	close(listener);
+	bool in = false;
+	for (int i = 0; m && !err && !in && i < 200; i++) {
+		in = source_stream_once(m, fwd_port, bytes, f);
+		if (!in)
+			pause_us(50000);
+	}
+	if (!m)
+		return -1;
+	return finish(m) || err || !in ? -1 : 0;
+}
+
 static void line(const char *what, uint32_t size, double fps, double bound)
 {
 	if (fps < 0) {
@@ -262,6 +406,41 @@ static double bound_run(const char *guest, uint32_t size, uint64_t count)
 	return bound_fps(size, count);
 }
 
+/* TCP through the guest and libslirp, then libslirp alone; 1 if either failed. */
+static int tcp_section(const char *guest)
+{
+	int failed = 0;
+	printf("\nuser-mode networking (libslirp), mini_ip TCP in the guest, 64 MiB each way, "
+	       "best of 3:\n");
+	fflush(stdout);
+	struct tcp_figures tf = {0}, best_tf = {0};
+	for (int i = 0; i < 3; i++) {
+		if (tcp_through_guest(guest, 64u << 20, &tf)) {
+			failed = 1;
+			break;
+		}
+		if (tf.out_mib_s > best_tf.out_mib_s)
+			best_tf.out_mib_s = tf.out_mib_s, best_tf.out_fps = tf.out_fps;
+		if (tf.in_mib_s > best_tf.in_mib_s)
+			best_tf.in_mib_s = tf.in_mib_s, best_tf.in_fps = tf.in_fps;
+	}
+	if (best_tf.out_mib_s > 0) {
+		printf("  %-58s %8.1f MiB/s %6.2f Gbit/s %9.0f frames/s\n",
+		       "guest -> netvsc -> netvsp -> libslirp -> 127.0.0.1 TCP sink",
+		       best_tf.out_mib_s, best_tf.out_mib_s * 8 * 1.048576 / 1000, best_tf.out_fps);
+		printf("  %-58s %8.1f MiB/s %6.2f Gbit/s %9.0f frames/s\n",
+		       "127.0.0.1 -> hostfwd -> libslirp -> netvsp -> netvsc -> guest",
+		       best_tf.in_mib_s, best_tf.in_mib_s * 8 * 1.048576 / 1000, best_tf.in_fps);
+	} else {
+		printf("  through the guest: failed\n");
+	}
+	printf("\nthe backend alone (mini_ip on libslirp in this process, no VMBus):\n");
+	fflush(stdout);
+	char *slirp_argv[] = {"slirp", "64", NULL};
+	failed |= bench_slirp_main(2, slirp_argv) != 0;
+	return failed;
+}
+
 int bench_net_main(int argc, char **argv)
 {
 	char guest[PATH_MAX];
@@ -279,10 +458,10 @@ int bench_net_main(int argc, char **argv)
 	       "%s send sections; best of 3 (bound: of 5)\n",
 	       count, getenv("HVKIT_NETVSC_SEND_SECTIONS"));
 	int failed = 0;
-	/* HVKIT_BENCH_NET_ONLY=rx or tx: that direction alone, no libslirp. */
+	/* HVKIT_BENCH_NET_ONLY=rx, tx or tcp: that part alone. */
 	const char *only = getenv("HVKIT_BENCH_NET_ONLY");
 	static const uint32_t sizes[] = {64, 1500};
-	for (size_t i = 0; i < 2; i++) {
+	for (size_t i = 0; i < 2 && (!only || strcmp(only, "tcp")); i++) {
 		uint32_t size = sizes[i];
 		double bound = best(bound_run, guest, size, count * 5, 5);
 		line("bound: two threads, memcpy ring", size, bound, 0);
@@ -297,11 +476,7 @@ int bench_net_main(int argc, char **argv)
 			failed |= rx < 0;
 		}
 	}
-	if (only)
-		return failed ? 1 : 0;
-	printf("\nuser-mode networking (libslirp) to a TCP sink on the host's loopback:\n");
-	fflush(stdout);
-	char *slirp_argv[] = {"slirp", "64", NULL};
-	failed |= bench_slirp_main(2, slirp_argv) != 0;
+	if (!only || !strcmp(only, "tcp"))
+		failed |= tcp_section(guest);
 	return failed ? 1 : 0;
 }

@@ -19,7 +19,8 @@
  *    rest cut by the bytes after it;
  *  6 the guest drains its ring, completing what it was sent;
  *  7 the link toggles.
- * Byte 0: bit 0 bring-up, bits 1-3 version index, bit 4 a sink backend.
+ * Byte 0: bit 0 bring-up, bits 1-3 version index, bit 4 a sink backend,
+ * bit 5 a scattered send buffer (sections gathered, not read in place).
  * Nothing may crash or reach outside guest RAM (ASan); the host must keep
  * its own counts consistent.
  */
@@ -135,8 +136,8 @@ static void record(struct ng *g, uint8_t kind, const uint8_t *b, uint32_t len, u
 		uint32_t sections = g->send_section_size ? NG_SEND_PAGES * 4096 / g->send_section_size
 							 : 0;
 		if (idx < sections && len > 8)
-			memcpy((uint8_t *)vf_page(g->f, g->send_pfn) + idx * g->send_section_size, b + 8,
-			       len - 8 < g->send_section_size ? len - 8 : g->send_section_size);
+			ng_send_buf_write(g, idx * g->send_section_size, b + 8,
+					  len - 8 < g->send_section_size ? len - 8 : g->send_section_size);
 		struct nvsp_message m = {.msg_type = NVSP_MSG1_TYPE_SEND_RNDIS_PKT};
 		m.send_rndis_pkt.send_buf_section_index = idx;
 		m.send_rndis_pkt.send_buf_section_size = sz;
@@ -184,6 +185,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	struct ng *g = ng_new(NULL, !(data[0] & 0x10));
+	g->send_scattered = data[0] & 0x20;
 	if (data[0] & 1)
 		ng_up(g, versions[((data[0] >> 1) & 7) % 6]);
 	size_t i = 1;

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The RNDIS parser on arbitrary guest bytes: the first byte picks whether
- * the device is initialized first; the rest is one send's RNDIS bytes.
- * Whatever comes in, nothing is read outside it and answers stay small.
+ * the device is initialized first (bit 0), and whether the bytes are read
+ * as a send section in place (bit 1) with a scratch buffer of
+ * (byte >> 2) * 128 bytes; the rest is one send's RNDIS bytes. Whatever
+ * comes in, nothing is read outside it or the scratch buffer and answers
+ * stay small.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -49,7 +52,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!copy)
 		return 0;
 	memcpy(copy, data + 1, size - 1);
-	rndis_dev_handle(&d, copy, (uint32_t)(size - 1));
+	if (data[0] & 2) {
+		uint32_t cap = (uint32_t)(data[0] >> 2) * 128;
+		uint8_t *scratch = malloc(cap ? cap : 1);
+		if (scratch)
+			rndis_dev_handle_shared(&d, copy, (uint32_t)(size - 1), scratch, cap);
+		free(scratch);
+	} else {
+		rndis_dev_handle(&d, copy, (uint32_t)(size - 1));
+	}
 	rndis_dev_set_link(&d, false);
 	free(copy);
 	return 0;

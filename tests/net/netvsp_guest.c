@@ -253,21 +253,39 @@ uint32_t ng_init(struct ng *g, uint32_t version)
 	return NVSP_STAT_SUCCESS;
 }
 
-static uint64_t buffer_gpadl(struct ng *g, uint32_t handle, uint32_t pages)
+/* A buffer of `pages` pages by GPADL; its page list into pfns. Scattered:
+ * pages swapped in pairs (1, 0, 3, 2 ...), so no two neighbours in the
+ * buffer are neighbours in guest memory. */
+static uint64_t buffer_gpadl(struct ng *g, uint32_t handle, uint32_t pages, bool scattered,
+			     uint64_t *pfns)
 {
 	uint64_t first = vf_alloc(g->f, pages);
-	uint64_t *pfns = malloc(sizeof(*pfns) * pages);
-	assert_non_null(pfns);
 	for (uint32_t k = 0; k < pages; k++)
-		pfns[k] = first + k;
+		pfns[k] = first + (scattered && (k ^ 1) < pages ? k ^ 1 : k);
 	assert_int_equal(vf_gpadl(g->f, g->relid, handle, pfns, pages), 0);
-	free(pfns);
 	return first;
+}
+
+void ng_send_buf_write(struct ng *g, uint32_t off, const void *bytes, uint32_t len)
+{
+	const uint8_t *b = bytes;
+	assert_true(off <= NG_SEND_PAGES * 4096u && len <= NG_SEND_PAGES * 4096u - off);
+	while (len) {
+		uint32_t in_page = off % 4096, chunk = 4096 - in_page < len ? 4096 - in_page : len;
+		memcpy((uint8_t *)vf_page(g->f, g->send_pfns[off / 4096]) + in_page, b, chunk);
+		b += chunk;
+		off += chunk;
+		len -= chunk;
+	}
 }
 
 void ng_buffers(struct ng *g)
 {
-	g->recv_pfn = buffer_gpadl(g, g->gpadl_base + NG_RECV_GPADL, NG_RECV_PAGES);
+	uint64_t *recv_pfns = malloc(sizeof(*recv_pfns) * NG_RECV_PAGES);
+	assert_non_null(recv_pfns);
+	g->recv_pfn = buffer_gpadl(g, g->gpadl_base + NG_RECV_GPADL, NG_RECV_PAGES, false,
+				   recv_pfns);
+	free(recv_pfns);
 	struct nvsp_message m = {.msg_type = NVSP_MSG1_TYPE_SEND_RECV_BUF};
 	m.send_recv_buf.gpadl_handle = g->gpadl_base + NG_RECV_GPADL;
 	m.send_recv_buf.id = NVSP_RECV_BUFFER_ID;
@@ -285,7 +303,8 @@ void ng_buffers(struct ng *g)
 	g->recv_section_size = s->sub_alloc_size;
 	g->recv_sections = s->num_sub_allocs;
 
-	g->send_pfn = buffer_gpadl(g, g->gpadl_base + NG_SEND_GPADL, NG_SEND_PAGES);
+	g->send_pfn = buffer_gpadl(g, g->gpadl_base + NG_SEND_GPADL, NG_SEND_PAGES,
+				   g->send_scattered, g->send_pfns);
 	m = (struct nvsp_message){.msg_type = NVSP_MSG1_TYPE_SEND_SEND_BUF};
 	m.send_send_buf.gpadl_handle = g->gpadl_base + NG_SEND_GPADL;
 	m.send_send_buf.id = NVSP_SEND_BUFFER_ID;
@@ -369,7 +388,7 @@ static uint64_t send_rndis(struct ng *g, uint32_t i, const void *bytes, uint32_t
 		assert_true(len <= g->send_section_size);
 		uint32_t sections = NG_SEND_PAGES * 4096u / g->send_section_size;
 		uint32_t idx = g->next_section++ % sections;
-		memcpy((uint8_t *)vf_page(g->f, g->send_pfn) + idx * g->send_section_size, bytes, len);
+		ng_send_buf_write(g, idx * g->send_section_size, bytes, len);
 		m.send_rndis_pkt.send_buf_section_index = idx;
 		m.send_rndis_pkt.send_buf_section_size = len;
 		ng_send_nvsp(g, i, tid, &m, sizeof(m), true);

@@ -58,7 +58,13 @@ struct ng {
 	uint32_t relid;              /* the primary's */
 	struct ng_chan ch[NG_MAX_CHANS];
 	uint32_t version;
-	uint64_t recv_pfn, send_pfn; /* first page of each buffer (contiguous) */
+	uint64_t recv_pfn, send_pfn; /* first page of each buffer */
+	/* Set before ng_buffers: the send buffer's pages go into its GPADL
+	 * out of order (as a Linux guest's vmalloc'd buffer), so no section
+	 * is one run of pages and the host gathers instead of reading in
+	 * place. Write the buffer with ng_send_buf_write. */
+	bool send_scattered;
+	uint64_t send_pfns[NG_SEND_PAGES]; /* the send GPADL's pages, in order */
 	uint32_t recv_section_size, recv_sections;
 	uint32_t send_section_size;
 	uint32_t next_section;       /* send sections used round-robin */
@@ -116,6 +122,9 @@ uint32_t ng_rndis_next(struct ng *g, uint8_t *resp, uint32_t cap);
 void ng_rndis_up(struct ng *g);
 /* The whole of Linux's bring-up: ng_init, ng_buffers, ng_rndis_up. */
 void ng_up(struct ng *g, uint32_t version);
+
+/* Writes bytes at offset off of the send buffer, through its page list. */
+void ng_send_buf_write(struct ng *g, uint32_t off, const void *bytes, uint32_t len);
 
 /* Sends a frame as netvsc_xmit does, in a send section (via_section) or
  * GPA-direct from pages, on channel i; asserts the send completion. */

@@ -472,13 +472,13 @@ static void ring_pressure_keeps_completions(void **state)
 	uint32_t one = 8 + 36 + sizeof(f), total = BATCH * one; /* one is 8-aligned */
 	for (uint32_t k = 0; k < sections; k++) {
 		for (uint32_t b = 0; b < BATCH; b++) {
-			uint8_t *sec = (uint8_t *)vf_page(g->f, g->send_pfn) + k * g->send_section_size +
-				       b * one;
+			uint8_t msg[8 + 36 + sizeof(f)];
 			struct rndis_packet p = {.data_offset = 36, .data_len = sizeof(f)};
 			uint32_t h[2] = {RNDIS_MSG_PACKET, one};
-			memcpy(sec, h, 8);
-			memcpy(sec + 8, &p, sizeof(p));
-			memcpy(sec + 44, f, sizeof(f));
+			memcpy(msg, h, 8);
+			memcpy(msg + 8, &p, sizeof(p));
+			memcpy(msg + 44, f, sizeof(f));
+			ng_send_buf_write(g, k * g->send_section_size + b * one, msg, one);
 		}
 	}
 	for (uint32_t k = 0; k < N; k++) {
@@ -575,6 +575,65 @@ static void expect_send_status(struct ng *g, uint64_t tid, uint32_t status)
 	memcpy(&m, pkt.data, pkt.data_len < sizeof(m) ? pkt.data_len : sizeof(m));
 	assert_int_equal(m.msg_type, NVSP_MSG1_TYPE_SEND_RNDIS_PKT_COMPLETE);
 	assert_int_equal(m.send_rndis_pkt_complete.status, status);
+}
+
+/* A send section is read in place when its pages are one run of guest
+ * memory and gathered when they are scattered (a Linux guest's vmalloc'd
+ * buffer); either way every frame arrives intact, several RNDIS packets
+ * in one section each arrive, and a packet whose lengths lie is refused. */
+static void send_sections_in_place_or_gathered(void **state)
+{
+	(void)state;
+	for (int scattered = 0; scattered < 2; scattered++) {
+		struct ng *g = ng_new(NULL, false); /* a sink: frames checked as it takes them */
+		g->send_scattered = scattered;
+		ng_up(g, NVSP_PROTOCOL_VERSION_61);
+		uint64_t in_place = stats(g).tx_in_place;
+		uint32_t sends = 0;
+		uint8_t f[1514], got[1514];
+		for (uint32_t len = 60; len <= 1514; len += 7, sends++) {
+			make_frame(g, f, len, 7);
+			ng_send_frame(g, 0, f, len, true);
+			assert_int_equal(netvsp_loopback_last(g->lb, got, len), len);
+			assert_memory_equal(got, f, len);
+		}
+
+		/* Three packets back to back in section 5, one send. */
+		enum { N = 3, LEN = 1000, ONE = 8 + 36 + LEN };
+		uint8_t msg[ONE];
+		for (uint32_t k = 0; k < N; k++) {
+			make_frame(g, f, LEN, 100 + k);
+			struct rndis_packet p = {.data_offset = 36, .data_len = LEN};
+			uint32_t h[2] = {RNDIS_MSG_PACKET, ONE};
+			memcpy(msg, h, 8);
+			memcpy(msg + 8, &p, sizeof(p));
+			memcpy(msg + 44, f, LEN);
+			ng_send_buf_write(g, 5 * g->send_section_size + k * ONE, msg, ONE);
+		}
+		struct nvsp_message m = {.msg_type = NVSP_MSG1_TYPE_SEND_RNDIS_PKT};
+		m.send_rndis_pkt.send_buf_section_index = 5;
+		m.send_rndis_pkt.send_buf_section_size = N * ONE;
+		uint64_t frames = stats(g).tx_frames;
+		ng_send_nvsp(g, 0, 900, &m, sizeof(m), true);
+		sends++;
+		expect_send_status(g, 900, NVSP_STAT_SUCCESS);
+		assert_int_equal(stats(g).tx_frames, frames + N);
+		assert_int_equal(netvsp_loopback_last(g->lb, got, LEN), LEN);
+		assert_memory_equal(got, f, LEN); /* the third */
+
+		/* Lies: a frame past its message. */
+		uint32_t w[11] = {RNDIS_MSG_PACKET, 8 + 36 + 60, 36, 61};
+		ng_send_buf_write(g, 7 * g->send_section_size, w, sizeof(w));
+		m.send_rndis_pkt.send_buf_section_index = 7;
+		m.send_rndis_pkt.send_buf_section_size = 8 + 36 + 60;
+		ng_send_nvsp(g, 0, 901, &m, sizeof(m), true);
+		sends++;
+		expect_send_status(g, 901, NVSP_STAT_INVALID_RNDIS_PKT);
+		assert_int_equal(stats(g).bad_rndis, 1);
+
+		assert_int_equal(stats(g).tx_in_place - in_place, scattered ? 0 : sends);
+		ng_free(g);
+	}
 }
 
 static void malicious_sections_and_ranges(void **state)
@@ -705,8 +764,7 @@ static void malicious_rndis_and_nvsp(void **state)
 			w[8] = 100; /* ppi offset 30 inside the header, len 100 */
 		memcpy(msg, w, 4 * 9);
 		uint32_t idx = 3;
-		memcpy((uint8_t *)vf_page(g->f, g->send_pfn) + idx * g->send_section_size, msg,
-		       sizeof(msg));
+		ng_send_buf_write(g, idx * g->send_section_size, msg, sizeof(msg));
 		struct nvsp_message s = {.msg_type = NVSP_MSG1_TYPE_SEND_RNDIS_PKT};
 		s.send_rndis_pkt.send_buf_section_index = idx;
 		s.send_rndis_pkt.send_buf_section_size = sizeof(msg);
@@ -830,6 +888,7 @@ int main(void)
 		cmocka_unit_test(one_nic_cannot_stall_another),
 		cmocka_unit_test(link_indications),
 		cmocka_unit_test(macs_stable_and_configurable),
+		cmocka_unit_test(send_sections_in_place_or_gathered),
 		cmocka_unit_test(malicious_sections_and_ranges),
 		cmocka_unit_test(malicious_completions),
 		cmocka_unit_test(burst_receive_many_ranges),

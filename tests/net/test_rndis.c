@@ -21,6 +21,7 @@ struct sink {
 	uint32_t n_resp;
 	uint8_t frame[70000];
 	uint32_t frame_len;
+	const uint8_t *frame_at; /* where the device said the frame was */
 	struct rndis_frame_info info;
 	uint32_t n_frames;
 	uint32_t n_bad_logs;
@@ -42,6 +43,7 @@ static void on_frame(void *ctx, const uint8_t *data, uint32_t len,
 	assert_true(len <= sizeof(s->frame));
 	memcpy(s->frame, data, len);
 	s->frame_len = len;
+	s->frame_at = data;
 	s->info = *info;
 	s->n_frames++;
 }
@@ -383,8 +385,20 @@ static void data_packets(void **state)
 	assert_int_equal(d.stats.bad_packets, 0);
 }
 
+/* Private bytes, or shared ones with an exact-size scratch buffer. */
+static int handle(struct rndis_dev *d, const uint8_t *b, uint32_t len, bool shared)
+{
+	if (!shared)
+		return rndis_dev_handle(d, b, len);
+	uint8_t *scratch = test_malloc(len);
+	int err = rndis_dev_handle_shared(d, b, len, scratch, len);
+	test_free(scratch);
+	return err;
+}
+
 /* Each kind of lie: counted, no frame, nothing read past the message
- * (ASan watches; the buffers are exact-size copies). */
+ * (ASan watches; the buffers are exact-size copies), read privately or in
+ * place. */
 static void lying_lengths(void **state)
 {
 	(void)state;
@@ -414,9 +428,11 @@ static void lying_lengths(void **state)
 		uint8_t *b = test_malloc(len);
 		memcpy(b, good, len);
 		wr(b, lies[i].off, lies[i].val);
-		uint64_t before = d.stats.bad_packets + d.stats.bad_messages;
-		assert_int_equal(rndis_dev_handle(&d, b, len), -EBADMSG);
-		assert_int_equal(d.stats.bad_packets + d.stats.bad_messages, before + 1);
+		for (int shared = 0; shared < 2; shared++) {
+			uint64_t before = d.stats.bad_packets + d.stats.bad_messages;
+			assert_int_equal(handle(&d, b, len, shared), -EBADMSG);
+			assert_int_equal(d.stats.bad_packets + d.stats.bad_messages, before + 1);
+		}
 		test_free(b);
 	}
 	assert_int_equal(s.n_frames, 0);
@@ -424,7 +440,8 @@ static void lying_lengths(void **state)
 	for (uint32_t l = 1; l < len; l++) {
 		uint8_t *b = test_malloc(l);
 		memcpy(b, good, l);
-		assert_int_equal(rndis_dev_handle(&d, b, l), -EBADMSG);
+		assert_int_equal(handle(&d, b, l, false), -EBADMSG);
+		assert_int_equal(handle(&d, b, l, true), -EBADMSG);
 		test_free(b);
 	}
 	assert_int_equal(s.n_frames, 0);
@@ -438,6 +455,48 @@ static void lying_lengths(void **state)
 	assert_true(s.n_bad_logs <= 6);
 	/* Still works. */
 	assert_int_equal(rndis_dev_handle(&d, good, len), 0);
+	assert_int_equal(s.n_frames, 1);
+}
+
+/* Bytes the guest can still write (a send section read in place): frames
+ * are handed on by reference, control messages and per-packet info go
+ * through the scratch buffer, and what does not fit it is refused. */
+static void shared_buffers(void **state)
+{
+	(void)state;
+	struct rndis_dev d;
+	struct sink s;
+	static uint8_t b[4096], frame[1514], scratch[256];
+	setup(&d, &s, 1);
+	for (uint32_t i = 0; i < sizeof(frame); i++)
+		frame[i] = (uint8_t)(i * 5 + 3);
+	uint32_t w[] = {7, 1, 0, 0x4000};
+	uint32_t len = msg(b, RNDIS_MSG_INIT, w, 4, NULL, 0);
+	assert_int_equal(rndis_dev_handle_shared(&d, b, len, scratch, sizeof(scratch)), 0);
+	assert_int_equal(s.n_resp, 1);
+	assert_int_equal(rd(s.resp[0], 0), RNDIS_MSG_INIT_C);
+	assert_int_equal(d.state, RNDIS_DEV_INITIALIZED);
+
+	len = data_packet(b, frame, 1514, true);
+	assert_int_equal(rndis_dev_handle_shared(&d, b, len, scratch, sizeof(scratch)), 0);
+	assert_int_equal(s.n_frames, 1);
+	assert_ptr_equal(s.frame_at, b + 8 + 36 + 64); /* by reference */
+	assert_memory_equal(s.frame, frame, 1514);
+	assert_true(s.info.has_hash && s.info.has_vlan && s.info.has_lso && s.info.has_csum);
+	assert_int_equal(s.info.hash, 0x12345678);
+
+	/* Per-packet info longer than the scratch buffer: refused. */
+	assert_int_equal(rndis_dev_handle_shared(&d, b, len, scratch, 63), -EBADMSG);
+	assert_int_equal(d.stats.bad_packets, 1);
+	/* A control message longer than it: refused, not answered. */
+	s.n_resp = 0;
+	uint32_t q[] = {2, RNDIS_OID_GEN_LINK_SPEED, 0, 0, 0};
+	len = msg(b, RNDIS_MSG_QUERY, q, 5, NULL, 0);
+	assert_int_equal(rndis_dev_handle_shared(&d, b, len, scratch, len - 8 - 1), -EBADMSG);
+	assert_int_equal(s.n_resp, 0);
+	assert_int_equal(d.stats.bad_messages, 1);
+	assert_int_equal(rndis_dev_handle_shared(&d, b, len, scratch, len - 8), 0);
+	assert_int_equal(s.n_resp, 1);
 	assert_int_equal(s.n_frames, 1);
 }
 
@@ -489,6 +548,7 @@ int main(void)
 		cmocka_unit_test(halt_reset_keepalive_link),
 		cmocka_unit_test(data_packets),
 		cmocka_unit_test(lying_lengths),
+		cmocka_unit_test(shared_buffers),
 		cmocka_unit_test(filter_and_receive_header),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

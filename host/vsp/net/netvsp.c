@@ -58,6 +58,9 @@ struct guest_buf {
 	uint32_t pages;
 	uint32_t size; /* bytes: pages * PAGE */
 	uint32_t section_size, sections;
+	/* Send buffer, per section: where it is in our address space if its
+	 * pages are one run of guest RAM (read in place), else NULL. */
+	const uint8_t **in_place;
 };
 
 struct chan {
@@ -143,6 +146,7 @@ static uint32_t rd32(const uint8_t *p)
 static void buf_drop(struct guest_buf *b)
 {
 	free(b->pfns);
+	free(b->in_place);
 	memset(b, 0, sizeof(*b));
 }
 
@@ -192,6 +196,29 @@ static uint32_t buf_take(struct netvsp *n, struct chan *c, struct guest_buf *b, 
 	b->set = true;
 	(void)n;
 	return NVSP_STAT_SUCCESS;
+}
+
+/* The host address of [off, off + len) of b if its pages are consecutive
+ * guest pages inside one region of guest RAM, else NULL. */
+static const uint8_t *buf_run(const struct netvsp *n, const struct guest_buf *b, uint32_t off,
+			      uint32_t len)
+{
+	uint32_t first = off / PAGE, last = (off + len - 1) / PAGE;
+	for (uint32_t i = first; i < last; i++)
+		if (b->pfns[i + 1] != b->pfns[i] + 1)
+			return NULL;
+	return guest_memory_ptr(n->cfg.mem, b->pfns[first] * PAGE + off % PAGE, len);
+}
+
+/* Which send sections can be read in place (rndis_dev_handle_shared)
+ * rather than gathered: those of one run of guest pages, as our guests
+ * allocate them. A Linux guest's vmalloc'd buffer is mostly scattered;
+ * without the table (no memory) every section is gathered. */
+static void map_sections_in_place(struct netvsp *n, struct guest_buf *b)
+{
+	b->in_place = calloc(b->sections, sizeof(*b->in_place));
+	for (uint32_t i = 0; b->in_place && i < b->sections; i++)
+		b->in_place[i] = buf_run(n, b, i * b->section_size, b->section_size);
 }
 
 /* Receive sections: big enough for the RNDIS header and a frame of MTU plus
@@ -550,6 +577,7 @@ static void handle_send_buf(struct netvsp *n, struct chan *c, uint64_t tid,
 	if (st == NVSP_STAT_SUCCESS) {
 		n->send.section_size = NVSP_SEND_SECTION_SIZE;
 		n->send.sections = n->send.size / NVSP_SEND_SECTION_SIZE;
+		map_sections_in_place(n, &n->send);
 		m.send_send_buf_complete.section_size = NVSP_SEND_SECTION_SIZE;
 	} else {
 		refuse(n, &n->st.bad_messages, LOG_MESSAGE, "send buffer refused");
@@ -662,18 +690,42 @@ static int gather(struct netvsp *n, const struct vmbus_packet *pkt,
 	return 0;
 }
 
+/* A send of a section alone, when that section can be read in place: its
+ * address, else NULL (gather it). Section and size are checked here; a bad
+ * one goes to gather(), which refuses it and counts. */
+static const uint8_t *send_in_place(const struct netvsp *n, const struct vmbus_packet *pkt,
+				    const struct nvsp_1_send_rndis_packet *rp)
+{
+	uint32_t idx = rp->send_buf_section_index;
+	if (pkt->type == VMBUS_PKT_DATA_USING_GPA_DIRECT || !n->send.in_place ||
+	    idx >= n->send.sections || rp->send_buf_section_size == 0 ||
+	    rp->send_buf_section_size > n->send.section_size)
+		return NULL;
+	return n->send.in_place[idx];
+}
+
 static void handle_rndis_pkt(struct netvsp *n, struct chan *c, const struct vmbus_packet *pkt,
 			     const struct nvsp_message *in)
 {
 	struct nvsp_message m = {.msg_type = NVSP_MSG1_TYPE_SEND_RNDIS_PKT_COMPLETE};
+	const struct nvsp_1_send_rndis_packet *rp = &in->send_rndis_pkt;
+	const uint8_t *section = send_in_place(n, pkt, rp);
+	uint64_t before = n->rndis.stats.bad_messages + n->rndis.stats.bad_packets;
 	uint32_t len;
+	int err;
 	m.send_rndis_pkt_complete.status = NVSP_STAT_INVALID_RNDIS_PKT;
-	if (gather(n, pkt, &in->send_rndis_pkt, &len) == 0) {
-		uint64_t before = n->rndis.stats.bad_messages + n->rndis.stats.bad_packets;
-		if (rndis_dev_handle(&n->rndis, n->gather, len) == 0)
-			m.send_rndis_pkt_complete.status = NVSP_STAT_SUCCESS;
-		n->st.bad_rndis += n->rndis.stats.bad_messages + n->rndis.stats.bad_packets - before;
+	/* In place, the frames reach the backend without a copy of ours:
+	 * the guest's copy into the section and the backend's are all. */
+	if (section) {
+		n->st.tx_in_place++;
+		err = rndis_dev_handle_shared(&n->rndis, section, rp->send_buf_section_size,
+					      n->gather, n->gather_cap);
+	} else if ((err = gather(n, pkt, rp, &len)) == 0) {
+		err = rndis_dev_handle(&n->rndis, n->gather, len);
 	}
+	if (err == 0)
+		m.send_rndis_pkt_complete.status = NVSP_STAT_SUCCESS;
+	n->st.bad_rndis += n->rndis.stats.bad_messages + n->rndis.stats.bad_packets - before;
 	if (pkt->flags & VMBUS_PKT_FLAG_COMPLETION_REQUESTED)
 		complete_nvsp(n, c, pkt->trans_id, &m);
 }

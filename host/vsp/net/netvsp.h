@@ -33,7 +33,9 @@
 struct netvsp;
 
 struct netvsp_backend_ops {
-	/* A frame from the guest (valid during the call only). Lock held. */
+	/* A frame from the guest (valid during the call only). Lock held.
+	 * It may be the guest's own send section, which the guest can still
+	 * write: copy it once, decide nothing on bytes read twice. */
 	void (*transmit)(void *be, struct netvsp *nic, const uint8_t *frame, uint32_t len,
 			 const struct rndis_frame_info *info);
 	/* Receive room is back after a -ENOBUFS. Lock held. */
@@ -66,6 +68,7 @@ struct netvsp_stats {
 	uint32_t subchannels;
 	uint32_t open_channels;
 	uint64_t tx_frames, tx_bytes; /* guest to backend */
+	uint64_t tx_in_place;      /* sends read from their send section in place */
 	uint64_t rx_frames, rx_bytes; /* backend to guest */
 	uint64_t rx_filtered;      /* refused by the guest's packet filter */
 	uint64_t rx_no_buffer;     /* -ENOBUFS answers */

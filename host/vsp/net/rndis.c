@@ -50,6 +50,14 @@ static uint32_t rd32(const uint8_t *p)
 	return v;
 }
 
+/* Reads n bytes once: the compiler may not read src again in place of
+ * dst afterwards (src may be memory the guest writes as we look). */
+static void fetch_once(void *dst, const void *src, size_t n)
+{
+	memcpy(dst, src, n);
+	__asm__ volatile("" : : : "memory");
+}
+
 /* [off, off + len) inside [0, limit)? No overflow for any u32 inputs. */
 static bool fits(uint32_t off, uint32_t len, uint32_t limit)
 {
@@ -427,23 +435,23 @@ static void control(struct rndis_dev *d, uint32_t type, const uint8_t *body, uin
 /* ---- Data packets ---- */
 
 /*
- * Walks the per-packet info [off, off + len) of body and records the types
+ * Walks the per-packet info ppi[0, len) (private memory) and records the types
  * Linux sends. Element sizes and data offsets are checked against the
  * area; an element that lies rejects the packet.
  */
-static bool parse_ppi(const uint8_t *body, uint32_t off, uint32_t len,
-		      struct rndis_frame_info *fi)
+static bool parse_ppi(const uint8_t *ppi, uint32_t len, struct rndis_frame_info *fi)
 {
+	uint32_t off = 0;
 	while (len > 0) {
 		struct rndis_per_packet_info p;
 		if (len < sizeof(p))
 			return false;
-		memcpy(&p, body + off, sizeof(p));
+		memcpy(&p, ppi + off, sizeof(p));
 		if (p.size < sizeof(p) || p.size > len || p.ppi_offset < sizeof(p) ||
 		    p.ppi_offset > p.size)
 			return false;
 		uint32_t data_len = p.size - p.ppi_offset;
-		const uint8_t *data = body + off + p.ppi_offset;
+		const uint8_t *data = ppi + off + p.ppi_offset;
 		uint32_t *slot = NULL;
 		bool *has = NULL;
 		switch (p.type) {
@@ -474,7 +482,16 @@ static bool parse_ppi(const uint8_t *body, uint32_t off, uint32_t len,
 	return true;
 }
 
-static void packet(struct rndis_dev *d, const uint8_t *body, uint32_t body_len)
+/*
+ * A data packet. body is the message after its header; it may be memory
+ * the guest still writes (rndis_dev_handle_shared), so every field is
+ * fetched once into private memory and checked there: the packet header
+ * into p, the per-packet info into ppi_buf (from scratch, cap bytes) when
+ * body is shared. Only the frame itself is handed on by reference; a guest
+ * that rewrites it under us corrupts nothing but its own frame.
+ */
+static void packet(struct rndis_dev *d, const uint8_t *body, uint32_t body_len, bool shared,
+		   uint8_t *scratch, uint32_t cap)
 {
 	struct rndis_packet p;
 	struct rndis_frame_info fi = {0};
@@ -483,7 +500,7 @@ static void packet(struct rndis_dev *d, const uint8_t *body, uint32_t body_len)
 		bad(d, BAD_PACKET, true);
 		return;
 	}
-	memcpy(&p, body, sizeof(p));
+	fetch_once(&p, body, sizeof(p));
 	/* The frame must lie after the header, inside the message. With LSO
 	 * it may be bigger than the MTU, never than the largest transfer. */
 	if (p.data_offset < sizeof(p) || p.data_len == 0 ||
@@ -492,12 +509,19 @@ static void packet(struct rndis_dev *d, const uint8_t *body, uint32_t body_len)
 		bad(d, BAD_PACKET, true);
 		return;
 	}
-	if (p.per_pkt_info_len &&
-	    (p.per_pkt_info_offset < sizeof(p) ||
-	     !fits(p.per_pkt_info_offset, p.per_pkt_info_len, body_len) ||
-	     !parse_ppi(body, p.per_pkt_info_offset, p.per_pkt_info_len, &fi))) {
-		bad(d, BAD_PPI, true);
-		return;
+	if (p.per_pkt_info_len) {
+		const uint8_t *ppi = body + p.per_pkt_info_offset;
+		bool ok = p.per_pkt_info_offset >= sizeof(p) &&
+			  fits(p.per_pkt_info_offset, p.per_pkt_info_len, body_len) &&
+			  (!shared || p.per_pkt_info_len <= cap);
+		if (ok && shared) {
+			fetch_once(scratch, ppi, p.per_pkt_info_len);
+			ppi = scratch;
+		}
+		if (!ok || !parse_ppi(ppi, p.per_pkt_info_len, &fi)) {
+			bad(d, BAD_PPI, true);
+			return;
+		}
 	}
 	if (d->state != RNDIS_DEV_INITIALIZED) {
 		d->stats.dropped++;
@@ -509,7 +533,11 @@ static void packet(struct rndis_dev *d, const uint8_t *body, uint32_t body_len)
 
 /* ---- Entry points ---- */
 
-int rndis_dev_handle(struct rndis_dev *d, const uint8_t *buf, uint32_t len)
+/* The messages in buf, one after the other; shared: see packet(). A
+ * control message is copied whole into scratch first (its parsers read
+ * fields more than once); it is rare. */
+static int handle(struct rndis_dev *d, const uint8_t *buf, uint32_t len, bool shared,
+		  uint8_t *scratch, uint32_t cap)
 {
 	uint32_t off = 0;
 	while (off < len) {
@@ -518,23 +546,41 @@ int rndis_dev_handle(struct rndis_dev *d, const uint8_t *buf, uint32_t len)
 			bad(d, BAD_FRAMING, false);
 			return -EBADMSG;
 		}
-		memcpy(&h, buf + off, HDR);
-		if (h.msg_len < HDR || h.msg_len > len - off) {
+		fetch_once(&h, buf + off, HDR);
+		if (h.msg_len < HDR || h.msg_len > len - off ||
+		    (shared && h.msg_type != RNDIS_MSG_PACKET && h.msg_len - HDR > cap)) {
 			bad(d, BAD_FRAMING, false);
 			return -EBADMSG;
 		}
+		const uint8_t *body = buf + off + HDR;
+		uint32_t body_len = h.msg_len - HDR;
 		uint64_t bad_before = d->stats.bad_messages + d->stats.bad_packets;
 		if (h.msg_type == RNDIS_MSG_PACKET) {
-			packet(d, buf + off + HDR, h.msg_len - HDR);
+			packet(d, body, body_len, shared, scratch, cap);
 		} else {
+			if (shared) {
+				fetch_once(scratch, body, body_len);
+				body = scratch;
+			}
 			d->stats.control++;
-			control(d, h.msg_type, buf + off + HDR, h.msg_len - HDR);
+			control(d, h.msg_type, body, body_len);
 		}
 		if (d->stats.bad_messages + d->stats.bad_packets != bad_before)
 			return -EBADMSG;
 		off += h.msg_len;
 	}
 	return 0;
+}
+
+int rndis_dev_handle(struct rndis_dev *d, const uint8_t *buf, uint32_t len)
+{
+	return handle(d, buf, len, false, NULL, 0);
+}
+
+int rndis_dev_handle_shared(struct rndis_dev *d, const uint8_t *buf, uint32_t len,
+			    uint8_t *scratch, uint32_t cap)
+{
+	return handle(d, buf, len, true, scratch, cap);
 }
 
 void rndis_dev_set_link(struct rndis_dev *d, bool up)

@@ -99,6 +99,16 @@ void rndis_dev_init(struct rndis_dev *d, const struct rndis_dev_config *cfg,
  */
 int rndis_dev_handle(struct rndis_dev *d, const uint8_t *buf, uint32_t len);
 
+/*
+ * The same for bytes the guest can still write while we read them (a send
+ * section mapped in place): each header is fetched once into private
+ * memory before it is checked, control messages are copied whole into
+ * scratch, and data frames are handed to ops->frame by reference into buf.
+ * scratch holds cap bytes: at least the longest message buf may hold.
+ */
+int rndis_dev_handle_shared(struct rndis_dev *d, const uint8_t *buf, uint32_t len,
+			    uint8_t *scratch, uint32_t cap);
+
 /* Link state; indicates the change to an initialized guest. */
 void rndis_dev_set_link(struct rndis_dev *d, bool up);
 
