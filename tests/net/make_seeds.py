@@ -36,10 +36,13 @@ write('rndis', 'set-filter', b'\x01' + msg(5, [3, 0x0001010E, 4, 20, 0, 9]))
 write('rndis', 'packet-ppi', b'\x01' + packet(frame))
 write('rndis', 'batch', b'\x01' + packet(frame, False) + packet(frame[:64], True)
       + msg(8, [4]))
+# The same read in place (bit 1) with a 4 KiB scratch buffer (32 << 2).
+write('rndis', 'batch-in-place', bytes([1 | 2 | (32 << 2)]) + packet(frame, False)
+      + packet(frame[:64], True) + msg(8, [4]))
 
 # fuzz-netvsp (fuzz_netvsp.c): byte 0 the setup (bit 0 Linux's bring-up,
-# bits 1-3 the version index, bit 4 a sink backend), then records: u8 kind,
-# u16 length, bytes.
+# bits 1-3 the version index, bit 4 a sink backend, bit 5 a scattered send
+# buffer), then records: u8 kind, u16 length, bytes.
 def nvsp(t, words):
     b = struct.pack('<I', t) + b''.join(struct.pack('<I', w) for w in words)
     return b + bytes(40 - len(b))
@@ -58,6 +61,8 @@ write('netvsp', 'up-v61-frames', bytes([1 | (5 << 1)]) + rec(2, packet(frame)) +
       + rec(6, b'') + rec(1, b''))
 write('netvsp', 'up-v1-sections', bytes([1]) + rec(4, struct.pack('<II', 2, 104) + packet(frame))
       + rec(4, struct.pack('<II', 999, 50)))
+write('netvsp', 'up-v61-sections-gathered', bytes([1 | (5 << 1) | 0x20])
+      + rec(4, struct.pack('<II', 2, 104) + packet(frame)) + rec(6, b''))
 write('netvsp', 'up-v5-subchannels', bytes([1 | (3 << 1)]) + rec(0, nvsp(133, [1, 3]))
       + rec(7, b'\x00') + rec(6, b''))
 write('netvsp', 'sink-fill', bytes([1 | (5 << 1) | 0x10]) + rec(5, b'\x40\x00') * 40

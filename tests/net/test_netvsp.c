@@ -455,6 +455,89 @@ static void macs_stable_and_configurable(void **state)
 	ng_free(g);
 }
 
+/* The guest's RSS settings steer what the host receives: a TCP frame goes
+ * to the channel its indirection table names for the frame's Toeplitz
+ * hash, and the hash comes with it as per-packet info (NBL_HASH_VALUE),
+ * which Linux sets as the skb's hash. */
+static void rss_steers_and_reports_hash(void **state)
+{
+	(void)state;
+	struct netvsp_config cfg = {.queues = 4};
+	struct ng *g = ng_new(&cfg, true);
+	ng_up(g, NVSP_PROTOCOL_VERSION_61);
+	assert_int_equal(ng_subchannels(g, 3), 3);
+
+	/* rndis_filter_set_rss_param's layout: every table entry queue 2,
+	 * Microsoft's verification key, the hash types Linux asks for. */
+	static const uint8_t key[40] = {
+		0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3,
+		0x8f, 0xb0, 0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3,
+		0x80, 0x30, 0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa};
+	enum { INFO = sizeof(struct ndis_recv_scale_param) + 512 + 40 };
+	uint8_t req[28 + INFO] = {0}, resp[512];
+	uint32_t h[7] = {RNDIS_MSG_SET, sizeof(req), 21, OID_GEN_RECEIVE_SCALE_PARAMETERS, INFO,
+			 20, 0};
+	memcpy(req, h, sizeof(h));
+	struct ndis_recv_scale_param p = {
+		.hdr = {NDIS_OBJECT_TYPE_RSS_PARAMETERS, NDIS_RECEIVE_SCALE_PARAMETERS_REVISION_2,
+			sizeof(p)},
+		.hashinfo = NDIS_HASH_FUNC_TOEPLITZ | NDIS_HASH_IPV4 | NDIS_HASH_TCP_IPV4 |
+			    NDIS_HASH_IPV6 | NDIS_HASH_TCP_IPV6,
+		.indirect_tabsize = 512,
+		.indirect_taboffset = sizeof(p),
+		.hashkey_size = 40,
+		.hashkey_offset = sizeof(p) + 512,
+	};
+	memcpy(req + 28, &p, sizeof(p));
+	for (uint32_t i = 0; i < 128; i++) {
+		uint32_t q = 2;
+		memcpy(req + 28 + sizeof(p) + 4 * i, &q, 4);
+	}
+	memcpy(req + 28 + sizeof(p) + 512, key, 40);
+	ng_rndis(g, req, sizeof(req), false, resp, sizeof(resp));
+	uint32_t status;
+	memcpy(&status, resp + 12, 4);
+	assert_int_equal(status, RNDIS_STATUS_SUCCESS);
+
+	/* 66.9.149.187:2794 -> 161.142.100.80:1766, TCP: hash 0x51ccc178. */
+	uint8_t f[60] = {0};
+	memcpy(f, g->mac, 6);
+	f[12] = 0x08;
+	f[14] = 0x45;
+	f[14 + 9] = 6;
+	const uint8_t addrs[8] = {66, 9, 149, 187, 161, 142, 100, 80};
+	memcpy(f + 14 + 12, addrs, 8);
+	const uint8_t ports[4] = {2794 >> 8, 2794 & 0xff, 1766 >> 8, 1766 & 0xff};
+	memcpy(f + 34, ports, 4);
+	assert_int_equal(netvsp_receive(g->nic, f, sizeof(f)), 0);
+	struct ng_xfer x;
+	uint8_t buf[256];
+	for (uint32_t i = 0; i < 4; i++)
+		if (i != 2)
+			assert_false(ng_take_xfer(g, i, &x, buf, sizeof(buf)));
+	assert_true(ng_take_xfer(g, 2, &x, buf, sizeof(buf)));
+	struct rndis_packet rp;
+	memcpy(&rp, buf + 8, sizeof(rp));
+	bool found = false;
+	for (uint32_t off = 0; off + 16 <= rp.per_pkt_info_len;) {
+		struct rndis_per_packet_info pi;
+		memcpy(&pi, buf + 8 + rp.per_pkt_info_offset + off, sizeof(pi));
+		if (pi.type == NBL_HASH_VALUE) {
+			uint32_t v;
+			memcpy(&v, buf + 8 + rp.per_pkt_info_offset + off + pi.ppi_offset, 4);
+			assert_int_equal(v, 0x51ccc178);
+			found = true;
+		}
+		assert_true(pi.size >= sizeof(pi));
+		off += pi.size;
+	}
+	assert_true(found);
+	assert_memory_equal(buf + 8 + rp.data_offset, f, sizeof(f));
+	ng_complete_xfer(g, 2, x.tid);
+	assert_clean(g);
+	ng_free(g);
+}
+
 /* The guest queues many sends at once, each a batch of four frames as
  * Linux batches them, and does not read meanwhile: the reflected frames
  * fill its ring, yet no send completion is lost — the host keeps room for
@@ -884,6 +967,7 @@ int main(void)
 		cmocka_unit_test(jumbo_frames),
 		cmocka_unit_test(sections_recycled_on_completion),
 		cmocka_unit_test(subchannels_and_send_table),
+		cmocka_unit_test(rss_steers_and_reports_hash),
 		cmocka_unit_test(ring_pressure_keeps_completions),
 		cmocka_unit_test(one_nic_cannot_stall_another),
 		cmocka_unit_test(link_indications),

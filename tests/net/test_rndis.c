@@ -268,9 +268,12 @@ static void sets_filter_mac_rss(void **state)
 	assert_int_equal(d.rss_table_len, 128);
 	assert_int_equal(d.rss_table[5], 1);
 	/* A queue the device does not have, or a key past the buffer: refused. */
-	wr(rp, sizeof(*p), 9);
+	wr(rp, sizeof(*p), 2);
+	wr(rp, sizeof(*p) + 4 * 100, 9);
 	assert_int_equal(do_set(&d, &s, OID_GEN_RECEIVE_SCALE_PARAMETERS, rp, sizeof(rp)),
 			 RNDIS_STATUS_INVALID_DATA);
+	assert_int_equal(d.rss_table[0], 0); /* a refused set changes nothing */
+	wr(rp, sizeof(*p) + 4 * 100, 0);
 	wr(rp, sizeof(*p), 0);
 	p->hashkey_offset = sizeof(rp) - 20;
 	assert_int_equal(do_set(&d, &s, OID_GEN_RECEIVE_SCALE_PARAMETERS, rp, sizeof(rp)),
@@ -525,7 +528,8 @@ static void filter_and_receive_header(void **state)
 	/* What the host builds parses as Linux's receive path would. */
 	do_init(&d, &s);
 	uint8_t b[RNDIS_RX_HEADER_MAX + 100];
-	uint32_t h = rndis_dev_build_packet(b, 100, NDIS_CSUM_RX_TCP_SUCCEEDED, NDIS_VLAN_MAKE(0, 7));
+	uint32_t h = rndis_dev_build_packet(b, 100, NDIS_CSUM_RX_TCP_SUCCEEDED, NDIS_VLAN_MAKE(0, 7),
+					    NULL);
 	assert_true(h <= RNDIS_RX_HEADER_MAX);
 	for (int i = 0; i < 100; i++)
 		b[h + i] = (uint8_t)i;
@@ -535,8 +539,141 @@ static void filter_and_receive_header(void **state)
 	assert_int_equal(s.frame[99], 99);
 	assert_true(s.info.has_csum && s.info.has_vlan);
 	assert_int_equal(NDIS_VLAN_ID(s.info.vlan), 7);
-	h = rndis_dev_build_packet(b, 60, 0, 0);
+	h = rndis_dev_build_packet(b, 60, 0, 0, NULL);
 	assert_int_equal(h, 8 + 36);
+	const uint32_t hash = 0x51ccc178;
+	h = rndis_dev_build_packet(b, 60, NDIS_CSUM_RX_TCP_SUCCEEDED, NDIS_VLAN_MAKE(0, 7), &hash);
+	assert_int_equal(h, RNDIS_RX_HEADER_MAX);
+	assert_int_equal(rndis_dev_handle(&d, b, h + 60), 0);
+	assert_true(s.info.has_hash && s.info.has_csum && s.info.has_vlan);
+	assert_int_equal(s.info.hash, hash);
+}
+
+/* A frame of Microsoft's RSS verification suite: IPv4 or IPv6, TCP, from
+ * src:sport to dst:dport, behind an Ethernet header (and a VLAN tag). */
+static uint32_t rss_frame(uint8_t *f, bool v6, bool vlan, const uint8_t *src,
+			  const uint8_t *dst, uint16_t sport, uint16_t dport)
+{
+	memset(f, 0, 128);
+	uint32_t o = 12;
+	if (vlan) {
+		f[o++] = 0x81;
+		f[o++] = 0x00;
+		o += 2;
+	}
+	f[o++] = v6 ? 0x86 : 0x08;
+	f[o++] = v6 ? 0xdd : 0x00;
+	uint32_t alen = v6 ? 16 : 4;
+	if (v6) {
+		f[o] = 0x60;
+		f[o + 6] = 6; /* next header: TCP */
+		memcpy(f + o + 8, src, alen);
+		memcpy(f + o + 24, dst, alen);
+		o += 40;
+	} else {
+		f[o] = 0x45;
+		f[o + 9] = 6;
+		memcpy(f + o + 12, src, alen);
+		memcpy(f + o + 16, dst, alen);
+		o += 20;
+	}
+	f[o] = (uint8_t)(sport >> 8), f[o + 1] = (uint8_t)sport;
+	f[o + 2] = (uint8_t)(dport >> 8), f[o + 3] = (uint8_t)dport;
+	return o + 20;
+}
+
+/* Sets RSS as rndis_filter_set_rss_param does, with the given hash types
+ * and Microsoft's verification key; table entry i is queue i % queues. */
+static void set_rss(struct rndis_dev *d, struct sink *s, uint32_t hashinfo, uint32_t queues)
+{
+	static const uint8_t key[40] = {
+		0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3,
+		0x8f, 0xb0, 0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3,
+		0x80, 0x30, 0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa};
+	uint8_t rp[sizeof(struct ndis_recv_scale_param) + 512 + 40] = {0};
+	struct ndis_recv_scale_param *p = (void *)rp;
+	p->hdr.type = NDIS_OBJECT_TYPE_RSS_PARAMETERS;
+	p->hdr.revision = NDIS_RECEIVE_SCALE_PARAMETERS_REVISION_2;
+	p->hdr.size = sizeof(*p);
+	p->hashinfo = hashinfo;
+	p->indirect_tabsize = 512;
+	p->indirect_taboffset = sizeof(*p);
+	p->hashkey_size = 40;
+	p->hashkey_offset = sizeof(*p) + 512;
+	for (uint32_t i = 0; i < 128; i++)
+		wr(rp, sizeof(*p) + 4 * i, i % queues);
+	memcpy(rp + sizeof(*p) + 512, key, 40);
+	assert_int_equal(do_set(d, s, OID_GEN_RECEIVE_SCALE_PARAMETERS, rp, sizeof(rp)),
+			 RNDIS_STATUS_SUCCESS);
+}
+
+/* The receive hash against the published Toeplitz vectors ("Verifying the
+ * RSS Hash Calculation"), for the header types the guest asked for. */
+static void rss_hash_vectors(void **state)
+{
+	(void)state;
+	struct rndis_dev d;
+	struct sink s;
+	uint8_t f[128];
+	uint32_t h, len;
+	setup(&d, &s, 4);
+	do_init(&d, &s);
+	const uint8_t src4[4] = {66, 9, 149, 187}, dst4[4] = {161, 142, 100, 80};
+	const uint8_t src4b[4] = {199, 92, 111, 2}, dst4b[4] = {65, 69, 140, 83};
+	const uint8_t src6[16] = {0x3f, 0xfe, 0x25, 0x01, 0x02, 0x00, 0x1f, 0xff, 0, 0, 0, 0, 0, 0, 0, 7};
+	const uint8_t dst6[16] = {0x3f, 0xfe, 0x25, 0x01, 0x02, 0x00, 0x00, 0x03, 0, 0, 0, 0, 0, 0, 0, 1};
+
+	len = rss_frame(f, false, false, src4, dst4, 2794, 1766);
+	assert_false(rndis_dev_rx_hash(&d, f, len, &h)); /* RSS not set up */
+
+	const uint32_t all = NDIS_HASH_FUNC_TOEPLITZ | NDIS_HASH_IPV4 | NDIS_HASH_TCP_IPV4 |
+			     NDIS_HASH_IPV6 | NDIS_HASH_TCP_IPV6; /* what Linux 6.1 asks */
+	set_rss(&d, &s, all, 4);
+	assert_true(rndis_dev_rx_hash(&d, f, len, &h));
+	assert_int_equal(h, 0x51ccc178);
+	len = rss_frame(f, false, true, src4b, dst4b, 14230, 4739); /* behind a VLAN tag */
+	assert_true(rndis_dev_rx_hash(&d, f, len, &h));
+	assert_int_equal(h, 0xc626b0ea);
+	len = rss_frame(f, true, false, src6, dst6, 2794, 1766);
+	assert_true(rndis_dev_rx_hash(&d, f, len, &h));
+	assert_int_equal(h, 0x40207d3d);
+	/* A fragment: addresses only. */
+	len = rss_frame(f, false, false, src4, dst4, 2794, 1766);
+	f[14 + 6] = 0x20; /* more fragments */
+	assert_true(rndis_dev_rx_hash(&d, f, len, &h));
+	assert_int_equal(h, 0x323e8fc2);
+	/* A TCP header cut off after its ports: still the TCP hash. */
+	f[14 + 6] = 0;
+	assert_true(rndis_dev_rx_hash(&d, f, 14 + 20 + 4, &h));
+	assert_int_equal(h, 0x51ccc178);
+	/* Not IP, or an IP header cut short: no hash. */
+	assert_false(rndis_dev_rx_hash(&d, f, 14 + 19, &h));
+	f[12] = 0x88, f[13] = 0xb5;
+	assert_false(rndis_dev_rx_hash(&d, f, len, &h));
+
+	/* Addresses only asked for: the address hashes. */
+	set_rss(&d, &s, NDIS_HASH_FUNC_TOEPLITZ | NDIS_HASH_IPV4 | NDIS_HASH_IPV6, 4);
+	len = rss_frame(f, false, false, src4b, dst4b, 14230, 4739);
+	assert_true(rndis_dev_rx_hash(&d, f, len, &h));
+	assert_int_equal(h, 0xd718262a);
+	len = rss_frame(f, true, false, src6, dst6, 2794, 1766);
+	assert_true(rndis_dev_rx_hash(&d, f, len, &h));
+	assert_int_equal(h, 0x2cc18cd5);
+	/* TCP over IPv4 only: IPv6 and cut-short TCP get none. */
+	set_rss(&d, &s, NDIS_HASH_FUNC_TOEPLITZ | NDIS_HASH_TCP_IPV4, 4);
+	assert_false(rndis_dev_rx_hash(&d, f, len, &h));
+	len = rss_frame(f, false, false, src4, dst4, 2794, 1766);
+	assert_false(rndis_dev_rx_hash(&d, f, 14 + 20 + 2, &h));
+	assert_true(rndis_dev_rx_hash(&d, f, len, &h));
+	assert_int_equal(h, 0x51ccc178);
+	/* Turned off. */
+	uint8_t off[sizeof(struct ndis_recv_scale_param)] = {0};
+	struct ndis_recv_scale_param *p = (void *)off;
+	p->hdr.type = NDIS_OBJECT_TYPE_RSS_PARAMETERS;
+	p->flag = NDIS_RSS_PARAM_FLAG_DISABLE_RSS;
+	assert_int_equal(do_set(&d, &s, OID_GEN_RECEIVE_SCALE_PARAMETERS, off, sizeof(off)),
+			 RNDIS_STATUS_SUCCESS);
+	assert_false(rndis_dev_rx_hash(&d, f, len, &h));
 }
 
 int main(void)
@@ -550,6 +687,7 @@ int main(void)
 		cmocka_unit_test(lying_lengths),
 		cmocka_unit_test(shared_buffers),
 		cmocka_unit_test(filter_and_receive_header),
+		cmocka_unit_test(rss_hash_vectors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

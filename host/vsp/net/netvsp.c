@@ -307,22 +307,34 @@ static uint32_t open_channels(const struct netvsp *n)
 	return k;
 }
 
-/* The channel for a received frame: the RSS table (if the guest set one)
- * over a hash of the addresses, so a flow stays on one channel. With one
- * channel there is nothing to choose, and no hash (it was a tenth of the
- * receive path's time). */
-static struct chan *rx_channel(struct netvsp *n, const uint8_t *frame, uint32_t len)
+/* A received frame's RSS hash, when the guest's RSS settings give one. */
+struct rx_hash {
+	bool valid;
+	uint32_t hash;
+};
+
+/* The channel for a received frame, so a flow stays on one channel: the
+ * guest's RSS indirection table over the Toeplitz hash it asked for (the
+ * hash also goes to the guest as per-packet info, as Hyper-V's does);
+ * without RSS, a cheap hash of the addresses over the sub-channels. With
+ * one channel and no RSS there is nothing to choose, and no hash (it was a
+ * tenth of the receive path's time). */
+static struct chan *rx_channel(struct netvsp *n, const uint8_t *frame, uint32_t len,
+			       struct rx_hash *rh)
 {
 	uint32_t q = 0;
-	if (n->rndis.rss_table_len || n->subchannels) {
+	rh->valid = rndis_dev_rx_hash(&n->rndis, frame, len, &rh->hash);
+	if (rh->valid) {
+		/* The guest's RSS: its key and types, its indirection table. */
+		q = n->rndis.rss_table[rh->hash % n->rndis.rss_table_len];
+	} else if (n->subchannels) {
+		/* No RSS set up (or not a type it hashes): still spread flows,
+		 * by their Ethernet header and IPv4 addresses. */
 		uint32_t h = 2166136261u;
-		uint32_t end = len < 34 ? len : 34; /* Ethernet header and IPv4 addresses */
+		uint32_t end = len < 34 ? len : 34;
 		for (uint32_t i = 0; i < end; i++)
 			h = (h ^ frame[i]) * 16777619u;
-		if (n->rndis.rss_table_len)
-			q = n->rndis.rss_table[h % n->rndis.rss_table_len];
-		else
-			q = h % (n->subchannels + 1);
+		q = h % (n->subchannels + 1);
 	}
 	if (q < NETVSP_QUEUES_MAX && n->chans[q] && !n->chans[q]->broken)
 		return n->chans[q];
@@ -1157,7 +1169,8 @@ void netvsp_remove(struct vmbus_server *s, struct netvsp *n)
 
 /* Whether a frame can go to the guest at all: 0 and its channel, or
  * -EMSGSIZE, -ENOTCONN, -EPERM (counted as filtered). */
-static int rx_check(struct netvsp *n, const uint8_t *frame, uint32_t len, struct chan **c)
+static int rx_check(struct netvsp *n, const uint8_t *frame, uint32_t len, struct chan **c,
+		    struct rx_hash *rh)
 {
 	if (len > n->cfg.mtu + RNDIS_ETH_HLEN + RNDIS_VLAN_HLEN || len < RNDIS_ETH_HLEN)
 		return -EMSGSIZE;
@@ -1167,7 +1180,7 @@ static int rx_check(struct netvsp *n, const uint8_t *frame, uint32_t len, struct
 		n->st.rx_filtered++;
 		return -EPERM;
 	}
-	*c = rx_channel(n, frame, len);
+	*c = rx_channel(n, frame, len, rh);
 	return *c ? 0 : -ENOTCONN;
 }
 
@@ -1221,7 +1234,8 @@ uint32_t netvsp_receive_burst_locked(struct netvsp *n, const uint8_t *const *fra
 	pending_flush(n);
 	for (i = 0; i < count; i++) {
 		struct chan *c = NULL;
-		errs[i] = rx_check(n, frames[i], lens[i], &c);
+		struct rx_hash rh;
+		errs[i] = rx_check(n, frames[i], lens[i], &c, &rh);
 		if (errs[i])
 			continue;
 		if (b.count && (b.c != c || b.count == NETVSP_RX_BURST_MAX)) {
@@ -1241,7 +1255,7 @@ uint32_t netvsp_receive_burst_locked(struct netvsp *n, const uint8_t *const *fra
 			note_channel(used, &nused, c);
 		}
 		uint8_t hdr[RNDIS_RX_HEADER_MAX];
-		uint32_t hlen = rndis_dev_build_packet(hdr, lens[i], 0, 0);
+		uint32_t hlen = rndis_dev_build_packet(hdr, lens[i], 0, 0, rh.valid ? &rh.hash : NULL);
 		errs[i] = batch_add(n, &b, hdr, hlen, frames[i], lens[i]);
 		if (errs[i] == -ENOBUFS && take_all_completions(n))
 			errs[i] = batch_add(n, &b, hdr, hlen, frames[i], lens[i]);

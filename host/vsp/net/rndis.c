@@ -307,12 +307,12 @@ static uint32_t set_rss(struct rndis_dev *d, const uint8_t *info, uint32_t len)
 	    !fits(p.hashkey_offset, p.hashkey_size, len))
 		return RNDIS_STATUS_INVALID_DATA;
 	uint32_t n = p.indirect_tabsize / 4;
-	for (uint32_t i = 0; i < n; i++) {
-		uint32_t q = rd32(info + p.indirect_taboffset + 4 * i);
-		if (q >= d->cfg.rss_queues)
+	/* All checked before any is taken: a refused set changes nothing. */
+	for (uint32_t i = 0; i < n; i++)
+		if (rd32(info + p.indirect_taboffset + 4 * i) >= d->cfg.rss_queues)
 			return RNDIS_STATUS_INVALID_DATA;
-		d->rss_table[i] = q;
-	}
+	for (uint32_t i = 0; i < n; i++)
+		d->rss_table[i] = rd32(info + p.indirect_taboffset + 4 * i);
 	d->rss_table_len = n;
 	memset(d->rss_key, 0, sizeof(d->rss_key));
 	memcpy(d->rss_key, info + p.hashkey_offset, p.hashkey_size);
@@ -607,6 +607,83 @@ bool rndis_dev_accepts(const struct rndis_dev *d, const uint8_t *frame, uint32_t
 	return (f & NDIS_PACKET_TYPE_DIRECTED) && !memcmp(frame, d->current_mac, 6);
 }
 
+/* The Toeplitz hash (Microsoft's RSS hash) of in[0, n), n <= 36, under a
+ * 40-byte key: for each input bit set, the 32 key bits starting at that
+ * bit's position are folded in. */
+static uint32_t toeplitz(const uint8_t key[NDIS_RSS_HASH_SECRET_KEY_MAX_SIZE], const uint8_t *in,
+			 uint32_t n)
+{
+	uint32_t h = 0;
+	uint32_t window = (uint32_t)key[0] << 24 | key[1] << 16 | key[2] << 8 | key[3];
+	for (uint32_t i = 0; i < n; i++) {
+		uint8_t next = i + 4 < NDIS_RSS_HASH_SECRET_KEY_MAX_SIZE ? key[i + 4] : 0;
+		for (int bit = 7; bit >= 0; bit--) {
+			if (in[i] >> bit & 1)
+				h ^= window;
+			window = window << 1 | (uint32_t)(next >> bit & 1);
+		}
+	}
+	return h;
+}
+
+/* Where the frame's IP header starts (after a VLAN tag, if any) and its
+ * ethertype; 0 if too short. */
+static uint32_t ip_offset(const uint8_t *f, uint32_t len, uint16_t *type)
+{
+	uint32_t off = RNDIS_ETH_HLEN;
+	if (len < off)
+		return 0;
+	*type = (uint16_t)(f[12] << 8 | f[13]);
+	if (*type == 0x8100) {
+		off += RNDIS_VLAN_HLEN;
+		if (len < off)
+			return 0;
+		*type = (uint16_t)(f[16] << 8 | f[17]);
+	}
+	return off;
+}
+
+bool rndis_dev_rx_hash(const struct rndis_dev *d, const uint8_t *f, uint32_t len,
+		       uint32_t *hash)
+{
+	uint32_t info = d->rss_hashinfo;
+	uint8_t in[36]; /* addresses, then ports */
+	uint32_t n, l4 = 0, addr_len;
+	uint16_t type;
+	uint32_t off = ip_offset(f, len, &type);
+	if (!d->rss_table_len || !(info & NDIS_HASH_FUNC_TOEPLITZ) || !off)
+		return false;
+	if (type == 0x0800 && len >= off + 20 && (info & (NDIS_HASH_IPV4 | NDIS_HASH_TCP_IPV4))) {
+		uint32_t ihl = (f[off] & 0xfu) * 4u;
+		bool fragment = (f[off + 6] & 0x3fu) || f[off + 7];
+		addr_len = 8;
+		memcpy(in, f + off + 12, addr_len);
+		if (f[off + 9] == 6 && !fragment && ihl >= 20 && (info & NDIS_HASH_TCP_IPV4))
+			l4 = off + ihl;
+		else if (!(info & NDIS_HASH_IPV4))
+			return false;
+	} else if (type == 0x86dd && len >= off + 40 &&
+		   (info & (NDIS_HASH_IPV6 | NDIS_HASH_TCP_IPV6))) {
+		addr_len = 32;
+		memcpy(in, f + off + 8, addr_len);
+		if (f[off + 6] == 6 && (info & NDIS_HASH_TCP_IPV6))
+			l4 = off + 40;
+		else if (!(info & NDIS_HASH_IPV6))
+			return false;
+	} else {
+		return false;
+	}
+	n = addr_len;
+	if (l4 && len >= l4 + 4) {
+		memcpy(in + n, f + l4, 4); /* source and destination ports */
+		n += 4;
+	} else if (l4 && !(info & (type == 0x0800 ? NDIS_HASH_IPV4 : NDIS_HASH_IPV6))) {
+		return false; /* a TCP header cut short, and no address hash asked for */
+	}
+	*hash = toeplitz(d->rss_key, in, n);
+	return true;
+}
+
 static uint32_t put_ppi(uint8_t *at, uint32_t type, uint32_t value)
 {
 	struct rndis_per_packet_info p = {16, type, sizeof(p)};
@@ -616,7 +693,7 @@ static uint32_t put_ppi(uint8_t *at, uint32_t type, uint32_t value)
 }
 
 uint32_t rndis_dev_build_packet(uint8_t *out, uint32_t frame_len, uint32_t csum_rx,
-				uint32_t vlan)
+				uint32_t vlan, const uint32_t *hash)
 {
 	struct rndis_packet p = {.per_pkt_info_offset = sizeof(p)};
 	uint8_t *ppi = out + HDR + sizeof(p);
@@ -625,6 +702,8 @@ uint32_t rndis_dev_build_packet(uint8_t *out, uint32_t frame_len, uint32_t csum_
 					      csum_rx);
 	if (vlan)
 		p.per_pkt_info_len += put_ppi(ppi + p.per_pkt_info_len, IEEE_8021Q_INFO, vlan);
+	if (hash)
+		p.per_pkt_info_len += put_ppi(ppi + p.per_pkt_info_len, NBL_HASH_VALUE, *hash);
 	if (!p.per_pkt_info_len)
 		p.per_pkt_info_offset = 0;
 	p.data_offset = sizeof(p) + p.per_pkt_info_len;

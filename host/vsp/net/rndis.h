@@ -28,8 +28,8 @@
 /* Largest control response this device builds. */
 #define RNDIS_RESPONSE_MAX 512u
 /* Bytes of RNDIS header and per-packet info in front of a received frame
- * (rndis_dev_build_packet: the packet header, checksum and VLAN info). */
-#define RNDIS_RX_HEADER_MAX (8u + 36u + 2u * 16u)
+ * (rndis_dev_build_packet: the packet header, checksum, VLAN and hash info). */
+#define RNDIS_RX_HEADER_MAX (8u + 36u + 3u * 16u)
 
 enum rndis_dev_state {
 	RNDIS_DEV_UNINITIALIZED,
@@ -116,12 +116,23 @@ void rndis_dev_set_link(struct rndis_dev *d, bool up);
 bool rndis_dev_accepts(const struct rndis_dev *d, const uint8_t *frame, uint32_t len);
 
 /*
+ * The receive-side scaling hash of a frame for the guest, as the guest set
+ * it up (OID_GEN_RECEIVE_SCALE_PARAMETERS: Toeplitz, its key, the header
+ * types): over IPv4 or IPv6 source and destination addresses, and the TCP
+ * ports when TCP hashing is on and the packet is not a fragment. False
+ * (no hash) when RSS is off or the frame is none of the types asked for.
+ */
+bool rndis_dev_rx_hash(const struct rndis_dev *d, const uint8_t *frame, uint32_t len,
+		       uint32_t *hash);
+
+/*
  * Writes the RNDIS data packet header for a received frame of frame_len
  * bytes into out (at least RNDIS_RX_HEADER_MAX bytes); the frame goes
  * right after the returned number of bytes. csum_rx (NDIS_CSUM_RX_*) and
- * vlan are added as per-packet info when nonzero.
+ * vlan are added as per-packet info when nonzero, the RSS hash when hash
+ * is not NULL (Linux sets it as the skb's hash).
  */
 uint32_t rndis_dev_build_packet(uint8_t *out, uint32_t frame_len, uint32_t csum_rx,
-				uint32_t vlan);
+				uint32_t vlan, const uint32_t *hash);
 
 #endif /* HVKIT_NETVSP_RNDIS_H */

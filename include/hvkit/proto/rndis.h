@@ -367,6 +367,13 @@ struct ndis_recv_scale_param {
 };
 #define NDIS_RECEIVE_SCALE_PARAMETERS_REVISION_2 2u
 #define NDIS_RSS_PARAM_FLAG_DISABLE_RSS 0x0010u
+/* hashinfo: the hash function and the headers it covers (hyperv_net.h);
+ * Linux 6.1 asks for Toeplitz over IPv4/IPv6 addresses and TCP ports. */
+#define NDIS_HASH_FUNC_TOEPLITZ 0x00000001u
+#define NDIS_HASH_IPV4 0x00000100u
+#define NDIS_HASH_TCP_IPV4 0x00000200u
+#define NDIS_HASH_IPV6 0x00000400u
+#define NDIS_HASH_TCP_IPV6 0x00001000u
 #define NDIS_RSS_INDIRECTION_TABLE_MAX_SIZE (128u * 4u)
 #define NDIS_RSS_HASH_SECRET_KEY_MAX_SIZE 40u
 
