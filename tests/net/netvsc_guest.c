@@ -227,6 +227,8 @@ static void frames(uint32_t version, uint32_t mtu, uint32_t channels, uint32_t s
 	netvsc_get_stats(n, &st);
 	CHECK(st.nvsp_version == version, "NVSP %#x, expected %#x", st.nvsp_version, version);
 	CHECK(st.channels == channels, "%u channels, expected %u", st.channels, channels);
+	CHECK(st.rss_channels == (channels > 1 ? channels : 0), "RSS over %u channels",
+	      st.rss_channels);
 	CHECK(netvsc_mtu(n) == mtu, "MTU %u", netvsc_mtu(n));
 	CHECK(netvsc_link_up(n), "link down at start");
 	CHECK(st.recv_section_size >= mtu + 14, "receive section %u", st.recv_section_size);

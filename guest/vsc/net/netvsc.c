@@ -1080,6 +1080,40 @@ struct netvsc *netvsc_nic(struct netvsc_driver *d, uint32_t i)
 	return n;
 }
 
+/* The RSS key Linux 6.1 sets (rndis_filter.c netvsc_hash_key: Microsoft's
+ * default Toeplitz key). */
+static const uint8_t rss_key[NDIS_RSS_HASH_SECRET_KEY_MAX_SIZE] = {
+	0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3,
+	0x8f, 0xb0, 0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3,
+	0x80, 0x30, 0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa};
+
+/* Receive-side scaling over the channels open now, as
+ * rndis_filter_set_rss_param lays it out: Toeplitz over IPv4/IPv6
+ * addresses and TCP ports, table entry i to channel i % channels
+ * (ethtool_rxfh_indir_default), then the key. */
+static int set_rss(struct netvsc *n, uint32_t channels)
+{
+	enum { TABLE = NDIS_RSS_INDIRECTION_TABLE_MAX_SIZE, KEY = NDIS_RSS_HASH_SECRET_KEY_MAX_SIZE };
+	uint8_t info[sizeof(struct ndis_recv_scale_param) + TABLE + KEY];
+	struct ndis_recv_scale_param p = {
+		.hdr = {NDIS_OBJECT_TYPE_RSS_PARAMETERS, NDIS_RECEIVE_SCALE_PARAMETERS_REVISION_2,
+			sizeof(p)},
+		.hashinfo = NDIS_HASH_FUNC_TOEPLITZ | NDIS_HASH_IPV4 | NDIS_HASH_TCP_IPV4 |
+			    NDIS_HASH_IPV6 | NDIS_HASH_TCP_IPV6,
+		.indirect_tabsize = TABLE,
+		.indirect_taboffset = sizeof(p),
+		.hashkey_size = KEY,
+		.hashkey_offset = sizeof(p) + TABLE,
+	};
+	memcpy(info, &p, sizeof(p));
+	for (uint32_t i = 0; i < TABLE / 4; i++) {
+		uint32_t q = i % channels;
+		memcpy(info + sizeof(p) + 4 * i, &q, 4);
+	}
+	memcpy(info + sizeof(p) + TABLE, rss_key, KEY);
+	return rndis_set(n, OID_GEN_RECEIVE_SCALE_PARAMETERS, info, sizeof(info));
+}
+
 int netvsc_open(struct netvsc *n, const struct netvsc_ops *ops)
 {
 	if (!n || !ops)
@@ -1089,9 +1123,18 @@ int netvsc_open(struct netvsc *n, const struct netvsc_ops *ops)
 	uint32_t filter = NDIS_PACKET_TYPE_DIRECTED | NDIS_PACKET_TYPE_MULTICAST |
 			  NDIS_PACKET_TYPE_BROADCAST;
 	int err = rndis_set(n, RNDIS_OID_GEN_CURRENT_PACKET_FILTER, &filter, sizeof(filter));
-	if (err)
+	if (err) {
 		__atomic_store_n(&n->opened, false, __ATOMIC_RELEASE);
-	return err;
+		return err;
+	}
+	/* Spread receive over the sub-channels open now; a host refusing it
+	 * still spreads by its own choice, so that is no failure. */
+	uint32_t nchan = __atomic_load_n(&n->nchan, __ATOMIC_ACQUIRE);
+	if (nchan > 1 && set_rss(n, nchan) == 0)
+		n->st.rss_channels = nchan;
+	else if (nchan > 1)
+		nlog(n, "netvsc: the host refused RSS over %u channels\n", nchan);
+	return 0;
 }
 
 /* The flow's hash: addresses and, for IPv4 TCP/UDP, ports, so one flow

@@ -112,6 +112,7 @@ struct netvsc_stats {
 	uint32_t send_sections;
 	uint32_t send_section_size;
 	uint32_t send_table[16];  /* the host's send indirection table */
+	uint32_t rss_channels;    /* RSS set over this many channels at open; 0: not */
 	uint64_t tx_frames, tx_bytes, tx_copied, tx_gpa_direct, tx_busy;
 	uint64_t tx_sends;        /* SEND_RNDIS_PKT messages for data */
 	uint64_t tx_completions;  /* data and RNDIS control sends */
