@@ -11,6 +11,9 @@ uint64_t bench_now_ns(void);
 /* The n-th CPU this process may run on, or -1 if there are fewer. */
 int bench_cpu(int n);
 
+/* Pins the calling thread to cpu (nothing if cpu < 0). */
+void bench_pin(int cpu);
+
 /* Keeps the compiler from dropping a copy whose result is never read. */
 static inline void bench_clobber(void *p)
 {

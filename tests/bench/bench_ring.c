@@ -51,17 +51,6 @@ struct ring_run {
 	int cpu_producer, cpu_consumer;
 };
 
-static void pin_to(int cpu)
-{
-	cpu_set_t set;
-
-	if (cpu < 0)
-		return;
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
-}
-
 /* A spinning side backs off a little between looks, so that it does not
  * pull the shared header line away from the other side on every cycle. */
 static void cpu_relax(void)
@@ -109,7 +98,7 @@ static void *producer(void *arg)
 	uint64_t deadline = bench_now_ns() + (uint64_t)(run->seconds * 1e9);
 	uint64_t seq = 0;
 
-	pin_to(run->cpu_producer);
+	bench_pin(run->cpu_producer);
 	memset(src, 0x5A, run->payload);
 	while (bench_now_ns() < deadline) {
 		int err = 0;
@@ -150,7 +139,7 @@ static void *consumer(void *arg)
 	uint64_t expect = 0;
 	uint32_t uncommitted = 0;
 
-	pin_to(run->cpu_consumer);
+	bench_pin(run->cpu_consumer);
 	vmbus_ring_reader_mask(&run->r);
 	for (;;) {
 		struct vmbus_packet pkt;
@@ -270,7 +259,7 @@ static void *memcpy_thread(void *arg)
 	uint64_t bytes = 0;
 	size_t off = 0;
 
-	pin_to(bench_cpu(0));
+	bench_pin(bench_cpu(0));
 	memset(src, 1, m->working_set);
 	memset(dst, 2, m->working_set);
 	uint64_t t0 = bench_now_ns(), deadline = t0 + (uint64_t)(m->seconds * 1e9), now;
@@ -323,7 +312,7 @@ static void *plain_producer(void *arg)
 	uint64_t head = 0, tail_seen = 0;
 	uint64_t deadline = bench_now_ns() + (uint64_t)(p->seconds * 1e9);
 
-	pin_to(bench_cpu(0));
+	bench_pin(bench_cpu(0));
 	memset(src, 0x5A, p->slot_size);
 	while (bench_now_ns() < deadline) {
 		for (int k = 0; k < 32; k++) {
@@ -348,7 +337,7 @@ static void *plain_consumer(void *arg)
 	uint8_t *dst = malloc(p->slot_size);
 	uint64_t tail = 0, head_seen = 0;
 
-	pin_to(bench_cpu(1));
+	bench_pin(bench_cpu(1));
 	for (;;) {
 		if (tail == head_seen) {
 			head_seen = __atomic_load_n(&p->head, __ATOMIC_ACQUIRE);
@@ -405,7 +394,7 @@ static void *pong_thread(void *arg)
 {
 	struct pingpong *pp = arg;
 
-	pin_to(bench_cpu(1));
+	bench_pin(bench_cpu(1));
 	for (uint64_t i = 1; i <= PINGPONG_ROUNDS; i++) {
 		while (__atomic_load_n(&pp->ping, __ATOMIC_ACQUIRE) != i)
 			;
@@ -418,7 +407,7 @@ static void *ping_thread(void *arg)
 {
 	struct pingpong *pp = arg;
 
-	pin_to(bench_cpu(0));
+	bench_pin(bench_cpu(0));
 	for (uint64_t i = 1; i <= PINGPONG_ROUNDS; i++) {
 		__atomic_store_n(&pp->ping, i, __ATOMIC_RELEASE);
 		while (__atomic_load_n(&pp->pong, __ATOMIC_ACQUIRE) != i)
