@@ -640,6 +640,13 @@ static void handle_subchannel(struct netvsp *n, struct chan *c, uint64_t tid,
 		send_table(n, c);
 }
 
+/* The send section a packet names exists and the size it gives fits it. */
+static bool send_section_valid(const struct netvsp *n, const struct nvsp_1_send_rndis_packet *rp)
+{
+	return n->send.set && rp->send_buf_section_index < n->send.sections &&
+	       rp->send_buf_section_size != 0 && rp->send_buf_section_size <= n->send.section_size;
+}
+
 /* Gathers one send's RNDIS bytes: the send-section part, then the pages
  * of a GPA-direct packet (Linux puts the RNDIS header of a partly copied
  * packet in the section and the rest in pages). 0 and *len, or -EINVAL. */
@@ -648,9 +655,7 @@ static int gather(struct netvsp *n, const struct vmbus_packet *pkt,
 {
 	uint32_t total = 0;
 	if (rp->send_buf_section_index != NVSP_INVALID_SECTION_INDEX) {
-		if (!n->send.set || rp->send_buf_section_index >= n->send.sections ||
-		    rp->send_buf_section_size > n->send.section_size ||
-		    rp->send_buf_section_size == 0) {
+		if (!send_section_valid(n, rp)) {
 			refuse(n, &n->st.bad_sections, LOG_SECTION, "bad send section");
 			return -EINVAL;
 		}
@@ -703,17 +708,15 @@ static int gather(struct netvsp *n, const struct vmbus_packet *pkt,
 }
 
 /* A send of a section alone, when that section can be read in place: its
- * address, else NULL (gather it). Section and size are checked here; a bad
- * one goes to gather(), which refuses it and counts. */
+ * address, else NULL (gather it; a bad section is refused and counted
+ * there). */
 static const uint8_t *send_in_place(const struct netvsp *n, const struct vmbus_packet *pkt,
 				    const struct nvsp_1_send_rndis_packet *rp)
 {
-	uint32_t idx = rp->send_buf_section_index;
 	if (pkt->type == VMBUS_PKT_DATA_USING_GPA_DIRECT || !n->send.in_place ||
-	    idx >= n->send.sections || rp->send_buf_section_size == 0 ||
-	    rp->send_buf_section_size > n->send.section_size)
+	    !send_section_valid(n, rp))
 		return NULL;
-	return n->send.in_place[idx];
+	return n->send.in_place[rp->send_buf_section_index];
 }
 
 static void handle_rndis_pkt(struct netvsp *n, struct chan *c, const struct vmbus_packet *pkt,

@@ -486,8 +486,8 @@ static bool parse_ppi(const uint8_t *ppi, uint32_t len, struct rndis_frame_info 
  * A data packet. body is the message after its header; it may be memory
  * the guest still writes (rndis_dev_handle_shared), so every field is
  * fetched once into private memory and checked there: the packet header
- * into p, the per-packet info into ppi_buf (from scratch, cap bytes) when
- * body is shared. Only the frame itself is handed on by reference; a guest
+ * into p, the per-packet info into scratch (cap bytes) when body is
+ * shared. Only the frame itself is handed on by reference; a guest
  * that rewrites it under us corrupts nothing but its own frame.
  */
 static void packet(struct rndis_dev *d, const uint8_t *body, uint32_t body_len, bool shared,
@@ -648,24 +648,25 @@ bool rndis_dev_rx_hash(const struct rndis_dev *d, const uint8_t *f, uint32_t len
 {
 	uint32_t info = d->rss_hashinfo;
 	uint8_t in[36]; /* addresses, then ports */
-	uint32_t n, l4 = 0, addr_len;
+	uint32_t n, l4 = 0, off;
 	uint16_t type;
-	uint32_t off = ip_offset(f, len, &type);
-	if (!d->rss_table_len || !(info & NDIS_HASH_FUNC_TOEPLITZ) || !off)
+	/* Nothing parsed unless asked for: this runs for every frame. */
+	if (!d->rss_table_len || !(info & NDIS_HASH_FUNC_TOEPLITZ) ||
+	    !(off = ip_offset(f, len, &type)))
 		return false;
 	if (type == 0x0800 && len >= off + 20 && (info & (NDIS_HASH_IPV4 | NDIS_HASH_TCP_IPV4))) {
 		uint32_t ihl = (f[off] & 0xfu) * 4u;
 		bool fragment = (f[off + 6] & 0x3fu) || f[off + 7];
-		addr_len = 8;
-		memcpy(in, f + off + 12, addr_len);
+		n = 8;
+		memcpy(in, f + off + 12, n);
 		if (f[off + 9] == 6 && !fragment && ihl >= 20 && (info & NDIS_HASH_TCP_IPV4))
 			l4 = off + ihl;
 		else if (!(info & NDIS_HASH_IPV4))
 			return false;
 	} else if (type == 0x86dd && len >= off + 40 &&
 		   (info & (NDIS_HASH_IPV6 | NDIS_HASH_TCP_IPV6))) {
-		addr_len = 32;
-		memcpy(in, f + off + 8, addr_len);
+		n = 32;
+		memcpy(in, f + off + 8, n);
 		if (f[off + 6] == 6 && (info & NDIS_HASH_TCP_IPV6))
 			l4 = off + 40;
 		else if (!(info & NDIS_HASH_IPV6))
@@ -673,7 +674,6 @@ bool rndis_dev_rx_hash(const struct rndis_dev *d, const uint8_t *f, uint32_t len
 	} else {
 		return false;
 	}
-	n = addr_len;
 	if (l4 && len >= l4 + 4) {
 		memcpy(in + n, f + l4, 4); /* source and destination ports */
 		n += 4;
