@@ -1080,13 +1080,6 @@ struct netvsc *netvsc_nic(struct netvsc_driver *d, uint32_t i)
 	return n;
 }
 
-/* The RSS key Linux 6.1 sets (rndis_filter.c netvsc_hash_key: Microsoft's
- * default Toeplitz key). */
-static const uint8_t rss_key[NDIS_RSS_HASH_SECRET_KEY_MAX_SIZE] = {
-	0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3,
-	0x8f, 0xb0, 0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3,
-	0x80, 0x30, 0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa};
-
 /* Receive-side scaling over the channels open now, as
  * rndis_filter_set_rss_param lays it out: Toeplitz over IPv4/IPv6
  * addresses and TCP ports, table entry i to channel i % channels
@@ -1110,7 +1103,8 @@ static int set_rss(struct netvsc *n, uint32_t channels)
 		uint32_t q = i % channels;
 		memcpy(info + sizeof(p) + 4 * i, &q, 4);
 	}
-	memcpy(info + sizeof(p) + TABLE, rss_key, KEY);
+	static const uint8_t key[KEY] = NDIS_RSS_DEFAULT_KEY; /* Linux's */
+	memcpy(info + sizeof(p) + TABLE, key, KEY);
 	return rndis_set(n, OID_GEN_RECEIVE_SCALE_PARAMETERS, info, sizeof(info));
 }
 

@@ -376,6 +376,16 @@ struct ndis_recv_scale_param {
 #define NDIS_HASH_TCP_IPV6 0x00001000u
 #define NDIS_RSS_INDIRECTION_TABLE_MAX_SIZE (128u * 4u)
 #define NDIS_RSS_HASH_SECRET_KEY_MAX_SIZE 40u
+/* The key Linux 6.1 sets (rndis_filter.c netvsc_hash_key), Microsoft's
+ * default Toeplitz key, which its RSS verification vectors use: an
+ * initializer for uint8_t[NDIS_RSS_HASH_SECRET_KEY_MAX_SIZE]. */
+#define NDIS_RSS_DEFAULT_KEY                                                               \
+	{                                                                                  \
+		0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, \
+		0xa3, 0x8f, 0xb0, 0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, \
+		0x2d, 0xa3, 0x80, 0x30, 0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, \
+		0xfa                                                                       \
+	}
 
 /* OID_GEN_RNDIS_CONFIG_PARAMETER (set): a name and a value, UTF-16 strings
  * at offsets from the start of this struct. Linux sets the MAC this way
