@@ -93,11 +93,9 @@ int bench_slirp_main(int argc, char **argv)
 	e.be = slirp;
 
 	struct sink s = {.want = mib << 20};
-	s.listener = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t al = sizeof(a);
-	if (bind(s.listener, (struct sockaddr *)&a, sizeof(a)) || listen(s.listener, 1) ||
-	    getsockname(s.listener, (struct sockaddr *)&a, &al)) {
+	uint16_t port;
+	s.listener = mini_env_listen_loopback(0, &port);
+	if (s.listener < 0) {
 		perror("sink");
 		return 1;
 	}
@@ -107,7 +105,7 @@ int bench_slirp_main(int argc, char **argv)
 	mini_ip_dhcp_start(&e.ip);
 	while (!mini_ip_configured(&e.ip))
 		spin(&e);
-	mini_ip_tcp_connect(&e.ip, mini_ip_addr("10.0.2.2"), ntohs(a.sin_port), 40000);
+	mini_ip_tcp_connect(&e.ip, mini_ip_addr("10.0.2.2"), port, 40000);
 	while (e.ip.tcp.state != MINI_TCP_ESTABLISHED)
 		spin(&e);
 

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +14,23 @@
 #include <cmocka.h>
 
 #include "mini_ip_env.h"
+
+int mini_env_listen_loopback(int flags, uint16_t *port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | flags, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t al = sizeof(a);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 1) ||
+	    getsockname(fd, (struct sockaddr *)&a, &al)) {
+		int err = errno;
+		if (fd >= 0)
+			close(fd);
+		errno = err;
+		return -1;
+	}
+	*port = ntohs(a.sin_port);
+	return fd;
+}
 
 int mini_env_rx(void *ctx, const uint8_t *frame, uint32_t len)
 {

@@ -28,6 +28,11 @@ struct mini_env {
 	struct mini_ip ip;
 };
 
+/* A TCP socket listening on 127.0.0.1 at a port the kernel picked, its
+ * port in *port; flags are socket(2)'s (SOCK_NONBLOCK). -1 and errno on
+ * failure. */
+int mini_env_listen_loopback(int flags, uint16_t *port);
+
 /* Sets up e (the backend comes after: mini_env_rx is its rx callback). */
 void mini_env_init(struct mini_env *e, const uint8_t mac[6]);
 void mini_env_fini(struct mini_env *e);

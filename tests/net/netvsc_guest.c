@@ -421,7 +421,7 @@ static int ip_send(void *ctx, const void *frame, size_t len)
 {
 	(void)ctx;
 	/* Benchmarks batch as a stack's xmit_more does: frames wait in the
-	 * send section until the end of the round (ip_flush). */
+	 * send section until the end of the round (ip_pump flushes). */
 	return send_frame(ip_nic, frame, (uint32_t)len, ip_spin ? NETVSC_SEND_MORE : 0);
 }
 

@@ -31,13 +31,11 @@
 /* A free TCP port on 127.0.0.1 (the kernel's pick, released at once). */
 static uint16_t free_port(void)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t al = sizeof(a);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
+	uint16_t port;
+	int fd = mini_env_listen_loopback(0, &port);
+	assert_true(fd >= 0);
 	close(fd);
-	return ntohs(a.sin_port);
+	return port;
 }
 
 struct env {
@@ -124,15 +122,11 @@ static void tcp_to_host(void **state)
 {
 	struct env *e = *state;
 	dhcp(e);
-	int ls = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t al = sizeof(a);
-	assert_int_equal(bind(ls, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(ls, 1), 0);
-	assert_int_equal(getsockname(ls, (struct sockaddr *)&a, &al), 0);
+	uint16_t port;
+	int ls = mini_env_listen_loopback(SOCK_NONBLOCK, &port);
+	assert_true(ls >= 0);
 	/* 10.0.2.2 is the host's loopback, as in QEMU. */
-	assert_int_equal(mini_ip_tcp_connect(&e->m.ip, mini_ip_addr("10.0.2.2"), ntohs(a.sin_port),
-					     40000),
+	assert_int_equal(mini_ip_tcp_connect(&e->m.ip, mini_ip_addr("10.0.2.2"), port, 40000),
 			 0);
 	int fd = -1;
 	for (int i = 0; i < MINI_ENV_ROUNDS && fd < 0; i++) {

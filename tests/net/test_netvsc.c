@@ -28,6 +28,7 @@
 #include <cmocka.h>
 
 #include "machine.h"
+#include "mini_ip_env.h"
 
 static const char *guest_path;
 
@@ -152,20 +153,6 @@ static uint8_t host_stream_byte(size_t i)
 	return (uint8_t)(i * 7u + 3u + (i >> 10));
 }
 
-/* A listening socket on 127.0.0.1 at a free port. */
-static int listen_loopback(uint16_t *port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t al = sizeof(a);
-	assert_true(fd >= 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(fd, 1), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
-	*port = ntohs(a.sin_port);
-	return fd;
-}
-
 struct ip_host {
 	int listener;         /* the echo server the guest connects to */
 	uint16_t fwd_port;    /* host side of the port forward to the guest */
@@ -265,8 +252,9 @@ static void ip_over_user_networking(void **state)
 	(void)state;
 	struct ip_host h = {0};
 	uint16_t echo_port;
-	h.listener = listen_loopback(&echo_port);
-	int probe = listen_loopback(&h.fwd_port);
+	h.listener = mini_env_listen_loopback(0, &echo_port);
+	int probe = mini_env_listen_loopback(0, &h.fwd_port);
+	assert_true(h.listener >= 0 && probe >= 0);
 	close(probe); /* a free port for the forward; libslirp listens there */
 
 	char echo_arg[8], listen_arg[8], bytes_arg[16];
