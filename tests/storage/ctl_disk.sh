@@ -7,23 +7,9 @@
 set -eu
 hvkit=$1
 guest=$2
-dir=$(mktemp -d)
-pid=
-cleanup() {
-	[ -n "$pid" ] && kill "$pid" 2>/dev/null || true
-	rm -rf "$dir"
-}
-trap cleanup EXIT
-truncate -s 1M "$dir/a.img" "$dir/b.img"
-sock=$dir/ctl.sock
-"$hvkit" run --guest "$guest" --control "$sock" --disk "path=$dir/a.img" --cpus 1 \
-	>"$dir/run.out" 2>&1 &
-pid=$!
-i=0
-until [ -S "$sock" ]; do
-	i=$((i + 1)); [ $i -lt 300 ] || { cat "$dir/run.out"; echo "no control socket" >&2; exit 1; }
-	sleep 0.1
-done
+. "$(dirname "$0")/ctl_lib.sh"
+start_run --guest "$guest" --disk "path=$dir/a.img" --cpus 1
+wait_until "the control socket" test -S "$sock"
 # Refusals first: a missing image, a LUN that is taken, nothing to remove.
 if "$hvkit" ctl "$sock" disk-add path=/nonexistent/img >/dev/null 2>&1; then
 	echo "a missing image was added" >&2; exit 1
@@ -41,20 +27,16 @@ out=$("$hvkit" ctl "$sock" disk-add "path=$dir/b.img")
 echo "$out"
 [ "$out" = "added disk at LUN 1" ]
 # The guest writes 0x33 at LBA 1 of the new disk.
-i=0
-until [ "$(od -An -tx1 -j 1023 -N 1 "$dir/b.img" | tr -d ' ')" = 33 ]; do
-	i=$((i + 1)); [ $i -lt 300 ] || { cat "$dir/run.out"; echo "the guest never wrote" >&2; exit 1; }
-	sleep 0.1
-done
+wrote_33() {
+	[ "$(od -An -tx1 -j 1023 -N 1 "$dir/b.img" | tr -d ' ')" = 33 ]
+}
+wait_until "the guest's write" wrote_33
 sleep 0.5 # its read-back
 out=$("$hvkit" ctl "$sock" disk-remove 1)
 echo "$out"
 [ "$out" = "removed disk at LUN 1" ]
 # The guest sees it gone and exits 0; hvkit run with it.
-status=0
-wait "$pid" || status=$?
-pid=
-cat "$dir/run.out"
+finish_run
 grep -q "hotplug: ok" "$dir/run.out"
 [ "$status" -eq 0 ]
 echo ok
