@@ -8,9 +8,10 @@
  *                    loopback backend as a sink. Timed on the host from the
  *                    first frame netvsp counts to the last.
  *   source -> guest: a host thread pushes frames into netvsp
- *                    (netvsp_receive_burst, 32 frames a call, retrying
- *                    while the guest's receive sections are all taken); the guest (bench-rx) counts
- *                    them in netvsc's rx callback. Timed from the first
+ *                    (netvsp_receive_burst, 32 frames a call, saying
+ *                    more follow, retrying while the guest's receive
+ *                    sections are all taken); the guest (bench-rx) copies
+ *                    them out in netvsc's rx callback. Timed from the first
  *                    frame accepted until the guest completed the last.
  *
  * The bound is the same frames copied between two threads over a plain
@@ -212,7 +213,11 @@ static double source_to_guest(const char *guest, uint32_t size, uint64_t count)
 		if ((spin & 1023) == 0 && bench_now_ns() > deadline)
 			break;
 		uint32_t want = count - sent < burst ? (uint32_t)(count - sent) : burst;
-		uint32_t took = netvsp_receive_burst(nic, frames, lens, want, errs);
+		/* A backlog once the guest takes frames: more follows, the
+		 * last burst says not (nor a call that may be followed by a
+		 * wait for the guest to open the NIC). */
+		uint32_t more = t0 && sent + want < count ? NETVSP_RX_MORE : 0;
+		uint32_t took = netvsp_receive_burst(nic, frames, lens, want, errs, more);
 		int bad = 0;
 		for (uint32_t i = 0; i < took; i++)
 			bad = errs[i] ? errs[i] : bad;

@@ -15,8 +15,9 @@
  *  4 a send-section packet: index, size, then bytes written into the
  *    section named (if it exists);
  *  5 a frame from the backend of the given length (u16 less one); a third
- *    byte asks for a burst of (it % 64) + 1 frames, the lengths of the
- *    rest cut by the bytes after it;
+ *    byte asks for a burst of (it % 64) + 1 frames (its bit 6: saying
+ *    more follow, NETVSP_RX_MORE), the lengths of the rest cut by the
+ *    bytes after it;
  *  6 the guest drains its ring, completing what it was sent;
  *  7 the link toggles.
  * Byte 0: bit 0 bring-up, bits 1-3 version index, bit 4 a sink backend,
@@ -166,7 +167,8 @@ static void record(struct ng *g, uint8_t kind, const uint8_t *b, uint32_t len, u
 			frames[k] = frame;
 			lens[k] = k + 3 < len ? n - b[k + 3] % (n < 256 ? n : 256) : n;
 		}
-		uint32_t took = netvsp_receive_burst(g->nic, frames, lens, burst, errs);
+		uint32_t flags = b[2] & 0x40 ? NETVSP_RX_MORE : 0;
+		uint32_t took = netvsp_receive_burst(g->nic, frames, lens, burst, errs, flags);
 		if (took > burst || (took < burst && errs[took] != -ENOBUFS))
 			abort();
 		break;

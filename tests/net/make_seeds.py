@@ -73,6 +73,12 @@ write('netvsp', 'sink-fill', bytes([1 | (5 << 1) | 0x10]) + rec(5, b'\x40\x00') 
 write('netvsp', 'sink-burst', bytes([1 | (5 << 1) | 0x10]) + rec(5, b'\xdb\x05' + bytes([39]))
       + rec(1, b'') + rec(5, b'\x3b\x00' + bytes([63]) + bytes(range(0, 240, 4)))
       + rec(6, b'') + rec(1, b'') + rec(5, b'\xdb\x05\x1f'))
+# A streak: bursts saying more follow, a frame sent and the guest's
+# completions between them while its ring is masked, then the last burst.
+more = bytes([0x40 | 31])
+write('netvsp', 'sink-streak', bytes([1 | (5 << 1) | 0x10]) + rec(5, b'\xdb\x05' + more) * 2
+      + rec(4, struct.pack('<II', 2, 104) + packet(frame)) + rec(6, b'')
+      + rec(5, b'\xdb\x05' + more) + rec(1, b'') + rec(5, b'\xdb\x05\x1f'))
 # fuzz-netvsc-rx (fuzz_netvsc_rx.c): u16 extension length, u16 payload
 # length, the transfer-page extension (page set 0xcafe, ranges), the NVSP
 # SEND_RNDIS_PKT, then the receive buffer as netvsp fills it.

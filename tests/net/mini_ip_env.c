@@ -48,8 +48,9 @@ int mini_env_rx(void *ctx, const uint8_t *frame, uint32_t len)
 }
 
 uint32_t mini_env_rx_burst(void *ctx, const uint8_t *const *frames, const uint32_t *lens,
-			   uint32_t count, int *errs)
+			   uint32_t count, int *errs, uint32_t flags)
 {
+	(void)flags;
 	struct mini_env *e = ctx;
 	__atomic_add_fetch(&e->bursts, 1, __ATOMIC_RELAXED);
 	for (uint32_t i = 0; i < count; i++) {

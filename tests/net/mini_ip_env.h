@@ -40,7 +40,7 @@ int mini_env_rx(void *ctx, const uint8_t *frame, uint32_t len);
 /* The same for several frames (netvsp_rx_burst_fn), counting its calls in
  * e->bursts. */
 uint32_t mini_env_rx_burst(void *ctx, const uint8_t *const *frames, const uint32_t *lens,
-			   uint32_t count, int *errs);
+			   uint32_t count, int *errs, uint32_t flags);
 /* Frames to the stack, its timeouts, a kick for held frames; whether
  * there were any frames. */
 bool mini_env_feed(struct mini_env *e);

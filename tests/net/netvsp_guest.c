@@ -464,8 +464,8 @@ void ng_up(struct ng *g, uint32_t version)
 	ng_rndis_up(g);
 }
 
-void ng_send_frame(struct ng *g, uint32_t i, const uint8_t *frame, uint32_t len,
-		   bool via_section)
+/* An RNDIS data packet carrying frame, built in g->frame_buf: its length. */
+static uint32_t build_data_packet(struct ng *g, const uint8_t *frame, uint32_t len)
 {
 	uint32_t total = 8 + 36 + len;
 	assert_true(total <= FRAME_BUF);
@@ -474,7 +474,38 @@ void ng_send_frame(struct ng *g, uint32_t i, const uint8_t *frame, uint32_t len,
 	wr(g->frame_buf, 4, total);
 	memcpy(g->frame_buf + 8, &p, sizeof(p));
 	memcpy(g->frame_buf + 44, frame, len);
+	return total;
+}
+
+void ng_send_frame(struct ng *g, uint32_t i, const uint8_t *frame, uint32_t len,
+		   bool via_section)
+{
+	uint32_t total = build_data_packet(g, frame, len);
 	uint64_t tid = send_rndis(g, i, g->frame_buf, total, via_section, 0);
+	take_send_completion(g, i, tid, NVSP_STAT_SUCCESS);
+}
+
+uint64_t ng_post_frame(struct ng *g, uint32_t i, const uint8_t *frame, uint32_t len,
+		       bool *signal)
+{
+	uint32_t total = build_data_packet(g, frame, len);
+	assert_true(total <= g->send_section_size);
+	uint32_t idx = g->next_section++ % (NG_SEND_PAGES * 4096u / g->send_section_size);
+	ng_send_buf_write(g, idx * g->send_section_size, g->frame_buf, total);
+	struct nvsp_message m = {.msg_type = NVSP_MSG1_TYPE_SEND_RNDIS_PKT};
+	m.send_rndis_pkt.send_buf_section_index = idx;
+	m.send_rndis_pkt.send_buf_section_size = total;
+	uint64_t tid = g->next_tid++;
+	struct vmbus_ring_iov iov = {&m, sizeof(m)};
+	assert_int_equal(vmbus_ring_put_inband(&g->ch[i].c.w, tid,
+					       VMBUS_PKT_FLAG_COMPLETION_REQUESTED, &iov, 1, NULL),
+			 0);
+	*signal = vmbus_ring_publish(&g->ch[i].c.w);
+	return tid;
+}
+
+void ng_take_send_completion(struct ng *g, uint32_t i, uint64_t tid)
+{
 	take_send_completion(g, i, tid, NVSP_STAT_SUCCESS);
 }
 

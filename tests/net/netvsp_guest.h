@@ -130,6 +130,13 @@ void ng_send_buf_write(struct ng *g, uint32_t off, const void *bytes, uint32_t l
  * GPA-direct from pages, on channel i; asserts the send completion. */
 void ng_send_frame(struct ng *g, uint32_t i, const uint8_t *frame, uint32_t len,
 		   bool via_section);
+/* The same packet in a send section, put and published but not signalled
+ * (as a guest that finds the host masked): its transaction id, and in
+ * *signal whether the ring said the host must be signalled. */
+uint64_t ng_post_frame(struct ng *g, uint32_t i, const uint8_t *frame, uint32_t len,
+		       bool *signal);
+/* The successful send completion of tid (asserted the next on channel i). */
+void ng_take_send_completion(struct ng *g, uint32_t i, uint64_t tid);
 /* Receives one frame indicated on channel i: reads the next range of a
  * transfer-page packet, checks it, copies the frame out, completes the
  * packet after its last range. Returns

@@ -178,6 +178,62 @@ static void garbage_frames_dropped(void **state)
 	assert_int_equal(st.tx_dropped, 1);
 }
 
+/* A fake guest for frameq_retry: takes up to `room` frames a call and
+ * records each call's size and flags. */
+struct burst_log {
+	uint32_t room;
+	uint32_t calls, counts[8], flags[8];
+};
+
+static uint32_t logged_burst(void *ctx, const uint8_t *const *frames, const uint32_t *lens,
+			     uint32_t count, int *errs, uint32_t flags)
+{
+	(void)frames;
+	(void)lens;
+	struct burst_log *l = ctx;
+	assert_true(l->calls < 8);
+	l->counts[l->calls] = count;
+	l->flags[l->calls++] = flags;
+	uint32_t took = count < l->room ? count : l->room;
+	l->room -= took;
+	for (uint32_t i = 0; i < took; i++)
+		errs[i] = 0;
+	if (took < count)
+		errs[took] = -ENOBUFS;
+	return took;
+}
+
+/* Held frames go back in bursts; each but the last says more follow, and a
+ * burst short of room stops the retry with the rest still held. */
+static void held_frames_retried_in_bursts(void **state)
+{
+	(void)state;
+	struct frameq q = {0};
+	struct netvsp_backend_stats st = {0};
+	uint8_t frame[64] = {0};
+	for (uint32_t i = 0; i < 2 * FRAMEQ_BURST + 6; i++)
+		assert_int_equal(frameq_push(&q, frame, sizeof(frame)), 0);
+	struct burst_log l = {.room = UINT32_MAX};
+	frameq_retry(&q, NULL, logged_burst, &l, &st);
+	assert_int_equal(l.calls, 3);
+	const uint32_t counts[] = {FRAMEQ_BURST, FRAMEQ_BURST, 6};
+	for (uint32_t i = 0; i < 3; i++) {
+		assert_int_equal(l.counts[i], counts[i]);
+		assert_int_equal(l.flags[i], i < 2 ? NETVSP_RX_BURST_MORE : 0);
+	}
+	assert_int_equal(q.count, 0);
+	assert_int_equal(st.rx_frames, 2 * FRAMEQ_BURST + 6);
+
+	for (uint32_t i = 0; i < 2 * FRAMEQ_BURST; i++)
+		assert_int_equal(frameq_push(&q, frame, sizeof(frame)), 0);
+	l = (struct burst_log){.room = 10};
+	frameq_retry(&q, NULL, logged_burst, &l, &st);
+	assert_int_equal(l.calls, 1);
+	assert_int_equal(l.flags[0], NETVSP_RX_BURST_MORE);
+	assert_int_equal(q.count, 2 * FRAMEQ_BURST - 10);
+	frameq_free(&q);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -185,6 +241,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(tcp_to_host, setup, teardown),
 		cmocka_unit_test_setup_teardown(tcp_from_host_by_hostfwd, setup, teardown),
 		cmocka_unit_test_setup_teardown(garbage_frames_dropped, setup, teardown),
+		cmocka_unit_test(held_frames_retried_in_bursts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

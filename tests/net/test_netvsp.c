@@ -242,7 +242,7 @@ static void burst_receive_many_ranges(void **state)
 		lens[k] = LEN;
 	}
 	f[5][0] = 0x02; /* not to this guest: filtered, the rest still go */
-	assert_int_equal(netvsp_receive_burst(g->nic, frames, lens, N, errs), N);
+	assert_int_equal(netvsp_receive_burst(g->nic, frames, lens, N, errs, 0), N);
 	for (uint32_t k = 0; k < N; k++)
 		assert_int_equal(errs[k], k == 5 ? -EPERM : 0);
 	assert_int_equal(stats(g).recv_in_flight, N - 1);
@@ -294,7 +294,7 @@ static void burst_receive_many_ranges(void **state)
 	uint32_t total = g->recv_sections, sent = 0, got = 0;
 	while (sent < total + 10) {
 		uint32_t want = total + 10 - sent < N ? total + 10 - sent : N;
-		uint32_t took = netvsp_receive_burst(g->nic, frames, lens, want, errs);
+		uint32_t took = netvsp_receive_burst(g->nic, frames, lens, want, errs, 0);
 		for (uint32_t q = 0; q < took; q++)
 			sent += errs[q] == 0;
 		if (took < want) {
@@ -314,6 +314,36 @@ static void burst_receive_many_ranges(void **state)
 	ng_free(g);
 }
 
+/* NETVSP_RX_BURST_MAX times one frame, for netvsp_receive_burst. */
+struct same_frames {
+	const uint8_t *frames[NETVSP_RX_BURST_MAX];
+	uint32_t lens[NETVSP_RX_BURST_MAX];
+	int errs[NETVSP_RX_BURST_MAX];
+};
+
+static void same_frames(struct same_frames *b, const uint8_t *f, uint32_t len)
+{
+	for (uint32_t k = 0; k < NETVSP_RX_BURST_MAX; k++) {
+		b->frames[k] = f;
+		b->lens[k] = len;
+	}
+}
+
+/* The first n of them to the guest: how many were taken. */
+static uint32_t push(struct ng *g, struct same_frames *b, uint32_t n, uint32_t flags)
+{
+	return netvsp_receive_burst(g->nic, b->frames, b->lens, n, b->errs, flags);
+}
+
+/* The guest completes transfer-page packet tid (as ng_complete_xfer) but
+ * only publishes: whether the ring says the host must be signalled. */
+static bool complete_unsignalled(struct ng *g, uint64_t tid)
+{
+	uint32_t done[2] = {NVSP_MSG1_TYPE_SEND_RNDIS_PKT_COMPLETE, NVSP_STAT_SUCCESS};
+	assert_int_equal(vmbus_ring_put_completion(&g->ch[0].c.w, tid, done, sizeof(done), NULL), 0);
+	return vmbus_ring_publish(&g->ch[0].c.w);
+}
+
 /* A burst short of sections takes the guest's completions from the ring
  * itself, without waiting for the guest's signal; it stops at anything
  * else, which waits for the notify. */
@@ -325,43 +355,92 @@ static void burst_takes_unsignalled_completions(void **state)
 	enum { LEN = 100 };
 	uint8_t f[LEN];
 	make_frame(g, f, LEN, 0);
-	const uint8_t *frames[NETVSP_RX_BURST_MAX];
-	uint32_t lens[NETVSP_RX_BURST_MAX];
-	int errs[NETVSP_RX_BURST_MAX];
-	for (uint32_t k = 0; k < NETVSP_RX_BURST_MAX; k++) {
-		frames[k] = f;
-		lens[k] = LEN;
-	}
-	while (netvsp_receive_burst(g->nic, frames, lens, NETVSP_RX_BURST_MAX, errs) ==
-	       NETVSP_RX_BURST_MAX)
+	struct same_frames b;
+	same_frames(&b, f, LEN);
+	while (push(g, &b, NETVSP_RX_BURST_MAX, 0) == NETVSP_RX_BURST_MAX)
 		;
 	assert_int_equal(stats(g).recv_in_flight, g->recv_sections);
 	/* The guest completes the first packet but does not signal. */
 	uint8_t buf[8192];
 	struct ng_xfer x;
 	assert_true(ng_take_xfer(g, 0, &x, buf, sizeof(buf)));
-	uint32_t done[2] = {NVSP_MSG1_TYPE_SEND_RNDIS_PKT_COMPLETE, NVSP_STAT_SUCCESS};
-	assert_int_equal(vmbus_ring_put_completion(&g->ch[0].c.w, x.tid, done, sizeof(done), NULL), 0);
-	vmbus_ring_publish(&g->ch[0].c.w);
-	assert_int_equal(netvsp_receive_burst(g->nic, frames, lens, 1, errs), 1);
-	assert_int_equal(errs[0], 0);
+	complete_unsignalled(g, x.tid);
+	assert_int_equal(push(g, &b, 1, 0), 1);
+	assert_int_equal(b.errs[0], 0);
 	assert_int_equal(stats(g).recv_in_flight, g->recv_sections - x.ranges + 1);
 	/* An in-band message in front of a completion: left for the notify. */
 	for (uint32_t r = 1; r < x.ranges; r++)
 		assert_true(ng_take_xfer(g, 0, &x, buf, sizeof(buf)));
-	while (netvsp_receive_burst(g->nic, frames, lens, 1, errs) == 1)
+	while (push(g, &b, 1, 0) == 1)
 		;
 	struct nvsp_message m = {.msg_type = NVSP_MSG1_TYPE_SEND_NDIS_VER};
 	struct vmbus_ring_iov iov = {&m, sizeof(m)};
 	assert_int_equal(vmbus_ring_put_inband(&g->ch[0].c.w, 77, 0, &iov, 1, NULL), 0);
 	assert_true(ng_take_xfer(g, 0, &x, buf, sizeof(buf)));
-	assert_int_equal(vmbus_ring_put_completion(&g->ch[0].c.w, x.tid, done, sizeof(done), NULL), 0);
-	vmbus_ring_publish(&g->ch[0].c.w);
-	assert_int_equal(netvsp_receive_burst(g->nic, frames, lens, 1, errs), 0);
-	assert_int_equal(errs[0], -ENOBUFS);
+	complete_unsignalled(g, x.tid);
+	assert_int_equal(push(g, &b, 1, 0), 0);
+	assert_int_equal(b.errs[0], -ENOBUFS);
 	/* The signal brings both, and room. */
 	vf_signal_relid(g->f, g->ch[0].c.relid);
-	assert_int_equal(netvsp_receive_burst(g->nic, frames, lens, 1, errs), 1);
+	assert_int_equal(push(g, &b, 1, 0), 1);
+	assert_clean(g);
+	ng_free(g);
+}
+
+/* A source saying more frames follow (NETVSP_RX_MORE) reads the guest's
+ * ring itself and keeps it masked: the guest's completions and frames
+ * need no signal, the next call handles them. The call without the flag,
+ * and one short of sections, end it: the ring is read once more and
+ * unmasked, so the guest signals again. */
+static void rx_streak_reads_the_ring_masked(void **state)
+{
+	(void)state;
+	struct ng *g = ng_new(NULL, false);
+	ng_up(g, NVSP_PROTOCOL_VERSION_61);
+	enum { LEN = 300 };
+	uint8_t f[LEN], buf[8192];
+	make_frame(g, f, LEN, 0);
+	struct same_frames b;
+	same_frames(&b, f, LEN);
+	struct ng_xfer x;
+	bool signal;
+
+	assert_int_equal(push(g, &b, 1, NETVSP_RX_MORE), 1);
+	assert_true(ng_take_xfer(g, 0, &x, buf, sizeof(buf)));
+	assert_false(complete_unsignalled(g, x.tid));
+	uint64_t tx = stats(g).tx_frames;
+	uint64_t tid = ng_post_frame(g, 0, f, LEN, &signal);
+	assert_false(signal);
+	assert_int_equal(stats(g).recv_in_flight, 1);
+	assert_int_equal(stats(g).tx_frames, tx);
+
+	/* The next burst takes both before its frame. */
+	assert_int_equal(push(g, &b, 1, NETVSP_RX_MORE), 1);
+	assert_int_equal(stats(g).tx_frames, tx + 1);
+	assert_int_equal(stats(g).recv_in_flight, 1);
+	ng_take_send_completion(g, 0, tid);
+	assert_true(ng_take_xfer(g, 0, &x, buf, sizeof(buf)));
+	assert_false(complete_unsignalled(g, x.tid));
+
+	/* The last burst: its end reads the completion and unmasks. */
+	assert_int_equal(push(g, &b, 1, 0), 1);
+	assert_int_equal(stats(g).recv_in_flight, 1);
+	assert_true(ng_take_xfer(g, 0, &x, buf, sizeof(buf)));
+	assert_true(complete_unsignalled(g, x.tid));
+	vf_signal_relid(g->f, g->ch[0].c.relid);
+	assert_int_equal(stats(g).recv_in_flight, 0);
+
+	/* Out of sections: -ENOBUFS ends the streak as well. */
+	while (push(g, &b, NETVSP_RX_BURST_MAX, NETVSP_RX_MORE) == NETVSP_RX_BURST_MAX)
+		;
+	assert_int_equal(stats(g).recv_in_flight, g->recv_sections);
+	uint32_t ranges = 0;
+	do
+		assert_true(ng_take_xfer(g, 0, &x, buf, sizeof(buf)));
+	while (++ranges < x.ranges);
+	assert_true(complete_unsignalled(g, x.tid));
+	vf_signal_relid(g->f, g->ch[0].c.relid);
+	assert_int_equal(stats(g).recv_in_flight, g->recv_sections - x.ranges);
 	assert_clean(g);
 	ng_free(g);
 }
@@ -974,6 +1053,7 @@ int main(void)
 		cmocka_unit_test(malicious_completions),
 		cmocka_unit_test(burst_receive_many_ranges),
 		cmocka_unit_test(burst_takes_unsignalled_completions),
+		cmocka_unit_test(rx_streak_reads_the_ring_masked),
 		cmocka_unit_test(malicious_rndis_and_nvsp),
 		cmocka_unit_test(reopen_starts_over),
 		cmocka_unit_test(net_option_parsing),

@@ -58,8 +58,8 @@ static void counted(struct netvsp_backend_stats *st, int err, uint32_t len)
 	st->rx_bytes += len;
 }
 
-/* Up to FRAMEQ_BURST held frames through rx_burst: false once it is short
- * of room. */
+/* Up to FRAMEQ_BURST held frames through rx_burst, saying more follow if
+ * they do: false once it is short of room. */
 static bool retry_burst(struct frameq *held, netvsp_rx_burst_fn rx_burst, void *ctx,
 			struct netvsp_backend_stats *st)
 {
@@ -72,7 +72,8 @@ static bool retry_burst(struct frameq *held, netvsp_rx_burst_fn rx_burst, void *
 		frames[i] = held->data[k];
 		lens[i] = held->len[k];
 	}
-	uint32_t took = rx_burst(ctx, frames, lens, n, errs);
+	uint32_t took = rx_burst(ctx, frames, lens, n, errs,
+				 held->count > n ? NETVSP_RX_BURST_MORE : 0);
 	for (uint32_t i = 0; i < took && i < n; i++) {
 		counted(st, errs[i], lens[i]);
 		frameq_pop(held);

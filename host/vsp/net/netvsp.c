@@ -95,6 +95,7 @@ struct netvsp {
 	uint32_t rx_free_count;
 	uint32_t rx_seq;
 	bool rx_blocked;    /* a -ENOBUFS is owed an rx_ready */
+	bool rx_streak;     /* a source said NETVSP_RX_MORE: it polls the rings */
 	struct rndis_dev rndis;
 	struct pending pending[PENDING_MAX]; /* control answers waiting for room */
 	uint32_t pending_head, pending_count;
@@ -932,6 +933,10 @@ static void chan_drain(struct netvsp *n, struct chan *c)
 		int err = vmbus_ring_peek(r, c->pkt, c->pkt_cap, &pkt);
 		if (err == -EAGAIN) {
 			signal |= vmbus_ring_commit(r);
+			/* In a streak the source comes back to this ring: it
+			 * stays masked, the guest's packets wake no thread. */
+			if (n->rx_streak)
+				break;
 			if (!vmbus_ring_reader_unmask(r))
 				break;
 			vmbus_ring_reader_mask(r);
@@ -1022,7 +1027,7 @@ static void reset_guest_state(struct netvsp *n)
 	n->version = n->ndis_version = n->guest_mtu = n->datapath = 0;
 	n->guest_caps = 0;
 	n->pending_count = n->pending_head = 0;
-	n->rx_blocked = false;
+	n->rx_blocked = n->rx_streak = false;
 	struct rndis_dev_config rc = n->rndis.cfg;
 	bool up = n->rndis.link_up;
 	rc.link_down = !up;
@@ -1282,11 +1287,35 @@ uint32_t netvsp_receive_burst_locked(struct netvsp *n, const uint8_t *const *fra
 	return i;
 }
 
+/* Every open channel's ring read now, on the caller's thread. */
+static void drain_all(struct netvsp *n)
+{
+	for (uint32_t i = 0; i < NETVSP_QUEUES_MAX; i++)
+		if (n->chans[i] && !n->chans[i]->broken)
+			chan_drain(n, n->chans[i]);
+}
+
+/*
+ * A streak (NETVSP_RX_MORE, netvsp.h): the rings are read before each
+ * burst and left masked (chan_drain sees rx_streak). Its end reads them
+ * once more and unmasks, as a notify would, so whatever the guest wrote
+ * meanwhile is handled or will be signalled.
+ */
 uint32_t netvsp_receive_burst(struct netvsp *n, const uint8_t *const *frames,
-			      const uint32_t *lens, uint32_t count, int *errs)
+			      const uint32_t *lens, uint32_t count, int *errs, uint32_t flags)
 {
 	vmbus_device_lock(n->dev);
+	bool more = flags & NETVSP_RX_MORE;
+	if (more)
+		n->rx_streak = true;
+	if (n->rx_streak)
+		drain_all(n);
 	uint32_t taken = netvsp_receive_burst_locked(n, frames, lens, count, errs);
+	if (n->rx_streak && (!more || taken < count)) {
+		n->rx_streak = false;
+		drain_all(n);
+		rx_resume(n);
+	}
 	vmbus_device_unlock(n->dev);
 	return taken;
 }
@@ -1300,9 +1329,8 @@ int netvsp_receive_locked(struct netvsp *n, const uint8_t *frame, uint32_t len)
 
 int netvsp_receive(struct netvsp *n, const uint8_t *frame, uint32_t len)
 {
-	vmbus_device_lock(n->dev);
-	int err = netvsp_receive_locked(n, frame, len);
-	vmbus_device_unlock(n->dev);
+	int err;
+	netvsp_receive_burst(n, &frame, &len, 1, &err, 0); /* ends a streak */
 	return err;
 }
 

@@ -96,6 +96,18 @@ int netvsp_receive_locked(struct netvsp *n, const uint8_t *frame, uint32_t len);
 #define NETVSP_RX_BURST_MAX 32u
 
 /*
+ * netvsp_receive_burst flag: another call follows at once (a source with
+ * a backlog). From this call until one without it, or one answering
+ * -ENOBUFS, the caller's thread reads the guest's rings at each call and
+ * leaves them masked, so the guest's completions signal nobody: on two
+ * cores a server thread woken per burst takes the core from the source or
+ * the guest. The guest's other packets (its frames too: the backend's
+ * transmit then runs on the caller's thread) wait for the next call, so a
+ * caller that says MORE must make it without waiting for anything.
+ */
+#define NETVSP_RX_MORE 1u
+
+/*
  * Several frames for the guest under one lock: they go in order, up to
  * NETVSP_RX_BURST_MAX to a transfer-page packet (one range and receive
  * section each, one completion frees them all), published once per
@@ -103,10 +115,11 @@ int netvsp_receive_locked(struct netvsp *n, const uint8_t *frame, uint32_t len);
  * were taken; errs[i] (count of them) says, for each taken, 0 or why it
  * was dropped (as netvsp_receive: -ENOTCONN, -EMSGSIZE, -EPERM). When fewer
  * than count are taken, errs[taken] is -ENOBUFS: keep that frame and the
- * rest, rx_ready follows.
+ * rest, rx_ready follows. flags: 0 or NETVSP_RX_MORE, which only this
+ * call (not from inside a backend callback) takes.
  */
 uint32_t netvsp_receive_burst(struct netvsp *n, const uint8_t *const *frames,
-			      const uint32_t *lens, uint32_t count, int *errs);
+			      const uint32_t *lens, uint32_t count, int *errs, uint32_t flags);
 uint32_t netvsp_receive_burst_locked(struct netvsp *n, const uint8_t *const *frames,
 				     const uint32_t *lens, uint32_t count, int *errs);
 

@@ -28,9 +28,12 @@
 typedef int (*netvsp_rx_fn)(void *ctx, const uint8_t *frame, uint32_t len);
 /* Optional: several frames at once, as netvsp_receive_burst (how many
  * from the front were taken, errs[] for each and -ENOBUFS for the first
- * not taken). The held frames go to it in bursts; NULL: one at a time. */
+ * not taken; flags NETVSP_RX_BURST_MORE when another burst follows at
+ * once). The held frames go to it in bursts; NULL: one at a time. */
+#define NETVSP_RX_BURST_MORE 1u /* netvsp.h's NETVSP_RX_MORE, for the NIC */
 typedef uint32_t (*netvsp_rx_burst_fn)(void *ctx, const uint8_t *const *frames,
-				       const uint32_t *lens, uint32_t count, int *errs);
+				       const uint32_t *lens, uint32_t count, int *errs,
+				       uint32_t flags);
 
 struct netvsp_backend_stats {
 	uint64_t tx_frames, tx_bytes; /* to the network */

@@ -159,13 +159,15 @@ static int nic_rx(void *ctx, const uint8_t *frame, uint32_t len)
 	return nsp ? netvsp_receive(nsp, frame, len) : -ENOTCONN;
 }
 
+_Static_assert(NETVSP_RX_BURST_MORE == NETVSP_RX_MORE, "the backends' flag is netvsp's");
+
 static uint32_t nic_rx_burst(void *ctx, const uint8_t *const *frames, const uint32_t *lens,
-			     uint32_t count, int *errs)
+			     uint32_t count, int *errs, uint32_t flags)
 {
 	struct netvsp_nic *n = ctx;
 	struct netvsp *nsp = __atomic_load_n(&n->nsp, __ATOMIC_ACQUIRE);
 	if (nsp)
-		return netvsp_receive_burst(nsp, frames, lens, count, errs);
+		return netvsp_receive_burst(nsp, frames, lens, count, errs, flags);
 	for (uint32_t i = 0; i < count; i++)
 		errs[i] = -ENOTCONN;
 	return count;
