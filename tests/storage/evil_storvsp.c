@@ -101,11 +101,19 @@ static void answer_srb(struct evil_storvsp *e, struct vmbus_ring_writer *w, uint
 		r->srb_status = SRB_STATUS_ERROR | SRB_STATUS_AUTOSENSE_VALID;
 		r->sense_info_length = 18;
 		memset(r->sense_data, 0, sizeof(r->sense_data));
-		r->sense_data[0] = mode == EVIL_DESC_SENSE ? 0x72 : 0x70;
-		r->sense_data[1] = SCSI_SENSE_MEDIUM_ERROR; /* descriptor: key in byte 1 */
-		r->sense_data[2] = SCSI_SENSE_MEDIUM_ERROR;
-		r->sense_data[7] = 10;
-		r->sense_data[12] = 0x11;
+		if (mode == EVIL_DESC_SENSE) {
+			/* Descriptor format, no descriptors: ILLEGAL REQUEST,
+			 * LBA OUT OF RANGE in bytes 1-3. */
+			r->sense_data[0] = 0x72;
+			r->sense_data[1] = SCSI_SENSE_ILLEGAL_REQUEST;
+			r->sense_data[2] = SCSI_ASC_LBA_OUT_OF_RANGE >> 8;
+			r->sense_data[3] = SCSI_ASC_LBA_OUT_OF_RANGE & 0xff;
+		} else {
+			r->sense_data[0] = 0x70;
+			r->sense_data[2] = SCSI_SENSE_MEDIUM_ERROR;
+			r->sense_data[7] = 10;
+			r->sense_data[12] = 0x11;
+		}
 		r->data_transfer_length = 0;
 		break;
 	case EVIL_RESCAN:

@@ -605,7 +605,7 @@ static void evil(void)
 		{EVIL_UNKNOWN_ID, false, 0, 2},    {EVIL_WRONG_OP, false, -EBADMSG, 1},
 		{EVIL_SENSE_LEN, false, -EBADMSG, 1}, {EVIL_XFER_LEN, true, -EBADMSG, 1},
 		{EVIL_NONE, true, 0, 0},           {EVIL_DUPLICATE, false, 0, 1},
-		{EVIL_UNSOLICITED, false, 0, 1},   {EVIL_DESC_SENSE, false, -EIO, 0},
+		{EVIL_UNSOLICITED, false, 0, 1},   {EVIL_DESC_SENSE, false, -ERANGE, 0},
 		{EVIL_MEDIUM_ERROR, false, -EIO, 0}, {EVIL_RESCAN, false, 0, 0},
 		{EVIL_SILENT, false, -ETIMEDOUT, 0},
 		{EVIL_NONE, false, 0, 1}, /* the late answer to the silent one is stale */
@@ -624,7 +624,10 @@ static void evil(void)
 		CHECK(bad == cases[i].bad, "mode %d: %llu bad packets, expected %llu", cases[i].mode,
 		      (unsigned long long)bad, (unsigned long long)cases[i].bad);
 		if (cases[i].mode == EVIL_DESC_SENSE)
-			CHECK(!io.sense.valid, "descriptor sense taken for fixed");
+			CHECK(io.sense.valid && io.sense.key == SCSI_SENSE_ILLEGAL_REQUEST &&
+				      (io.sense.asc << 8 | io.sense.ascq) == SCSI_ASC_LBA_OUT_OF_RANGE,
+			      "descriptor sense %d %#x/%#x/%#x", io.sense.valid, io.sense.key,
+			      io.sense.asc, io.sense.ascq);
 		if (cases[i].mode == EVIL_MEDIUM_ERROR)
 			CHECK(io.sense.valid && io.sense.key == SCSI_SENSE_MEDIUM_ERROR &&
 				      io.sense.asc == 0x11,

@@ -75,13 +75,33 @@ int storvsc_parse_completion(const void *data, uint32_t len, uint16_t version, b
 	return 0;
 }
 
+/* SPC-4 4.5.2: descriptor format (0x72 current, 0x73 deferred) has the
+ * key, ASC and ASCQ in bytes 1-3 (Linux: scsi_common.c
+ * scsi_normalize_sense); the descriptors after them are not needed. */
+static bool decode_descriptor_sense(const uint8_t *sense, uint32_t len,
+				    struct storvsc_sense *out)
+{
+	if (len < 2)
+		return false;
+	out->valid = true;
+	out->key = sense[1] & 0x0f;
+	if (len >= 4) {
+		out->asc = sense[2];
+		out->ascq = sense[3];
+	}
+	return true;
+}
+
 bool storvsc_decode_sense(const uint8_t *sense, uint32_t len, struct storvsc_sense *out)
 {
 	memset(out, 0, sizeof(*out));
-	if (len < 3)
+	if (len < 1)
 		return false;
 	uint8_t rc = sense[0] & 0x7f;
-	if (rc != 0x70 && rc != 0x71)
+	if (rc == 0x72 || rc == 0x73)
+		return decode_descriptor_sense(sense, len, out);
+	/* Fixed format (0x70 current, 0x71 deferred): the key in byte 2. */
+	if ((rc != 0x70 && rc != 0x71) || len < 3)
 		return false;
 	out->valid = true;
 	out->key = sense[2] & 0x0f;
