@@ -71,10 +71,11 @@ static void usage(FILE *out)
 		"  --debug-exit           (kvm) QEMU's isa-debug-exit port at 0xf4: the\n"
 		"                         guest's write V ends hvkit with (V << 1) | 1\n"
 		"  --no-s4                (kvm) no \\_S4 (hibernation) in the ACPI tables\n"
-		"  --serial stdio|file:PATH|unix:PATH|none\n"
+		"  --serial stdio|file:PATH|unix:PATH|pty|none\n"
 		"                         (kvm) where COM1 goes (default stdio: output\n"
 		"                         only); unix: a listening socket, one client at a\n"
-		"                         time gets the output and types the input\n"
+		"                         time gets the output and types the input; pty:\n"
+		"                         a new pseudo-terminal, its name printed\n"
 		"  --timeout SECONDS      stop the guest after this long (default 300; 0: never)\n"
 		"  --cpus N               virtual processors (default 2)\n"
 		"  --memory SIZE          guest RAM, with K/M/G (default 64M)\n"
@@ -285,11 +286,11 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 			}
 			break;
 		case 'O':
-			if (strcmp(optarg, "stdio") && strcmp(optarg, "none") &&
+			if (strcmp(optarg, "stdio") && strcmp(optarg, "none") && strcmp(optarg, "pty") &&
 			    ((strncmp(optarg, "file:", 5) && strncmp(optarg, "unix:", 5)) ||
 			     !optarg[5])) {
 				fprintf(stderr, "hvkit run: --serial takes stdio, file:PATH, "
-						"unix:PATH or none\n");
+						"unix:PATH, pty or none\n");
 				return 2;
 			}
 			o->serial = optarg;
@@ -541,11 +542,12 @@ static int kvm_verdict(int status, bool builtin)
 }
 
 /* Where COM1 goes (--serial): the platform's standard output, a file,
- * nowhere, or a UNIX socket. */
+ * nowhere, a UNIX socket or a pseudo-terminal. */
 struct serial_sink {
 	int fd; /* file:PATH, or -1 */
 	bool write_failed; /* logged */
 	struct serial_unix *sock;
+	struct serial_pty *pty;
 };
 
 /* write(), not stdio: a vCPU thread must not sit on a FILE lock, and a
@@ -585,6 +587,18 @@ static int open_serial(const char *spec, struct machine_config *cfg, struct seri
 	cfg->kvm.console = serial_to_file;
 	if (!strcmp(spec, "none"))
 		return 0;
+	if (!strcmp(spec, "pty")) {
+		int err = serial_pty_new(&sink->pty);
+		if (err) {
+			fprintf(stderr, "hvkit run: --serial pty: %s\n", strerror(-err));
+			return 1;
+		}
+		/* Printed at once: a terminal program can attach before boot. */
+		fprintf(stderr, "hvkit: --serial pty: COM1 is %s\n", serial_pty_name(sink->pty));
+		cfg->kvm.console = serial_pty_output;
+		cfg->kvm.console_ctx = sink->pty;
+		return 0;
+	}
 	if (!strncmp(spec, "unix:", 5)) {
 		int err = serial_unix_new(spec + 5, &sink->sock);
 		if (err) {
@@ -607,10 +621,18 @@ static int open_serial(const char *spec, struct machine_config *cfg, struct seri
 	return 0;
 }
 
+/* Before the machine stops: no input goes to its UART after this. */
+static void detach_serial(struct serial_sink *sink)
+{
+	serial_unix_detach(sink->sock);
+	serial_pty_detach(sink->pty);
+}
+
 /* After the machine stopped (or never started). */
 static void close_serial(struct serial_sink *sink)
 {
 	serial_unix_free(sink->sock);
+	serial_pty_free(sink->pty);
 	if (sink->fd >= 0)
 		close(sink->fd);
 }
@@ -764,8 +786,9 @@ int cmd_run(int argc, char **argv)
 		close_serial(&serial);
 		return 1;
 	}
-	if (serial.sock) {
-		err = serial_unix_attach(serial.sock, serial_to_uart, m);
+	if (serial.sock || serial.pty) {
+		err = serial.sock ? serial_unix_attach(serial.sock, serial_to_uart, m)
+				  : serial_pty_attach(serial.pty, serial_to_uart, m);
 		if (err) {
 			fprintf(stderr, "hvkit run: --serial %s: %s\n", o.serial, strerror(-err));
 			machine_stop(m);
@@ -780,7 +803,7 @@ int cmd_run(int argc, char **argv)
 		if (err < 0) {
 			fprintf(stderr, "hvkit run: cannot serve the control socket %s: %s\n",
 				o.control, strerror(-err));
-			serial_unix_detach(serial.sock);
+			detach_serial(&serial);
 			machine_stop(m);
 			close_serial(&serial);
 			return 1;
@@ -797,7 +820,7 @@ int cmd_run(int argc, char **argv)
 		print_host_view(m);
 	print_ic(m);
 	print_testdev(m);
-	serial_unix_detach(serial.sock);
+	detach_serial(&serial);
 	machine_stop(m);
 	close_serial(&serial);
 	if (err) {

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * hvkit run --serial unix:PATH: COM1 on a listening UNIX stream socket.
+ * hvkit run --serial unix:PATH and --serial pty: COM1 on a host device.
+ *
+ * unix:PATH: COM1 on a listening UNIX stream socket.
  * One client at a time gets the guest's output and types its input; a
  * second client waits until the first leaves. Output while nobody is
  * connected is kept (the last SERIAL_BACKLOG bytes) for the next client,
@@ -9,6 +11,12 @@
  * host's console. Input the guest does not read waits here (bounded,
  * SERIAL_PENDING), so a guest that never reads COM1 stalls neither hang-ups
  * nor the next client.
+ *
+ * pty: COM1 on a new pseudo-terminal, in raw mode, as QEMU's -serial pty;
+ * any terminal program opens its name. We keep the terminal side open
+ * ourselves, so its clients come and go without a hang-up; output nobody
+ * reads waits in the terminal's buffer, and when that is full the oldest
+ * goes (the buffer is emptied) to make room for the newest.
  */
 #define _GNU_SOURCE
 #include "serial.h"
@@ -25,6 +33,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <termios.h>
 #include <unistd.h>
 
 #define SERIAL_BACKLOG 16384
@@ -33,23 +42,91 @@
 #define SERIAL_RETRY_MS 2
 #define SERIAL_ACCEPT_BACKOFF_MS 100
 
+/* Typed bytes on their way to the UART: the serial thread's own. */
+struct serial_input {
+	uint8_t pending[SERIAL_PENDING];
+	size_t pending_len;
+	serial_input_fn input;
+	void *ctx;
+};
+
+/* Hands what the UART takes of the pending input to it. */
+static void feed_uart(struct serial_input *in)
+{
+	if (!in->pending_len)
+		return;
+	size_t took = in->input(in->ctx, in->pending, in->pending_len);
+	if (took > in->pending_len)
+		took = in->pending_len;
+	memmove(in->pending, in->pending + took, in->pending_len - took);
+	in->pending_len -= took;
+}
+
+/* A serial thread and the pipe that stops it. */
+struct serial_worker {
+	int stop_pipe[2];
+	pthread_t thread;
+	bool running;
+};
+
+static int worker_init(struct serial_worker *w)
+{
+	w->running = false;
+	return pipe2(w->stop_pipe, O_CLOEXEC) ? -errno : 0;
+}
+
+static int worker_start(struct serial_worker *w, void *(*fn)(void *), void *arg)
+{
+	int err = pthread_create(&w->thread, NULL, fn, arg);
+	w->running = !err;
+	return -err;
+}
+
+static void worker_stop(struct serial_worker *w)
+{
+	if (!w->running)
+		return;
+	if (write(w->stop_pipe[1], "x", 1) < 0)
+		perror("hvkit: serial");
+	pthread_join(w->thread, NULL);
+	w->running = false;
+}
+
+static void worker_fini(struct serial_worker *w)
+{
+	worker_stop(w);
+	for (int i = 0; i < 2; i++)
+		if (w->stop_pipe[i] >= 0)
+			close(w->stop_pipe[i]);
+	w->stop_pipe[0] = w->stop_pipe[1] = -1;
+}
+
+/* Reads typed bytes from fd into the room left: read(2)'s answer. */
+static ssize_t read_pending(struct serial_input *in, int fd)
+{
+	ssize_t n = read(fd, in->pending + in->pending_len, SERIAL_PENDING - in->pending_len);
+	if (n > 0)
+		in->pending_len += (size_t)n;
+	return n;
+}
+
+/* poll(2)'s timeout while input waits for the UART, or none. */
+static int retry_timeout(const struct serial_input *in)
+{
+	return in->pending_len ? SERIAL_RETRY_MS : -1;
+}
+
 struct serial_unix {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int listen_fd;
 	bool bound; /* the path is ours to unlink */
-	int stop_pipe[2];
+	struct serial_worker w;
 	pthread_mutex_t lock; /* client, backlog */
 	int client;           /* -1: none */
 	uint8_t backlog[SERIAL_BACKLOG];
 	size_t backlog_len;
-	/* The serial thread's own. */
-	uint8_t pending[SERIAL_PENDING];
-	size_t pending_len;
+	struct serial_input in;
 	bool accept_failed; /* logged */
-	serial_input_fn input;
-	void *input_ctx;
-	pthread_t thread;
-	bool running;
 };
 
 /* Binds with no permissions for group and others from the start: whoever
@@ -81,7 +158,7 @@ int serial_unix_new(const char *path, struct serial_unix **out)
 	snprintf(s->path, sizeof(s->path), "%s", path);
 	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
 	s->client = -1;
-	s->stop_pipe[0] = s->stop_pipe[1] = -1;
+	s->w.stop_pipe[0] = s->w.stop_pipe[1] = -1;
 	pthread_mutex_init(&s->lock, NULL);
 	s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	err = s->listen_fd < 0 ? -errno : 0;
@@ -90,8 +167,8 @@ int serial_unix_new(const char *path, struct serial_unix **out)
 	s->bound = !err;
 	if (!err && listen(s->listen_fd, 1))
 		err = -errno;
-	if (!err && pipe2(s->stop_pipe, O_CLOEXEC))
-		err = -errno;
+	if (!err)
+		err = worker_init(&s->w);
 	if (err) {
 		serial_unix_free(s);
 		return err;
@@ -122,18 +199,6 @@ void serial_unix_output(void *ctx, const uint8_t *bytes, size_t len)
 		s->backlog_len += len;
 	}
 	pthread_mutex_unlock(&s->lock);
-}
-
-/* Hands what the UART takes of the pending input to it. */
-static void feed_uart(struct serial_unix *s)
-{
-	if (!s->pending_len)
-		return;
-	size_t took = s->input(s->input_ctx, s->pending, s->pending_len);
-	if (took > s->pending_len)
-		took = s->pending_len;
-	memmove(s->pending, s->pending + took, s->pending_len - took);
-	s->pending_len -= took;
 }
 
 /* Returns how much backlog the new client was given. */
@@ -176,17 +241,14 @@ static int take_client(struct serial_unix *s)
 /* The client has something: input (kept for the UART) or its end. */
 static void read_client(struct serial_unix *s, int client, short revents)
 {
-	size_t room = SERIAL_PENDING - s->pending_len;
-	if (!room) {
+	if (s->in.pending_len == SERIAL_PENDING) {
 		/* Not reading: only a hang-up matters. */
 		if (revents & (POLLHUP | POLLERR | POLLRDHUP))
 			set_client(s, -1);
 		return;
 	}
-	ssize_t n = read(client, s->pending + s->pending_len, room);
-	if (n > 0)
-		s->pending_len += (size_t)n;
-	else if (!(n < 0 && (errno == EINTR || errno == EAGAIN)))
+	ssize_t n = read_pending(&s->in, client);
+	if (n <= 0 && !(n < 0 && (errno == EINTR || errno == EAGAIN)))
 		set_client(s, -1);
 }
 
@@ -196,15 +258,15 @@ static void *serial_thread(void *arg)
 	uint64_t backoff = 0; /* poll rounds of SERIAL_ACCEPT_BACKOFF_MS left */
 	for (;;) {
 		int client = s->client; /* only this thread changes it */
-		struct pollfd p[2] = {{s->stop_pipe[0], POLLIN, 0}, {-1, 0, 0}};
+		struct pollfd p[2] = {{s->w.stop_pipe[0], POLLIN, 0}, {-1, 0, 0}};
 		if (client >= 0) {
 			p[1].fd = client;
-			p[1].events = s->pending_len < SERIAL_PENDING ? POLLIN : POLLRDHUP;
+			p[1].events = s->in.pending_len < SERIAL_PENDING ? POLLIN : POLLRDHUP;
 		} else if (!backoff) {
 			p[1].fd = s->listen_fd;
 			p[1].events = POLLIN;
 		}
-		int timeout = backoff ? SERIAL_ACCEPT_BACKOFF_MS : s->pending_len ? SERIAL_RETRY_MS : -1;
+		int timeout = backoff ? SERIAL_ACCEPT_BACKOFF_MS : retry_timeout(&s->in);
 		int n = poll(p, 2, timeout);
 		if (n < 0 && errno != EINTR)
 			break;
@@ -212,35 +274,29 @@ static void *serial_thread(void *arg)
 			break;
 		if (backoff && n == 0)
 			backoff = 0;
-		feed_uart(s);
+		feed_uart(&s->in);
 		if (n <= 0 || !p[1].revents)
 			continue;
 		if (client < 0)
 			backoff = take_client(s) ? 1 : 0;
 		else
 			read_client(s, client, p[1].revents);
-		feed_uart(s);
+		feed_uart(&s->in);
 	}
 	return NULL;
 }
 
 int serial_unix_attach(struct serial_unix *s, serial_input_fn input, void *ctx)
 {
-	s->input = input;
-	s->input_ctx = ctx;
-	int err = pthread_create(&s->thread, NULL, serial_thread, s);
-	s->running = !err;
-	return -err;
+	s->in.input = input;
+	s->in.ctx = ctx;
+	return worker_start(&s->w, serial_thread, s);
 }
 
 void serial_unix_detach(struct serial_unix *s)
 {
-	if (!s || !s->running)
-		return;
-	if (write(s->stop_pipe[1], "x", 1) < 0)
-		perror("hvkit: serial");
-	pthread_join(s->thread, NULL);
-	s->running = false;
+	if (s)
+		worker_stop(&s->w);
 }
 
 void serial_unix_free(struct serial_unix *s)
@@ -254,9 +310,134 @@ void serial_unix_free(struct serial_unix *s)
 	/* Only our own socket: never one another process put there. */
 	if (s->bound)
 		unlink(s->path);
-	for (int i = 0; i < 2; i++)
-		if (s->stop_pipe[i] >= 0)
-			close(s->stop_pipe[i]);
+	worker_fini(&s->w);
 	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+/* ---- --serial pty ---- */
+
+struct serial_pty {
+	int master;
+	int terminal; /* our own open of the terminal side: no hang-ups */
+	char name[64];
+	struct serial_worker w;
+	struct serial_input in;
+};
+
+/* Raw: bytes pass as they are, nothing echoed, no signals from ^C. */
+static int make_raw(int fd)
+{
+	struct termios t;
+	if (tcgetattr(fd, &t))
+		return -errno;
+	cfmakeraw(&t);
+	return tcsetattr(fd, TCSANOW, &t) ? -errno : 0;
+}
+
+static int open_pty(struct serial_pty *s)
+{
+	s->master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (s->master < 0)
+		return -errno;
+	if (grantpt(s->master) || unlockpt(s->master) ||
+	    ptsname_r(s->master, s->name, sizeof(s->name)))
+		return -errno;
+	s->terminal = open(s->name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (s->terminal < 0)
+		return -errno;
+	int err = make_raw(s->terminal);
+	if (!err && fcntl(s->master, F_SETFL, O_NONBLOCK))
+		err = -errno;
+	return err;
+}
+
+int serial_pty_new(struct serial_pty **out)
+{
+	struct serial_pty *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->master = s->terminal = -1;
+	s->w.stop_pipe[0] = s->w.stop_pipe[1] = -1;
+	int err = open_pty(s);
+	if (!err)
+		err = worker_init(&s->w);
+	if (err) {
+		serial_pty_free(s);
+		return err;
+	}
+	*out = s;
+	return 0;
+}
+
+const char *serial_pty_name(const struct serial_pty *s)
+{
+	return s->name;
+}
+
+void serial_pty_output(void *ctx, const uint8_t *bytes, size_t len)
+{
+	struct serial_pty *s = ctx;
+	bool flushed = false;
+	/* Non-blocking, so the guest never waits. A terminal full of output
+	 * nobody read is emptied once, so a client that comes later sees the
+	 * newest output, as a unix: client sees the newest backlog. */
+	while (len) {
+		ssize_t n = write(s->master, bytes, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN && !flushed) {
+			tcflush(s->terminal, TCIFLUSH);
+			flushed = true;
+			continue;
+		}
+		if (n <= 0)
+			return;
+		bytes += n;
+		len -= (size_t)n;
+	}
+}
+
+static void *pty_thread(void *arg)
+{
+	struct serial_pty *s = arg;
+	for (;;) {
+		bool room = s->in.pending_len < SERIAL_PENDING;
+		struct pollfd p[2] = {{s->w.stop_pipe[0], POLLIN, 0},
+				      {room ? s->master : -1, POLLIN, 0}};
+		int n = poll(p, 2, retry_timeout(&s->in));
+		if (n < 0 && errno != EINTR)
+			break;
+		if (n > 0 && p[0].revents)
+			break;
+		if (n > 0 && (p[1].revents & POLLIN))
+			read_pending(&s->in, s->master);
+		feed_uart(&s->in);
+	}
+	return NULL;
+}
+
+int serial_pty_attach(struct serial_pty *s, serial_input_fn input, void *ctx)
+{
+	s->in.input = input;
+	s->in.ctx = ctx;
+	return worker_start(&s->w, pty_thread, s);
+}
+
+void serial_pty_detach(struct serial_pty *s)
+{
+	if (s)
+		worker_stop(&s->w);
+}
+
+void serial_pty_free(struct serial_pty *s)
+{
+	if (!s)
+		return;
+	worker_fini(&s->w);
+	if (s->terminal >= 0)
+		close(s->terminal);
+	if (s->master >= 0)
+		close(s->master);
 	free(s);
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* hvkit run --serial unix:PATH (serial.c). */
+/* hvkit run --serial unix:PATH and pty (serial.c). */
 #ifndef HVKIT_CMD_SERIAL_H
 #define HVKIT_CMD_SERIAL_H
 
@@ -31,5 +31,17 @@ int serial_unix_attach(struct serial_unix *s, serial_input_fn input, void *ctx);
 void serial_unix_detach(struct serial_unix *s);
 /* Detaches, closes, removes the socket. */
 void serial_unix_free(struct serial_unix *s);
+
+/* --serial pty: a new pseudo-terminal in raw mode (serial.c). */
+struct serial_pty;
+/* 0 or -errno (no /dev/ptmx, out of terminals). */
+int serial_pty_new(struct serial_pty **out);
+/* The terminal's path for clients, /dev/pts/N. */
+const char *serial_pty_name(const struct serial_pty *s);
+/* The machine's console callback (ctx = the serial_pty). */
+void serial_pty_output(void *ctx, const uint8_t *bytes, size_t len);
+int serial_pty_attach(struct serial_pty *s, serial_input_fn input, void *ctx);
+void serial_pty_detach(struct serial_pty *s);
+void serial_pty_free(struct serial_pty *s);
 
 #endif

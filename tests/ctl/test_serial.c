@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * hvkit run --serial unix:PATH (cmd/hvkit/serial.c) against a fake UART:
- * what is at the path beforehand is left alone unless it is a stale socket,
- * and a guest that never reads COM1 stalls neither a client's hang-up nor
- * the next client.
+ * hvkit run --serial unix:PATH and pty (cmd/hvkit/serial.c) against a fake
+ * UART: what is at the path beforehand is left alone unless it is a stale
+ * socket, a guest that never reads COM1 stalls neither a client's hang-up
+ * nor the next client, and a pseudo-terminal passes bytes raw both ways.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -111,12 +111,18 @@ static int connect_to(const char *path)
 	return fd;
 }
 
-/* Reads until `want` has arrived (or WAIT_MS without data). */
+/* Reads until `want` has arrived (or WAIT_MS without data), skipping
+ * whatever comes before it. */
 static bool read_until(int fd, const char *want)
 {
 	char buf[4096];
-	size_t len = 0;
-	while (len < sizeof(buf) - 1) {
+	size_t len = 0, keep = strlen(want);
+	assert_true(keep < sizeof(buf) / 2);
+	for (;;) {
+		if (len == sizeof(buf) - 1) { /* keep a tail that may begin want */
+			memmove(buf, buf + len - keep, keep);
+			len = keep;
+		}
 		if (poll(&(struct pollfd){fd, POLLIN, 0}, 1, WAIT_MS) <= 0)
 			return false;
 		ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
@@ -127,7 +133,6 @@ static bool read_until(int fd, const char *want)
 		if (strstr(buf, want))
 			return true;
 	}
-	return false;
 }
 
 static void a_live_listener_is_left_alone(void **state)
@@ -237,6 +242,66 @@ static void a_guest_that_never_reads_stalls_nothing(void **state)
 	serial_unix_free(s);
 }
 
+/* Waits until the UART has taken len bytes; true if they are want. */
+static bool uart_got(struct uart *u, const void *want, size_t len)
+{
+	bool enough = false;
+	for (int i = 0; i < WAIT_MS && !enough; i++) {
+		pthread_mutex_lock(&u->lock);
+		enough = u->got_len >= len;
+		pthread_mutex_unlock(&u->lock);
+		if (!enough)
+			poll(NULL, 0, 1);
+	}
+	pthread_mutex_lock(&u->lock);
+	bool same = enough && u->got_len == len && !memcmp(u->got, want, len);
+	u->got_len = 0;
+	pthread_mutex_unlock(&u->lock);
+	return same;
+}
+
+static int open_terminal(const struct serial_pty *s)
+{
+	int fd = open(serial_pty_name(s), O_RDWR | O_NOCTTY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	return fd;
+}
+
+/* --serial pty: a client on the terminal types into the UART and reads
+ * the output, byte for byte (raw: no CR translation, ^C is a byte);
+ * output nobody reads never blocks the guest; clients come and go. */
+static void a_pty_passes_bytes_both_ways(void **state)
+{
+	struct env *e = *state;
+	e->uart.taking = true;
+	struct serial_pty *s = NULL;
+	assert_int_equal(serial_pty_new(&s), 0);
+	assert_int_equal(strncmp(serial_pty_name(s), "/dev/pts/", 9), 0);
+	assert_int_equal(serial_pty_attach(s, uart_input, &e->uart), 0);
+
+	int c = open_terminal(s);
+	const char typed[] = "root\r\x03\x7f\n";
+	assert_int_equal(write(c, typed, sizeof(typed) - 1), (ssize_t)sizeof(typed) - 1);
+	assert_true(uart_got(&e->uart, typed, sizeof(typed) - 1));
+	serial_pty_output(s, (const uint8_t *)"login:\n", 7);
+	assert_true(read_until(c, "login:\n"));
+	close(c);
+
+	/* Nobody reads: a megabyte of output returns, most of it dropped;
+	 * a client that comes later still sees the newest. */
+	static uint8_t lots[1 << 20];
+	memset(lots, 'x', sizeof(lots));
+	serial_pty_output(s, lots, sizeof(lots));
+	serial_pty_output(s, (const uint8_t *)"$ ", 2);
+
+	c = open_terminal(s);
+	assert_true(read_until(c, "x$ "));
+	assert_int_equal(write(c, "again", 5), 5);
+	assert_true(uart_got(&e->uart, "again", 5));
+	close(c);
+	serial_pty_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -247,6 +312,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(a_failed_bind_removes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_guest_that_never_reads_stalls_nothing, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(a_pty_passes_bytes_both_ways, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

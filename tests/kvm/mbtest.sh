@@ -4,14 +4,14 @@
 # Hyper-V test device is driven through SINT routes, a message connection
 # and an event connection, and the verdict comes back through
 # isa-debug-exit (67 = (0x21 << 1) | 1 is a pass). Also --serial: file:
-# gets the kernel's report, none keeps it off standard output, unix: is a
-# console both ways (the kernel reads a line and echoes it).
+# gets the kernel's report, none keeps it off standard output, unix: and
+# pty are consoles both ways (the kernel reads a line and echoes it).
 # TAP; the hvkit cases skip without a usable /dev/kvm, the QEMU case
 # without qemu-system-x86_64.
 # usage: mbtest.sh HVKIT MBTEST_KERNEL
 hvkit="$1"
 kernel="$2"
-echo "1..7"
+echo "1..8"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 # byte i = (i * 7 + 3) & 0xff, as the kernel expects for "mod=SIZE".
@@ -141,5 +141,43 @@ if ! grep -q "run: no usable /dev/kvm" "$work/hyperv.out"; then
 	[ $ok = 0 ] || sed 's/^/# /' "$work/nosint.out"
 else
 	echo "ok 7 # SKIP no usable /dev/kvm"
+fi
+
+# --serial pty: hvkit names the terminal at start; a client that opens it
+# then reads the kernel's prompt and types the line.
+if ! grep -q "run: no usable /dev/kvm" "$work/hyperv.out"; then
+	"$hvkit" run --partition kvm --cpus 1 --timeout 60 --kernel "$kernel" --debug-exit \
+		--cmdline "mbtest echo" --serial pty >"$work/pty.out" 2>&1 &
+	run=$!
+	python3 - "$work/pty.out" >"$work/pty.log" 2>&1 <<'PY'
+import os, re, select, sys, time
+name = None
+for _ in range(300):
+    m = re.search(r'COM1 is (\S+)', open(sys.argv[1]).read())
+    if m:
+        name = m.group(1)
+        break
+    time.sleep(0.1)
+fd = os.open(name, os.O_RDWR | os.O_NOCTTY)
+buf = b''
+def until(text):
+    global buf
+    end = time.time() + 60
+    while text not in buf and time.time() < end:
+        if select.select([fd], [], [], 1)[0]:
+            buf += os.read(fd, 4096)
+until(b'type a line')
+os.write(fd, b'hello over pty\n')
+until(b'mbtest: PASS')
+sys.stdout.write(buf.decode(errors='replace'))
+PY
+	wait $run
+	status=$?
+	ok=1
+	[ "$status" = $PASS ] && grep -q 'mbtest: got "hello over pty"' "$work/pty.log" && ok=0
+	result 8 "hvkit: --serial pty, both ways" $ok
+	[ $ok = 0 ] || sed 's/^/# /' "$work/pty.out" "$work/pty.log"
+else
+	echo "ok 8 # SKIP no usable /dev/kvm"
 fi
 exit 0

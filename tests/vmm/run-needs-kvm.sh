@@ -35,12 +35,13 @@ refused() { # options...: exit 1, "need /dev/kvm", no process partition
 	[ $rc -eq 1 ] && grep -q "need /dev/kvm" "$dir/err" && ! grep -q "process partition" "$dir/out"
 }
 
-echo "1..8"
+echo "1..9"
 check "--kernel needs /dev/kvm" refused --kernel /nonexistent/bzImage
 check "--initrd needs /dev/kvm" refused --initrd /nonexistent/initrd
 check "--debug-exit needs /dev/kvm" refused --debug-exit
 check "--device hyperv-testdev needs /dev/kvm" refused --device hyperv-testdev
 check "--serial none needs /dev/kvm" refused --serial none
+check "--serial pty needs /dev/kvm" refused --serial pty
 own_removed() { refused --serial "unix:$dir/own" && [ ! -e "$dir/own" ]; }
 check "--serial unix: needs /dev/kvm, and its own socket is removed" own_removed
 
