@@ -20,6 +20,7 @@
 #include "netvsp_guest.h"
 #include "netvsp_nic.h"
 #include "ring_buffer.h"
+#include "rss_param.h"
 
 static const uint32_t versions[] = {
 	NVSP_PROTOCOL_VERSION_1, NVSP_PROTOCOL_VERSION_2, NVSP_PROTOCOL_VERSION_4,
@@ -546,30 +547,15 @@ static void rss_steers_and_reports_hash(void **state)
 	ng_up(g, NVSP_PROTOCOL_VERSION_61);
 	assert_int_equal(ng_subchannels(g, 3), 3);
 
-	/* rndis_filter_set_rss_param's layout: every table entry queue 2,
-	 * Microsoft's verification key, the hash types Linux asks for. */
-	static const uint8_t key[40] = NDIS_RSS_DEFAULT_KEY;
-	enum { INFO = sizeof(struct ndis_recv_scale_param) + 512 + 40 };
-	uint8_t req[28 + INFO] = {0}, resp[512];
-	uint32_t h[7] = {RNDIS_MSG_SET, sizeof(req), 21, OID_GEN_RECEIVE_SCALE_PARAMETERS, INFO,
-			 20, 0};
+	/* Every table entry queue 2, the hash types Linux asks for. */
+	uint8_t req[28 + TEST_RSS_PARAM_LEN] = {0}, resp[512];
+	uint32_t h[7] = {RNDIS_MSG_SET, sizeof(req), 21, OID_GEN_RECEIVE_SCALE_PARAMETERS,
+			 TEST_RSS_PARAM_LEN, 20, 0};
 	memcpy(req, h, sizeof(h));
-	struct ndis_recv_scale_param p = {
-		.hdr = {NDIS_OBJECT_TYPE_RSS_PARAMETERS, NDIS_RECEIVE_SCALE_PARAMETERS_REVISION_2,
-			sizeof(p)},
-		.hashinfo = NDIS_HASH_FUNC_TOEPLITZ | NDIS_HASH_IPV4 | NDIS_HASH_TCP_IPV4 |
-			    NDIS_HASH_IPV6 | NDIS_HASH_TCP_IPV6,
-		.indirect_tabsize = 512,
-		.indirect_taboffset = sizeof(p),
-		.hashkey_size = 40,
-		.hashkey_offset = sizeof(p) + 512,
-	};
-	memcpy(req + 28, &p, sizeof(p));
-	for (uint32_t i = 0; i < 128; i++) {
-		uint32_t q = 2;
-		memcpy(req + 28 + sizeof(p) + 4 * i, &q, 4);
-	}
-	memcpy(req + 28 + sizeof(p) + 512, key, 40);
+	test_rss_param(req + 28,
+		       NDIS_HASH_FUNC_TOEPLITZ | NDIS_HASH_IPV4 | NDIS_HASH_TCP_IPV4 |
+			       NDIS_HASH_IPV6 | NDIS_HASH_TCP_IPV6,
+		       2, 1);
 	ng_rndis(g, req, sizeof(req), false, resp, sizeof(resp));
 	uint32_t status;
 	memcpy(&status, resp + 12, 4);

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "rndis.h"
+#include "rss_param.h"
 
 struct sink {
 	uint8_t resp[16][RNDIS_RESPONSE_MAX];
@@ -251,18 +252,9 @@ static void sets_filter_mac_rss(void **state)
 	assert_int_equal(do_set(&d, &s, RNDIS_OID_GEN_RNDIS_CONFIG_PARAMETER, cp, sizeof(cp)),
 			 RNDIS_STATUS_INVALID_DATA);
 
-	/* RSS parameters as rndis_filter_set_rss_param lays them out. */
-	uint8_t rp[sizeof(struct ndis_recv_scale_param) + 512 + 40] = {0};
+	uint8_t rp[TEST_RSS_PARAM_LEN];
 	struct ndis_recv_scale_param *p = (void *)rp;
-	p->hdr.type = NDIS_OBJECT_TYPE_RSS_PARAMETERS;
-	p->hdr.revision = NDIS_RECEIVE_SCALE_PARAMETERS_REVISION_2;
-	p->hdr.size = sizeof(*p);
-	p->indirect_tabsize = 512;
-	p->indirect_taboffset = sizeof(*p);
-	p->hashkey_size = 40;
-	p->hashkey_offset = sizeof(*p) + 512;
-	for (uint32_t i = 0; i < 128; i++)
-		wr(rp, sizeof(*p) + 4 * i, i % 4);
+	test_rss_param(rp, 0, 0, 4);
 	assert_int_equal(do_set(&d, &s, OID_GEN_RECEIVE_SCALE_PARAMETERS, rp, sizeof(rp)),
 			 RNDIS_STATUS_SUCCESS);
 	assert_int_equal(d.rss_table_len, 128);
@@ -586,20 +578,8 @@ static uint32_t rss_frame(uint8_t *f, bool v6, bool vlan, const uint8_t *src,
  * and Microsoft's verification key; table entry i is queue i % queues. */
 static void set_rss(struct rndis_dev *d, struct sink *s, uint32_t hashinfo, uint32_t queues)
 {
-	static const uint8_t key[40] = NDIS_RSS_DEFAULT_KEY;
-	uint8_t rp[sizeof(struct ndis_recv_scale_param) + 512 + 40] = {0};
-	struct ndis_recv_scale_param *p = (void *)rp;
-	p->hdr.type = NDIS_OBJECT_TYPE_RSS_PARAMETERS;
-	p->hdr.revision = NDIS_RECEIVE_SCALE_PARAMETERS_REVISION_2;
-	p->hdr.size = sizeof(*p);
-	p->hashinfo = hashinfo;
-	p->indirect_tabsize = 512;
-	p->indirect_taboffset = sizeof(*p);
-	p->hashkey_size = 40;
-	p->hashkey_offset = sizeof(*p) + 512;
-	for (uint32_t i = 0; i < 128; i++)
-		wr(rp, sizeof(*p) + 4 * i, i % queues);
-	memcpy(rp + sizeof(*p) + 512, key, 40);
+	uint8_t rp[TEST_RSS_PARAM_LEN];
+	test_rss_param(rp, hashinfo, 0, queues);
 	assert_int_equal(do_set(d, s, OID_GEN_RECEIVE_SCALE_PARAMETERS, rp, sizeof(rp)),
 			 RNDIS_STATUS_SUCCESS);
 }
