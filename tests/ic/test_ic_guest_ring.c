@@ -19,6 +19,7 @@
 #include "hvkit/vmbus_classes.h"
 #include "ic_guest.h"
 #include "ring_buffer.h"
+#include "ring_fixture.h"
 
 /* Receive calls per interrupt past which the loop is taken to spin. */
 #define SPIN_LIMIT 1000
@@ -31,10 +32,7 @@ struct vmbus_client_channel {
 	vmbus_client_channel_callback cb;
 	void *arg;
 	bool open;
-	uint8_t *ring;
-	struct vmbus_ring_mem mem;
-	struct vmbus_ring_writer w; /* the host writes... */
-	struct vmbus_ring_reader r; /* ...the guest reads */
+	struct ring_fixture in; /* the host writes (in.w), the guest reads */
 };
 
 static struct {
@@ -64,12 +62,7 @@ int vmbus_client_channel_open(struct vmbus_client_channel *ch, uint32_t send_rin
 	(void)send_ring_bytes;
 	(void)user_data;
 	(void)user_len;
-	ch->ring = aligned_alloc(4096, recv_ring_bytes);
-	assert_non_null(ch->ring);
-	assert_int_equal(vmbus_ring_mem_init(&ch->mem, ch->ring, recv_ring_bytes, false), 0);
-	vmbus_ring_mem_reset(&ch->mem);
-	assert_int_equal(vmbus_ring_writer_attach(&ch->w, &ch->mem), 0);
-	assert_int_equal(vmbus_ring_reader_attach(&ch->r, &ch->mem), 0);
+	assert_int_equal(ring_fixture_init(&ch->in, false, recv_ring_bytes), 0);
 	ch->cb = cb;
 	ch->arg = arg;
 	ch->open = true;
@@ -79,8 +72,7 @@ int vmbus_client_channel_open(struct vmbus_client_channel *ch, uint32_t send_rin
 void vmbus_client_channel_close(struct vmbus_client_channel *ch)
 {
 	ch->open = false;
-	free(ch->ring);
-	ch->ring = NULL;
+	ring_fixture_destroy(&ch->in);
 }
 
 int vmbus_client_channel_recv(struct vmbus_client_channel *ch, void *buf, uint32_t len,
@@ -90,8 +82,8 @@ int vmbus_client_channel_recv(struct vmbus_client_channel *ch, void *buf, uint32
 		H.spun = true;
 		return -EAGAIN; /* end the test's interrupt instead of hanging */
 	}
-	int err = vmbus_ring_recv(&ch->r, buf, len, pkt);
-	vmbus_ring_commit(&ch->r);
+	int err = vmbus_ring_recv(&ch->in.r, buf, len, pkt);
+	vmbus_ring_commit(&ch->in.r);
 	return err;
 }
 
@@ -111,13 +103,13 @@ int vmbus_client_channel_send_inband(struct vmbus_client_channel *ch, uint64_t t
 static void put(uint64_t trans_id, const void *data, uint32_t len)
 {
 	const struct vmbus_ring_iov iov = {data, len};
-	assert_int_equal(vmbus_ring_put_inband(&H.ch.w, trans_id, 0, &iov, 1, NULL), 0);
+	assert_int_equal(vmbus_ring_put_inband(&H.ch.in.w, trans_id, 0, &iov, 1, NULL), 0);
 }
 
 /* The host's interrupt: the guest's callback runs over what was written. */
 static void kick(void)
 {
-	vmbus_ring_publish(&H.ch.w);
+	vmbus_ring_publish(&H.ch.in.w);
 	H.recv_calls = 0;
 	H.ch.cb(H.ch.arg, &H.ch);
 }
