@@ -47,6 +47,7 @@ struct netvsp_slirp {
 
 	/* The thread's own. */
 	struct frameq held; /* for the guest, waiting for room */
+	struct frame_batch batch; /* for the guest, gathered during a round */
 	struct slirp_timer *timers;
 	struct pollfd pfd[SLIRP_POLL_MAX];
 	uint32_t npfd;
@@ -69,7 +70,7 @@ static ssize_t cb_send_packet(const void *buf, size_t len, void *opaque)
 		s->c.st.rx_dropped++;
 		return (ssize_t)len;
 	}
-	frameq_deliver(&s->held, s->rx, s->ctx, buf, (uint32_t)len, &s->c.st);
+	frame_batch_add(&s->batch, buf, (uint32_t)len);
 	return (ssize_t)len;
 }
 
@@ -243,6 +244,8 @@ static bool take_outbound(struct netvsp_slirp *s)
 		if (copy)
 			slirp_input(s->slirp, copy, (int)len); /* a bad frame is its guest_error */
 		free(copy);
+		/* Its answers (ACKs) at once: the guest's window waits on them. */
+		frame_batch_flush(&s->batch);
 	}
 }
 
@@ -257,10 +260,13 @@ static void *slirp_thread(void *arg)
 		s->npfd = 0;
 		cb_add_poll(s->c.wake, SLIRP_POLL_IN, s);
 		slirp_pollfds_fill(s->slirp, &timeout, cb_add_poll, s);
+		frame_batch_flush(&s->batch); /* the timers' */
 		int n = poll(s->pfd, s->npfd, (int)timeout);
 		if (n > 0 && (s->pfd[0].revents & POLLIN))
 			backend_core_woken(&s->c);
 		slirp_pollfds_poll(s->slirp, n < 0, cb_get_revents, s);
+		/* What the sockets brought, together. */
+		frame_batch_flush(&s->batch);
 	}
 	return NULL;
 }
@@ -352,6 +358,11 @@ struct netvsp_slirp *netvsp_slirp_new(const struct netvsp_slirp_opts *o, netvsp_
 		netvsp_sayf(why, len, "net user: eventfd: %s", strerror(-err));
 		goto fail;
 	}
+	if (frame_batch_init(&s->batch, SLIRP_FRAME_MAX, &s->held, rx, rx_burst, ctx,
+			     &s->c.st)) {
+		netvsp_sayf(why, len, "net user: out of memory");
+		goto fail;
+	}
 	SlirpConfig cfg = {
 		.version = 4,
 		.restricted = o->restrict_,
@@ -429,6 +440,7 @@ void netvsp_slirp_free(struct netvsp_slirp *s)
 		cb_timer_free(s->timers, s);
 	frameq_free(&s->out);
 	frameq_free(&s->held);
+	frame_batch_free(&s->batch);
 	backend_core_fini(&s->c);
 	free(s);
 }

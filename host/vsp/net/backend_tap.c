@@ -34,7 +34,7 @@ struct netvsp_tap {
 	struct backend_core c;
 	/* The thread's own. */
 	struct frameq held;
-	uint8_t buf[TAP_FRAME_MAX];
+	struct frame_batch batch; /* read in place, handed over together */
 };
 
 static void *tap_thread(void *arg)
@@ -58,11 +58,12 @@ static void *tap_thread(void *arg)
 		if (!(p[1].revents & POLLIN))
 			continue;
 		for (int i = 0; i < 64 && !t->held.count; i++) {
-			ssize_t n = read(t->fd, t->buf, sizeof(t->buf));
+			ssize_t n = read(t->fd, frame_batch_slot(&t->batch), TAP_FRAME_MAX);
 			if (n <= 0)
 				break;
-			frameq_deliver(&t->held, t->rx, t->ctx, t->buf, (uint32_t)n, &t->c.st);
+			frame_batch_commit(&t->batch, (uint32_t)n);
 		}
+		frame_batch_flush(&t->batch);
 	}
 	return NULL;
 }
@@ -83,6 +84,9 @@ struct netvsp_tap *netvsp_tap_new(const char *name, netvsp_rx_fn rx,
 	t->rx_burst = rx_burst;
 	t->ctx = ctx;
 	int err = backend_core_init(&t->c);
+	if (!err)
+		err = frame_batch_init(&t->batch, TAP_FRAME_MAX, &t->held, rx, rx_burst, ctx,
+				       &t->c.st);
 	t->fd = err ? -1 : open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (t->fd < 0) {
 		netvsp_sayf(why, len, "net tap=%s: /dev/net/tun: %s%s", name, strerror(errno),
@@ -137,6 +141,7 @@ void netvsp_tap_free(struct netvsp_tap *t)
 		return;
 	backend_core_stop(&t->c);
 	frameq_free(&t->held);
+	frame_batch_free(&t->batch);
 	if (t->fd >= 0)
 		close(t->fd);
 	backend_core_fini(&t->c);

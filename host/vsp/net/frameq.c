@@ -100,16 +100,76 @@ void frameq_retry(struct frameq *held, netvsp_rx_fn rx, netvsp_rx_burst_fn rx_bu
 	}
 }
 
-void frameq_deliver(struct frameq *held, netvsp_rx_fn rx, void *ctx, const uint8_t *frame,
-		    uint32_t len, struct netvsp_backend_stats *st)
+int frame_batch_init(struct frame_batch *b, uint32_t frame_max, struct frameq *held,
+		     netvsp_rx_fn rx, netvsp_rx_burst_fn rx_burst, void *ctx,
+		     struct netvsp_backend_stats *st)
 {
-	int err = held->count ? -ENOBUFS : rx(ctx, frame, len);
-	if (err == -ENOBUFS) {
-		if (frameq_push(held, frame, len))
-			st->rx_dropped++;
-		return;
+	*b = (struct frame_batch){.frame_max = frame_max, .held = held, .rx = rx,
+				  .rx_burst = rx_burst, .ctx = ctx, .st = st};
+	for (uint32_t i = 0; i < FRAMEQ_BURST; i++)
+		if (!(b->data[i] = malloc(frame_max)))
+			return -ENOMEM;
+	return 0;
+}
+
+void frame_batch_free(struct frame_batch *b)
+{
+	for (uint32_t i = 0; i < FRAMEQ_BURST; i++) {
+		free(b->data[i]);
+		b->data[i] = NULL;
 	}
-	counted(st, err, len);
+}
+
+/* How many from the front the guest took (errs[] counted). */
+static uint32_t batch_to_guest(struct frame_batch *b)
+{
+	uint32_t took = 0;
+	if (b->rx_burst) {
+		int errs[FRAMEQ_BURST];
+		took = b->rx_burst(b->ctx, (const uint8_t *const *)b->data, b->len, b->count, errs,
+				   0);
+		if (took > b->count)
+			took = b->count;
+		for (uint32_t i = 0; i < took; i++)
+			counted(b->st, errs[i], b->len[i]);
+		return took;
+	}
+	for (; took < b->count; took++) {
+		int err = b->rx(b->ctx, b->data[took], b->len[took]);
+		if (err == -ENOBUFS)
+			break;
+		counted(b->st, err, b->len[took]);
+	}
+	return took;
+}
+
+void frame_batch_flush(struct frame_batch *b)
+{
+	if (!b->count)
+		return;
+	uint32_t took = b->held->count ? 0 : batch_to_guest(b);
+	for (uint32_t i = took; i < b->count; i++)
+		if (frameq_push(b->held, b->data[i], b->len[i]))
+			b->st->rx_dropped++;
+	b->count = 0;
+}
+
+uint8_t *frame_batch_slot(struct frame_batch *b)
+{
+	if (b->count == FRAMEQ_BURST)
+		frame_batch_flush(b);
+	return b->data[b->count];
+}
+
+void frame_batch_commit(struct frame_batch *b, uint32_t len)
+{
+	b->len[b->count++] = len;
+}
+
+void frame_batch_add(struct frame_batch *b, const uint8_t *frame, uint32_t len)
+{
+	memcpy(frame_batch_slot(b), frame, len);
+	frame_batch_commit(b, len);
 }
 
 int backend_core_init(struct backend_core *c)

@@ -29,15 +29,42 @@ const uint8_t *frameq_peek(const struct frameq *q, uint32_t *len);
 void frameq_pop(struct frameq *q);
 void frameq_free(struct frameq *q);
 
-/* The guest-bound path of a backend thread: hands a frame to rx unless
- * frames are held already (order is kept), holds it on -ENOBUFS, counts. */
-void frameq_deliver(struct frameq *held, netvsp_rx_fn rx, void *ctx, const uint8_t *frame,
-		    uint32_t len, struct netvsp_backend_stats *st);
 /* Retries the held frames, oldest first, until rx is short of room again;
  * in bursts of FRAMEQ_BURST through rx_burst unless it is NULL. */
 #define FRAMEQ_BURST 32u
 void frameq_retry(struct frameq *held, netvsp_rx_fn rx, netvsp_rx_burst_fn rx_burst, void *ctx,
 		  struct netvsp_backend_stats *st);
+
+/*
+ * Frames for the guest gathered by a backend thread and handed over in
+ * one rx_burst call (one transfer-page packet, one publish, at most one
+ * signal) instead of one call each. Slots of frame_max bytes are made
+ * once. A flush goes behind frames already held, keeping the order; what
+ * the guest has no room for is held.
+ */
+struct frame_batch {
+	uint8_t *data[FRAMEQ_BURST];
+	uint32_t len[FRAMEQ_BURST];
+	uint32_t count, frame_max;
+	struct frameq *held;
+	netvsp_rx_fn rx;
+	netvsp_rx_burst_fn rx_burst; /* NULL: rx one frame at a time */
+	void *ctx;
+	struct netvsp_backend_stats *st;
+};
+
+/* 0 or -ENOMEM (then frame_batch_free is still safe). */
+int frame_batch_init(struct frame_batch *b, uint32_t frame_max, struct frameq *held,
+		     netvsp_rx_fn rx, netvsp_rx_burst_fn rx_burst, void *ctx,
+		     struct netvsp_backend_stats *st);
+void frame_batch_free(struct frame_batch *b);
+/* A copy of the frame (len <= frame_max), flushing first if full. */
+void frame_batch_add(struct frame_batch *b, const uint8_t *frame, uint32_t len);
+/* The next slot to fill in place (flushing first if full), then the length
+ * put there. */
+uint8_t *frame_batch_slot(struct frame_batch *b);
+void frame_batch_commit(struct frame_batch *b, uint32_t len);
+void frame_batch_flush(struct frame_batch *b);
 
 /*
  * What both threaded backends share: their thread, the eventfd that wakes
