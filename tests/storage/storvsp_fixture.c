@@ -292,12 +292,22 @@ void sf_srb_build(struct vstor_packet *p, uint8_t lun, const uint8_t *cdb, uint8
 void sf_scsi(struct sfix *s, uint32_t i, uint8_t lun, const uint8_t *cdb, uint8_t cdb_len,
 	     uint8_t data_in, uint64_t pfn, uint32_t len, struct vstor_packet *reply)
 {
+	struct sf_addr at = {.lun = lun};
+	sf_scsi_at(s, i, at, cdb, cdb_len, data_in, pfn, len, reply);
+}
+
+void sf_scsi_at(struct sfix *s, uint32_t i, struct sf_addr at, const uint8_t *cdb,
+		uint8_t cdb_len, uint8_t data_in, uint64_t pfn, uint32_t len,
+		struct vstor_packet *reply)
+{
 	struct vstor_packet p;
 	uint64_t id = s->next_trans++, got;
 	uint32_t plen = s->version && s->version < VSTOR_PROTO_VERSION_WIN8
 				? (uint32_t)VSTOR_PACKET_SIZE_PRE_WIN8
 				: (uint32_t)sizeof(p);
-	sf_srb_build(&p, lun, cdb, cdb_len, data_in, len);
+	sf_srb_build(&p, at.lun, cdb, cdb_len, data_in, len);
+	p.vm_srb.path_id = at.path;
+	p.vm_srb.target_id = at.target;
 	if (len) {
 		uint32_t n = (len + 4095) / 4096;
 		uint64_t pfns[600];

@@ -103,6 +103,17 @@ void sf_srb_build(struct vstor_packet *p, uint8_t lun, const uint8_t *cdb, uint8
 void sf_scsi(struct sfix *s, uint32_t i, uint8_t lun, const uint8_t *cdb, uint8_t cdb_len,
 	     uint8_t data_in, uint64_t pfn, uint32_t len, struct vstor_packet *reply);
 
+/* A SCSI address as storvsc_queuecommand fills it: path_id is the SCSI
+ * channel, target_id the target, lun the LUN. */
+struct sf_addr {
+	uint8_t path, target, lun;
+};
+
+/* sf_scsi for a command addressed to `at`. */
+void sf_scsi_at(struct sfix *s, uint32_t i, struct sf_addr at, const uint8_t *cdb,
+		uint8_t cdb_len, uint8_t data_in, uint64_t pfn, uint32_t len,
+		struct vstor_packet *reply);
+
 struct storvsp_stats sf_stats(struct sfix *s);
 
 #endif /* HVKIT_TESTS_STORVSP_FIXTURE_H */

@@ -293,23 +293,194 @@ static void several_luns(void **state)
 	}
 	for (uint8_t lun = 0; lun < 3; lun++)
 		assert_int_equal(sf_disk(s, lun)[5 * 512 + 100], 0x40 + lun);
-	/* Empty slots: no LUN 3, no target 1, no path 1. */
-	/* INQUIRY of an empty LUN: peripheral qualifier 3; other commands
-	 * there: no LUN. */
+	assert_int_equal(sf_stats(s).bad_packets, 0);
+	sf_free(s);
+}
+
+/* ---- empty slots, as Linux 6.1 reads the answers ---- */
+
+#define LINUX_MAX_PATHS 8u   /* storvsc_drv.c: max_channel = 7 */
+#define LINUX_MAX_TARGETS 2u /* max_id = STORVSC_MAX_TARGETS */
+#define LINUX_SCSI_2 3u      /* include/scsi/scsi.h scsi_level */
+
+/* What Linux's scan made of the bus. */
+struct linux_scan {
+	struct sf_addr found[64]; /* SCSI devices it created, the first 64 */
+	uint32_t nfound;
+	uint32_t removals_of_disks; /* storvsc_remove_lun that hit a disk */
+};
+
+static bool has_disk(const uint8_t *luns, uint32_t n, struct sf_addr at)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (!at.path && !at.target && at.lun == luns[i])
+			return true;
+	return false;
+}
+
+/* A completion as storvsc hands it on: INVALID_LUN to anything but an
+ * INQUIRY removes the device at path 0 with the SRB's target and LUN
+ * (storvsc_handle_error, storvsc_remove_lun). */
+static void linux_completion(struct linux_scan *ls, const struct vstor_packet *r,
+			     struct sf_addr at, const uint8_t *disks, uint32_t ndisks)
+{
+	struct sf_addr path0 = {0, at.target, at.lun};
+	if (r->vm_srb.cdb[0] != SCSI_INQUIRY && r->vm_srb.srb_status == SRB_STATUS_INVALID_LUN &&
+	    has_disk(disks, ndisks, path0))
+		ls->removals_of_disks++;
+}
+
+/* scsi_probe_lun: a 36-byte INQUIRY into a zeroed buffer. storvsc makes
+ * every INQUIRY completion a success, so whatever the host left unwritten
+ * reads as zeros: peripheral qualifier 0, a disk. Returns byte 0 and sets
+ * *level as scsi_probe_lun derives scsi_level from byte 2. */
+static uint8_t linux_inquiry(struct sfix *s, struct linux_scan *ls, struct sf_addr at,
+			     uint64_t pfn, uint8_t *level, const uint8_t *disks, uint32_t ndisks)
+{
+	uint8_t *buf = sf_ptr(s, pfn);
+	memset(buf, 0, 36);
 	uint8_t inq[6] = {SCSI_INQUIRY, 0, 0, 0, 36, 0};
-	sf_scsi(s, 0, 3, inq, 6, VSTOR_DATA_READ, pfn, 36, &r);
-	expect_srb_ok(&r, 36);
-	assert_int_equal(buf[0], SCSI_PQ_NOT_CONNECTED);
+	struct vstor_packet r;
+	sf_scsi_at(s, 0, at, inq, 6, VSTOR_DATA_READ, pfn, 36, &r);
+	linux_completion(ls, &r, at, disks, ndisks);
+	uint8_t version = buf[2] & 7;
+	*level = version >= 2 ? version + 1 : version;
+	return buf[0];
+}
+
+/* scsi_probe_and_add_lun: a device unless the qualifier says none. */
+static bool linux_probe(struct sfix *s, struct linux_scan *ls, struct sf_addr at, uint64_t pfn,
+			uint8_t *level, const uint8_t *disks, uint32_t ndisks)
+{
+	uint8_t b0 = linux_inquiry(s, ls, at, pfn, level, disks, ndisks);
+	uint8_t pq = b0 >> 5, type = b0 & 0x1f;
+	if (pq == 3 || (pq == 1 && type == 0x1f))
+		return false;
+	if (ls->nfound < sizeof(ls->found) / sizeof(ls->found[0]))
+		ls->found[ls->nfound] = at;
+	ls->nfound++;
+	/* sd then starts with TEST UNIT READY. */
 	uint8_t tur[6] = {SCSI_TEST_UNIT_READY};
-	sf_scsi(s, 0, 3, tur, 6, VSTOR_DATA_UNKNOWN, 0, 0, &r);
+	struct vstor_packet r;
+	sf_scsi_at(s, 0, at, tur, 6, VSTOR_DATA_UNKNOWN, 0, 0, &r);
+	linux_completion(ls, &r, at, disks, ndisks);
+	return true;
+}
+
+/* scsi_scan_host over every path and target (__scsi_scan_target): LUN 0,
+ * then REPORT LUNS (storvsc sets BLIST_REPORTLUN2, so from SCSI-2 on)
+ * or, where that fails, LUNs 1-7 one by one. */
+static void linux_scan(struct sfix *s, struct linux_scan *ls, const uint8_t *disks,
+		       uint32_t ndisks)
+{
+	uint64_t pfn = sf_alloc(s, 1);
+	uint8_t *buf = sf_ptr(s, pfn);
+	*ls = (struct linux_scan){0};
+	for (uint8_t path = 0; path < LINUX_MAX_PATHS; path++) {
+		for (uint8_t target = 0; target < LINUX_MAX_TARGETS; target++) {
+			struct sf_addr at = {path, target, 0};
+			uint8_t level;
+			linux_probe(s, ls, at, pfn, &level, disks, ndisks);
+			uint8_t rl[12] = {SCSI_REPORT_LUNS};
+			scsi_put_be32(rl + 6, 4096);
+			struct vstor_packet r = {0};
+			if (level >= LINUX_SCSI_2) {
+				memset(buf, 0, 4096);
+				sf_scsi_at(s, 0, at, rl, 12, VSTOR_DATA_READ, pfn, 4096, &r);
+				linux_completion(ls, &r, at, disks, ndisks);
+			}
+			if (r.vm_srb.srb_status != SRB_STATUS_SUCCESS) {
+				for (at.lun = 1; at.lun < 8; at.lun++)
+					if (!linux_probe(s, ls, at, pfn, &level, disks, ndisks))
+						break;
+				continue;
+			}
+			uint32_t n = scsi_get_be32(buf) / 8;
+			assert_true(n <= 256);
+			uint8_t luns[256];
+			for (uint32_t i = 0; i < n; i++)
+				luns[i] = buf[8 + 8 * i + 1];
+			for (uint32_t i = 0; i < n; i++) {
+				at.lun = luns[i];
+				if (at.lun)
+					linux_probe(s, ls, at, pfn, &level, disks, ndisks);
+			}
+		}
+	}
+}
+
+/* The phantom disks Linux once saw: every path and target it scans must
+ * read as empty except path 0, target 0, where exactly the disks are, and
+ * no answer may make storvsc remove one of them. */
+static void linux_scan_finds_exactly_the_disks(void **state)
+{
+	(void)state;
+	struct sfix *s = sf_new(NULL, 3, 64, false);
+	sf_init(s, NULL);
+	/* LUNs 0 and 2: a gap at 1. */
+	assert_int_equal(storvsp_remove_disk(s->sv, 1), 0);
+	struct vstor_packet notice;
+	uint64_t id;
+	sf_wait(s, 0, &notice, NULL, &id);
+	assert_int_equal(id, 0);
+	assert_int_equal(notice.operation, VSTOR_OPERATION_ENUMERATE_BUS);
+	const uint8_t disks[] = {0, 2};
+	struct linux_scan ls;
+	linux_scan(s, &ls, disks, 2);
+	assert_int_equal(ls.nfound, 2);
+	for (uint32_t i = 0; i < ls.nfound; i++) {
+		assert_int_equal(ls.found[i].path, 0);
+		assert_int_equal(ls.found[i].target, 0);
+		assert_int_equal(ls.found[i].lun, disks[i]);
+	}
+	assert_int_equal(ls.removals_of_disks, 0);
+	assert_int_equal(sf_stats(s).bad_packets, 0);
+	sf_free(s);
+}
+
+/* The answers themselves: "no device" INQUIRY data of the full standard
+ * length on every empty slot, an empty REPORT LUNS off target 0, and for
+ * other commands the answer that removes only what is really gone. */
+static void empty_slot_answers(void **state)
+{
+	(void)state;
+	struct sfix *s = sf_new(NULL, 1, 64, false);
+	sf_init(s, NULL);
+	uint64_t pfn = sf_alloc(s, 1);
+	uint8_t *buf = sf_ptr(s, pfn);
+	struct vstor_packet r;
+	const struct sf_addr empty[] = {{0, 0, 3}, {0, 1, 0}, {1, 0, 0}, {7, 1, 5}};
+	for (size_t i = 0; i < sizeof(empty) / sizeof(empty[0]); i++) {
+		uint8_t inq[6] = {SCSI_INQUIRY, 0, 0, 0, 96, 0};
+		memset(buf, 0xee, 96);
+		sf_scsi_at(s, 0, empty[i], inq, 6, VSTOR_DATA_READ, pfn, 96, &r);
+		expect_srb_ok(&r, SCSI_INQUIRY_STANDARD_LEN);
+		assert_int_equal(buf[0], SCSI_PQ_NOT_CONNECTED);
+		assert_int_equal(buf[4] + 5, SCSI_INQUIRY_STANDARD_LEN);
+		assert_true((buf[2] & 7) >= 3); /* REPORT LUNS, not a LUN-by-LUN scan */
+	}
+	/* REPORT LUNS: the disk on target 0, nothing anywhere else. */
+	assert_int_equal(report_luns(s, pfn), 8);
+	const struct sf_addr targets[] = {{0, 1, 0}, {3, 0, 0}, {7, 1, 0}};
+	for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
+		uint8_t rl[12] = {SCSI_REPORT_LUNS};
+		scsi_put_be32(rl + 6, 4096);
+		memset(buf, 0xee, 16);
+		sf_scsi_at(s, 0, targets[i], rl, 12, VSTOR_DATA_READ, pfn, 4096, &r);
+		expect_srb_ok(&r, 8);
+		assert_int_equal(scsi_get_be32(buf), 0);
+	}
+	/* A LUN the host does not have on path 0: INVALID_LUN, as Hyper-V,
+	 * so storvsc drops a disk the host took away. */
+	uint8_t tur[6] = {SCSI_TEST_UNIT_READY};
+	sf_scsi_at(s, 0, (struct sf_addr){0, 0, 3}, tur, 6, VSTOR_DATA_UNKNOWN, 0, 0, &r);
 	assert_int_equal(r.vm_srb.srb_status, SRB_STATUS_INVALID_LUN);
-	struct vstor_packet p;
-	sf_srb_build(&p, 0, inq, 6, VSTOR_DATA_READ, 36);
-	p.vm_srb.target_id = 1;
-	uint64_t pf[1] = {pfn};
-	assert_int_equal(sf_send_gpa(s, 0, 9, &p, sizeof(p), 0, 36, pf, 1), 0);
-	sf_wait(s, 0, &r, NULL, NULL);
+	sf_scsi_at(s, 0, (struct sf_addr){2, 1, 0}, tur, 6, VSTOR_DATA_UNKNOWN, 0, 0, &r);
 	assert_int_equal(r.vm_srb.srb_status, SRB_STATUS_INVALID_LUN);
+	/* The same LUN on another path while path 0 has a disk there:
+	 * INVALID_LUN would make storvsc remove that disk; sense instead. */
+	sf_scsi_at(s, 0, (struct sf_addr){2, 0, 0}, tur, 6, VSTOR_DATA_UNKNOWN, 0, 0, &r);
+	expect_srb_sense(&r, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_LUN_NOT_SUPPORTED, 18);
 	assert_int_equal(sf_stats(s).bad_packets, 0);
 	sf_free(s);
 }
@@ -787,6 +958,8 @@ int main(void)
 		cmocka_unit_test(scsi_errors_keep_disk_usable),
 		cmocka_unit_test(read_only_disk),
 		cmocka_unit_test(several_luns),
+		cmocka_unit_test(linux_scan_finds_exactly_the_disks),
+		cmocka_unit_test(empty_slot_answers),
 		cmocka_unit_test(several_controllers),
 		cmocka_unit_test(subchannels_in_parallel),
 		cmocka_unit_test(reload_driver),

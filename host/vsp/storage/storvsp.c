@@ -374,6 +374,12 @@ static void reply_srb(struct sv_req *r, uint8_t srb_status)
 	r->pkt.vm_srb.data_transfer_length = 0;
 }
 
+/* Where the disks are: path 0, target 0 (LUN = the disk's slot). */
+static bool on_target0(const struct vmscsi_request *srb)
+{
+	return !srb->path_id && !srb->target_id;
+}
+
 static void disk_put(struct sv_disk *d)
 {
 	if (d && __atomic_sub_fetch(&d->refs, 1, __ATOMIC_ACQ_REL) == 0) {
@@ -421,10 +427,12 @@ static bool execute_req(struct storvsp *sv, struct sv_worker *w, struct sv_req *
 		 * and iovcnt is bounded by max_pages. Fail this one. */
 		scsi_disk_finish(r->disk, &r->io, err, &res);
 	} else if (r->report_luns) {
+		/* Every disk sits on path 0, target 0; any other target is
+		 * there but empty (an empty list, as Hyper-V answers). */
 		uint16_t luns[STORVSP_MAX_LUNS];
 		uint32_t n = 0;
 		pthread_mutex_lock(&sv->disk_lock);
-		for (uint32_t i = 0; i < STORVSP_MAX_LUNS; i++)
+		for (uint32_t i = 0; i < STORVSP_MAX_LUNS && on_target0(srb); i++)
 			if (sv->disks[i])
 				luns[n++] = (uint16_t)i;
 		pthread_mutex_unlock(&sv->disk_lock);
@@ -557,9 +565,18 @@ out:
 
 static struct sv_disk *find_disk(struct storvsp *sv, const struct vmscsi_request *srb)
 {
-	if (srb->path_id || srb->target_id)
-		return NULL;
-	return disk_get(sv, srb->lun);
+	return on_target0(srb) ? disk_get(sv, srb->lun) : NULL;
+}
+
+/* Whether storvsc_remove_lun for this SRB's target and LUN would find a
+ * disk: it looks on path 0 whatever path the SRB named. */
+static bool lun_has_disk_on_path0(struct storvsp *sv, const struct vmscsi_request *srb)
+{
+	struct vmscsi_request path0 = *srb;
+	path0.path_id = 0;
+	struct sv_disk *d = find_disk(sv, &path0);
+	disk_put(d);
+	return d != NULL;
 }
 
 /*
@@ -594,15 +611,30 @@ static void parse_srb(struct sv_chan *c, const struct vmbus_packet *pkt, struct 
 		*done = r;
 		return;
 	}
-	bool target0 = !srb->path_id && !srb->target_id;
-	r->report_luns = srb->cdb[0] == SCSI_REPORT_LUNS && target0;
+	/* Linux's storvsc scans paths 0-7 and targets 0-1 (storvsc_drv.c:
+	 * max_channel, max_id). The controller answers REPORT LUNS for every
+	 * target, and INQUIRY for every slot without a disk, with "no device
+	 * here" data: storvsc turns any INQUIRY completion into success
+	 * (storvsc_on_io_completion), so an error there would read as a
+	 * zero-filled disk. */
+	r->report_luns = srb->cdb[0] == SCSI_REPORT_LUNS;
 	r->held = r->report_luns ? NULL : find_disk(sv, srb);
 	r->disk = r->held ? r->held->d : NULL;
-	r->inquiry_absent = !r->disk && target0 && srb->cdb[0] == SCSI_INQUIRY;
+	r->inquiry_absent = !r->disk && srb->cdb[0] == SCSI_INQUIRY;
 	if (!r->disk && !r->report_luns && !r->inquiry_absent) {
-		/* No disk there: what storvsc's scan expects for an empty
-		 * slot (not bad input). */
-		reply_srb(r, SRB_STATUS_INVALID_LUN);
+		/* Anything else to an empty slot: INVALID_LUN, as Hyper-V
+		 * answers. storvsc then removes the SCSI device at path 0
+		 * with this target and LUN (storvsc_remove_lun), which is
+		 * how a disk the host took away leaves the guest. On another
+		 * path that would remove the disk at path 0 instead, so
+		 * there the answer is LOGICAL UNIT NOT SUPPORTED in sense. */
+		if (srb->path_id && lun_has_disk_on_path0(sv, srb)) {
+			struct scsi_result res;
+			scsi_set_sense(&res, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_LUN_NOT_SUPPORTED);
+			reply_result(sv, r, &res);
+		} else {
+			reply_srb(r, SRB_STATUS_INVALID_LUN);
+		}
 		*done = r;
 		return;
 	}
