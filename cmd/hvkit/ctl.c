@@ -58,6 +58,7 @@ static void usage(FILE *out)
 		"  shutdown|reboot|hibernate [--timeout S] [--reason TEXT] [--force]\n"
 		"  kvp set KEY VALUE | get KEY | delete KEY | list   [--pool N]\n"
 		"  vss freeze|thaw [--timeout S]\n"
+		"  timesync [--timeout S]          set the guest's clock to the host's now\n"
 		"  copy HOSTFILE GUESTPATH [--overwrite] [--timeout S]\n"
 		"--json prints the raw result (or error) object. Exit status: 0 done, 1 the machine answered\n"
 		"an error, 2 bad usage, 3 no machine at SOCKET, 4 timeout.\n");
@@ -219,6 +220,13 @@ static int build(int argc, char **argv, const struct ctl_options *o, const char 
 		if (n != 1 || (strcmp(argv[1], "freeze") && strcmp(argv[1], "thaw")))
 			return usage_error("%s: vss freeze|thaw", w);
 		*command = !strcmp(argv[1], "freeze") ? "vss-freeze" : "vss-thaw";
+		set_common(args, o, true);
+		return 0;
+	}
+	if (!strcmp(w, "timesync")) {
+		if (n != 0)
+			return usage_error("%s: timesync takes no arguments", w);
+		*command = "timesync";
 		set_common(args, o, true);
 		return 0;
 	}

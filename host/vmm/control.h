@@ -99,6 +99,8 @@ struct control_ic_provider {
 	/* Result: pairs in "items". */
 	int (*kvp_list)(void *ctx, uint32_t pool, struct control_async *a);
 	int (*vss)(void *ctx, bool freeze, struct control_async *a);
+	/* A time sample that sets the guest's clock (SYNC) now. */
+	int (*timesync)(void *ctx, struct control_async *a);
 	/* host_file is absolute; result: "bytes". */
 	int (*copy)(void *ctx, const char *host_file, const char *guest_path, bool overwrite,
 		    struct control_async *a);

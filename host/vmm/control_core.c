@@ -598,6 +598,11 @@ static int ic_args_vss(struct request *rq, struct ic_call *call)
 	return ic_args_timeout(rq, call, 60);
 }
 
+static int ic_args_timesync(struct request *rq, struct ic_call *call)
+{
+	return ic_args_timeout(rq, call, 10);
+}
+
 static int ic_args_copy(struct request *rq, struct ic_call *call)
 {
 	int err = ic_args_timeout(rq, call, 300);
@@ -633,6 +638,8 @@ static int ic_start(const struct control_ic_provider *p, const char *command,
 		return p->kvp_list ? p->kvp_list(p->ctx, call->pool, a) : -ENODEV;
 	if (!strcmp(command, "vss-freeze") || !strcmp(command, "vss-thaw"))
 		return p->vss ? p->vss(p->ctx, call->freeze, a) : -ENODEV;
+	if (!strcmp(command, "timesync"))
+		return p->timesync ? p->timesync(p->ctx, a) : -ENODEV;
 	if (!strcmp(command, "copy"))
 		return p->copy ? p->copy(p->ctx, call->host_file, call->guest_path,
 					 call->overwrite, a)
@@ -683,6 +690,14 @@ static int run_async(struct request *rq, int (*parse)(struct request *, struct i
 			snprintf(rq->error, sizeof(rq->error),
 				 "%s: the guest has not opened the integration service it needs",
 				 rq->command);
+		else if (err == -ENOTCONN)
+			snprintf(rq->error, sizeof(rq->error),
+				 "%s: the guest opened the integration service but has not "
+				 "negotiated its version yet%s",
+				 rq->command,
+				 strncmp(rq->command, "kvp-", 4)
+					 ? ""
+					 : " (Linux does once its KVP daemon, hv_kvp_daemon, runs)");
 		return err;
 	}
 	return 1; /* answered later */
@@ -698,6 +713,7 @@ ASYNC(cmd_power, ic_args_power)
 ASYNC(cmd_kvp, ic_args_kvp)
 ASYNC(cmd_vss, ic_args_vss)
 ASYNC(cmd_copy, ic_args_copy)
+ASYNC(cmd_timesync, ic_args_timesync)
 
 /* ---- Dispatch ---- */
 
@@ -726,6 +742,7 @@ static const struct command {
 	{"kvp-list", cmd_kvp, {"timeout", "pool"}},
 	{"vss-freeze", cmd_vss, {"timeout"}},
 	{"vss-thaw", cmd_vss, {"timeout"}},
+	{"timesync", cmd_timesync, {"timeout"}},
 	{"copy", cmd_copy, {"timeout", "host_file", "guest_path", "overwrite"}},
 };
 

@@ -147,6 +147,12 @@ static int vss(void *ctx, bool freeze, struct control_async *a)
 				 done, a));
 }
 
+static int timesync(void *ctx, struct control_async *a)
+{
+	struct ic_host *h = ctx;
+	LOCKED(h, ic_timesync_sync(h, timeout_ns(a), done, a));
+}
+
 static int copy(void *ctx, const char *host_file, const char *guest_path, bool overwrite,
 		struct control_async *a)
 {
@@ -193,6 +199,7 @@ struct control_ic_provider control_ic_provider(struct ic_host *h)
 		.kvp_delete = kvp_delete,
 		.kvp_list = kvp_list,
 		.vss = vss,
+		.timesync = timesync,
 		.copy = copy,
 		.status = status,
 	};

@@ -219,6 +219,13 @@ static int fic_vss(void *ctx, bool freeze, struct control_async *a)
 	return fic_start(ic, a);
 }
 
+static int fic_timesync(void *ctx, struct control_async *a)
+{
+	struct fake_ic *ic = ctx;
+	snprintf(ic->last, sizeof(ic->last), "timesync");
+	return fic_start(ic, a);
+}
+
 static int fic_copy(void *ctx, const char *host_file, const char *guest_path, bool overwrite,
 		    struct control_async *a)
 {
@@ -246,6 +253,7 @@ struct control_ic_provider fake_ic_provider(struct fake_ic *ic)
 		.kvp_delete = fic_kvp_delete,
 		.kvp_list = fic_kvp_list,
 		.vss = fic_vss,
+		.timesync = fic_timesync,
 		.copy = fic_copy,
 		.status = fic_status,
 	};

@@ -346,6 +346,7 @@ static const char *const ic_requests[] = {
 	"{\"id\":1,\"command\":\"kvp-list\",\"args\":{\"pool\":1}}",
 	"{\"id\":1,\"command\":\"vss-freeze\"}",
 	"{\"id\":1,\"command\":\"vss-thaw\"}",
+	"{\"id\":1,\"command\":\"timesync\",\"args\":{\"timeout\":5}}",
 	"{\"id\":1,\"command\":\"copy\",\"args\":{\"host_file\":\"/h\",\"guest_path\":\"g\"}}",
 };
 #define IC_REQUESTS (sizeof(ic_requests) / sizeof(ic_requests[0]))
@@ -365,6 +366,15 @@ static void test_ic_not_offered(void **state)
 	f->ic.mode = FAKE_IC_REFUSE;
 	f->ic.refuse_err = -ENODEV;
 	assert_string_equal(error_code(ask(f, ic_requests[0])), "service-not-offered");
+	/* Opened but not negotiated (Linux's KVP before its daemon runs):
+	 * the same code, and a message that says so. */
+	f->ic.refuse_err = -ENOTCONN;
+	json_t *msg = ask(f, ic_requests[3]);
+	assert_string_equal(error_code(msg), "service-not-offered");
+	const char *why =
+		json_string_value(json_object_get(json_object_get(msg, "error"), "message"));
+	assert_non_null(strstr(why, "not negotiated"));
+	assert_non_null(strstr(why, "hv_kvp_daemon"));
 	/* Unregistering brings the answer back. */
 	control_core_set_ic(f->core, NULL);
 	f->ic.calls = 0;

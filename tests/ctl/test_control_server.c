@@ -385,6 +385,8 @@ static void test_ctl_ic_commands(void **state)
 	expect_ctl(&o, 0, "", "vss 1", &f->ic);
 	ctl(&o, f->path, "vss", "thaw", NULL);
 	expect_ctl(&o, 0, "", "vss 0", &f->ic);
+	ctl(&o, f->path, "timesync", NULL);
+	expect_ctl(&o, 0, "", "timesync", &f->ic);
 
 	/* copy sends the host file's absolute path. */
 	char file[160], want[400];

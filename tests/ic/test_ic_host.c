@@ -323,6 +323,52 @@ static void timesync_samples_by_version(void **state)
 	}
 }
 
+/* A SYNC on request (hvkit ctl timesync): sent at once, answered through
+ * done, and the periodic samples go on as SAMPLEs an interval later. */
+static void timesync_sync_on_request(void **state)
+{
+	(void)state;
+	struct env e;
+	setup_env(&e, IC_TIMESYNC, 0, 0);
+	take(&e); /* the SYNC sent on negotiation */
+	reply(&e, 0);
+	tick(&e, 1000);
+	take(&e); /* a periodic SAMPLE */
+	assert_int_equal(e.buf[IC_MSG_HDR_SIZE + 16], IC_TIMESYNC_FLAG_SAMPLE);
+	reply(&e, 0);
+	tick(&e, 500);
+	done_err = 1;
+	lock(e.f);
+	assert_int_equal(ic_timesync_sync(e.h, 3000, done, NULL), 0);
+	unlock(e.f);
+	take(&e);
+	assert_int_equal(e.buf[IC_MSG_HDR_SIZE + 16], IC_TIMESYNC_FLAG_SYNC);
+	assert_int_equal(done_err, 1);
+	reply(&e, 0);
+	assert_int_equal(done_err, 0);
+	assert_int_equal(done_status, IC_S_OK);
+	/* The next periodic sample comes a whole interval after the SYNC. */
+	tick(&e, 999);
+	assert_true(nothing_pending(&e));
+	tick(&e, 1);
+	take(&e);
+	assert_int_equal(e.buf[IC_MSG_HDR_SIZE + 16], IC_TIMESYNC_FLAG_SAMPLE);
+	teardown_env(&e);
+}
+
+/* Before the guest negotiated time sync there is nobody to set. */
+static void timesync_sync_needs_the_service(void **state)
+{
+	(void)state;
+	struct env e;
+	setup_env(&e, IC_KVP, 0, 0); /* time sync offered, never opened */
+	lock(e.f);
+	assert_int_equal(ic_timesync_sync(e.h, 3000, done, NULL), -ENOTCONN);
+	assert_int_equal(ic_timesync_sync(e.h, 3000, NULL, NULL), -EINVAL);
+	unlock(e.f);
+	teardown_env(&e);
+}
+
 /* ---- KVP ---- */
 
 static struct ic_kvp_result kvp_res;
@@ -515,6 +561,8 @@ int main(void)
 		cmocka_unit_test(shutdown_request_answer_and_timeout),
 		cmocka_unit_test(queued_requests_expire_and_may_resubmit),
 		cmocka_unit_test(timesync_samples_by_version),
+		cmocka_unit_test(timesync_sync_on_request),
+		cmocka_unit_test(timesync_sync_needs_the_service),
 		cmocka_unit_test(kvp_requests_and_answers),
 		cmocka_unit_test(vss_request_carries_the_operation),
 		cmocka_unit_test(fcopy_streams_and_cancels),

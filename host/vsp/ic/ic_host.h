@@ -174,6 +174,12 @@ int vss_request(struct ic_host *h, uint32_t op, uint64_t timeout_ns, ic_done_fn 
 int fcopy_start(struct ic_host *h, const char *host_path, const char *guest_path,
 		uint32_t flags, uint64_t timeout_ns, ic_done_fn done, void *arg);
 
+/* Time sync: a sample with the SYNC flag now, as Hyper-V sends after the
+ * guest opens the service or the VM resumes: the guest sets its clock to
+ * the host's instead of steering towards it. done gets the guest's answer;
+ * -ENOTCONN when the service is not open and negotiated. */
+int ic_timesync_sync(struct ic_host *h, uint64_t timeout_ns, ic_done_fn done, void *arg);
+
 /* ---- Parsers (exposed for the fuzz target) ---- */
 
 /* How the host reads a guest answer of this service. Returns 0, or

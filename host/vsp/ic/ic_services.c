@@ -71,21 +71,44 @@ void ic_timesync_fill(struct ic_svc *v, struct ic_request *r)
 	}
 }
 
-static void timesync_send(struct ic_svc *v, uint64_t now)
+/* A sample now; the next periodic one an interval later. SYNC sets the
+ * guest's clock, SAMPLE steers it. */
+static int timesync_send(struct ic_svc *v, uint64_t now, uint8_t flag, uint64_t timeout_ns,
+			 ic_done_fn done, void *arg)
 {
 	uint64_t interval = v->h->cfg.timesync_interval_ns ? v->h->cfg.timesync_interval_ns
 							   : 5000000000ull;
 	v->ts_next = now + interval;
 	/* Room for the larger of the two layouts; filled as it is sent. */
 	struct ic_request *r = ic_request_new(IC_MSGTYPE_TIMESYNC,
-					      sizeof(struct ic_timesync_msg), 0);
+					      sizeof(struct ic_timesync_msg), timeout_ns);
 	if (!r)
-		return;
-	/* The first sample sets the guest's clock; later ones steer it. */
-	r->op = v->ts_synced ? IC_TIMESYNC_FLAG_SAMPLE : IC_TIMESYNC_FLAG_SYNC;
+		return -ENOMEM;
+	r->op = flag;
+	r->done = done;
+	r->arg = arg;
 	v->ts_synced = true;
-	if (ic_submit(v, r) == 0)
+	int err = ic_submit(v, r);
+	if (err == 0)
 		v->st.samples_sent++;
+	return err;
+}
+
+/* The periodic sample: the first after an open sets the clock. */
+static void timesync_periodic(struct ic_svc *v, uint64_t now)
+{
+	timesync_send(v, now, v->ts_synced ? IC_TIMESYNC_FLAG_SAMPLE : IC_TIMESYNC_FLAG_SYNC, 0,
+		      NULL, NULL);
+}
+
+int ic_timesync_sync(struct ic_host *h, uint64_t timeout_ns, ic_done_fn done, void *arg)
+{
+	if (!done)
+		return -EINVAL;
+	if (!(h->cfg.services & (1u << IC_TIMESYNC)))
+		return -ENODEV;
+	struct ic_svc *v = ic_svc_of(h, IC_TIMESYNC);
+	return timesync_send(v, ic_now(h), IC_TIMESYNC_FLAG_SYNC, timeout_ns, done, arg);
 }
 
 /* ---- Hooks ---- */
@@ -98,7 +121,7 @@ void ic_service_started(struct ic_svc *v)
 	if (v->id == IC_HEARTBEAT)
 		heartbeat_probe(v, now);
 	else if (v->id == IC_TIMESYNC)
-		timesync_send(v, now);
+		timesync_periodic(v, now);
 }
 
 void ic_service_stopped(struct ic_svc *v)
@@ -118,7 +141,7 @@ void ic_service_tick(struct ic_svc *v, uint64_t now)
 			heartbeat_probe(v, now);
 		heartbeat_check(v, now);
 	} else if (v->id == IC_TIMESYNC && now >= v->ts_next) {
-		timesync_send(v, now);
+		timesync_periodic(v, now);
 	}
 }
 
