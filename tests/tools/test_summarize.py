@@ -45,6 +45,13 @@ class CountTest(unittest.TestCase):
         self.assertEqual(summarize.count_test(tap)[:3], (1, 0, 1))
         self.assertEqual(summarize.count_test(plain)[:3], (0, 0, 1))
 
+    def test_whole_tap_program_skipped(self):
+        # What the KVM tests print without a usable /dev/kvm.
+        t = test("kvm-os", "1..0 # SKIP no usable /dev/kvm\n", "SKIP")
+        self.assertEqual(summarize.count_test(t)[:3], (0, 0, 1))
+        # A plan of 0 without the skip is not a pass of nothing.
+        self.assertEqual(summarize.count_test(test("x", "1..0\n", "FAIL"))[:3], (0, 1, 0))
+
     def test_non_tap_timeout_fails(self):
         self.assertEqual(summarize.count_test(test("fuzz", "", "TIMEOUT"))[:3], (0, 1, 0))
 
