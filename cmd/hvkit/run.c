@@ -40,6 +40,7 @@ struct run_options {
 	uint32_t cpus;
 	uint64_t memory;
 	uint32_t echo_devices;
+	bool echo_given; /* --device echo */
 	char packets[16];
 	char subchannels[16];
 	char max_version[16];
@@ -79,7 +80,8 @@ static void usage(FILE *out)
 		"  --timeout SECONDS      stop the guest after this long (default 300; 0: never)\n"
 		"  --cpus N               virtual processors (default 2)\n"
 		"  --memory SIZE          guest RAM, with K/M/G (default 64M)\n"
-		"  --device echo          add an echo device (repeat for more; default 2)\n"
+		"  --device echo          add an echo device (repeat for more; default: 2 for\n"
+		"                         hvkit-os and the process guest, none with --kernel)\n"
 		"  --device hyperv-testdev (kvm) QEMU's Hyper-V test device at port 0x3000\n"
 		"                         (kvm-unit-tests' SINT routes and connections)\n"
 		"  --device isa-debug-exit (kvm) the same as --debug-exit\n"
@@ -230,7 +232,6 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	bool devices_given = false;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "p:c:m:d:n:s:v:g:C:N:k:h", opts, NULL)) != -1) {
@@ -310,9 +311,9 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 					optarg);
 				return 2;
 			}
-			if (!devices_given)
+			if (!o->echo_given)
 				o->echo_devices = 0;
-			devices_given = true;
+			o->echo_given = true;
 			o->echo_devices++;
 			break;
 		case 'n':
@@ -377,6 +378,10 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 	}
 	if (!o->partition_given)
 		o->partition = o->process_options ? MACHINE_PROCESS : MACHINE_KVM;
+	/* The echo devices are hvkit's own test devices: hvkit-os and the
+	 * process guest drive them, another kernel only sees unknown GUIDs. */
+	if (o->kernel && !o->echo_given)
+		o->echo_devices = 0;
 	if (o->partition != MACHINE_KVM && (o->kernel || o->initrd || o->cmdline || o->debug_exit ||
 					    o->hyperv_testdev || o->serial)) {
 		fprintf(stderr, "hvkit run: --kernel, --initrd, --cmdline, --serial, --debug-exit "
@@ -437,7 +442,14 @@ static void print_ic(struct machine *m)
 			continue;
 		printf("host: ic %-9s ", ic_service_name((enum ic_service)s));
 		if (!st.negotiated) {
-			printf("not negotiated (%u opens)\n", st.opens);
+			/* Not a failure: Linux answers KVP's negotiation only once
+			 * its user-space daemon runs. */
+			printf("%s\n", !st.open ? "not opened by the guest"
+				       : s == IC_KVP ? "opened, not negotiated: the guest has not "
+						       "answered (Linux does once its KVP daemon, "
+						       "hv_kvp_daemon, runs)"
+						     : "opened, not negotiated: the guest has not "
+						       "answered");
 			continue;
 		}
 		printf("framework %u.%u, version %u.%u, %llu requests, %llu answers",
@@ -735,10 +747,13 @@ int cmd_run(int argc, char **argv)
 		.disk_count = o.disk_count,
 		.vmbus = {.scramble_relids = o.scramble, .gpadl_limit = o.gpadl_limit},
 		.ic = !o.no_ic,
-		/* Short periods, so a short run sees heartbeats and samples. */
-		.ic_config = {.heartbeat_interval_ns = 200000000ull,
-			      .timesync_interval_ns = 1000000000ull},
 	};
+	/* hvkit's own guests run for seconds: short periods, so that they
+	 * see heartbeats and samples. Another kernel gets the IC library's
+	 * (Hyper-V's pace: a heartbeat each second, a time sample every 5 s). */
+	if (builtin || cfg.partition == MACHINE_PROCESS)
+		cfg.ic_config = (struct ic_host_config){.heartbeat_interval_ns = 200000000ull,
+							.timesync_interval_ns = 1000000000ull};
 	err = o.control ? control_server_check_path(o.control) : 0;
 	if (err) {
 		fprintf(stderr, "hvkit run: cannot serve the control socket %s: %s\n", o.control,

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 
 #include "hvkit/proto/ic.h"
@@ -74,8 +75,6 @@ static int power(void *ctx, enum control_power_action action, const char *reason
 static void kvp_done(void *arg, const struct ic_kvp_result *r)
 {
 	struct control_async *a = arg;
-	if (!r->err && r->status == IC_S_OK && r->op == IC_KVP_OP_GET)
-		control_result_string(control_async_result(a), "value", r->value);
 	if (!r->err && r->status != IC_S_OK && r->op != IC_KVP_OP_SET)
 		control_async_done(a, -ENOENT, "no such key in the guest");
 	else
@@ -89,55 +88,83 @@ static int kvp_set(void *ctx, uint32_t pool, const char *key, const char *value,
 	LOCKED(h, kvp_host_set(h, pool, key, value, timeout_ns(a), kvp_done, a));
 }
 
-static int kvp_get(void *ctx, uint32_t pool, const char *key, struct control_async *a)
-{
-	struct ic_host *h = ctx;
-	LOCKED(h, kvp_host_get(h, pool, key, timeout_ns(a), kvp_done, a));
-}
-
 static int kvp_delete(void *ctx, uint32_t pool, const char *key, struct control_async *a)
 {
 	struct ic_host *h = ctx;
 	LOCKED(h, kvp_host_delete(h, pool, key, timeout_ns(a), kvp_done, a));
 }
 
-/* A listing in progress: the request, and where to ask next. */
-struct listing {
+/*
+ * kvp-list and kvp-get walk the pool with ENUMERATE, one index per
+ * completion. A get is a walk too: Linux loses the value of a KVP GET
+ * between its driver and its daemon (hv_kvp_daemon copies value_size
+ * bytes, which the driver leaves 0, and the driver then reads the answer
+ * at the ENUMERATE layout, 4 bytes further on: drivers/hv/hv_kvp.c,
+ * kvp_respond_to_host), so "found, empty" would come back; every guest
+ * answers ENUMERATE (Hyper-V reads guest items that way too).
+ */
+struct walk {
 	struct ic_host *h;
 	struct control_async *a;
+	char key[]; /* the key a get looks for; "" for a listing */
 };
 
-static void list_next(void *arg, const struct ic_kvp_result *r)
+static void walk_next(void *arg, const struct ic_kvp_result *r);
+
+static int walk_start(struct ic_host *h, uint32_t pool, const char *key, struct control_async *a)
 {
-	struct listing *l = arg;
+	size_t n = strlen(key) + 1;
+	struct walk *w = malloc(sizeof(*w) + n);
+	if (!w)
+		return -ENOMEM;
+	*w = (struct walk){h, a};
+	memcpy(w->key, key, n);
+	ic_host_lock(h);
+	int err = kvp_host_enumerate(h, pool, 0, timeout_ns(a), walk_next, w);
+	ic_host_unlock(h);
+	if (err)
+		free(w);
+	return err;
+}
+
+/* Runs under the IC lock (a completion). */
+static void walk_next(void *arg, const struct ic_kvp_result *r)
+{
+	struct walk *w = arg;
+	struct control_result *res = control_async_result(w->a);
 	int err = r->err;
+	bool get = w->key[0] != '\0';
 	if (!err && r->status == IC_S_OK) {
-		control_result_pair(control_async_result(l->a), "items", r->key, r->value);
-		if (!control_async_abandoned(l->a)) {
-			/* Already under the lock: the completion runs there. */
-			err = kvp_host_enumerate(l->h, r->pool, r->index + 1, timeout_ns(l->a),
-						 list_next, l);
+		if (get && !strcmp(r->key, w->key)) {
+			control_result_string(res, "value", r->value);
+			answer(w->a, 0, IC_S_OK);
+			free(w);
+			return;
+		}
+		if (!get)
+			control_result_pair(res, "items", r->key, r->value);
+		if (!control_async_abandoned(w->a)) {
+			err = kvp_host_enumerate(w->h, r->pool, r->index + 1, timeout_ns(w->a),
+						 walk_next, w);
 			if (!err)
 				return;
 		}
 	}
-	answer(l->a, err, err || r->status == IC_S_CONT ? IC_S_OK : r->status);
-	free(l);
+	if (!err && get && r->status == IC_S_CONT)
+		control_async_done(w->a, -ENOENT, "no such key in the guest");
+	else
+		answer(w->a, err, err || r->status == IC_S_CONT ? IC_S_OK : r->status);
+	free(w);
+}
+
+static int kvp_get(void *ctx, uint32_t pool, const char *key, struct control_async *a)
+{
+	return walk_start(ctx, pool, key, a);
 }
 
 static int kvp_list(void *ctx, uint32_t pool, struct control_async *a)
 {
-	struct ic_host *h = ctx;
-	struct listing *l = malloc(sizeof(*l));
-	if (!l)
-		return -ENOMEM;
-	*l = (struct listing){h, a};
-	ic_host_lock(h);
-	int err = kvp_host_enumerate(h, pool, 0, timeout_ns(a), list_next, l);
-	ic_host_unlock(h);
-	if (err)
-		free(l);
-	return err;
+	return walk_start(ctx, pool, "", a);
 }
 
 static int vss(void *ctx, bool freeze, struct control_async *a)

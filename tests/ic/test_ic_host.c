@@ -16,146 +16,21 @@
 
 #include <cmocka.h>
 
-#include "hvkit/vmbus_classes.h"
-#include "ic_host.h"
-#include "vmbus_fixture.h"
+#include "ic_host_fixture.h"
 
-struct env {
-	struct vfix *f;
-	struct ic_host *h;
-	struct vf_chan c;
-	uint8_t buf[IC_MAX_PACKET];
-	uint32_t len;     /* of the last packet read */
-	uint64_t trans;   /* its transaction id */
-};
-
-static uint64_t now(void *ctx)
-{
-	return ((struct vfix *)ctx)->now;
-}
-
-static void lock(void *ctx)
-{
-	struct vfix *f = ctx;
-	assert_false(f->locked);
-	f->locked = true;
-}
-
-static void unlock(void *ctx)
-{
-	struct vfix *f = ctx;
-	assert_true(f->locked);
-	f->locked = false;
-}
-
-static void quiet(void *ctx, const char *fmt, va_list ap)
-{
-	(void)ctx, (void)fmt, (void)ap;
-}
-
-static const struct hv_guid classes[IC_SERVICE_COUNT] = {
-	VMBUS_CLASS_HEARTBEAT, VMBUS_CLASS_SHUTDOWN, VMBUS_CLASS_TIMESYNC,
-	VMBUS_CLASS_KVP,       VMBUS_CLASS_VSS,	     VMBUS_CLASS_FCOPY};
-static const struct hv_guid instances[IC_SERVICE_COUNT] = {
-	IC_HEARTBEAT_INSTANCE, IC_SHUTDOWN_INSTANCE, IC_TIMESYNC_INSTANCE,
-	IC_KVP_INSTANCE,       IC_VSS_INSTANCE,	     IC_FCOPY_INSTANCE};
-
-/* Reads the host's next packet on the channel. */
-static void take(struct env *e)
-{
-	struct vmbus_packet pkt;
-	assert_int_equal(vmbus_ring_recv(&e->c.r, e->buf, sizeof(e->buf), &pkt), 0);
-	vmbus_ring_commit(&e->c.r); /* room for what the host sends next */
-	assert_int_equal(pkt.type, VMBUS_PKT_DATA_INBAND);
-	memmove(e->buf, pkt.data, pkt.data_len);
-	e->len = pkt.data_len;
-	e->trans = pkt.trans_id;
-}
-
-static bool nothing_pending(struct env *e)
-{
-	struct vmbus_packet pkt;
-	return vmbus_ring_recv(&e->c.r, e->buf, sizeof(e->buf), &pkt) == -EAGAIN;
-}
-
-/* Sends buf back as the answer (status), as Linux's util drivers do. */
-static void reply(struct env *e, uint32_t status)
-{
-	ic_msg_make_response(e->buf, e->len, status);
-	assert_int_equal(vf_chan_send(e->f, &e->c, e->trans, e->buf, e->len, false), 0);
-}
-
-/* A server with the IC devices; the guest opens service svc and answers
- * the negotiation as Linux would, capped at guest_max. */
-static void setup_env(struct env *e, enum ic_service svc, uint32_t guest_max, uint32_t host_max)
-{
-	memset(e, 0, sizeof(*e));
-	e->f = vf_new(NULL);
-	struct ic_host_config cfg = {
-		.no_timer_thread = true,
-		.heartbeat_interval_ns = 1000,
-		.heartbeat_timeout_ns = 5000,
-		.timesync_interval_ns = 1000,
-		.now_ns = now,
-		.lock = lock,
-		.unlock = unlock,
-		.log = quiet,
-		.ctx = e->f,
-	};
-	cfg.max_version[svc] = host_max;
-	assert_int_equal(ic_host_new(e->f->s, &cfg, &e->h), 0);
-	vf_connect(e->f);
-	struct vmbus_msg_offer_channel offers[16];
-	uint32_t n = vf_request_offers(e->f, offers, 16), relid = 0;
-	assert_int_equal(n, IC_SERVICE_COUNT);
-	for (uint32_t i = 0; i < n; i++)
-		if (hv_guid_equal(&offers[i].offer.if_type, &classes[svc])) {
-			/* Hyper-V's fixed instance GUID. */
-			assert_true(hv_guid_equal(&offers[i].offer.if_instance, &instances[svc]));
-			relid = offers[i].child_relid;
-		}
-	assert_int_not_equal(relid, 0);
-	vf_chan_prepare(e->f, &e->c, relid, 100 + relid, 4, 4, false);
-	assert_int_equal(vf_chan_open(e->f, &e->c, 0), 0);
-
-	/* The negotiation the host sent on open. */
-	take(e);
-	struct ic_msg_hdr h;
-	assert_int_equal(ic_msg_header(e->buf, e->len, &h), 0);
-	assert_int_equal(h.icmsgtype, IC_MSGTYPE_NEGOTIATE);
-	assert_int_equal(h.icflags, IC_FLAG_TRANSACTION | IC_FLAG_REQUEST);
-	uint32_t nfw, nmsg, f, m;
-	const uint32_t *fw = ic_service_fw_versions(svc, &nfw);
-	const uint32_t *msg = ic_service_versions(svc, &nmsg);
-	while (guest_max && nmsg && msg[0] > guest_max)
-		msg++, nmsg--;
-	int answerable;
-	assert_int_equal(ic_negotiate_answer(e->buf, e->len, fw, nfw, msg, nmsg, &f, &m,
-					     &answerable),
-			 0);
-	reply(e, 0);
-}
-
-static void teardown_env(struct env *e)
-{
-	ic_host_free(e->h);
-	vf_chan_free(&e->c);
-	vf_free(e->f);
-}
-
-static struct ic_service_status st(struct env *e, enum ic_service svc)
+static struct ic_service_status st(struct ic_env *e, enum ic_service svc)
 {
 	struct ic_service_status s;
 	ic_host_status(e->h, svc, &s);
 	return s;
 }
 
-static void tick(struct env *e, uint64_t advance)
+static void tick(struct ic_env *e, uint64_t advance)
 {
 	e->f->now += advance;
-	lock(e->f);
+	ic_env_lock(e->f);
 	ic_host_tick_locked(e->h);
-	unlock(e->f);
+	ic_env_unlock(e->f);
 }
 
 /* ---- Heartbeat ---- */
@@ -163,45 +38,45 @@ static void tick(struct env *e, uint64_t advance)
 static void heartbeat_negotiates_probes_and_judges(void **state)
 {
 	(void)state;
-	struct env e;
-	setup_env(&e, IC_HEARTBEAT, 0, 0);
+	struct ic_env e;
+	ic_env_new(&e, IC_HEARTBEAT, 0, 0);
 	assert_true(st(&e, IC_HEARTBEAT).negotiated);
 	assert_int_equal(st(&e, IC_HEARTBEAT).msg_version, IC_HEARTBEAT_VERSION_3);
 	assert_int_equal(st(&e, IC_HEARTBEAT).fw_version, IC_FW_VERSION_3);
 	/* The first probe follows the negotiation at once. */
-	take(&e);
+	ic_env_take(&e);
 	struct ic_heartbeat_msg m;
 	memcpy(&m, e.buf + IC_MSG_HDR_SIZE, sizeof(m));
 	assert_int_equal(m.seq_num, 1);
 	assert_int_equal(ic_heartbeat_state(e.h), IC_HEARTBEAT_UNKNOWN);
 	m.seq_num++;
 	memcpy(e.buf + IC_MSG_HDR_SIZE, &m, sizeof(m));
-	reply(&e, 0);
+	ic_env_reply(&e, 0);
 	assert_int_equal(ic_heartbeat_state(e.h), IC_HEARTBEAT_ALIVE);
 	/* The next probe after the interval; a wrong echo is refused. */
 	tick(&e, 1000);
-	take(&e);
+	ic_env_take(&e);
 	memcpy(&m, e.buf + IC_MSG_HDR_SIZE, sizeof(m));
 	assert_int_equal(m.seq_num, 2);
-	reply(&e, 0); /* seq_num not incremented */
+	ic_env_reply(&e, 0); /* seq_num not incremented */
 	assert_int_equal(st(&e, IC_HEARTBEAT).bad, 1);
 	/* No good answer for the timeout: unresponsive. */
 	for (int i = 0; i < 6; i++) {
 		tick(&e, 1000);
-		while (!nothing_pending(&e))
+		while (!ic_env_nothing_pending(&e))
 			;
 	}
 	assert_int_equal(ic_heartbeat_state(e.h), IC_HEARTBEAT_UNRESPONSIVE);
-	teardown_env(&e);
+	ic_env_free(&e);
 }
 
 static void heartbeat_old_guest_gets_1_0(void **state)
 {
 	(void)state;
-	struct env e;
-	setup_env(&e, IC_HEARTBEAT, IC_HEARTBEAT_VERSION_1, 0);
+	struct ic_env e;
+	ic_env_new(&e, IC_HEARTBEAT, IC_HEARTBEAT_VERSION_1, 0);
 	assert_int_equal(st(&e, IC_HEARTBEAT).msg_version, IC_HEARTBEAT_VERSION_1);
-	teardown_env(&e);
+	ic_env_free(&e);
 }
 
 /* ---- Shutdown ---- */
@@ -219,39 +94,39 @@ static void done(void *arg, int err, uint32_t status)
 static void shutdown_request_answer_and_timeout(void **state)
 {
 	(void)state;
-	struct env e;
-	setup_env(&e, IC_SHUTDOWN, 0, IC_SHUTDOWN_VERSION_3_1);
+	struct ic_env e;
+	ic_env_new(&e, IC_SHUTDOWN, 0, IC_SHUTDOWN_VERSION_3_1);
 	assert_int_equal(st(&e, IC_SHUTDOWN).msg_version, IC_SHUTDOWN_VERSION_3_1);
-	lock(e.f);
+	ic_env_lock(e.f);
 	assert_int_equal(ic_shutdown_request(e.h, IC_SHUTDOWN_HIBERNATE, true, 7, 30, "bye", 3000,
 					     done, NULL),
 			 0);
-	unlock(e.f);
-	take(&e);
+	ic_env_unlock(e.f);
+	ic_env_take(&e);
 	struct ic_shutdown_msg m;
 	memcpy(&m, e.buf + IC_MSG_HDR_SIZE, sizeof(m));
 	assert_int_equal(m.flags, IC_SHUTDOWN_FLAG_HIBERNATE | IC_SHUTDOWN_FLAG_FORCE);
 	assert_int_equal(m.reason_code, 7);
 	assert_string_equal((char *)m.display_message, "bye");
 	done_err = 1;
-	reply(&e, IC_E_FAIL);
+	ic_env_reply(&e, IC_E_FAIL);
 	assert_int_equal(done_err, 0);
 	assert_int_equal(done_status, IC_E_FAIL);
 	/* Unanswered: -ETIMEDOUT at the deadline, and a late answer is stray. */
-	lock(e.f);
+	ic_env_lock(e.f);
 	assert_int_equal(ic_shutdown_request(e.h, IC_SHUTDOWN_REBOOT, false, 0, 0, NULL, 3000, done,
 					     NULL),
 			 0);
-	unlock(e.f);
-	take(&e);
+	ic_env_unlock(e.f);
+	ic_env_take(&e);
 	done_err = 1;
 	tick(&e, 2999);
 	assert_int_equal(done_err, 1);
 	tick(&e, 1);
 	assert_int_equal(done_err, -ETIMEDOUT);
-	reply(&e, 0);
+	ic_env_reply(&e, 0);
 	assert_int_equal(st(&e, IC_SHUTDOWN).bad, 1);
-	teardown_env(&e);
+	ic_env_free(&e);
 }
 
 /* A completion that submits again, run from the timer's expiry of a
@@ -271,22 +146,22 @@ static void resubmit(void *arg, int err, uint32_t status)
 static void queued_requests_expire_and_may_resubmit(void **state)
 {
 	(void)state;
-	struct env e;
-	setup_env(&e, IC_SHUTDOWN, 0, 0);
+	struct ic_env e;
+	ic_env_new(&e, IC_SHUTDOWN, 0, 0);
 	resubmit_host = e.h;
-	lock(e.f);
+	ic_env_lock(e.f);
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(ic_shutdown_request(e.h, IC_SHUTDOWN_POWEROFF, false, 0, 0, NULL,
 						     1000, resubmit, NULL),
 				 0);
-	unlock(e.f);
+	ic_env_unlock(e.f);
 	tick(&e, 1000); /* all three expire; the first two callbacks resubmit */
 	assert_int_equal(resubmits, 3);
 	assert_int_equal(st(&e, IC_SHUTDOWN).timeouts, 3);
 	tick(&e, 100000); /* the two resubmitted expire in turn */
 	assert_int_equal(st(&e, IC_SHUTDOWN).timeouts, 5);
 	assert_int_equal(resubmits, 5);
-	teardown_env(&e);
+	ic_env_free(&e);
 }
 
 /* ---- Time sync ---- */
@@ -295,9 +170,9 @@ static void timesync_samples_by_version(void **state)
 {
 	(void)state;
 	for (int old = 0; old < 2; old++) {
-		struct env e;
-		setup_env(&e, IC_TIMESYNC, old ? IC_TIMESYNC_VERSION_3 : 0, 0);
-		take(&e); /* the SYNC sent on negotiation */
+		struct ic_env e;
+		ic_env_new(&e, IC_TIMESYNC, old ? IC_TIMESYNC_VERSION_3 : 0, 0);
+		ic_env_take(&e); /* the SYNC sent on negotiation */
 		struct ic_msg_hdr h;
 		ic_msg_header(e.buf, e.len, &h);
 		assert_int_equal(h.icmsgtype, IC_MSGTYPE_TIMESYNC);
@@ -313,13 +188,13 @@ static void timesync_samples_by_version(void **state)
 			memcpy(&m, e.buf + IC_MSG_HDR_SIZE, sizeof(m));
 			assert_int_equal(m.flags, IC_TIMESYNC_FLAG_SYNC);
 		}
-		reply(&e, 0);
+		ic_env_reply(&e, 0);
 		tick(&e, 1000);
-		take(&e);
+		ic_env_take(&e);
 		assert_int_equal(e.buf[IC_MSG_HDR_SIZE + (old ? 24 : 16)], IC_TIMESYNC_FLAG_SAMPLE);
-		reply(&e, 0);
+		ic_env_reply(&e, 0);
 		assert_int_equal(st(&e, IC_TIMESYNC).samples_acked, 2);
-		teardown_env(&e);
+		ic_env_free(&e);
 	}
 }
 
@@ -328,45 +203,45 @@ static void timesync_samples_by_version(void **state)
 static void timesync_sync_on_request(void **state)
 {
 	(void)state;
-	struct env e;
-	setup_env(&e, IC_TIMESYNC, 0, 0);
-	take(&e); /* the SYNC sent on negotiation */
-	reply(&e, 0);
+	struct ic_env e;
+	ic_env_new(&e, IC_TIMESYNC, 0, 0);
+	ic_env_take(&e); /* the SYNC sent on negotiation */
+	ic_env_reply(&e, 0);
 	tick(&e, 1000);
-	take(&e); /* a periodic SAMPLE */
+	ic_env_take(&e); /* a periodic SAMPLE */
 	assert_int_equal(e.buf[IC_MSG_HDR_SIZE + 16], IC_TIMESYNC_FLAG_SAMPLE);
-	reply(&e, 0);
+	ic_env_reply(&e, 0);
 	tick(&e, 500);
 	done_err = 1;
-	lock(e.f);
+	ic_env_lock(e.f);
 	assert_int_equal(ic_timesync_sync(e.h, 3000, done, NULL), 0);
-	unlock(e.f);
-	take(&e);
+	ic_env_unlock(e.f);
+	ic_env_take(&e);
 	assert_int_equal(e.buf[IC_MSG_HDR_SIZE + 16], IC_TIMESYNC_FLAG_SYNC);
 	assert_int_equal(done_err, 1);
-	reply(&e, 0);
+	ic_env_reply(&e, 0);
 	assert_int_equal(done_err, 0);
 	assert_int_equal(done_status, IC_S_OK);
 	/* The next periodic sample comes a whole interval after the SYNC. */
 	tick(&e, 999);
-	assert_true(nothing_pending(&e));
+	assert_true(ic_env_nothing_pending(&e));
 	tick(&e, 1);
-	take(&e);
+	ic_env_take(&e);
 	assert_int_equal(e.buf[IC_MSG_HDR_SIZE + 16], IC_TIMESYNC_FLAG_SAMPLE);
-	teardown_env(&e);
+	ic_env_free(&e);
 }
 
 /* Before the guest negotiated time sync there is nobody to set. */
 static void timesync_sync_needs_the_service(void **state)
 {
 	(void)state;
-	struct env e;
-	setup_env(&e, IC_KVP, 0, 0); /* time sync offered, never opened */
-	lock(e.f);
+	struct ic_env e;
+	ic_env_new(&e, IC_KVP, 0, 0); /* time sync offered, never opened */
+	ic_env_lock(e.f);
 	assert_int_equal(ic_timesync_sync(e.h, 3000, done, NULL), -ENOTCONN);
 	assert_int_equal(ic_timesync_sync(e.h, 3000, NULL, NULL), -EINVAL);
-	unlock(e.f);
-	teardown_env(&e);
+	ic_env_unlock(e.f);
+	ic_env_free(&e);
 }
 
 /* ---- KVP ---- */
@@ -379,18 +254,44 @@ static void kvp_done(void *arg, const struct ic_kvp_result *r)
 	kvp_res = *r;
 }
 
+/* ---- Negotiation ---- */
+
+/* Linux answers KVP's negotiation only once hv_kvp_daemon runs, which
+ * may be long after the open: the host must still take the answer (a
+ * request timeout here left KVP unusable for good). Nothing else goes
+ * out before it. */
+static void late_negotiation_answer_is_taken(void **state)
+{
+	(void)state;
+	struct ic_env e;
+	ic_env_open(&e, IC_KVP, 0);
+	for (int i = 0; i < 3600; i++)
+		tick(&e, 1000000000ull);
+	assert_false(st(&e, IC_KVP).negotiated);
+	assert_int_equal(st(&e, IC_KVP).timeouts, 0);
+	ic_env_lock(e.f);
+	assert_int_equal(kvp_host_get(e.h, IC_KVP_POOL_EXTERNAL, "k", 0, kvp_done, NULL),
+			 -ENOTCONN);
+	ic_env_unlock(e.f);
+	assert_true(ic_env_nothing_pending(&e));
+	ic_env_answer_negotiation(&e, IC_KVP, 0);
+	assert_true(st(&e, IC_KVP).negotiated);
+	assert_int_equal(st(&e, IC_KVP).bad, 0);
+	ic_env_free(&e);
+}
+
 static void kvp_requests_and_answers(void **state)
 {
 	(void)state;
-	struct env e;
-	setup_env(&e, IC_KVP, 0, 0);
-	lock(e.f);
+	struct ic_env e;
+	ic_env_new(&e, IC_KVP, 0, 0);
+	ic_env_lock(e.f);
 	assert_int_equal(kvp_host_get(e.h, IC_KVP_POOL_GUEST, "name", 0, kvp_done, NULL), 0);
 	/* Queued behind it: one request at a time. */
 	assert_int_equal(kvp_host_enumerate(e.h, IC_KVP_POOL_AUTO, 0, 0, kvp_done, NULL), 0);
-	unlock(e.f);
-	take(&e);
-	assert_true(nothing_pending(&e));
+	ic_env_unlock(e.f);
+	ic_env_take(&e);
+	assert_true(ic_env_nothing_pending(&e));
 	struct ic_kvp_msg *m = (struct ic_kvp_msg *)(e.buf + IC_MSG_HDR_SIZE);
 	assert_int_equal(m->hdr.operation, IC_KVP_OP_GET);
 	assert_int_equal(m->hdr.pool, IC_KVP_POOL_GUEST);
@@ -398,20 +299,20 @@ static void kvp_requests_and_answers(void **state)
 	int n = ic_utf8_to_utf16("answer", m->get.value, sizeof(m->get.value));
 	m->get.value_size = (uint32_t)n;
 	m->get.value_type = IC_KVP_REG_SZ;
-	reply(&e, 0);
+	ic_env_reply(&e, 0);
 	assert_int_equal(kvp_res.err, 0);
 	assert_string_equal(kvp_res.value, "answer");
 	/* The enumeration went out; the guest answers with an unterminated key. */
-	take(&e);
+	ic_env_take(&e);
 	m = (struct ic_kvp_msg *)(e.buf + IC_MSG_HDR_SIZE);
 	assert_int_equal(m->hdr.operation, IC_KVP_OP_ENUMERATE);
 	memset(m->enumerate.data.key, 'x', sizeof(m->enumerate.data.key));
 	m->enumerate.data.key_size = sizeof(m->enumerate.data.key);
 	m->enumerate.data.value_type = IC_KVP_REG_SZ;
-	reply(&e, 0);
+	ic_env_reply(&e, 0);
 	assert_int_equal(kvp_res.err, -EPROTO);
 	assert_int_equal(st(&e, IC_KVP).bad, 1);
-	teardown_env(&e);
+	ic_env_free(&e);
 }
 
 /* ---- VSS and file copy ---- */
@@ -419,23 +320,23 @@ static void kvp_requests_and_answers(void **state)
 static void vss_request_carries_the_operation(void **state)
 {
 	(void)state;
-	struct env e;
-	setup_env(&e, IC_VSS, 0, 0);
+	struct ic_env e;
+	ic_env_new(&e, IC_VSS, 0, 0);
 	assert_int_equal(st(&e, IC_VSS).fw_version, IC_FW_VERSION_3);
-	lock(e.f);
+	ic_env_lock(e.f);
 	assert_int_equal(vss_request(e.h, IC_VSS_OP_FREEZE, 0, done, NULL), 0);
 	assert_int_equal(vss_request(e.h, IC_VSS_OP_COUNT, 0, done, NULL), -EINVAL);
-	unlock(e.f);
-	take(&e);
+	ic_env_unlock(e.f);
+	ic_env_take(&e);
 	assert_int_equal(e.buf[IC_MSG_HDR_SIZE], IC_VSS_OP_FREEZE);
 	done_err = 1;
-	reply(&e, IC_S_OK);
+	ic_env_reply(&e, IC_S_OK);
 	assert_int_equal(done_err, 0);
 	assert_int_equal(done_status, IC_S_OK);
-	teardown_env(&e);
+	ic_env_free(&e);
 }
 
-static uint32_t fcopy_op(struct env *e)
+static uint32_t fcopy_op(struct ic_env *e)
 {
 	struct ic_fcopy_hdr h;
 	memcpy(&h, e->buf + IC_MSG_HDR_SIZE, sizeof(h));
@@ -454,15 +355,15 @@ static void fcopy_streams_and_cancels(void **state)
 	assert_int_equal(write(fd, data, sizeof(data)), (ssize_t)sizeof(data));
 	close(fd);
 
-	struct env e;
-	setup_env(&e, IC_FCOPY, 0, 0);
-	lock(e.f);
+	struct ic_env e;
+	ic_env_new(&e, IC_FCOPY, 0, 0);
+	ic_env_lock(e.f);
 	assert_int_equal(fcopy_start(e.h, path, "/dir/name.bin", IC_FCOPY_FLAG_OVERWRITE, 0, done,
 				     NULL),
 			 0);
 	assert_int_equal(fcopy_start(e.h, path, "/x", 0, 0, done, NULL), -EBUSY);
-	unlock(e.f);
-	take(&e);
+	ic_env_unlock(e.f);
+	ic_env_take(&e);
 	static struct ic_fcopy_start s;
 	memcpy(&s, e.buf + IC_MSG_HDR_SIZE, sizeof(s));
 	assert_int_equal(s.hdr.operation, IC_FCOPY_START);
@@ -475,53 +376,53 @@ static void fcopy_streams_and_cancels(void **state)
 	assert_true(ic_utf16_to_utf8((uint8_t *)s.path_name, sizeof(s.path_name),
 				     sizeof(s.path_name), text, sizeof(text)) > 0);
 	assert_string_equal(text, "/dir");
-	reply(&e, IC_S_OK);
+	ic_env_reply(&e, IC_S_OK);
 	/* Two WRITEs carry the file; then COMPLETE. */
 	static struct ic_fcopy_data d;
 	uint64_t at = 0;
 	for (int i = 0; i < 2; i++) {
-		take(&e);
+		ic_env_take(&e);
 		assert_int_equal(fcopy_op(&e), IC_FCOPY_WRITE);
 		memcpy(&d, e.buf + IC_MSG_HDR_SIZE, sizeof(d));
 		assert_int_equal(d.offset, at);
 		assert_memory_equal(d.data, data + at, d.size);
 		at += d.size;
-		reply(&e, IC_S_OK);
+		ic_env_reply(&e, IC_S_OK);
 	}
 	assert_int_equal(at, sizeof(data));
-	take(&e);
+	ic_env_take(&e);
 	assert_int_equal(fcopy_op(&e), IC_FCOPY_COMPLETE);
 	done_err = 1;
-	reply(&e, IC_S_OK);
+	ic_env_reply(&e, IC_S_OK);
 	assert_int_equal(done_err, 0);
 	assert_int_equal(done_status, IC_S_OK);
 
 	/* A refused WRITE: the host cancels, then reports the refusal. */
-	lock(e.f);
+	ic_env_lock(e.f);
 	assert_int_equal(fcopy_start(e.h, path, "/dir/name.bin", 0, 0, done, NULL), 0);
-	unlock(e.f);
-	take(&e);
-	reply(&e, IC_S_OK);
-	take(&e);
+	ic_env_unlock(e.f);
+	ic_env_take(&e);
+	ic_env_reply(&e, IC_S_OK);
+	ic_env_take(&e);
 	assert_int_equal(fcopy_op(&e), IC_FCOPY_WRITE);
 	done_err = 1;
-	reply(&e, IC_ERROR_DISK_FULL);
-	take(&e);
+	ic_env_reply(&e, IC_ERROR_DISK_FULL);
+	ic_env_take(&e);
 	assert_int_equal(fcopy_op(&e), IC_FCOPY_CANCEL);
 	assert_int_equal(done_err, 1);
-	reply(&e, IC_S_OK);
+	ic_env_reply(&e, IC_S_OK);
 	assert_int_equal(done_err, 0);
 	assert_int_equal(done_status, IC_ERROR_DISK_FULL);
-	teardown_env(&e);
+	ic_env_free(&e);
 	unlink(path);
 }
 
 static void requests_fail_fast_when_not_open(void **state)
 {
 	(void)state;
-	struct env e;
-	setup_env(&e, IC_KVP, 0, 0);
-	lock(e.f);
+	struct ic_env e;
+	ic_env_new(&e, IC_KVP, 0, 0);
+	ic_env_lock(e.f);
 	assert_int_equal(ic_shutdown_request(e.h, IC_SHUTDOWN_POWEROFF, false, 0, 0, NULL, 0, done,
 					     NULL),
 			 -ENOTCONN);
@@ -530,11 +431,11 @@ static void requests_fail_fast_when_not_open(void **state)
 	assert_int_equal(kvp_host_set(e.h, 9, "a", "b", 0, kvp_done, NULL), -EINVAL);
 	assert_int_equal(kvp_host_get(e.h, 0, NULL, 0, kvp_done, NULL), -EINVAL);
 	assert_int_equal(kvp_host_set(e.h, 0, "a", NULL, 0, kvp_done, NULL), -EINVAL);
-	unlock(e.f);
+	ic_env_unlock(e.f);
 	/* Closing the channel completes what was pending with -ENOTCONN. */
-	lock(e.f);
+	ic_env_lock(e.f);
 	assert_int_equal(kvp_host_set(e.h, IC_KVP_POOL_EXTERNAL, "a", "b", 0, kvp_done, NULL), 0);
-	unlock(e.f);
+	ic_env_unlock(e.f);
 	kvp_res.err = 1;
 	struct vmbus_msg_close_channel close = {
 		.header = {.msgtype = VMBUS_MSG_CLOSECHANNEL},
@@ -550,7 +451,7 @@ static void requests_fail_fast_when_not_open(void **state)
 	struct hv_guid kvp = IC_KVP_INSTANCE;
 	assert_true(hv_guid_equal(&o.offer.if_instance, &kvp));
 	assert_false(st(&e, IC_KVP).open);
-	teardown_env(&e);
+	ic_env_free(&e);
 }
 
 int main(void)
@@ -560,6 +461,7 @@ int main(void)
 		cmocka_unit_test(heartbeat_old_guest_gets_1_0),
 		cmocka_unit_test(shutdown_request_answer_and_timeout),
 		cmocka_unit_test(queued_requests_expire_and_may_resubmit),
+		cmocka_unit_test(late_negotiation_answer_is_taken),
 		cmocka_unit_test(timesync_samples_by_version),
 		cmocka_unit_test(timesync_sync_on_request),
 		cmocka_unit_test(timesync_sync_needs_the_service),

@@ -209,7 +209,7 @@ static void report_disks(void)
 		snprintf(path, sizeof(path), "/sys/block/%s/ro", e->d_name);
 		read_line(path, ro, sizeof(ro));
 		snprintf(path, sizeof(path), "/sys/block/%s/device", e->d_name);
-		link_name(path, addr, sizeof(addr));
+		const char *scsi = link_name(path, addr, sizeof(addr));
 		snprintf(path, sizeof(path), "/sys/block/%s/device/model", e->d_name);
 		read_line(path, model, sizeof(model));
 		model[strcspn(model, " ")] = '\0';
@@ -229,7 +229,7 @@ static void report_disks(void)
 			}
 		}
 		say("disk name=%s sectors=%s ro=%s scsi=%s model=%s serial=%s", e->d_name, sectors,
-		    ro, addr, model, serial[0] ? serial : "-");
+		    ro, scsi, model, serial[0] ? serial : "-");
 	}
 	closedir(d);
 }
@@ -263,12 +263,12 @@ static void report_nics(void)
 		snprintf(path, sizeof(path), "/sys/class/net/%s/mtu", e->d_name);
 		read_line(path, mtu, sizeof(mtu));
 		snprintf(path, sizeof(path), "/sys/class/net/%s/device/driver", e->d_name);
-		link_name(path, drv, sizeof(drv));
+		const char *driver = link_name(path, drv, sizeof(drv));
 		snprintf(path, sizeof(path), "/sys/class/net/%s/device", e->d_name);
-		link_name(path, dev, sizeof(dev));
+		const char *device = link_name(path, dev, sizeof(dev));
 		ipv4_of(e->d_name, ip, sizeof(ip));
 		say("nic name=%s mac=%s mtu=%s driver=%s device=%s ipv4=%s", e->d_name, mac, mtu,
-		    drv, dev, ip);
+		    driver, device, ip);
 	}
 	closedir(d);
 }
@@ -586,6 +586,42 @@ static bool clock_cmd(char **argv, char *why, size_t why_len)
 	return !argv[1] || strcmp(argv[1], "wait-past") || (uint64_t)t.tv_sec >= v;
 }
 
+/* ---- waiting for the machine to change ---- */
+
+/* Until PATH exists (present) or not (absent), at most SECONDS: what a
+ * hot-plugged disk or NIC, or one taken away, does to sysfs. */
+static bool wait_path(char **argv, char *why, size_t why_len)
+{
+	uint64_t seconds;
+	bool want;
+	if (!argv[1] || !argv[2] || !parse_u64(argv[3], &seconds) ||
+	    (strcmp(argv[2], "present") && strcmp(argv[2], "absent"))) {
+		snprintf(why, why_len, "usage: wait PATH present|absent SECONDS");
+		return false;
+	}
+	want = !strcmp(argv[2], "present");
+	uint64_t start = now_ms(), deadline = start + seconds * 1000;
+	bool there;
+	while ((there = access(argv[1], F_OK) == 0) != want && now_ms() < deadline)
+		usleep(50000);
+	snprintf(why, why_len, "%s %s after %llu ms", argv[1], there ? "present" : "absent",
+		 (unsigned long long)(now_ms() - start));
+	return there == want;
+}
+
+/* The first line of a (sysfs) file. */
+static bool cat(char **argv, char *why, size_t why_len)
+{
+	char line[256];
+	if (!argv[1] || access(argv[1], R_OK)) {
+		snprintf(why, why_len, "%s: %s", argv[1] ? argv[1] : "usage: cat PATH",
+			 argv[1] ? strerror(errno) : "");
+		return false;
+	}
+	snprintf(why, why_len, "%s", read_line(argv[1], line, sizeof(line)));
+	return true;
+}
+
 /* ---- hv_utils daemons ---- */
 
 /* Opens an hv_utils device node and registers as its daemon. */
@@ -678,10 +714,14 @@ static void kvp_serve(struct hv_kvp_msg *m)
 	case KVP_OP_GET: {
 		field_str(key, sizeof(key), d->key, sizeof(d->key));
 		int i = kvp_find(pool, key);
+		/* As hv_kvp_daemon: value_size bytes of the value (the driver
+		 * leaves value_size 0, and reads the answer elsewhere: the host
+		 * gets "found" and an empty value; hvkit ctl enumerates). */
 		if (i < 0)
 			m->error = (int)HV_S_CONT;
 		else
-			snprintf((char *)d->value, sizeof(d->value), "%s", kvp_pool[pool][i].value);
+			memcpy(d->value, kvp_pool[pool][i].value,
+			       d->value_size < sizeof(d->value) ? d->value_size : sizeof(d->value));
 		say("kvp get pool=%d key=%s %s", pool, key, i < 0 ? "missing" : "found");
 		break;
 	}
@@ -898,6 +938,8 @@ static const struct command commands[] = {
 	{"frames", frames},
 	{"clock", clock_cmd},
 	{"daemons", start_daemons},
+	{"wait", wait_path},
+	{"cat", cat},
 };
 
 static void run_command(char *line)
@@ -950,6 +992,12 @@ static void mount_basics(void)
 /* hv_utils' shutdown runs /sbin/poweroff (orderly_poweroff), this program. */
 static int poweroff_main(void)
 {
+	/* The kernel starts it with no console: take one to report on. */
+	int fd = open("/dev/console", O_WRONLY | O_NOCTTY | O_CLOEXEC);
+	if (fd >= 0 && fd != 1) {
+		dup2(fd, 1);
+		close(fd);
+	}
 	say("poweroff: the host asked for it; syncing");
 	sync();
 	reboot(RB_POWER_OFF);

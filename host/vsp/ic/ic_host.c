@@ -86,6 +86,7 @@ static void offered_versions(struct ic_svc *v)
 
 /* ---- Requests ---- */
 
+/* timeout_ns: 0 for the default, IC_NO_TIMEOUT for none. */
 struct ic_request *ic_request_new(uint8_t type, uint32_t body_len, uint64_t timeout_ns)
 {
 	struct ic_request *r = calloc(1, sizeof(*r) + body_len);
@@ -170,7 +171,7 @@ int ic_submit(struct ic_svc *v, struct ic_request *r)
 		free(r);
 		return -ENOTCONN;
 	}
-	r->deadline = ic_now(v->h) + r->timeout_ns;
+	r->deadline = r->timeout_ns == IC_NO_TIMEOUT ? UINT64_MAX : ic_now(v->h) + r->timeout_ns;
 	if (r->front) {
 		r->next = v->head;
 		v->head = r;
@@ -268,7 +269,10 @@ static int svc_open(void *dev, struct vmbus_channel *ch,
 	v->txid = 0;
 	v->st.open = true;
 	v->st.opens++;
-	struct ic_request *r = ic_request_new(IC_MSGTYPE_NEGOTIATE, 0, 0);
+	/* The guest answers when it is ready, which may be much later: Linux
+	 * answers KVP's negotiation only once its daemon, hv_kvp_daemon,
+	 * runs. Until then the service waits; nothing else can go first. */
+	struct ic_request *r = ic_request_new(IC_MSGTYPE_NEGOTIATE, 0, IC_NO_TIMEOUT);
 	if (!r)
 		return -ENOMEM;
 	r->front = true;

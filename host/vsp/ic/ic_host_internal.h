@@ -9,6 +9,9 @@
 #include "ic_msg.h"
 #include "vmbus_device.h"
 
+/* A request that waits for its answer as long as the channel is open. */
+#define IC_NO_TIMEOUT UINT64_MAX
+
 struct ic_request {
 	struct ic_request *next;
 	uint8_t type;        /* IC_MSGTYPE_* */
