@@ -10,7 +10,8 @@ Skips (TAP "1..0 # SKIP") where /dev/kvm is not usable.
     suite.py --hvkit build/cmd/hvkit --agent build/tests/linux-guest/hvkit-linux-agent
              --cache build/linux-guest --work DIR
 
-Every wait has a deadline; none of them is a timing assertion. The times
+HVKIT_SUITE_HVKIT names another hvkit binary to run (scripts/test gives it
+the sanitizer build's). Every wait has a deadline; none of them is a timing assertion. The times
 printed (kernel build, boot to the agent, the whole run) are figures for
 docs/linux-guest.md, not checks.
 """
@@ -669,6 +670,8 @@ def main():
     ap.add_argument("--cache", required=True, help="where the kernel is built and kept")
     ap.add_argument("--work", required=True, help="images, sockets and logs of this run")
     args = ap.parse_args()
+    # scripts/test runs the suite on the ASan+UBSan build of hvkit.
+    args.hvkit = os.environ.get("HVKIT_SUITE_HVKIT") or args.hvkit
     usable, why = kvm_usable()
     if not usable:
         print("1..0 # SKIP no usable KVM (%s)" % why, flush=True)
