@@ -223,12 +223,13 @@ class Listener:
                     break
                 got += data
             good = bytes(got) == want
-            bad_at = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), None)
             if good:
                 conn.sendall(pattern(0, self.size, self.seed + 1))
             conn.close()
+            bad_at = None if good else next(
+                (i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
             self.result = (good, "received %d of %d bytes%s" % (
-                len(got), self.size, "" if bad_at is None else ", first bad byte at %d" % bad_at))
+                len(got), self.size, "" if good else ", first difference at byte %d" % bad_at))
         except OSError as e:
             self.result = (False, "listener: %s" % e)
 
@@ -557,8 +558,7 @@ class Suite:
         self.check(rc == 0 and isinstance(out, dict) and out.get("value") == value,
                    "KVP get returns the guest's value", "exit %d: %s %s" % (rc, out, err))
         rc, out, err = self.ctl("kvp", "list", "--pool", "2")
-        items = dict(tuple(i) if isinstance(i, list) else (i.get("key"), i.get("value"))
-                     for i in (out or {}).get("items", [])) if isinstance(out, dict) else {}
+        items = {i["key"]: i["value"] for i in out.get("items", [])} if isinstance(out, dict) else {}
         self.check(rc == 0 and items.get("OSName") == "Linux" and
                    items.get("OSVersion", "").startswith("6.1."),
                    "KVP list of the auto pool: the guest's intrinsic data",
