@@ -624,20 +624,59 @@ static bool cat(char **argv, char *why, size_t why_len)
 
 /* ---- hv_utils daemons ---- */
 
-/* Opens an hv_utils device node and registers as its daemon. */
-static int daemon_open(const char *path, const void *reg, size_t reg_len)
+/*
+ * One daemon: it registers on its device, takes the driver's answer to
+ * that, then serves one request per read and writes the answer back.
+ * serve fills *answer and *len (the request buffer itself or a status).
+ */
+struct daemon {
+	const char *name, *dev;
+	const void *reg;
+	size_t reg_len;
+	void *msg;
+	size_t msg_len;
+	bool (*registered)(const void *msg, ssize_t n);
+	void (*serve)(void *msg, ssize_t n, const void **answer, size_t *len);
+};
+
+static __attribute__((noreturn)) void daemon_run(const struct daemon *d)
 {
-	int fd = open(path, O_RDWR | O_CLOEXEC);
-	if (fd < 0) {
-		say("daemon %s: open: %s", path, strerror(errno));
-		return -1;
+	int fd = open(d->dev, O_RDWR | O_CLOEXEC);
+	if (fd < 0 || write(fd, d->reg, d->reg_len) != (ssize_t)d->reg_len) {
+		say("daemon %s: %s %s: %s", d->name, fd < 0 ? "open" : "register", d->dev,
+		    strerror(errno));
+		_exit(1);
 	}
-	if (write(fd, reg, reg_len) != (ssize_t)reg_len) {
-		say("daemon %s: register: %s", path, strerror(errno));
-		close(fd);
-		return -1;
+	bool registered = false;
+	for (;;) {
+		ssize_t n = read(fd, d->msg, d->msg_len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			say("daemon %s: read %zd: %s", d->name, n, strerror(errno));
+			_exit(1);
+		}
+		if (!registered) {
+			registered = d->registered(d->msg, n);
+			if (!registered)
+				say("daemon %s: unexpected registration answer (%zd bytes)", d->name,
+				    n);
+			continue;
+		}
+		const void *answer;
+		size_t len;
+		d->serve(d->msg, n, &answer, &len);
+		if (write(fd, answer, len) != (ssize_t)len)
+			say("daemon %s: answer: %s", d->name, strerror(errno));
 	}
-	return fd;
+}
+
+/* Bounded copy of a string the kernel sent in a fixed field. */
+static void field_str(char *out, size_t size, const __u8 *in, size_t in_size)
+{
+	size_t n = strnlen((const char *)in, in_size < size - 1 ? in_size : size - 1);
+	memcpy(out, in, n);
+	out[n] = '\0';
 }
 
 /* KVP: the pools in memory; pool 2 (auto) made up of facts, as
@@ -656,14 +695,6 @@ static int kvp_find(int pool, const char *key)
 		if (!strcmp(kvp_pool[pool][i].key, key))
 			return i;
 	return -1;
-}
-
-/* Bounded copy of a string the kernel sent in a fixed field. */
-static void field_str(char *out, size_t size, const __u8 *in, size_t in_size)
-{
-	size_t n = strnlen((const char *)in, in_size < size - 1 ? in_size : size - 1);
-	memcpy(out, in, n);
-	out[n] = '\0';
 }
 
 /* Item `index` of the auto pool into d; HV_S_CONT past the last. */
@@ -758,66 +789,51 @@ static void kvp_serve(struct hv_kvp_msg *m)
 	}
 }
 
-static void kvp_daemon(void)
+static struct hv_kvp_msg kvp_msg;
+
+static bool kvp_registered(const void *msg, ssize_t n)
 {
-	static struct hv_kvp_msg m;
-	m.kvp_hdr.operation = KVP_OP_REGISTER1;
-	int fd = daemon_open("/dev/vmbus/hv_kvp", &m, sizeof(m));
-	if (fd < 0)
-		_exit(1);
-	bool registered = false;
-	for (;;) {
-		ssize_t n = read(fd, &m, sizeof(m));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n != (ssize_t)sizeof(m)) {
-			say("daemon kvp: read %zd: %s", n, strerror(errno));
-			_exit(1);
-		}
-		if (!registered) {
-			registered = m.kvp_hdr.operation == KVP_OP_REGISTER1;
-			say("daemon kvp: registered (driver version %.16s)",
-			    (char *)m.body.kvp_register.version);
-			continue;
-		}
-		kvp_serve(&m);
-		if (write(fd, &m, sizeof(m)) != (ssize_t)sizeof(m))
-			say("daemon kvp: answer: %s", strerror(errno));
-	}
+	const struct hv_kvp_msg *m = msg;
+	if (n != (ssize_t)sizeof(*m) || m->kvp_hdr.operation != KVP_OP_REGISTER1)
+		return false;
+	say("daemon kvp: registered (driver version %.16s)", (const char *)m->body.kvp_register.version);
+	return true;
 }
 
-static void vss_daemon(void)
+static void kvp_answer(void *msg, ssize_t n, const void **answer, size_t *len)
 {
-	static struct hv_vss_msg m;
-	m.vss_hdr.operation = VSS_OP_REGISTER1;
-	int fd = daemon_open("/dev/vmbus/hv_vss", &m, sizeof(m));
-	if (fd < 0)
-		_exit(1);
-	bool registered = false;
-	for (;;) {
-		ssize_t n = read(fd, &m, sizeof(m));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (!registered && n == (ssize_t)sizeof(__u32)) {
-			registered = true;
-			say("daemon vss: registered (driver version %u)", *(__u32 *)&m);
-			continue;
-		}
-		if (n != (ssize_t)sizeof(m)) {
-			say("daemon vss: read %zd: %s", n, strerror(errno));
-			_exit(1);
-		}
-		int op = m.vss_hdr.operation;
-		/* Nothing is mounted from a disk here, so there is nothing to
-		 * freeze: FREEZE and THAW succeed, as hv_vss_daemon's do. */
-		say("vss %s", op == VSS_OP_FREEZE ? "freeze" : op == VSS_OP_THAW ? "thaw"
-			     : op == VSS_OP_HOT_BACKUP ? "hot-backup" : "unknown");
-		m.error = op == VSS_OP_FREEZE || op == VSS_OP_THAW || op == VSS_OP_HOT_BACKUP
-				  ? HV_S_OK
-				  : (int)HV_E_FAIL;
-		if (write(fd, &m, sizeof(m)) != (ssize_t)sizeof(m))
-			say("daemon vss: answer: %s", strerror(errno));
-	}
+	struct hv_kvp_msg *m = msg;
+	if (n == (ssize_t)sizeof(*m))
+		kvp_serve(m);
+	else
+		m->error = (int)HV_E_FAIL;
+	*answer = m;
+	*len = sizeof(*m);
+}
+
+static struct hv_vss_msg vss_msg;
+
+static bool vss_registered(const void *msg, ssize_t n)
+{
+	if (n != (ssize_t)sizeof(__u32))
+		return false;
+	say("daemon vss: registered (driver version %u)", *(const __u32 *)msg);
+	return true;
+}
+
+/* Nothing is mounted from a disk here, so there is nothing to freeze:
+ * FREEZE and THAW succeed, as hv_vss_daemon's do with nothing mounted. */
+static void vss_answer(void *msg, ssize_t n, const void **answer, size_t *len)
+{
+	struct hv_vss_msg *m = msg;
+	int op = n == (ssize_t)sizeof(*m) ? m->vss_hdr.operation : -1;
+	say("vss %s", op == VSS_OP_FREEZE ? "freeze" : op == VSS_OP_THAW ? "thaw"
+		     : op == VSS_OP_HOT_BACKUP ? "hot-backup" : "unknown");
+	m->error = op == VSS_OP_FREEZE || op == VSS_OP_THAW || op == VSS_OP_HOT_BACKUP
+			   ? HV_S_OK
+			   : (int)HV_E_FAIL;
+	*answer = m;
+	*len = sizeof(*m);
 }
 
 /* File copy: the kernel hands over paths already in UTF-8. */
@@ -837,74 +853,76 @@ static int fcopy_start(const struct hv_start_fcopy *s, int *out, char *name, siz
 	return *out < 0 ? (int)HV_E_FAIL : 0;
 }
 
-static void fcopy_daemon(void)
+static union {
+	struct hv_fcopy_hdr hdr;
+	struct hv_start_fcopy start;
+	struct hv_do_fcopy copy;
+	__u32 kernel_version;
+} fcopy_msg;
+
+static bool fcopy_registered(const void *msg, ssize_t n)
 {
-	int version = FCOPY_CURRENT_VERSION;
-	int fd = daemon_open("/dev/vmbus/hv_fcopy", &version, sizeof(version));
-	if (fd < 0)
-		_exit(1);
-	static union {
-		struct hv_fcopy_hdr hdr;
-		struct hv_start_fcopy start;
-		struct hv_do_fcopy copy;
-		__u32 kernel_version;
-	} m;
-	bool registered = false;
-	int target = -1;
-	char name[W_MAX_PATH * 4] = "";
-	for (;;) {
-		ssize_t n = pread(fd, &m, sizeof(m), 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			say("daemon fcopy: read %zd: %s", n, strerror(errno));
-			_exit(1);
-		}
-		if (!registered) {
-			registered = true;
-			say("daemon fcopy: registered (driver version %u)", m.kernel_version);
-			continue;
-		}
-		int error = 0;
-		switch (m.hdr.operation) {
-		case START_FILE_COPY:
-			error = fcopy_start(&m.start, &target, name, sizeof(name));
-			break;
-		case WRITE_TO_FILE:
-			if (m.copy.size > DATA_FRAGMENT || target < 0 ||
-			    pwrite(target, m.copy.data, m.copy.size, (off_t)m.copy.offset) !=
-				    (ssize_t)m.copy.size)
-				error = (int)HV_E_FAIL;
-			break;
-		case COMPLETE_FCOPY:
-		case CANCEL_FCOPY:
-			if (target >= 0)
-				close(target);
-			target = -1;
-			if (m.hdr.operation == CANCEL_FCOPY && name[0])
-				unlink(name);
-			say("fcopy %s %s", m.hdr.operation == COMPLETE_FCOPY ? "complete" : "cancel",
-			    name);
-			name[0] = '\0';
-			break;
-		default:
-			error = (int)HV_E_FAIL;
-		}
-		if (pwrite(fd, &error, sizeof(error), 0) != (ssize_t)sizeof(error))
-			say("daemon fcopy: answer: %s", strerror(errno));
-	}
+	if (n != (ssize_t)sizeof(__u32))
+		return false;
+	say("daemon fcopy: registered (driver version %u)", *(const __u32 *)msg);
+	return true;
 }
+
+/* One copy at a time, as the driver sends them. */
+static void fcopy_answer(void *msg, ssize_t n, const void **answer, size_t *len)
+{
+	static int target = -1, error;
+	static char name[W_MAX_PATH * 4];
+	(void)msg;
+	error = 0;
+	switch (n >= (ssize_t)sizeof(fcopy_msg.hdr) ? (int)fcopy_msg.hdr.operation : -1) {
+	case START_FILE_COPY:
+		error = fcopy_start(&fcopy_msg.start, &target, name, sizeof(name));
+		break;
+	case WRITE_TO_FILE:
+		if (fcopy_msg.copy.size > DATA_FRAGMENT || target < 0 ||
+		    pwrite(target, fcopy_msg.copy.data, fcopy_msg.copy.size,
+			   (off_t)fcopy_msg.copy.offset) != (ssize_t)fcopy_msg.copy.size)
+			error = (int)HV_E_FAIL;
+		break;
+	case COMPLETE_FCOPY:
+	case CANCEL_FCOPY:
+		if (target >= 0)
+			close(target);
+		target = -1;
+		if (fcopy_msg.hdr.operation == CANCEL_FCOPY && name[0])
+			unlink(name);
+		say("fcopy %s %s", fcopy_msg.hdr.operation == COMPLETE_FCOPY ? "complete" : "cancel",
+		    name);
+		name[0] = '\0';
+		break;
+	default:
+		error = (int)HV_E_FAIL;
+	}
+	*answer = &error;
+	*len = sizeof(error);
+}
+
+static const int fcopy_version = FCOPY_CURRENT_VERSION;
+static const struct hv_kvp_msg kvp_register_msg = {.kvp_hdr.operation = KVP_OP_REGISTER1};
+static const struct hv_vss_msg vss_register_msg = {.vss_hdr.operation = VSS_OP_REGISTER1};
+
+static const struct daemon daemons[] = {
+	{"kvp", "/dev/vmbus/hv_kvp", &kvp_register_msg, sizeof(kvp_register_msg), &kvp_msg,
+	 sizeof(kvp_msg), kvp_registered, kvp_answer},
+	{"vss", "/dev/vmbus/hv_vss", &vss_register_msg, sizeof(vss_register_msg), &vss_msg,
+	 sizeof(vss_msg), vss_registered, vss_answer},
+	{"fcopy", "/dev/vmbus/hv_fcopy", &fcopy_version, sizeof(fcopy_version), &fcopy_msg,
+	 sizeof(fcopy_msg), fcopy_registered, fcopy_answer},
+};
 
 static bool start_daemons(char **argv, char *why, size_t why_len)
 {
 	(void)argv;
-	void (*const daemons[])(void) = {kvp_daemon, vss_daemon, fcopy_daemon};
 	for (size_t i = 0; i < sizeof(daemons) / sizeof(daemons[0]); i++) {
 		pid_t pid = fork();
-		if (pid == 0) {
-			daemons[i]();
-			_exit(0);
-		}
+		if (pid == 0)
+			daemon_run(&daemons[i]);
 		if (pid < 0) {
 			snprintf(why, why_len, "fork: %s", strerror(errno));
 			return false;
