@@ -71,9 +71,10 @@ static bool port_complete(const struct hv_port *port)
 	       port->lock_new && port->lock_free && port->lock && port->unlock;
 }
 
-/* One zeroed page the host can see, and its GPA. */
+/* A zeroed page and its GPA; NULL (and *gpa invalid) if none. */
 static void *alloc_page(const struct hv_port *port, uint64_t *gpa)
 {
+	*gpa = HV_GPA_INVALID;
 	void *p = port->alloc_pages(port->ctx, 1);
 	if (!p)
 		return NULL;

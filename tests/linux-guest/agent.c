@@ -563,7 +563,7 @@ static bool frames(char **argv, char *why, size_t why_len)
 static bool clock_cmd(char **argv, char *why, size_t why_len)
 {
 	struct timespec t;
-	uint64_t v, wait_s;
+	uint64_t v = 0, wait_s = 0;
 	if (argv[1] && !strcmp(argv[1], "set") && parse_u64(argv[2], &v)) {
 		t = (struct timespec){.tv_sec = (time_t)v};
 		if (clock_settime(CLOCK_REALTIME, &t)) {
