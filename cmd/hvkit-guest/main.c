@@ -33,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "devices.h"
 #include "hv_guest.h"
 #include "hvkit/proto/echo.h"
@@ -367,10 +368,10 @@ static void print_channel(void *arg, const struct vmbus_client_channel_info *ci)
 
 static uint32_t parse_version(const char *s)
 {
-	unsigned major, minor;
-	if (sscanf(s, "%u.%u", &major, &minor) != 2)
+	uint64_t major, minor;
+	if (!cli_version(s, &major, &minor) || major > 0xffff || minor > 0xffff)
 		return 0;
-	return VMBUS_MAKE_VERSION(major, minor);
+	return VMBUS_MAKE_VERSION((uint32_t)major, (uint32_t)minor);
 }
 
 int main(int argc, char **argv)
@@ -390,11 +391,16 @@ int main(int argc, char **argv)
 			opt.copy_dir = optarg;
 			break;
 		case 'n':
-			opt.packets = (uint32_t)strtoul(optarg, NULL, 0);
+		case 's': {
+			uint64_t v;
+			if (!cli_number(optarg, &v) || v > UINT32_MAX) {
+				fprintf(stderr, "hvkit-guest: --%s takes a whole number, not '%s'\n",
+					c == 'n' ? "packets" : "subchannels", optarg);
+				return 2;
+			}
+			*(c == 'n' ? &opt.packets : &opt.subchannels) = (uint32_t)v;
 			break;
-		case 's':
-			opt.subchannels = (uint32_t)strtoul(optarg, NULL, 0);
-			break;
+		}
 		case 'v':
 			opt.max_version = parse_version(optarg);
 			if (!opt.max_version) {

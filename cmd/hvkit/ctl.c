@@ -26,6 +26,7 @@
 
 #include <jansson.h>
 
+#include "cli.h"
 #include "hvkit_cmd.h"
 
 enum { EXIT_VM_ERROR = 1, EXIT_USAGE = 2, EXIT_NO_VM = 3, EXIT_TIMEOUT = 4 };
@@ -102,10 +103,9 @@ static int disk_add_args(const char *spec, json_t *args)
 		} else if (!strcmp(kv, "readonly") && (!strcmp(v, "on") || !strcmp(v, "off"))) {
 			json_object_set_new(args, "readonly", json_boolean(!strcmp(v, "on")));
 		} else if (!strcmp(kv, "lun")) {
-			char *end;
-			unsigned long lun = strtoul(v, &end, 0);
-			if (*end || !*v || lun > 63)
-				return usage_error("disk-add: bad LUN '%s'", v);
+			uint64_t lun;
+			if (!cli_number(v, &lun) || lun > 63)
+				return usage_error("disk-add: bad LUN '%s' (0..63)", v);
 			json_object_set_new(args, "lun", json_integer((json_int_t)lun));
 		} else {
 			return usage_error("disk-add: bad option '%s=%s'", kv, v);
@@ -128,9 +128,8 @@ static int build(int argc, char **argv, const struct ctl_options *o, const char 
 	if (!strcmp(w, "device")) {
 		if (n != 3 || (strcmp(argv[1], "add") && strcmp(argv[1], "remove")))
 			return usage_error("%s: device add|remove KIND INSTANCE", w);
-		char *end;
-		unsigned long inst = strtoul(argv[3], &end, 0);
-		if (*end || !argv[3][0] || inst > UINT32_MAX)
+		uint64_t inst;
+		if (!cli_number(argv[3], &inst) || inst > UINT32_MAX)
 			return usage_error("bad instance number '%s'", argv[3]);
 		*command = !strcmp(argv[1], "add") ? "device-add" : "device-remove";
 		json_object_set_new(args, "kind", json_string(argv[2]));
@@ -149,9 +148,8 @@ static int build(int argc, char **argv, const struct ctl_options *o, const char 
 		if (n != (link ? 2 : 1) ||
 		    (link && strcmp(argv[2], "up") && strcmp(argv[2], "down")))
 			return usage_error("%s", link ? "net-link NIC up|down" : "net-remove NIC");
-		char *end;
-		unsigned long nic = strtoul(argv[1], &end, 0);
-		if (*end || !argv[1][0] || nic > UINT32_MAX)
+		uint64_t nic;
+		if (!cli_number(argv[1], &nic) || nic > UINT32_MAX)
 			return usage_error("bad NIC number '%s'", argv[1]);
 		*command = w;
 		json_object_set_new(args, "nic", json_integer((json_int_t)nic));
@@ -172,9 +170,8 @@ static int build(int argc, char **argv, const struct ctl_options *o, const char 
 		return 0;
 	}
 	if (!strcmp(w, "disk-remove")) {
-		char *end;
-		unsigned long lun = n == 1 ? strtoul(argv[1], &end, 0) : 0;
-		if (n != 1 || *end || !argv[1][0] || lun > 63)
+		uint64_t lun;
+		if (n != 1 || !cli_number(argv[1], &lun) || lun > 63)
 			return usage_error("%s LUN (0..63)", w);
 		*command = w;
 		json_object_set_new(args, "lun", json_integer((json_int_t)lun));
@@ -474,17 +471,17 @@ static int parse_options(int argc, char **argv, struct ctl_options *o)
 		{NULL, 0, NULL, 0},
 	};
 	int c;
-	char *end;
+	uint64_t v;
 	while ((c = getopt_long(argc, argv, "jt:r:fp:oh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 			o->json = true;
 			break;
 		case 't':
-			o->timeout = strtol(optarg, &end, 10);
-			if (*end || o->timeout < 1 || o->timeout > 3600)
+			if (!cli_number(optarg, &v) || v < 1 || v > 3600)
 				return usage_error("--timeout takes 1 to 3600 seconds, not '%s'",
 						   optarg);
+			o->timeout = (long)v;
 			break;
 		case 'r':
 			o->reason = optarg;
@@ -493,9 +490,9 @@ static int parse_options(int argc, char **argv, struct ctl_options *o)
 			o->force = true;
 			break;
 		case 'p':
-			o->pool = strtol(optarg, &end, 10);
-			if (*end || o->pool < 0 || o->pool > 4)
+			if (!cli_number(optarg, &v) || v > 4)
 				return usage_error("--pool takes 0 to 4, not '%s'", optarg);
+			o->pool = (long)v;
 			break;
 		case 'o':
 			o->overwrite = true;

@@ -16,9 +16,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "hvkit/vmbus_classes.h"
 #include "hvkit_cmd.h"
 #include "control_ic.h"
@@ -28,6 +31,33 @@
 #include "machine.h"
 #include "serial.h"
 
+/*
+ * hvkit run's exit statuses (listed in --help and docs/kvm.md). hvkit's
+ * own are even, so that none is taken for a --debug-exit status: those are
+ * odd, (value << 1) | 1, as QEMU's isa-debug-exit makes them.
+ */
+enum {
+	EXIT_POWERED_OFF = 0,  /* ACPI S5; hvkit-os or the process guest passed */
+	EXIT_GUEST_FAILED = 1, /* hvkit-os or the process guest failed a check */
+	EXIT_USAGE = 2,        /* a bad option */
+	EXIT_HIBERNATED = KVM_PLATFORM_EXIT_HIBERNATED, /* ACPI S4 */
+	EXIT_RESET = KVM_PLATFORM_EXIT_RESET,           /* the guest asked for a reset */
+	EXIT_CRASHED = KVM_PARTITION_EXIT_CRASHED,      /* a crash report (crash MSRs) */
+	EXIT_HVKIT_FAILED = 70, /* hvkit could not start or run the machine (EX_SOFTWARE) */
+	EXIT_TIMEOUT = 124,     /* --timeout passed, as timeout(1) says it */
+	EXIT_SIGNAL_BASE = 128, /* + the signal that stopped a --control machine */
+};
+_Static_assert(EXIT_HIBERNATED == 4 && EXIT_RESET == 6 && EXIT_CRASHED == 8,
+	       "documented exit statuses");
+
+/* How a run ended, before the guest's own status is read. */
+enum run_end {
+	RUN_GUEST_ENDED = 0, /* the guest powered off, reset, exited... (status) */
+	RUN_QUIT = 1,        /* hvkit ctl quit */
+	RUN_TIMED_OUT = 2,   /* --timeout */
+	/* EXIT_SIGNAL_BASE + signal: SIGINT, SIGTERM or SIGHUP (--control) */
+};
+
 struct run_options {
 	enum machine_partition partition;
 	bool partition_given;   /* --partition */
@@ -36,13 +66,14 @@ struct run_options {
 	bool debug_exit, no_s4;                /* KVM */
 	bool hyperv_testdev;                   /* KVM */
 	const char *serial;                    /* KVM: where COM1 goes; NULL: stdio */
-	int timeout_s;                         /* 0: none */
+	int64_t timeout_s;                     /* 0: none; -1: the default */
 	uint32_t cpus;
 	uint64_t memory;
 	uint32_t echo_devices;
 	bool echo_given; /* --device echo */
-	char packets[16];
-	char subchannels[16];
+	char packets[24];     /* decimal, for hvkit-guest's command line */
+	char subchannels[24];
+	uint64_t heartbeat_ns, timesync_ns; /* --ic; 0: the default */
 	char max_version[16];
 	bool scramble;
 	bool no_ic;
@@ -77,7 +108,8 @@ static void usage(FILE *out)
 		"                         only); unix: a listening socket, one client at a\n"
 		"                         time gets the output and types the input; pty:\n"
 		"                         a new pseudo-terminal, its name printed\n"
-		"  --timeout SECONDS      stop the guest after this long (default 300; 0: never)\n"
+		"  --timeout SECONDS      stop the guest after this long (0: never; default:\n"
+		"                         never with --kernel, 300 for hvkit's own guests)\n"
 		"  --cpus N               virtual processors (default 2)\n"
 		"  --memory SIZE          guest RAM, with K/M/G (default 64M)\n"
 		"  --device echo          add an echo device (repeat for more; default: 2 for\n"
@@ -111,27 +143,60 @@ static void usage(FILE *out)
 		"                         SIGINT/SIGTERM/SIGHUP (docs/control.md)\n"
 		"  --no-ic                offer no integration components (heartbeat,\n"
 		"                         shutdown, time sync, KVP, VSS, file copy)\n"
+		"  --ic heartbeat=SECONDS,timesync=SECONDS\n"
+		"                         their periods (default 1 and 5, as Hyper-V; 0.2 and\n"
+		"                         1 for hvkit's own guests)\n"
 		"  --copy-dir DIR         where the process guest puts files the host copies\n"
-		"                         (hvkit ctl copy); without it copies are refused\n");
+		"                         (hvkit ctl copy); without it copies are refused\n"
+		"exit status: 0 the guest powered off (ACPI S5), or hvkit-os / the process\n"
+		"guest passed; 1 hvkit-os / the process guest failed a check; 2 bad usage;\n"
+		"4 the guest hibernated (ACPI S4); 6 the guest asked for a reset; 8 the\n"
+		"guest reported a crash (crash MSRs); 70 hvkit could not start or run the\n"
+		"machine; 124 --timeout passed; 128+N signal N stopped a --control machine;\n"
+		"an odd value V is a --debug-exit write ((value << 1) | 1, as QEMU).\n");
 }
 
-/* "64M" -> bytes; 0 if malformed. */
-static uint64_t parse_size(const char *s)
+/* A whole number for option `name` between min and max; false after a
+ * message that names the option, the range and what was given. */
+static bool number_option(const char *name, const char *text, uint64_t min, uint64_t max,
+			  uint64_t *out)
 {
-	char *end;
-	unsigned long long v = strtoull(s, &end, 0);
-	uint64_t unit = 1;
-	if (*end == 'K' || *end == 'k')
-		unit = 1ull << 10;
-	else if (*end == 'M' || *end == 'm')
-		unit = 1ull << 20;
-	else if (*end == 'G' || *end == 'g')
-		unit = 1ull << 30;
-	else if (*end)
-		return 0;
-	if (*end && end[1])
-		return 0;
-	return v > UINT64_MAX / unit ? 0 : v * unit;
+	uint64_t v;
+	if (cli_number(text, &v) && v >= min && v <= max) {
+		*out = v;
+		return true;
+	}
+	fprintf(stderr, "hvkit run: %s takes a whole number from %llu to %llu, not '%s'\n", name,
+		(unsigned long long)min, (unsigned long long)max, text);
+	return false;
+}
+
+/* --ic heartbeat=SECONDS,timesync=SECONDS: the integration components'
+ * periods (default: Hyper-V's pace, or short ones for hvkit's own guests). */
+static int parse_ic(struct run_options *o, char *arg)
+{
+	char *save;
+	for (char *kv = strtok_r(arg, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+		char *value = strchr(kv, '=');
+		uint64_t ns;
+		if (!value) {
+			fprintf(stderr, "hvkit run: --ic: '%s' is not KEY=SECONDS\n", kv);
+			return -EINVAL;
+		}
+		*value++ = '\0';
+		bool hb = !strcmp(kv, "heartbeat"), ts = !strcmp(kv, "timesync");
+		if (!hb && !ts) {
+			fprintf(stderr, "hvkit run: --ic: unknown '%s' (heartbeat, timesync)\n", kv);
+			return -EINVAL;
+		}
+		if (!cli_seconds(value, &ns) || ns < 10000000ull || ns > 3600000000000ull) {
+			fprintf(stderr, "hvkit run: --ic %s= takes seconds from 0.01 to 3600, not '%s'\n",
+				kv, value);
+			return -EINVAL;
+		}
+		*(hb ? &o->heartbeat_ns : &o->timesync_ns) = ns;
+	}
+	return 0;
 }
 
 static int parse_vmbus(struct run_options *o, char *arg)
@@ -142,17 +207,17 @@ static int parse_vmbus(struct run_options *o, char *arg)
 			return -EINVAL;
 		*value++ = '\0';
 		if (!strcmp(kv, "max-version")) {
-			unsigned major, minor;
-			if (sscanf(value, "%u.%u", &major, &minor) != 2)
+			uint64_t major, minor;
+			if (!cli_version(value, &major, &minor) || major > 0xffff || minor > 0xffff)
 				return -EINVAL;
-			snprintf(o->max_version, sizeof(o->max_version), "%u.%u", major, minor);
+			snprintf(o->max_version, sizeof(o->max_version), "%llu.%llu",
+				 (unsigned long long)major, (unsigned long long)minor);
 		} else if (!strcmp(kv, "scramble-relids")) {
 			if (strcmp(value, "on") && strcmp(value, "off"))
 				return -EINVAL;
 			o->scramble = !strcmp(value, "on");
 		} else if (!strcmp(kv, "gpadl-limit")) {
-			o->gpadl_limit = parse_size(value);
-			if (!o->gpadl_limit)
+			if (!cli_size(value, &o->gpadl_limit) || !o->gpadl_limit)
 				return -EINVAL;
 		} else {
 			return -EINVAL;
@@ -229,13 +294,14 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 		{"no-ic", no_argument, NULL, 'X'},
 		{"copy-dir", required_argument, NULL, 'Y'},
 		{"disk", required_argument, NULL, 'k'},
+		{"ic", required_argument, NULL, 'i'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	int c;
 
 	while ((c = getopt_long(argc, argv, "p:c:m:d:n:s:v:g:C:N:k:h", opts, NULL)) != -1) {
-		char *end;
+		uint64_t n;
 		switch (c) {
 		case 'p':
 			o->partition_given = true;
@@ -265,24 +331,22 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 			o->no_s4 = true;
 			break;
 		case 'T':
-			o->timeout_s = (int)strtol(optarg, &end, 0);
-			if (*end || o->timeout_s < 0 || o->timeout_s > 86400 * 365) {
-				fprintf(stderr, "hvkit run: --timeout takes seconds, 0 for none\n");
+			if (!number_option("--timeout (seconds, 0 for none)", optarg, 0,
+					   86400 * 365, &n))
 				return 2;
-			}
+			o->timeout_s = (int64_t)n;
 			break;
 		case 'c':
-			o->cpus = (uint32_t)strtoul(optarg, &end, 0);
-			if (*end || o->cpus == 0 || o->cpus > 64) {
-				fprintf(stderr, "hvkit run: --cpus takes 1 to 64\n");
+			if (!number_option("--cpus", optarg, 1, 64, &n))
 				return 2;
-			}
+			o->cpus = (uint32_t)n;
 			break;
 		case 'm':
-			o->memory = parse_size(optarg);
-			if (o->memory < (1 << 20) || o->memory % 4096) {
-				fprintf(stderr, "hvkit run: --memory takes a size of at least 1M "
-						"in whole pages, like 64M\n");
+			if (!cli_size(optarg, &o->memory) || o->memory < (1 << 20) ||
+			    o->memory > (1ull << 40) || o->memory % 4096) {
+				fprintf(stderr, "hvkit run: --memory takes a size from 1M to 1T in "
+						"whole pages, like 64M, not '%s'\n",
+					optarg);
 				return 2;
 			}
 			break;
@@ -318,12 +382,17 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 			break;
 		case 'n':
 			o->process_options = true;
-			snprintf(o->packets, sizeof(o->packets), "%lu", strtoul(optarg, NULL, 0));
+			if (!number_option("--packets", optarg, 0, UINT32_MAX, &n))
+				return 2;
+			snprintf(o->packets, sizeof(o->packets), "%llu", (unsigned long long)n);
 			break;
 		case 's':
 			o->process_options = true;
-			snprintf(o->subchannels, sizeof(o->subchannels), "%lu",
-				 strtoul(optarg, NULL, 0));
+			/* 256: the VMBus server's cap per device. */
+			if (!number_option("--subchannels", optarg, 0, 256, &n))
+				return 2;
+			snprintf(o->subchannels, sizeof(o->subchannels), "%llu",
+				 (unsigned long long)n);
 			break;
 		case 'v':
 			if (parse_vmbus(o, optarg)) {
@@ -333,6 +402,12 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 			break;
 		case 'g':
 			o->process_options = true;
+			if (strlen(optarg) >= sizeof(o->guest)) {
+				fprintf(stderr, "hvkit run: --guest: the path is longer than %zu "
+						"bytes\n",
+					sizeof(o->guest) - 1);
+				return 2;
+			}
 			snprintf(o->guest, sizeof(o->guest), "%s", optarg);
 			break;
 		case 'C':
@@ -355,10 +430,23 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 		case 'X':
 			o->no_ic = true;
 			break;
-		case 'Y':
+		case 'i':
+			if (parse_ic(o, optarg))
+				return 2;
+			break;
+		case 'Y': {
 			o->process_options = true;
+			struct stat st;
+			const char *bad = stat(optarg, &st)	    ? strerror(errno)
+					  : !S_ISDIR(st.st_mode) ? "not a directory"
+								 : NULL;
+			if (bad) {
+				fprintf(stderr, "hvkit run: --copy-dir %s: %s\n", optarg, bad);
+				return 2;
+			}
 			o->copy_dir = optarg;
 			break;
+		}
 		case 'k':
 			if (parse_disk(o, optarg)) {
 				fprintf(stderr, "hvkit run: bad --disk (path=FILE[,readonly=on]"
@@ -486,11 +574,14 @@ static void print_host_view(struct machine *m)
 
 /* With a control socket the machine runs until a 'quit' request, SIGINT,
  * SIGTERM or SIGHUP (blocked in every thread, taken here), or the guest's
- * own end, whichever comes first. 0: the guest exited (*status); 1: asked
- * to stop; -errno if the control socket cannot start. */
+ * own end or --timeout, whichever comes first: enum run_end, or 128 + the
+ * signal that stopped it, or -errno if the control socket cannot start. */
 static int run_controlled(struct machine *m, const char *path, const sigset_t *stop_signals,
-			  int *status)
+			  int64_t timeout_s, int *status)
 {
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	int64_t deadline = timeout_s ? now.tv_sec + timeout_s : INT64_MAX;
 	struct control_server_config ccfg = {.path = path, .backend = control_machine_backend(m)};
 	struct control_server *srv;
 	int err = control_server_start(&ccfg, &srv);
@@ -504,17 +595,22 @@ static int run_controlled(struct machine *m, const char *path, const sigset_t *s
 	}
 	for (;;) {
 		if (!machine_wait(m, 100, status)) {
-			err = 0;
+			err = RUN_GUEST_ENDED;
 			break;
 		}
 		if (control_server_quit_requested(srv)) {
-			err = 1;
+			err = RUN_QUIT;
+			break;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec >= deadline) {
+			err = RUN_TIMED_OUT;
 			break;
 		}
 		int sig = sigtimedwait(stop_signals, NULL, &(struct timespec){0, 0});
 		if (sig > 0) {
 			printf("hvkit: %s, stopping\n", strsignal(sig));
-			err = 1;
+			err = EXIT_SIGNAL_BASE + sig;
 			break;
 		}
 	}
@@ -522,26 +618,27 @@ static int run_controlled(struct machine *m, const char *path, const sigset_t *s
 	return err;
 }
 
-/* The guest's end, as the user should see it: 0 for success. */
+/* The process guest's end, as the user should see it. */
 static int process_verdict(int status)
 {
 	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
 		fprintf(stderr, "hvkit run: the guest failed (status %d)\n", status);
-		return 1;
+		return EXIT_GUEST_FAILED;
 	}
-	return 0;
+	return EXIT_POWERED_OFF;
 }
 
-/* KVM: hvkit-os reports its status through isa-debug-exit ((V << 1) | 1);
- * other kernels end with that, S5 (0), S4 or a reset, and hvkit exits
- * with the same status, as QEMU does for the debug port. */
+/* KVM: hvkit-os reports its verdict through isa-debug-exit ((V << 1) | 1),
+ * which becomes 0 or EXIT_GUEST_FAILED. Another kernel ends with S5 (0),
+ * S4, a reset, a crash report, or a --debug-exit value, which hvkit
+ * passes on as it is, as QEMU does. */
 static int kvm_verdict(int status, bool builtin)
 {
-	if (status == KVM_PLATFORM_EXIT_HIBERNATED) {
+	if (status == EXIT_HIBERNATED) {
 		printf("hvkit: the guest hibernated (ACPI S4)\n");
 		return status;
 	}
-	if (status == KVM_PLATFORM_EXIT_RESET) {
+	if (status == EXIT_RESET) {
 		printf("hvkit: the guest asked for a reset; hvkit does not reboot, it stops\n");
 		return status;
 	}
@@ -550,7 +647,34 @@ static int kvm_verdict(int status, bool builtin)
 	int guest_status = status & 1 ? status >> 1 : status;
 	if (guest_status)
 		fprintf(stderr, "hvkit run: hvkit-os finished with status %d\n", guest_status);
-	return guest_status ? 1 : 0;
+	return guest_status ? EXIT_GUEST_FAILED : EXIT_POWERED_OFF;
+}
+
+/* hvkit run's exit status for how the run ended. failure: why the
+ * partition failed, or NULL. */
+static int run_verdict(const struct run_options *o, bool builtin, int end, int status,
+		       const char *failure, bool crashed)
+{
+	if (failure) {
+		fprintf(stderr, "hvkit run: the partition failed: %s\n", failure);
+		return EXIT_HVKIT_FAILED;
+	}
+	if (crashed) {
+		fprintf(stderr, "hvkit run: the guest reported a crash\n");
+		return EXIT_CRASHED;
+	}
+	if (end == RUN_TIMED_OUT) {
+		fprintf(stderr, "hvkit run: the guest did not finish in %lld s (--timeout)\n",
+			(long long)o->timeout_s);
+		return EXIT_TIMEOUT;
+	}
+	if (end == RUN_QUIT) {
+		printf("hvkit: stopped on request\n");
+		return EXIT_POWERED_OFF;
+	}
+	if (end >= EXIT_SIGNAL_BASE)
+		return end;
+	return o->partition == MACHINE_KVM ? kvm_verdict(status, builtin) : process_verdict(status);
 }
 
 /* Where COM1 goes (--serial): the platform's standard output, a file,
@@ -698,11 +822,16 @@ int cmd_run(int argc, char **argv)
 		.echo_devices = 2,
 		.packets = "1000",
 		.subchannels = "1",
-		.timeout_s = 300,
+		.timeout_s = -1,
 	};
 	int err = parse_options(argc, argv, &o);
 	if (err)
 		return err == 1 ? 0 : err;
+	/* hvkit's own guests end by themselves within seconds: a bound keeps
+	 * a broken one from hanging a script. Another kernel runs until it
+	 * powers off, as under QEMU. */
+	if (o.timeout_s < 0)
+		o.timeout_s = o.kernel ? 0 : 300;
 	if (!o.guest[0])
 		default_guest(o.guest, sizeof(o.guest));
 	char kernel[PATH_MAX];
@@ -754,17 +883,21 @@ int cmd_run(int argc, char **argv)
 	if (builtin || cfg.partition == MACHINE_PROCESS)
 		cfg.ic_config = (struct ic_host_config){.heartbeat_interval_ns = 200000000ull,
 							.timesync_interval_ns = 1000000000ull};
+	if (o.heartbeat_ns)
+		cfg.ic_config.heartbeat_interval_ns = o.heartbeat_ns;
+	if (o.timesync_ns)
+		cfg.ic_config.timesync_interval_ns = o.timesync_ns;
 	err = o.control ? control_server_check_path(o.control) : 0;
 	if (err) {
 		fprintf(stderr, "hvkit run: cannot serve the control socket %s: %s\n", o.control,
 			err == -EADDRINUSE ? "a machine is listening there"
 			: err == -EEXIST   ? "that path exists and is not a socket"
 					   : strerror(-err));
-		return 1;
+		return EXIT_HVKIT_FAILED;
 	}
 	struct serial_sink serial;
 	if (open_serial(o.serial, &cfg, &serial))
-		return 1;
+		return EXIT_HVKIT_FAILED;
 	struct machine *m;
 	print_start(&o, &cfg);
 	/* Blocked before any thread exists, so the control loop takes them
@@ -794,12 +927,12 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, "hvkit run: no usable /dev/kvm here; --kernel, --initrd, --cmdline, "
 				"--serial, --debug-exit and --device hyperv-testdev need /dev/kvm\n");
 		close_serial(&serial);
-		return 1;
+		return EXIT_HVKIT_FAILED;
 	}
 	if (err) {
 		start_failed(&cfg, err, why);
 		close_serial(&serial);
-		return 1;
+		return EXIT_HVKIT_FAILED;
 	}
 	if (serial.sock || serial.pty) {
 		err = serial.sock ? serial_unix_attach(serial.sock, serial_to_uart, m)
@@ -808,27 +941,27 @@ int cmd_run(int argc, char **argv)
 			fprintf(stderr, "hvkit run: --serial %s: %s\n", o.serial, strerror(-err));
 			machine_stop(m);
 			close_serial(&serial);
-			return 1;
+			return EXIT_HVKIT_FAILED;
 		}
 	}
-	int status = 0;
-	bool quit = false;
+	int status = 0, end;
 	if (o.control) {
-		err = run_controlled(m, o.control, &stop_signals, &status);
-		if (err < 0) {
+		end = run_controlled(m, o.control, &stop_signals, o.timeout_s, &status);
+		if (end < 0) {
 			fprintf(stderr, "hvkit run: cannot serve the control socket %s: %s\n",
-				o.control, strerror(-err));
+				o.control, strerror(-end));
 			detach_serial(&serial);
 			machine_stop(m);
 			close_serial(&serial);
-			return 1;
+			return EXIT_HVKIT_FAILED;
 		}
-		quit = err == 1;
-		err = 0;
 	} else {
-		err = machine_wait(m, o.timeout_s ? o.timeout_s * 1000 : -1, &status);
+		end = machine_wait(m, o.timeout_s ? (int)(o.timeout_s * 1000) : -1, &status)
+			      ? RUN_TIMED_OUT
+			      : RUN_GUEST_ENDED;
 	}
 	bool failed = machine_failed(m, why, sizeof(why));
+	bool crashed = machine_guest_crashed(m);
 	struct vmbus_server_stats vs;
 	vmbus_server_get_stats(machine_vmbus(m), &vs);
 	if (o.partition == MACHINE_PROCESS || vs.connects)
@@ -838,17 +971,5 @@ int cmd_run(int argc, char **argv)
 	detach_serial(&serial);
 	machine_stop(m);
 	close_serial(&serial);
-	if (err) {
-		fprintf(stderr, "hvkit run: the guest did not finish in %d s\n", o.timeout_s);
-		return 1;
-	}
-	if (quit && !failed) {
-		printf("hvkit: stopped on request\n");
-		return 0;
-	}
-	if (failed) {
-		fprintf(stderr, "hvkit run: the partition failed: %s\n", why);
-		return 1;
-	}
-	return o.partition == MACHINE_KVM ? kvm_verdict(status, builtin) : process_verdict(status);
+	return run_verdict(&o, builtin, end, status, failed ? why : NULL, crashed);
 }

@@ -8,7 +8,10 @@
  * isa-debug-exit port as well; "hvkit.expect_hv" makes a missing Hyper-V
  * a failure (status 2). "hvkit.disk_test" writes and reads back blocks of
  * the first disk; "hvkit.net_test" sends self-test frames on each NIC and
- * fails (status 9) unless a loopback hands them all back.
+ * fails (status 9) unless a loopback hands them all back. "hvkit.crash"
+ * reports a crash through the crash MSRs once enlightened, as a panicking
+ * kernel does, and waits for the host to end the VM (status 10 if it
+ * does not).
  */
 #include <errno.h>
 #include <string.h>
@@ -98,6 +101,26 @@ static int enlighten(const struct hv_guest_features *f, uint32_t vps)
 		stimer_mode_name(guest.stimer_mode));
 	enlightened = true;
 	return 0;
+}
+
+/* hvkit.crash: what a panicking Linux sends (hyperv_report_panic), then a
+ * wait the host should end (a second is plenty: it stops the VM at the
+ * report). */
+static int report_crash(void)
+{
+	static const char message[] = "hvkit-os: crash test (hvkit.crash)";
+	const uint64_t params[5] = {0xc0ffee, 1, 2, 3, 4};
+	kprintf("hvkit-os: reporting a crash\n");
+	int err = hv_guest_report_crash(&guest, params, message, sizeof(message) - 1);
+	if (err) {
+		kprintf("hvkit-os: the crash report failed: %d\n", err);
+		return 10;
+	}
+	uint64_t end = monotonic_ns() + 1000000000ull;
+	while (monotonic_ns() < end)
+		__asm__ volatile("pause");
+	kprintf("hvkit-os: still running after the crash report\n");
+	return 10;
 }
 
 /* On each AP as it comes up: its own SynIC. */
@@ -343,6 +366,8 @@ void kmain(uint32_t start_info)
 		(unsigned long long)(tsc_frequency() / 1000000), lapic_id());
 	uint32_t expected = smp_count(si->rsdp_paddr);
 	int status = enlighten(hv ? &f : NULL, expected);
+	if (!status && enlightened && cmdline_has("hvkit.crash"))
+		status = report_crash();
 	uint32_t vps = smp_start(si->rsdp_paddr, ap_ready);
 	kprintf("hvkit-os: %u of %u VPs online\n", vps, expected);
 	if (!status && (vps != expected || ap_failures))

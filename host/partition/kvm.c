@@ -92,20 +92,26 @@ static void kick_vcpus(struct kvm_partition *kp)
 		eventfd_write(kp->kick_fd, 1);
 }
 
-/* The guest is over: record why (first caller wins) and stop the vCPUs. */
+/* The guest is over: record why (first caller wins), with kp->lock held;
+ * true for the first. The caller then stops the vCPUs (kick_vcpus). */
+static bool end_guest_locked(struct kvm_partition *kp, int status, const char *failure)
+{
+	if (kp->stats.exited)
+		return false;
+	kp->stats.exited = true;
+	kp->stats.exit_status = status;
+	if (failure) {
+		kp->stats.failed = true;
+		snprintf(kp->stats.failure, sizeof(kp->stats.failure), "%s", failure);
+	}
+	pthread_cond_broadcast(&kp->ended_cond);
+	return true;
+}
+
 static void end_guest(struct kvm_partition *kp, int status, const char *failure)
 {
 	pthread_mutex_lock(&kp->lock);
-	bool first = !kp->stats.exited;
-	if (first) {
-		kp->stats.exited = true;
-		kp->stats.exit_status = status;
-		if (failure) {
-			kp->stats.failed = true;
-			snprintf(kp->stats.failure, sizeof(kp->stats.failure), "%s", failure);
-		}
-		pthread_cond_broadcast(&kp->ended_cond);
-	}
+	bool first = end_guest_locked(kp, status, failure);
 	pthread_mutex_unlock(&kp->lock);
 	if (!first)
 		return;
@@ -167,6 +173,10 @@ static void hv_crash(void *ctx, uint32_t vp, const uint64_t params[5], const cha
 	partition_log_crash(kp->cfg.log, kp->cfg.log_ctx, vp, params, message, len);
 	if (kp->cfg.crash)
 		kp->cfg.crash(kp->cfg.crash_ctx, vp, params, message, len);
+	/* As on Hyper-V, a crash report is the end of the VM's run here:
+	 * hv calls this from an MSR write, with kp->lock held. */
+	if (end_guest_locked(kp, KVM_PARTITION_EXIT_CRASHED, NULL))
+		kick_vcpus(kp);
 }
 
 __attribute__((format(printf, 2, 0))) static void hv_log(void *ctx, const char *fmt,

@@ -97,6 +97,10 @@ int kvm_partition_set_registers(struct kvm_partition *kp, uint32_t vp,
 /* Starts the vCPU and timer threads. */
 int kvm_partition_launch(struct kvm_partition *kp);
 
+/* The exit status of a guest that reported a crash through the crash
+ * MSRs (HV_CRASH_CTL with CRASH_NOTIFY): the partition stops there. */
+#define KVM_PARTITION_EXIT_CRASHED 8
+
 /* Ends the guest with this exit status (any thread; the first call wins). */
 void kvm_partition_exit(struct kvm_partition *kp, int status);
 

@@ -32,6 +32,7 @@ struct machine {
 	uint64_t started_ns;
 	struct netvsp_nic *nics[MACHINE_MAX_NICS];
 	struct storvsp *storage; /* the SCSI controller, if there are disks */
+	bool crashed;            /* the guest reported a crash (atomic) */
 };
 
 /* ---- The partition, whichever it is ---- */
@@ -261,8 +262,9 @@ int machine_remove_storage(struct machine *m)
 	return 0;
 }
 
-/* The VMBus server and the boot-time devices, before the guest runs. */
-static int attach_vmbus(struct machine *m)
+/* The VMBus server and the boot-time devices, before the guest runs;
+ * why names the device that failed. */
+static int attach_vmbus(struct machine *m, char *why, size_t why_len)
 {
 	m->cfg.vmbus.vp_count = m->cfg.cpus;
 	m->vmbus = vmbus_server_new(&m->cfg.vmbus, partition_memory(m), &glue_ops, m);
@@ -278,14 +280,21 @@ static int attach_vmbus(struct machine *m)
 	for (uint32_t i = 0; !err && i < m->cfg.echo_devices; i++)
 		err = machine_add_echo(m, i);
 	for (uint32_t i = 0; !err && i < m->cfg.nic_count; i++) {
-		char why[256];
+		char nic_why[200];
 		err = netvsp_nic_add(m->vmbus, partition_memory(m), i, &m->cfg.nics[i],
-				     m->cfg.log, m->cfg.log_ctx, &m->nics[i], why, sizeof(why));
+				     m->cfg.log, m->cfg.log_ctx, &m->nics[i], nic_why,
+				     sizeof(nic_why));
 		if (err)
-			fprintf(stderr, "hvkit: %s\n", why);
+			snprintf(why, why_len, "NIC %u: %s", i, nic_why);
 	}
-	for (uint32_t i = 0; !err && i < m->cfg.disk_count; i++)
+	for (uint32_t i = 0; !err && i < m->cfg.disk_count; i++) {
 		err = machine_add_disk(m, i, &m->cfg.disks[i]);
+		if (err)
+			snprintf(why, why_len, "--disk %s: %s", m->cfg.disks[i].path,
+				 err == -EINVAL && m->cfg.disks[i].aio
+					 ? "aio takes io_uring or threads"
+					 : strerror(-err));
+	}
 	if (!err)
 		err = attach_ic(m);
 	return err;
@@ -310,6 +319,20 @@ static void detach_vmbus(struct machine *m)
 	m->vmbus = NULL;
 }
 
+/* Either backend's crash callback (the partition has logged it). */
+static void guest_crashed(void *ctx, uint32_t vp, const uint64_t params[5], const char *message,
+			  uint32_t len)
+{
+	(void)vp, (void)params, (void)message, (void)len;
+	struct machine *m = ctx;
+	__atomic_store_n(&m->crashed, true, __ATOMIC_RELEASE);
+}
+
+bool machine_guest_crashed(struct machine *m)
+{
+	return __atomic_load_n(&m->crashed, __ATOMIC_ACQUIRE);
+}
+
 static int new_process_partition(struct machine *m)
 {
 	struct process_partition_config pcfg = {
@@ -319,6 +342,8 @@ static int new_process_partition(struct machine *m)
 		.guest_argv = m->cfg.guest_argv,
 		.log = m->cfg.log,
 		.log_ctx = m->cfg.log_ctx,
+		.crash = guest_crashed,
+		.crash_ctx = m,
 	};
 	return process_partition_new(&pcfg, &m->pp);
 }
@@ -349,6 +374,8 @@ static int new_kvm_partition(struct machine *m, char *why, size_t why_len)
 		.log_ctx = m->cfg.log_ctx,
 		.pio = kvm_platform_pio,
 		.pio_ctx = m->platform,
+		.crash = guest_crashed,
+		.crash_ctx = m,
 	};
 	m->cfg.vmbus.log_milestones = true;
 	err = kvm_partition_new(&kc, &m->kp);
@@ -382,7 +409,7 @@ int machine_start(const struct machine_config *cfg, struct machine **out, char *
 	int err = cfg->partition == MACHINE_KVM ? new_kvm_partition(m, why, why_len)
 						: new_process_partition(m);
 	if (!err)
-		err = attach_vmbus(m);
+		err = attach_vmbus(m, why, why_len);
 	if (!err)
 		err = launch(m);
 	if (err) {

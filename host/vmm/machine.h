@@ -145,4 +145,9 @@ bool machine_testdev_stats(struct machine *m, struct hv_testdev_stats *out);
 /* Whether the partition was torn down because the guest misbehaved. */
 bool machine_failed(struct machine *m, char *why, size_t len);
 
+/* Whether the guest reported a crash through the crash MSRs (the KVM
+ * partition then stops with KVM_PARTITION_EXIT_CRASHED; a process guest
+ * runs on). */
+bool machine_guest_crashed(struct machine *m);
+
 #endif /* HVKIT_MACHINE_H */

@@ -295,7 +295,7 @@ static void test_usage_errors(void **state)
 	 * the first one is unharmed. */
 	struct ctl_output second;
 	assert_int_equal(ctl_run_tool(hvkit, &second, "run", "--control", sock, NULL), 0);
-	expect_failure(&second, 1, "a machine is listening there");
+	expect_failure(&second, 70, "a machine is listening there");
 	ctl(&o, sock, "status", NULL);
 	assert_int_equal(o.status, 0);
 }
@@ -316,7 +316,8 @@ static void test_quit(void **state)
 	expect_failure(&o, 3, "no such socket");
 }
 
-/* SIGTERM stops the machine as quit does, and removes the socket. */
+/* SIGTERM stops the machine as quit does, and removes the socket; the
+ * exit status says a signal did it (128 + SIGTERM). */
 static void test_sigterm(void **state)
 {
 	remove_workdir(); /* the first machine's */
@@ -327,7 +328,7 @@ static void test_sigterm(void **state)
 	assert_int_equal(waitpid(run_pid, &st, 0), run_pid);
 	run_pid = 0;
 	assert_true(WIFEXITED(st));
-	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_int_equal(WEXITSTATUS(st), 128 + SIGTERM);
 	assert_int_equal(access(sock, F_OK), -1);
 }
 

@@ -29,10 +29,10 @@ check() { # description, then the test command
 	fi
 }
 
-refused() { # options...: exit 1, "need /dev/kvm", no process partition
+refused() { # options...: exit 70 (hvkit failed), "need /dev/kvm", no process partition
 	"$hvkit" run --timeout 20 "$@" >"$dir/out" 2>"$dir/err"
 	local rc=$?
-	[ $rc -eq 1 ] && grep -q "need /dev/kvm" "$dir/err" && ! grep -q "process partition" "$dir/out"
+	[ $rc -eq 70 ] && grep -q "need /dev/kvm" "$dir/err" && ! grep -q "process partition" "$dir/out"
 }
 
 echo "1..9"
@@ -64,7 +64,7 @@ listener=$!
 for _ in $(seq 100); do grep -q listening "$dir/listener.log" 2>/dev/null && break; sleep 0.1; done
 live_refused() {
 	"$hvkit" run --timeout 20 --serial "unix:$dir/live" >"$dir/out" 2>"$dir/err"
-	[ $? -eq 1 ] && grep -q "another process is listening there" "$dir/err"
+	[ $? -eq 70 ] && grep -q "another process is listening there" "$dir/err"
 }
 still_theirs() {
 	python3 -c 'import socket,sys
