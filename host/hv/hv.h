@@ -226,6 +226,7 @@ struct hv_partition_state {
 	uint64_t crash_params[5];
 	uint64_t bad_msr_accesses;  /* #GPs given */
 	uint64_t bad_hypercalls;    /* non-success statuses from validation */
+	uint64_t short_stimer_periods; /* periodic timers armed below the minimum */
 };
 
 void hv_get_state(const struct hv_partition *p, struct hv_partition_state *out);

@@ -33,6 +33,10 @@ struct hv_msg_queue {
 	uint64_t taken; /* messages ever moved into the slot */
 };
 
+/* The shortest period a periodic synthetic timer runs at, in 100 ns
+ * units: 200 us (stimer.c, stimer_period). */
+#define HV_STIMER_MIN_PERIOD 2000u
+
 struct hv_stimer {
 	uint64_t config;
 	uint64_t count;
@@ -70,6 +74,7 @@ enum hv_log_once {
 	HV_LOG_QUEUE_FULL,
 	HV_LOG_BAD_TSC_HZ,
 	HV_LOG_BAD_STIMER_VECTOR,
+	HV_LOG_SHORT_STIMER_PERIOD,
 	HV_LOG_TSC_PAGE_GONE,
 	HV_LOG_CRASH_MESSAGE,
 	HV_LOG_COUNT
@@ -99,6 +104,7 @@ struct hv_partition {
 
 	uint64_t bad_msr_accesses;
 	uint64_t bad_hypercalls;
+	uint64_t short_stimer_periods; /* periodic timers run at the minimum period */
 	uint64_t logged_msr[(HV_MSR_LOG_BITS + 63) / 64];
 	uint64_t logged_status; /* bit per status (status >= 63 share bit 63) */
 	uint32_t logged_misc;   /* bit per enum hv_log_once */

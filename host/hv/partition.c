@@ -460,6 +460,7 @@ void hv_get_state(const struct hv_partition *p, struct hv_partition_state *out)
 	memcpy(out->crash_params, p->crash_params, sizeof(out->crash_params));
 	out->bad_msr_accesses = p->bad_msr_accesses;
 	out->bad_hypercalls = p->bad_hypercalls;
+	out->short_stimer_periods = p->short_stimer_periods;
 }
 
 int hv_get_vp_state(const struct hv_partition *p, uint32_t vp, struct hv_vp_state *out)

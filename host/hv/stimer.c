@@ -61,6 +61,18 @@ static void stimer_stop(struct hv_stimer *t)
 }
 
 /*
+ * A periodic timer's period: COUNT, but not below HV_STIMER_MIN_PERIOD. A
+ * shorter one (the TLFS sets no floor) would have the host expire it
+ * millions of times a second, under the partition lock; KVM bounds the
+ * LAPIC's periodic timer the same way (min_timer_period_us, 200 us). The
+ * register keeps the guest's value.
+ */
+static uint64_t stimer_period(const struct hv_stimer *t)
+{
+	return t->count < HV_STIMER_MIN_PERIOD ? HV_STIMER_MIN_PERIOD : t->count;
+}
+
+/*
  * Arms an enabled timer with a non-zero count. One-shot: COUNT is the
  * absolute expiration; one already past expires at the next hv_scan (TLFS
  * 15.3.1, "it will expire immediately"). Periodic: COUNT is the period.
@@ -69,8 +81,16 @@ static void stimer_start(struct hv_partition *p, struct hv_stimer *t, uint64_t n
 {
 	if (!(t->config & HV_STIMER_ENABLE) || t->count == 0)
 		return;
+	bool periodic = t->config & HV_STIMER_PERIODIC;
+	if (periodic && t->count < HV_STIMER_MIN_PERIOD) {
+		p->short_stimer_periods++;
+		if (hv_log_first(p, HV_LOG_SHORT_STIMER_PERIOD))
+			hv_log(p, "hv: a periodic stimer of %llu x 100 ns runs every %u x 100 ns "
+				  "(the minimum)",
+			       (unsigned long long)t->count, HV_STIMER_MIN_PERIOD);
+	}
 	t->armed = true;
-	t->expiration = (t->config & HV_STIMER_PERIODIC) ? add_saturated(now, t->count) : t->count;
+	t->expiration = periodic ? add_saturated(now, stimer_period(t)) : t->count;
 	if (p->ops.timers_changed)
 		p->ops.timers_changed(p->ctx);
 }
@@ -157,8 +177,9 @@ static void stimer_expire(struct hv_partition *p, uint32_t vp, uint32_t index, u
 	}
 
 	if (t->config & HV_STIMER_PERIODIC) {
-		uint64_t missed = (now - t->expiration) % t->count;
-		t->expiration = add_saturated(now, t->count - missed);
+		uint64_t period = stimer_period(t);
+		uint64_t missed = (now - t->expiration) % period;
+		t->expiration = add_saturated(now, period - missed);
 		t->armed = true;
 	} else if (delivered) {
 		t->config &= ~HV_STIMER_ENABLE;

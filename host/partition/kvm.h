@@ -49,9 +49,9 @@ struct kvm_partition;
  * what the partition needs: callers report the run as skipped. */
 #define KVM_PARTITION_UNAVAILABLE (-ENODEV)
 
-/* 0 if device (NULL: $HVKIT_KVM_DEVICE, else /dev/kvm) can run a
- * partition, else KVM_PARTITION_UNAVAILABLE: lets a test program report
- * itself skipped before it starts. */
+/* 0 if device (NULL: /dev/kvm) can run a partition, else
+ * KVM_PARTITION_UNAVAILABLE: lets a test program report itself skipped
+ * before it starts. */
 int kvm_partition_probe(const char *device);
 
 struct kvm_partition_config {
@@ -61,7 +61,7 @@ struct kvm_partition_config {
 	uint64_t tsc_hz;      /* 0: calibrate */
 	bool debug_exit;      /* the isa-debug-exit port (off by default) */
 	bool log_milestones;  /* host/hv logs the guest's enlightenment steps */
-	const char *device;   /* NULL: $HVKIT_KVM_DEVICE, else /dev/kvm */
+	const char *device;   /* the KVM device node; NULL: /dev/kvm */
 	/* Read and write hypercall registers with KVM_GET/SET_REGS even where
 	 * KVM_CAP_SYNC_REGS would save the two ioctls (tests the fallback). */
 	bool plain_regs;

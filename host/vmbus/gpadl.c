@@ -156,7 +156,7 @@ static void gpadl_complete(struct vmbus_server *s, struct gpadl *g)
 	}
 	ranges_walk(g->buf, words, words, g->range_count, pfns);
 	for (int64_t i = 0; i < pages; i++) {
-		if (pfns[i] > (UINT64_MAX >> 12) ||
+		if (pfns[i] > VMBUS_GPA_MAX_PFN ||
 		    !guest_memory_ptr(s->mem, pfns[i] << 12, HV_PAGE_SIZE)) {
 			vmbus_bad(s, BAD_GPADL_CONTENT,
 				  "vmbus: GPADL %#x: PFN %#llx is not guest RAM", g->handle,

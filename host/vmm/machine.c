@@ -367,6 +367,7 @@ static int new_kvm_partition(struct machine *m, char *why, size_t why_len)
 	struct kvm_partition_config kc = {
 		.vp_count = m->cfg.cpus,
 		.memory_size = m->cfg.memory,
+		.device = m->cfg.kvm.device,
 		.debug_exit = m->cfg.kvm.debug_exit,
 		/* Boot progress, seen from the host. */
 		.log_milestones = true,

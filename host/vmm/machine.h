@@ -43,6 +43,7 @@ struct machine_config {
 	const char *guest_path;    /* the guest program (process partition) */
 	char *const *guest_argv;
 	struct {                   /* the kernel and its platform (KVM) */
+		const char *device; /* the KVM device node; NULL: /dev/kvm */
 		const char *kernel, *initrd, *cmdline;
 		bool debug_exit;   /* QEMU's isa-debug-exit port */
 		bool hyperv_testdev; /* QEMU's Hyper-V test device (port 0x3000) */

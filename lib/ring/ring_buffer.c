@@ -689,6 +689,11 @@ int vmbus_gpa_ranges_next(struct vmbus_gpa_range_iter *it, struct vmbus_gpa_rang
 	uint32_t room = (it->left - (uint32_t)sizeof(struct vmbus_gpa_range)) / 8;
 	if (pfns > room)
 		return -EBADMSG;
+	/* A PFN past what x86-64 can address would wrap pfn * 4096. */
+	const uint8_t *p = it->next + sizeof(struct vmbus_gpa_range);
+	for (uint32_t i = 0; i < pfns; i++)
+		if (get_le64(p + (size_t)i * 8) > VMBUS_GPA_MAX_PFN)
+			return -EBADMSG;
 	out->byte_count = byte_count;
 	out->byte_offset = byte_offset;
 	out->pfn_count = pfns;

@@ -257,8 +257,13 @@ struct vmbus_gpa_range_iter {
  * not GPA-direct or its range count does not fit its extension. */
 int vmbus_gpa_ranges_begin(const struct vmbus_packet *pkt, struct vmbus_gpa_range_iter *it);
 
+/* The largest PFN a range may name: a 52-bit guest physical address, the
+ * most x86-64 can address, so pfn * 4096 + offset never overflows. */
+#define VMBUS_GPA_MAX_PFN ((1ull << 40) - 1)
+
 /* Next range: 1 and *out filled, 0 at the end, -EBADMSG if malformed (a
- * range over its extension, a zero byte_count, byte_offset >= 4096). */
+ * range over its extension, a zero byte_count, byte_offset >= 4096, a PFN
+ * over VMBUS_GPA_MAX_PFN). */
 int vmbus_gpa_ranges_next(struct vmbus_gpa_range_iter *it, struct vmbus_gpa_range_in *out);
 
 uint64_t vmbus_gpa_range_pfn(const struct vmbus_gpa_range_in *r, uint32_t i);

@@ -124,21 +124,24 @@ static void direct_mode_needs_offer(void **state)
 	fix_free(f);
 }
 
+/* Times in the periodic tests: a period of P, 1 ms (over the minimum). */
+#define P 10000ull
+
 static void periodic_skips_missed_ticks(void **state)
 {
 	struct fixture *f = *state;
 	uint64_t cfg = HV_STIMER_ENABLE | HV_STIMER_PERIODIC | HV_STIMER_DIRECT_MODE |
 		       CFG_VECTOR(0x40);
-	fix_wrmsr_ok(f, 0, HV_MSR_STIMER_COUNT(1), 100, 10);
+	fix_wrmsr_ok(f, 0, HV_MSR_STIMER_COUNT(1), P, 10);
 	fix_wrmsr_ok(f, 0, HV_MSR_STIMER_CONFIG(1), cfg, 10);
 	/* The period starts at the write. */
-	assert_int_equal(hv_scan(f->p, 50), 110);
-	assert_int_equal(hv_scan(f->p, 110), 210);
+	assert_int_equal(hv_scan(f->p, P / 2), P + 10);
+	assert_int_equal(hv_scan(f->p, P + 10), 2 * P + 10);
 	assert_int_equal(f->n_inj, 1);
 	/* Late by three and a half periods: one tick, then the next boundary. */
-	assert_int_equal(hv_scan(f->p, 560), 610);
+	assert_int_equal(hv_scan(f->p, 5 * P + P / 2 + 10), 6 * P + 10);
 	assert_int_equal(f->n_inj, 2);
-	assert_int_equal(hv_scan(f->p, 610), 710);
+	assert_int_equal(hv_scan(f->p, 6 * P + 10), 7 * P + 10);
 	assert_int_equal(f->n_inj, 3);
 	/* Periodic timers stay enabled. */
 	assert_int_equal(fix_rdmsr(f, 0, HV_MSR_STIMER_CONFIG(1)), cfg);
@@ -148,28 +151,49 @@ static void periodic_message_tick_dropped_when_busy(void **state)
 {
 	struct fixture *f = *state;
 	uint64_t cfg = HV_STIMER_ENABLE | HV_STIMER_PERIODIC | CFG_SINT(TIMER_SINT);
-	fix_wrmsr_ok(f, 0, HV_MSR_STIMER_COUNT(0), 100, 0);
+	fix_wrmsr_ok(f, 0, HV_MSR_STIMER_COUNT(0), P, 0);
 	fix_wrmsr_ok(f, 0, HV_MSR_STIMER_CONFIG(0), cfg, 0);
 
-	assert_int_equal(hv_scan(f->p, 100), 200);
-	expect_timer_message(f, SIMP, 0, 100, 100);
+	assert_int_equal(hv_scan(f->p, P), 2 * P);
+	expect_timer_message(f, SIMP, 0, P, P);
 	assert_int_equal(f->n_inj, 1);
 
 	/* Not consumed: the next tick finds the slot busy and is dropped. */
-	assert_int_equal(hv_scan(f->p, 205), 300);
-	expect_timer_message(f, SIMP, 0, 100, 100);
+	assert_int_equal(hv_scan(f->p, 2 * P + 5), 3 * P);
+	expect_timer_message(f, SIMP, 0, P, P);
 	assert_int_equal(fix_slot(f, SIMP, TIMER_SINT).header.message_flags,
 			 HV_MESSAGE_FLAG_PENDING);
 	assert_int_equal(f->n_inj, 1);
 
 	/* The EOM brings nothing: ticks are not retried. */
-	assert_true(fix_consume(f, 0, SIMP, TIMER_SINT, 250));
+	assert_true(fix_consume(f, 0, SIMP, TIMER_SINT, 2 * P + P / 2));
 	assert_int_equal(f->n_inj, 1);
 	assert_int_equal(fix_slot(f, SIMP, TIMER_SINT).header.message_type, HVMSG_NONE);
 
-	assert_int_equal(hv_scan(f->p, 300), 400);
-	expect_timer_message(f, SIMP, 0, 300, 300);
+	assert_int_equal(hv_scan(f->p, 3 * P), 4 * P);
+	expect_timer_message(f, SIMP, 0, 3 * P, 3 * P);
 	assert_int_equal(f->n_inj, 2);
+}
+
+/* A hostile period (100 ns): the timer runs at the 200 us minimum, so the
+ * host does not expire it ten million times a second; counted, and the
+ * register keeps what the guest wrote. */
+static void periodic_period_has_a_floor(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t cfg = HV_STIMER_ENABLE | HV_STIMER_PERIODIC | HV_STIMER_DIRECT_MODE |
+		       CFG_VECTOR(0x40);
+	fix_wrmsr_ok(f, 0, HV_MSR_STIMER_COUNT(2), 1, 0);
+	fix_wrmsr_ok(f, 0, HV_MSR_STIMER_CONFIG(2), cfg, 0);
+	assert_int_equal(hv_scan(f->p, 1), 2000);
+	assert_int_equal(hv_scan(f->p, 2000), 4000);
+	/* Late by many short periods: still one tick. */
+	assert_int_equal(hv_scan(f->p, 100000), 102000);
+	assert_int_equal(f->n_inj, 2);
+	assert_int_equal(fix_rdmsr(f, 0, HV_MSR_STIMER_COUNT(2)), 1);
+	struct hv_partition_state st;
+	hv_get_state(f->p, &st);
+	assert_int_equal(st.short_stimer_periods, 1);
 }
 
 static void one_shot_retried_on_eom(void **state)
@@ -371,6 +395,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(direct_mode_raises_vector, setup, teardown),
 		cmocka_unit_test(direct_mode_needs_offer),
 		cmocka_unit_test_setup_teardown(periodic_skips_missed_ticks, setup, teardown),
+		cmocka_unit_test_setup_teardown(periodic_period_has_a_floor, setup, teardown),
 		cmocka_unit_test_setup_teardown(periodic_message_tick_dropped_when_busy, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(one_shot_retried_on_eom, setup, teardown),

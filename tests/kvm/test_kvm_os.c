@@ -94,8 +94,9 @@ static int boot(uint32_t cpus, const char *cmdline, bool debug_exit, bool shut_d
 		.partition = MACHINE_KVM,
 		.cpus = cpus,
 		.memory = 64u << 20,
-		.kvm = {.kernel = os_path, .cmdline = cmdline, .debug_exit = debug_exit,
-			.console = capture, .console_ctx = c},
+		.kvm = {.device = getenv("HVKIT_KVM_DEVICE"), .kernel = os_path,
+			.cmdline = cmdline, .debug_exit = debug_exit, .console = capture,
+			.console_ctx = c},
 		.echo_devices = 1,
 		.disks = boot_disk,
 		.disk_count = boot_disk ? 1 : 0,
@@ -235,7 +236,7 @@ int main(int argc, char **argv)
 	os_path = argv[1];
 	/* Without a usable /dev/kvm the whole program is skipped, in TAP's
 	 * words (cmocka's own skip() prints "not ok ... # SKIP"). */
-	if (kvm_partition_probe(NULL)) {
+	if (kvm_partition_probe(getenv("HVKIT_KVM_DEVICE"))) {
 		printf("1..0 # SKIP no usable /dev/kvm\n");
 		return 0;
 	}

@@ -102,7 +102,7 @@ static void make_spec(const struct model *m, uint64_t i, struct spec *s)
 			uint32_t count = 1 + rng_below(&r, max_count);
 			s->ranges[k] = (struct vmbus_gpa_range_out){count, offset, s->pfns[k]};
 			for (uint32_t p = 0; p < MAX_PFNS; p++)
-				s->pfns[k][p] = rng_next(&r) >> 12;
+				s->pfns[k][p] = rng_next(&r) & VMBUS_GPA_MAX_PFN; /* any valid PFN */
 		}
 	} else if (s->shape == SHAPE_XFER) {
 		s->nranges = 1 + rng_below(&r, MAX_XFER);

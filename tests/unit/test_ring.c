@@ -744,6 +744,11 @@ static void gpa_ranges_reject_malformed_extensions(void **state)
 	uint32_t pfns_missing[6] = {0, 1, 4097, 0, 7, 0}; /* needs 2 PFNs */
 	uint32_t huge_count[6] = {0, 0xFFFFFFFFu, 1, 0, 7, 0};
 	uint32_t pfn_overflow[6] = {0, 1, 0xFFFFFFFFu, 4095, 7, 0};
+	/* PFNs: the last of a 52-bit GPA, one past it (pfn * 4096 would need
+	 * 53 bits), and one whose pfn * 4096 wraps to a small GPA. */
+	uint32_t pfn_last[6] = {0, 1, 100, 0, 0xFFFFFFFFu, 0xFF};
+	uint32_t pfn_past[6] = {0, 1, 100, 0, 0, 0x100};
+	uint32_t pfn_wraps[6] = {0, 1, 100, 0, 7, 0x00100000};
 
 	assert_int_equal(parse_gpa_ext(f, ok, sizeof(ok), VMBUS_PKT_DATA_USING_GPA_DIRECT), 0);
 	assert_int_equal(parse_gpa_ext(f, ok, sizeof(ok), VMBUS_PKT_DATA_INBAND), -EBADMSG);
@@ -764,6 +769,15 @@ static void gpa_ranges_reject_malformed_extensions(void **state)
 				       VMBUS_PKT_DATA_USING_GPA_DIRECT),
 			 -EBADMSG);
 	assert_int_equal(parse_gpa_ext(f, pfn_overflow, sizeof(pfn_overflow),
+				       VMBUS_PKT_DATA_USING_GPA_DIRECT),
+			 -EBADMSG);
+	assert_int_equal(parse_gpa_ext(f, pfn_last, sizeof(pfn_last),
+				       VMBUS_PKT_DATA_USING_GPA_DIRECT),
+			 0);
+	assert_int_equal(parse_gpa_ext(f, pfn_past, sizeof(pfn_past),
+				       VMBUS_PKT_DATA_USING_GPA_DIRECT),
+			 -EBADMSG);
+	assert_int_equal(parse_gpa_ext(f, pfn_wraps, sizeof(pfn_wraps),
 				       VMBUS_PKT_DATA_USING_GPA_DIRECT),
 			 -EBADMSG);
 }

@@ -531,7 +531,7 @@ static int map_gpa_list(struct storvsp *sv, const struct vmbus_packet *pkt, uint
 		for (uint32_t i = 0; i < range.pfn_count && left; i++) {
 			uint64_t pfn = vmbus_gpa_range_pfn(&range, i);
 			uint64_t n = PAGE - off < left ? PAGE - off : left;
-			if (npfn == iov_cap || pfn > (UINT64_MAX >> 12))
+			if (npfn == iov_cap)
 				goto out;
 			void *p = guest_memory_ptr(sv->mem, pfn * PAGE + off, n);
 			if (!p)
