@@ -15,6 +15,7 @@
 #include "hvkit/vmbus_classes.h"
 #include "netvsc.h"
 #include "netvsc_selftest.h"
+#include "process_guest.h"
 #include "storvsc.h"
 
 #define MAX_CONTROLLERS 8
@@ -209,11 +210,7 @@ static int selftest(struct guest_devices *d, struct netvsc *n, struct nic_test *
 			return err;
 		(*sent)++;
 	}
-	struct timespec deadline;
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_nsec += SELFTEST_WAIT_NS % 1000000000LL;
-	deadline.tv_sec += SELFTEST_WAIT_NS / 1000000000LL + deadline.tv_nsec / 1000000000L;
-	deadline.tv_nsec %= 1000000000L;
+	struct timespec deadline = process_guest_deadline(SELFTEST_WAIT_NS);
 	pthread_mutex_lock(&d->lock);
 	while (t->back + t->damaged < *sent)
 		if (pthread_cond_timedwait(&d->changed, &d->lock, &deadline))
@@ -352,7 +349,7 @@ struct guest_devices *guest_devices_new(struct vmbus_client *c, struct hv_guest 
 	}
 	d->client = c;
 	pthread_mutex_init(&d->lock, NULL);
-	pthread_cond_init(&d->changed, NULL);
+	process_guest_cond_init(&d->changed);
 	/* Sub-channels as Linux asks for them: one per VP beyond the first. */
 	const struct storvsc_config sc = {.sub_channels = UINT32_MAX,
 					  .rescan_needed = on_rescan_needed,

@@ -72,7 +72,7 @@ struct echo_channel {
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t changed = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t changed; /* on CLOCK_MONOTONIC: main() */
 static struct echo_channel *channels[MAX_CHANNELS];
 static uint32_t channel_count;
 static uint32_t primary_count; /* sub-channels may open before all primaries are counted */
@@ -321,9 +321,7 @@ static void exchange(void)
 				return;
 			}
 		}
-	struct timespec deadline;
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += WAIT_SECONDS;
+	struct timespec deadline = process_guest_deadline(WAIT_SECONDS * 1000000000LL);
 	pthread_mutex_lock(&lock);
 	for (uint32_t c = 0; c < n; c++)
 		while (channels[c]->answered < opt.packets)
@@ -384,6 +382,8 @@ int main(int argc, char **argv)
 		{"copy-dir", required_argument, NULL, 'c'},
 		{NULL, 0, NULL, 0},
 	};
+	if (process_guest_cond_init(&changed))
+		return 1;
 	int c;
 	while ((c = getopt_long(argc, argv, "n:s:v:Sc:", opts, NULL)) != -1) {
 		switch (c) {

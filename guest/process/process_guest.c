@@ -57,3 +57,25 @@ uint32_t process_echo_payload(uint64_t i, uint8_t out[PROCESS_ECHO_PAYLOAD_MAX])
 		out[k] = (uint8_t)(i * 31 + k);
 	return len;
 }
+
+int process_guest_cond_init(pthread_cond_t *cond)
+{
+	pthread_condattr_t attr;
+	int err = pthread_condattr_init(&attr);
+	if (!err)
+		err = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	if (!err)
+		err = pthread_cond_init(cond, &attr);
+	pthread_condattr_destroy(&attr);
+	return -err;
+}
+
+struct timespec process_guest_deadline(int64_t ns)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	int64_t total = t.tv_nsec + ns % 1000000000LL;
+	t.tv_sec += (time_t)(ns / 1000000000LL + total / 1000000000LL);
+	t.tv_nsec = (long)(total % 1000000000LL);
+	return t;
+}

@@ -4,7 +4,9 @@
 #ifndef HVKIT_PROCESS_GUEST_H
 #define HVKIT_PROCESS_GUEST_H
 
+#include <pthread.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "hv_guest.h"
 #include "posix.h"
@@ -18,6 +20,12 @@ int process_guest_init_vps(struct hv_posix *px, struct hv_guest *guest);
  * cfg->vp_count is filled in from the partition. */
 int process_guest_enlighten(struct hv_posix *px, struct hv_guest *guest,
 			    struct hv_guest_config *cfg, struct hv_guest_features *features);
+
+/* A condition variable whose timed waits run on CLOCK_MONOTONIC (a wall
+ * clock that jumps must not cut or stretch a wait), and the deadline ns
+ * from now on that clock. */
+int process_guest_cond_init(pthread_cond_t *cond);
+struct timespec process_guest_deadline(int64_t ns);
 
 /* Echo packet i: 8 to 507 bytes, its index first, then bytes derived from
  * it, so a completion can be checked without remembering what was sent. */

@@ -616,6 +616,18 @@ static int measure_tsc_offset(struct kvm_partition *kp)
 	return 0;
 }
 
+/* The guest TSC's frequency as KVM keeps it (KVM_GET_TSC_KHZ: the host
+ * kernel's tsc_khz unless scaled), or a calibration where KVM cannot say. */
+static uint64_t guest_tsc_hz(struct kvm_partition *kp)
+{
+	if (kp->cfg.tsc_hz)
+		return kp->cfg.tsc_hz;
+	int khz = check_extension(kp->kvm_fd, KVM_CAP_GET_TSC_KHZ)
+			  ? ioctl(kp->vps[0].fd, KVM_GET_TSC_KHZ, 0)
+			  : -1;
+	return khz > 0 ? (uint64_t)khz * 1000 : partition_calibrate_tsc();
+}
+
 static int make_hv(struct kvm_partition *kp)
 {
 	uint8_t code[16];
@@ -625,7 +637,7 @@ static int make_hv(struct kvm_partition *kp)
 		return err;
 	struct hv_config hc = {
 		.vp_count = kp->cfg.vp_count,
-		.tsc_hz = kp->cfg.tsc_hz ? kp->cfg.tsc_hz : partition_calibrate_tsc(),
+		.tsc_hz = guest_tsc_hz(kp),
 		.tsc_at_start = __rdtsc() + kp->tsc_offset,
 		/* KVM's in-kernel APIC timer counts at its 1 ns bus cycle
 		 * (APIC_BUS_CYCLE_NS): what the frequency MSR reports, so a
@@ -703,7 +715,11 @@ int kvm_partition_new(const struct kvm_partition_config *cfg, struct kvm_partiti
 		return -ENOMEM;
 	kp->cfg = *cfg;
 	pthread_mutex_init(&kp->lock, NULL);
-	pthread_cond_init(&kp->ended_cond, NULL);
+	pthread_condattr_t attr;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* kvm_partition_wait's deadline */
+	pthread_cond_init(&kp->ended_cond, &attr);
+	pthread_condattr_destroy(&attr);
 	kp->kvm_fd = kp->vm_fd = kp->ram_fd = -1;
 	kp->epoll_fd = kp->kick_fd = kp->timer_fd = -1;
 	for (uint32_t i = 0; i < KVM_PARTITION_MAX_VPS; i++)
@@ -778,7 +794,7 @@ int kvm_partition_wait(struct kvm_partition *kp, int timeout_ms, int *status)
 	struct timespec deadline;
 	int err = 0;
 
-	clock_gettime(CLOCK_REALTIME, &deadline);
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
 	if (timeout_ms >= 0) {
 		deadline.tv_sec += timeout_ms / 1000;
 		deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;

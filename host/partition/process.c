@@ -7,6 +7,7 @@
 #include <cpuid.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -16,6 +17,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/pidfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
@@ -78,6 +80,7 @@ struct process_partition {
 	struct fast_event fast[MAX_FAST_EVENTS];
 	uint32_t fast_count;
 	pid_t pid;
+	int pidfd;   /* readable once the guest process has ended */
 	bool reaped;
 	int exit_status;
 	bool stopping;
@@ -644,7 +647,9 @@ static int spawn_guest(struct process_partition *pp)
 	}
 	close(pp->control_guest_sock);
 	pp->control_guest_sock = -1;
-	return 0;
+	/* process_partition_wait polls this instead of waitpid in a loop. */
+	pp->pidfd = pidfd_open(pp->pid, 0);
+	return pp->pidfd < 0 ? -errno : 0;
 }
 
 static int start_threads(struct process_partition *pp)
@@ -668,7 +673,7 @@ static struct process_partition *partition_alloc(const struct process_partition_
 	pp->cfg = *cfg;
 	pthread_mutex_init(&pp->lock, NULL);
 	pp->ram_fd = pp->irq_fd = pp->control_sock = pp->control_guest_sock = -1;
-	pp->epoll_fd = pp->kick_fd = pp->timer_fd = -1;
+	pp->epoll_fd = pp->kick_fd = pp->timer_fd = pp->pidfd = -1;
 	for (uint32_t i = 0; i < HVKIT_PROC_MAX_VPS; i++)
 		pp->vps[i].sock = pp->vps[i].guest_sock = pp->vps[i].irq_fd = -1;
 	return pp;
@@ -771,30 +776,38 @@ static void settle_after_exit(struct process_partition *pp)
 	}
 }
 
+static int64_t monotonic_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
 int process_partition_wait(struct process_partition *pp, int timeout_ms, int *status)
 {
-	struct timespec tick = {0, 1000000};
-	long waited_ms = 0;
-
-	if (pp->reaped) {
-		*status = pp->exit_status;
-		return 0;
-	}
-	for (;;) {
-		pid_t r = waitpid(pp->pid, status, WNOHANG);
-		if (r == pp->pid) {
-			pp->reaped = true;
-			pp->exit_status = *status;
-			settle_after_exit(pp);
-			return 0;
-		}
+	int64_t deadline = timeout_ms >= 0 ? monotonic_ms() + timeout_ms : INT64_MAX;
+	while (!pp->reaped) {
+		int64_t left = deadline == INT64_MAX ? -1 : deadline - monotonic_ms();
+		if (deadline != INT64_MAX && left < 0)
+			left = 0;
+		struct pollfd p = {pp->pidfd, POLLIN, 0};
+		int n = poll(&p, 1, (int)left);
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		if (n == 0)
+			return -ETIMEDOUT;
+		if (n < 0)
+			continue;
+		pid_t r = waitpid(pp->pid, &pp->exit_status, WNOHANG);
 		if (r < 0 && errno != EINTR)
 			return -errno;
-		if (timeout_ms >= 0 && waited_ms >= timeout_ms)
-			return -ETIMEDOUT;
-		nanosleep(&tick, NULL);
-		waited_ms++;
+		if (r == pp->pid) {
+			pp->reaped = true;
+			settle_after_exit(pp);
+		}
 	}
+	*status = pp->exit_status;
+	return 0;
 }
 
 void process_partition_halt(struct process_partition *pp)
@@ -837,6 +850,7 @@ void process_partition_stop(struct process_partition *pp)
 	}
 	partition_close_fd(&pp->control_sock);
 	partition_close_fd(&pp->control_guest_sock);
+	partition_close_fd(&pp->pidfd);
 	partition_close_fd(&pp->epoll_fd);
 	partition_close_fd(&pp->kick_fd);
 	partition_close_fd(&pp->timer_fd);
