@@ -2,6 +2,7 @@
 /* The PC around a KVM partition; see kvm_platform.h. */
 #define _GNU_SOURCE
 #include "kvm_platform.h"
+#include "fw_cfg.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -24,6 +25,7 @@ struct kvm_platform {
 	struct uart *uart;
 	struct rtc *rtc;
 	struct pm *pm;
+	struct fw_cfg *fw_cfg;
 	struct hv_testdev *testdev; /* if asked for; made at boot, with hv */
 	const char *format;
 };
@@ -71,10 +73,11 @@ int kvm_platform_new(const struct kvm_platform_config *cfg, struct kvm_platform 
 	p->cfg = *cfg;
 	struct uart_config uc = {PLATFORM_COM1_IRQ, {set_irq, p}, console_out, p};
 	struct pm_config pc = {.line = {set_irq, p}, .event = power_event, .event_ctx = p};
+	struct fw_cfg_config fc = {.cpus = cfg->cpus, .ram_size = cfg->memory};
 	p->uart = uart_new(&uc);
 	p->rtc = rtc_new(NULL);
 	p->pm = pm_new(&pc);
-	int err = !p->uart || !p->rtc || !p->pm ? -ENOMEM : 0;
+	int err = !p->uart || !p->rtc || !p->pm ? -ENOMEM : fw_cfg_new(&fc, &p->fw_cfg);
 	if (!err)
 		err = pio_bus_add(&p->bus, PLATFORM_COM1_PORT, 8, uart_pio, p->uart);
 	if (!err)
@@ -83,6 +86,8 @@ int kvm_platform_new(const struct kvm_platform_config *cfg, struct kvm_platform 
 		err = pio_bus_add(&p->bus, PLATFORM_PM_BASE, 12, pm_pio, p->pm);
 	if (!err)
 		err = pio_bus_add(&p->bus, PLATFORM_RESET_PORT, 1, pm_reset_pio, p->pm);
+	if (!err)
+		err = pio_bus_add(&p->bus, FW_CFG_PORT, FW_CFG_PORTS, fw_cfg_pio, p->fw_cfg);
 	if (err) {
 		kvm_platform_free(p);
 		return err;
@@ -100,6 +105,7 @@ void kvm_platform_free(struct kvm_platform *p)
 	uart_free(p->uart);
 	rtc_free(p->rtc);
 	pm_free(p->pm);
+	fw_cfg_free(p->fw_cfg);
 	free(p);
 }
 
@@ -283,6 +289,14 @@ int kvm_platform_boot(struct kvm_platform *p, struct kvm_partition *kp, char *er
 					 .module_count = initrd ? 1 : 0, .rsdp_gpa = rsdp,
 					 .acpi_base = BOOT_ACPI_BASE, .acpi_size = acpi_size};
 		rc = boot_load(mem, &bc, &bi, err, errlen);
+	}
+	if (!rc) {
+		/* fw_cfg's etc/e820 is the map the kernel got (QEMU's layout:
+		 * packed 64-bit address, 64-bit length, 32-bit type). */
+		rc = fw_cfg_add_file(p->fw_cfg, "etc/e820", bi.map,
+				     bi.map_entries * (uint32_t)sizeof(bi.map[0]));
+		if (rc)
+			snprintf(err, errlen, "fw_cfg: %s", strerror(-rc));
 	}
 	if (!rc) {
 		p->format = bi.format;

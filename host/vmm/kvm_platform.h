@@ -32,6 +32,7 @@
 
 struct kvm_platform_config {
 	uint32_t cpus;
+	uint64_t memory;        /* bytes of RAM (fw_cfg reports it) */
 	const char *kernel;     /* path: bzImage, PVH ELF or Multiboot */
 	const char *initrd;     /* path or NULL (Multiboot: its one module) */
 	const char *cmdline;    /* NULL: empty */

@@ -17,7 +17,6 @@
 #define LOW_RESERVED_START 0x9fc00 /* EBDA, VGA hole, ROMs: never RAM to a guest */
 #define BOOT_CMDLINE_END (BOOT_CMDLINE + BOOT_CMDLINE_MAX)
 #define BOOT_TABLES_END BOOT_CMDLINE
-#define MAX_MAP_ENTRIES 16
 
 struct load {
 	const struct guest_memory *mem;
@@ -27,7 +26,7 @@ struct load {
 	uint64_t low_ram_end;     /* end of the RAM that starts at GPA 0, capped at 4 GiB */
 	uint64_t strings;         /* next free byte in the command-line area */
 	uint64_t tables;          /* next free byte in the tables area */
-	struct boot_e820_entry map[MAX_MAP_ENTRIES];
+	struct boot_e820_entry map[BOOT_MAP_MAX];
 	unsigned map_entries;
 	char *err;
 	size_t errlen;
@@ -102,7 +101,7 @@ static int alloc_table(struct load *l, uint64_t size, uint64_t *gpa)
 
 static void map_add(struct load *l, uint64_t addr, uint64_t size, uint32_t type)
 {
-	if (size && l->map_entries < MAX_MAP_ENTRIES)
+	if (size && l->map_entries < BOOT_MAP_MAX)
 		l->map[l->map_entries++] = (struct boot_e820_entry){addr, size, type};
 }
 
@@ -472,7 +471,7 @@ static int load_pvh(struct load *l, const struct elf *e, uint64_t entry, struct 
 	if (err)
 		return err;
 
-	struct hvm_memmap_table_entry map[MAX_MAP_ENTRIES];
+	struct hvm_memmap_table_entry map[BOOT_MAP_MAX];
 	for (unsigned i = 0; i < l->map_entries; i++)
 		map[i] = (struct hvm_memmap_table_entry){l->map[i].addr, l->map[i].size,
 							 l->map[i].type, 0};
@@ -581,7 +580,7 @@ static int multiboot_info(struct load *l, uint64_t kernel_end)
 			err = put(l, gpa + i * sizeof(mm), &mm, sizeof(mm));
 		}
 	}
-	struct multiboot_mmap_entry mmap[MAX_MAP_ENTRIES];
+	struct multiboot_mmap_entry mmap[BOOT_MAP_MAX];
 	for (unsigned i = 0; i < l->map_entries; i++)
 		mmap[i] = (struct multiboot_mmap_entry){sizeof(mmap[0]) - 4, l->map[i].addr,
 							l->map[i].size, l->map[i].type};
@@ -675,18 +674,22 @@ int boot_load(const struct guest_memory *mem, const struct boot_config *cfg,
 	size_t mb_at;
 	struct elf e;
 	uint64_t entry;
+	bool elf = is_elf(&l);
+	if (elf && (rc = elf_parse(&l, &e)))
+		return rc;
 	if (is_bzimage(&l, &lh))
-		return load_bzimage(&l, &lh, out);
-	if (is_elf(&l)) {
-		rc = elf_parse(&l, &e);
-		if (rc)
-			return rc;
-		if (elf_pvh_entry(&l, &e, &entry))
-			return load_pvh(&l, &e, entry, out);
+		rc = load_bzimage(&l, &lh, out);
+	else if (elf && elf_pvh_entry(&l, &e, &entry))
+		rc = load_pvh(&l, &e, entry, out);
+	else if (find_multiboot(&l, &mh, &mb_at))
+		rc = load_multiboot(&l, &mh, mb_at, out);
+	else
+		return fail(&l, -ENOEXEC,
+			    "not a kernel hvkit can boot: no Linux setup header, no ELF PVH note, "
+			    "no Multiboot header in the first 8 KiB");
+	if (!rc) {
+		memcpy(out->map, l.map, l.map_entries * sizeof(l.map[0]));
+		out->map_entries = l.map_entries;
 	}
-	if (find_multiboot(&l, &mh, &mb_at))
-		return load_multiboot(&l, &mh, mb_at, out);
-	return fail(&l, -ENOEXEC,
-		    "not a kernel hvkit can boot: no Linux setup header, no ELF PVH note, "
-		    "no Multiboot header in the first 8 KiB");
+	return rc;
 }

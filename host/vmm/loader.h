@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "guest_memory.h"
+#include "hvkit/boot.h"
 
 #define BOOT_GDT 0x1000
 #define BOOT_PML4 0x2000
@@ -62,6 +63,8 @@ enum boot_mode {
 	BOOT_MODE_PROTECTED32,  /* CR0.PE only, CS = code32 */
 };
 
+#define BOOT_MAP_MAX 16 /* memory map entries */
+
 struct boot_info {
 	const char *format;     /* "bzImage", "PVH ELF", "Multiboot" */
 	enum boot_mode mode;
@@ -72,6 +75,9 @@ struct boot_info {
 	uint64_t gdt_base;
 	uint16_t gdt_limit;
 	uint64_t kernel_start, kernel_end; /* what the kernel image occupies */
+	/* The memory map the kernel was given (e820 types; fw_cfg's etc/e820). */
+	struct boot_e820_entry map[BOOT_MAP_MAX];
+	uint32_t map_entries;
 };
 
 /* Loads into mem (which must have RAM from GPA 0). 0, or a negative errno

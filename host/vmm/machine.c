@@ -353,6 +353,7 @@ static int new_kvm_partition(struct machine *m, char *why, size_t why_len)
 {
 	struct kvm_platform_config pc = {
 		.cpus = m->cfg.cpus,
+		.memory = m->cfg.memory,
 		.kernel = m->cfg.kvm.kernel,
 		.initrd = m->cfg.kvm.initrd,
 		.cmdline = m->cfg.kvm.cmdline,

@@ -35,7 +35,7 @@ result() { # number, description, condition status (0 = ok)
 	fi
 }
 
-mb hyperv --device hyperv-testdev --cmdline "mbtest mod=5000 hyperv" \
+mb hyperv --device hyperv-testdev --cmdline "mbtest mod=5000 hyperv fwcfg=1,64" \
 	--serial "file:$work/serial"
 if grep -q "run: no usable /dev/kvm" "$work/hyperv.out"; then
 	for i in 1 2 3 4; do echo "ok $i # SKIP no usable /dev/kvm"; done
@@ -46,6 +46,7 @@ else
 		grep -q "event connection: its flag set" "$work/serial" &&
 		grep -q "ok   message connection: one echo in flight" "$work/serial" &&
 		grep -q "ok   HvSignalEvent with a flag number: invalid port" "$work/serial" &&
+		grep -q "ok   fw_cfg: RAM size" "$work/serial" &&
 		! grep -q "^mbtest:" "$work/hyperv.out" && ok=0
 	result 1 "hvkit: module, SINT route, message and event connections pass (--serial file:)" $ok
 	[ $ok = 0 ] || { sed 's/^/# /' "$work/hyperv.out" "$work/serial"; }
@@ -75,13 +76,14 @@ if ! command -v qemu-system-x86_64 >/dev/null 2>&1; then
 	echo "ok 5 # SKIP no qemu-system-x86_64"
 else
 	timeout 120 qemu-system-x86_64 -nodefaults -nographic -no-reboot -m 64 -accel tcg \
-		-kernel "$kernel" -initrd "$work/module" -append "mbtest mod=5000" \
+		-kernel "$kernel" -initrd "$work/module" -append "mbtest mod=5000 fwcfg=1,64" \
 		-device isa-debug-exit,iobase=0xf4,iosize=4 -serial "file:$work/qemu.serial" \
 		-monitor none >"$work/qemu.out" 2>&1
 	status=$?
 	ok=1
-	[ "$status" = $PASS ] && grep -q "^mbtest: PASS" "$work/qemu.serial" && ok=0
-	result 5 "QEMU (TCG): the same kernel, module and isa-debug-exit" $ok
+	[ "$status" = $PASS ] && grep -q "^mbtest: PASS" "$work/qemu.serial" &&
+		grep -q "ok   fw_cfg: RAM size" "$work/qemu.serial" && ok=0
+	result 5 "QEMU (TCG): the same kernel, module, fw_cfg and isa-debug-exit" $ok
 	[ $ok = 0 ] || sed 's/^/# /' "$work/qemu.out" "$work/qemu.serial"
 fi
 

@@ -14,6 +14,9 @@
  *      event connection that sets its flag in the SIEFP;
  *   4. with "echo", reads a line from COM1 and prints it back (console
  *      input: hvkit run --serial unix:PATH);
+ *   5. with "fwcfg=CPUS,MIB", reads QEMU's fw_cfg as kvm-unit-tests do
+ *      (selector 0x510, data 0x511): the "QEMU" signature, the CPU count
+ *      and the RAM size must be what the command line says;
  *
  * prints each step to COM1 and ends through isa-debug-exit at 0xf4 with
  * MBTEST_PASS, or with the number of the first failed check (the host sees
@@ -74,15 +77,10 @@ __asm__(".text\n"
 	"	popq %rax\n"
 	"	iretq\n");
 
-static inline void out8(uint16_t port, uint8_t v)
-{
-	__asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port) : "memory");
-}
-
 static void puts_com1(const char *s)
 {
 	while (*s)
-		out8(COM1, (uint8_t)*s++);
+		outb(COM1, (uint8_t)*s++);
 }
 
 static void put_dec(uint64_t v)
@@ -97,13 +95,6 @@ static void put_dec(uint64_t v)
 	puts_com1(&buf[i]);
 }
 
-static inline uint8_t in8(uint16_t port)
-{
-	uint8_t v;
-	__asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port) : "memory");
-	return v;
-}
-
 /* One line from COM1 (polling LSR.DR: no interrupts needed), echoed. */
 static void echo_line(void)
 {
@@ -111,9 +102,9 @@ static void echo_line(void)
 	size_t n = 0;
 	puts_com1("mbtest: type a line\n");
 	for (;;) {
-		while (!(in8(COM1 + 5) & 1))
+		while (!(inb(COM1 + 5) & 1))
 			__asm__ volatile("pause");
-		char c = (char)in8(COM1);
+		char c = (char)inb(COM1);
 		if (c == '\n' || c == '\r')
 			break;
 		if (n < sizeof(line) - 1)
@@ -190,6 +181,31 @@ static void check_module(const struct multiboot_info *mi, const char *cmdline)
 	for (uint64_t i = 0; i < want; i++)
 		bad |= b[i] ^ (uint8_t)(i * 7 + 3);
 	check(!bad, MBTEST_MODULE_BYTES, "module bytes");
+}
+
+/* ---- fw_cfg (QEMU docs/specs/fw_cfg.rst) ---- */
+
+/* The first `bytes` of item `key`, little-endian. */
+static uint64_t fw_cfg_read(uint16_t key, unsigned bytes)
+{
+	uint64_t v = 0;
+	outw(0x510, key);
+	for (unsigned i = 0; i < bytes; i++)
+		v |= (uint64_t)inb(0x511) << (8 * i);
+	return v;
+}
+
+static void check_fw_cfg(const char *spec)
+{
+	uint64_t cpus = parse_dec(spec), mib = 0;
+	while (*spec && *spec != ',')
+		spec++;
+	if (*spec == ',')
+		mib = parse_dec(spec + 1);
+	check(fw_cfg_read(0x0000, 4) == 0x554d4551, MBTEST_FW_CFG_SIGNATURE,
+	      "fw_cfg: signature QEMU");
+	check(fw_cfg_read(0x0005, 2) == cpus, MBTEST_FW_CFG_CPUS, "fw_cfg: CPU count");
+	check(fw_cfg_read(0x0003, 8) == mib << 20, MBTEST_FW_CFG_RAM, "fw_cfg: RAM size");
 }
 
 /* ---- Hyper-V ---- */
@@ -349,5 +365,7 @@ void mbtest_main(uint32_t magic, uint32_t info)
 	}
 	if (option(cmdline, "echo"))
 		echo_line();
+	if (option(cmdline, "fwcfg"))
+		check_fw_cfg(option(cmdline, "fwcfg"));
 	finish(MBTEST_PASS);
 }

@@ -21,6 +21,9 @@ enum mbtest_check {
 	MBTEST_EVENT_FLAG,
 	MBTEST_SIGNAL_FLAG_NUMBER,
 	MBTEST_ECHO_BUSY,
+	MBTEST_FW_CFG_SIGNATURE,
+	MBTEST_FW_CFG_CPUS,
+	MBTEST_FW_CFG_RAM,
 };
 
 /* Connection ids and the message type used with the Hyper-V test device. */
