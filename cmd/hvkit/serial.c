@@ -127,6 +127,10 @@ struct serial_unix {
 	size_t backlog_len;
 	struct serial_input in;
 	bool accept_failed; /* logged */
+	/* Said once, on the first output kept for a client that has not come
+	 * yet (written from a vCPU thread: no stdio). */
+	char waiting_note[sizeof(((struct sockaddr_un *)0)->sun_path) + 96];
+	bool waiting_noted;
 };
 
 /* Binds with no permissions for group and others from the start: whoever
@@ -157,6 +161,10 @@ int serial_unix_new(const char *path, struct serial_unix **out)
 		return -ENOMEM;
 	snprintf(s->path, sizeof(s->path), "%s", path);
 	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+	snprintf(s->waiting_note, sizeof(s->waiting_note),
+		 "hvkit: --serial unix:%s: COM1 output waits for a client (the newest %u bytes "
+		 "are kept)\n",
+		 path, SERIAL_BACKLOG);
 	s->client = -1;
 	s->w.stop_pipe[0] = s->w.stop_pipe[1] = -1;
 	pthread_mutex_init(&s->lock, NULL);
@@ -185,6 +193,11 @@ void serial_unix_output(void *ctx, const uint8_t *bytes, size_t len)
 	if (s->client >= 0) {
 		send(s->client, bytes, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 	} else {
+		if (!s->waiting_noted) {
+			s->waiting_noted = true;
+			ssize_t n = write(2, s->waiting_note, strlen(s->waiting_note));
+			(void)n; /* a note; nothing to do if stderr is gone */
+		}
 		/* Keep the newest SERIAL_BACKLOG bytes. */
 		if (len >= SERIAL_BACKLOG) {
 			bytes += len - SERIAL_BACKLOG;

@@ -218,6 +218,34 @@ static void on_storvsc_detached(void *ctx, struct storvsc *s)
 		disk_controller = NULL;
 }
 
+static void count_controllers(void *arg, const struct vmbus_client_channel_info *ci)
+{
+	static const struct hv_guid scsi = VMBUS_CLASS_SCSI;
+	if (!memcmp(&ci->class_id, &scsi, sizeof(scsi)) && ci->sub_channel_index == 0 &&
+	    ci->state != VMBUS_CLIENT_RESCINDED)
+		(*(uint32_t *)arg)++;
+}
+
+/* Until the storage controller offered (if any) is bound, its disks
+ * scanned and its sub-channels open, at most ms: the condition hvkit-os
+ * reports on, as os_net_settle is for the NICs. */
+static void storage_settle(struct vmbus_client *c, uint64_t ms)
+{
+	uint64_t end = monotonic_ns() + ms * 1000000;
+	for (;;) {
+		uint32_t offered = 0;
+		vmbus_client_for_each_channel(c, count_controllers, &offered);
+		struct storvsc_stats st = {0};
+		if (disk_controller)
+			storvsc_get_stats(disk_controller, &st);
+		bool settled = !offered || (disk_controller && st.channels >= st.channels_wanted);
+		if (settled || monotonic_ns() >= end)
+			return;
+		vmbus_client_wait_work(c, 10000000);
+		vmbus_client_process(c);
+	}
+}
+
 /* Lists the disks; with hvkit.disk_test writes 8 blocks at LBA 8 of LUN 0,
  * flushes and reads them back (small: guest CPU is dear under PVM). */
 static void report_disks(void)
@@ -301,7 +329,7 @@ static int vmbus(void)
 		vmbus_client_get_stats(c, &st);
 		kprintf("hvkit-os: VMBus %u.%u, %u offers\n", VMBUS_VERSION_MAJOR(v),
 			VMBUS_VERSION_MINOR(v), st.offers);
-		run_vmbus(c, 300, false); /* the drivers bind and negotiate */
+		storage_settle(c, 10000);
 		os_net_settle(c, nd, 10000);
 		vmbus_client_for_each_channel(c, print_offer, NULL);
 		report_disks();

@@ -95,13 +95,14 @@ if ! grep -q "run: no usable /dev/kvm" "$work/hyperv.out"; then
 	"$hvkit" run --partition kvm --cpus 1 --timeout 60 --kernel "$kernel" --debug-exit \
 		--cmdline "mbtest echo" --serial "unix:$work/console" >"$work/unix.out" 2>&1 &
 	run=$!
-	python3 - "$work/console" >"$work/console.log" 2>&1 <<'PY'
+	python3 - "$work/console" "$work/unix.out" >"$work/console.log" 2>&1 <<'PY'
 import os, socket, sys, time
-for _ in range(300):
-    if os.path.exists(sys.argv[1]):
+# A late client: it connects once hvkit says COM1 output is waiting for
+# one (so what it reads first comes from the backlog).
+for _ in range(600):
+    if "output waits for a client" in open(sys.argv[2]).read():
         break
     time.sleep(0.1)
-time.sleep(3)  # the kernel prints and waits for a line well before this
 s = socket.socket(socket.AF_UNIX)
 s.connect(sys.argv[1])
 s.settimeout(60)

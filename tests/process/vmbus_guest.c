@@ -457,10 +457,15 @@ static void bad_gpadl(void)
 					    sizeof(msg));
 	CHECK(st == HV_STATUS_SUCCESS, "post: %u", st);
 	/* The refusal comes back as an answer the client did not ask for:
-	 * dropped and counted. The channel keeps working. */
-	nanosleep(&(struct timespec){0, 100000000}, NULL);
+	 * dropped and counted (waited for, 10 s at most). The channel keeps
+	 * working. */
 	struct vmbus_client_stats cs;
-	vmbus_client_get_stats(client, &cs);
+	for (int i = 0; i < 10000; i++) {
+		vmbus_client_get_stats(client, &cs);
+		if (cs.bad_messages >= 1)
+			break;
+		nanosleep(&(struct timespec){0, 1000000}, NULL);
+	}
 	CHECK(cs.bad_messages >= 1, "the refusal never came");
 	exchange(echoes[0], 0, 100);
 }

@@ -2,7 +2,8 @@
 # Disk hot add and remove through the control socket: hvkit run --control
 # with the storvsc test guest (its hotplug scenario) and one disk; hvkit
 # ctl disk-add puts a second image at LUN 1, the guest rescans, writes
-# 0x33 at LBA 1 of it and reads it back; disk-remove takes it away, the
+# 0x33 at LBA 1 of it, reads it back and marks LBA 2 done (0x44);
+# disk-remove takes it away, the
 # guest sees it gone and exits 0, and so does hvkit run.
 set -eu
 hvkit=$1
@@ -26,12 +27,12 @@ fi
 out=$("$hvkit" ctl "$sock" disk-add "path=$dir/b.img")
 echo "$out"
 [ "$out" = "added disk at LUN 1" ]
-# The guest writes 0x33 at LBA 1 of the new disk.
-wrote_33() {
-	[ "$(od -An -tx1 -j 1023 -N 1 "$dir/b.img" | tr -d ' ')" = 33 ]
-}
-wait_until "the guest's write" wrote_33
-sleep 0.5 # its read-back
+# The guest writes 0x33 at LBA 1 of the new disk, reads it back, then
+# writes its done marker, 0x44 at LBA 2.
+byte_at() { od -An -tx1 -j "$1" -N 1 "$dir/b.img" | tr -d ' '; }
+done_44() { [ "$(byte_at 1535)" = 44 ]; }
+wait_until "the guest's write, read-back and done marker" done_44
+[ "$(byte_at 1023)" = 33 ]
 out=$("$hvkit" ctl "$sock" disk-remove 1)
 echo "$out"
 [ "$out" = "removed disk at LUN 1" ]

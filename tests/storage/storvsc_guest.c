@@ -15,8 +15,10 @@
  *                          request completes exactly once
  *   durable LBA            writes a pattern at LBA of LUN 0, flushes, says
  *                          "durable" on stdout and waits to be killed
- *   hotplug                LUN 0 at start; waits for LUN 1 (rescan), uses
- *                          it, waits for it to go
+ *   hotplug                LUN 0 at start; waits for LUN 1 (rescan), writes
+ *                          0x33 at its LBA 1 and reads it back, then
+ *                          writes 0x44 at LBA 2 (the host's sign that
+ *                          the disk may go), waits for it to go
  *   bench BYTES QD RANDOM WRITE MS OUT
  *                          keeps QD requests of BYTES in flight on LUN 0
  *                          for MS ms (resubmitting from the completion),
@@ -462,6 +464,8 @@ static void hotplug(void)
 	CHECK(storvsc_write(ctl, 1, 1, 1, buf) == 0, "write to the new disk");
 	memset(buf, 0, 512);
 	CHECK(storvsc_read(ctl, 1, 1, 1, buf) == 0 && buf[511] == 0x33, "read of the new disk");
+	memset(buf, 0x44, 512);
+	CHECK(storvsc_write(ctl, 1, 2, 1, buf) == 0, "write of the done marker");
 	CHECK(wait_lun(1, false), "LUN 1 never went");
 	struct storvsc_sg sg = {buf, 512};
 	struct storvsc_io io = {.op = STORVSC_READ, .lun = 1, .blocks = 1, .sg = &sg, .sg_count = 1};

@@ -182,17 +182,19 @@ static void hot_added_disk_is_found_used_and_removed(void **state)
 		nanosleep(&(struct timespec){0, 5000000}, NULL);
 	}
 	assert_int_equal(machine_add_disk(m, 1, &d1), 0);
-	/* The guest writes LBA 1 of the new disk; then it goes. */
+	/* The guest writes LBA 1 of the new disk, reads it back, then marks
+	 * LBA 2 as done; then the disk goes. */
 	int fd = open(b, O_RDONLY);
 	assert_true(fd >= 0);
 	uint8_t blk[512] = {0};
-	for (int i = 0; i < 2000 && blk[511] != 0x33; i++) {
-		assert_int_equal(pread(fd, blk, sizeof(blk), 512), 512);
+	for (int i = 0; i < 2000 && blk[511] != 0x44; i++) {
+		assert_int_equal(pread(fd, blk, sizeof(blk), 1024), 512);
 		nanosleep(&(struct timespec){0, 5000000}, NULL);
 	}
-	close(fd);
+	assert_int_equal(blk[511], 0x44);
+	assert_int_equal(pread(fd, blk, sizeof(blk), 512), 512);
 	assert_int_equal(blk[511], 0x33);
-	nanosleep(&(struct timespec){0, 100000000}, NULL); /* its read-back */
+	close(fd);
 	assert_int_equal(machine_remove_disk(m, 1), 0);
 	expect_guest_success(m);
 	machine_stop(m);

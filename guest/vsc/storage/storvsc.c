@@ -822,6 +822,8 @@ static void create_subchannels(struct storvsc *s)
 			  &p, &cp);
 	if (err)
 		slog(s, "storvsc: CREATE_SUB_CHANNELS(%u) failed: %d\n", want, err);
+	else
+		s->st.channels_wanted = 1 + want;
 }
 
 static void free_controller(struct storvsc *s)
@@ -885,6 +887,7 @@ static int on_probe(void *ctx, struct vmbus_client_channel *ch)
 		return err;
 	}
 	s->st.version = s->version;
+	s->st.channels_wanted = 1;
 	create_subchannels(s);
 	storvsc_rescan(s);
 	s->next = d->controllers;

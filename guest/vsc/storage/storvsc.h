@@ -146,6 +146,7 @@ bool storvsc_disk(struct storvsc *s, uint8_t lun, struct storvsc_disk *out);
 struct storvsc_stats {
 	uint16_t version;         /* VSTOR protocol negotiated */
 	uint32_t channels;        /* open: primary + sub-channels */
+	uint32_t channels_wanted; /* the primary and the sub-channels the host granted */
 	uint32_t max_transfer;
 	uint64_t submitted, completed, errors, timeouts, resets;
 	uint64_t bad_packets;     /* malformed or unexpected host packets dropped */
