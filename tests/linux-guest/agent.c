@@ -628,6 +628,8 @@ static bool cat(char **argv, char *why, size_t why_len)
  * One daemon: it registers on its device, takes the driver's answer to
  * that, then serves one request per read and writes the answer back.
  * serve fills *answer and *len (the request buffer itself or a status).
+ * registered checks the driver's answer to the registration: NULL for the
+ * VSS and file-copy drivers' (their version, a u32).
  */
 struct daemon {
 	const char *name, *dev;
@@ -638,6 +640,14 @@ struct daemon {
 	bool (*registered)(const void *msg, ssize_t n);
 	void (*serve)(void *msg, ssize_t n, const void **answer, size_t *len);
 };
+
+static bool version_registered(const struct daemon *d, ssize_t n)
+{
+	if (n != (ssize_t)sizeof(__u32))
+		return false;
+	say("daemon %s: registered (driver version %u)", d->name, *(const __u32 *)d->msg);
+	return true;
+}
 
 static __attribute__((noreturn)) void daemon_run(const struct daemon *d)
 {
@@ -657,7 +667,8 @@ static __attribute__((noreturn)) void daemon_run(const struct daemon *d)
 			_exit(1);
 		}
 		if (!registered) {
-			registered = d->registered(d->msg, n);
+			registered = d->registered ? d->registered(d->msg, n)
+						   : version_registered(d, n);
 			if (!registered)
 				say("daemon %s: unexpected registration answer (%zd bytes)", d->name,
 				    n);
@@ -813,14 +824,6 @@ static void kvp_answer(void *msg, ssize_t n, const void **answer, size_t *len)
 
 static struct hv_vss_msg vss_msg;
 
-static bool vss_registered(const void *msg, ssize_t n)
-{
-	if (n != (ssize_t)sizeof(__u32))
-		return false;
-	say("daemon vss: registered (driver version %u)", *(const __u32 *)msg);
-	return true;
-}
-
 /* Nothing is mounted from a disk here, so there is nothing to freeze:
  * FREEZE and THAW succeed, as hv_vss_daemon's do with nothing mounted. */
 static void vss_answer(void *msg, ssize_t n, const void **answer, size_t *len)
@@ -859,14 +862,6 @@ static union {
 	struct hv_do_fcopy copy;
 	__u32 kernel_version;
 } fcopy_msg;
-
-static bool fcopy_registered(const void *msg, ssize_t n)
-{
-	if (n != (ssize_t)sizeof(__u32))
-		return false;
-	say("daemon fcopy: registered (driver version %u)", *(const __u32 *)msg);
-	return true;
-}
 
 /* One copy at a time, as the driver sends them. */
 static void fcopy_answer(void *msg, ssize_t n, const void **answer, size_t *len)
@@ -911,9 +906,9 @@ static const struct daemon daemons[] = {
 	{"kvp", "/dev/vmbus/hv_kvp", &kvp_register_msg, sizeof(kvp_register_msg), &kvp_msg,
 	 sizeof(kvp_msg), kvp_registered, kvp_answer},
 	{"vss", "/dev/vmbus/hv_vss", &vss_register_msg, sizeof(vss_register_msg), &vss_msg,
-	 sizeof(vss_msg), vss_registered, vss_answer},
+	 sizeof(vss_msg), NULL, vss_answer},
 	{"fcopy", "/dev/vmbus/hv_fcopy", &fcopy_version, sizeof(fcopy_version), &fcopy_msg,
-	 sizeof(fcopy_msg), fcopy_registered, fcopy_answer},
+	 sizeof(fcopy_msg), NULL, fcopy_answer},
 };
 
 static bool start_daemons(char **argv, char *why, size_t why_len)

@@ -3,7 +3,11 @@
 # number is refused with exit 2 and a message that names the option; a
 # file that cannot be used is named; --timeout ends with 124, a signal to
 # a --control machine with 128 + the signal, hvkit's own failure with 70,
-# a crash report with 8. TAP; the KVM case skips without a usable /dev/kvm.
+# a crash report with 8. Options only a KVM machine has make it a KVM run,
+# so without a usable /dev/kvm (HVKIT_KVM_DEVICE=/nonexistent) they fail
+# clearly instead of quietly running the process partition; --serial unix:
+# never takes over or removes a socket another process listens on. TAP;
+# the crash case skips without a usable /dev/kvm.
 set -u
 hvkit=$1
 dir=$(mktemp -d)
@@ -27,8 +31,9 @@ result() { # description, condition status (0 = ok)
 	fi
 }
 
-# run EXPECTED_STATUS PATTERN_IN_STDERR ARGS...: hvkit run ARGS, in the
-# process partition unless the arguments choose.
+# run EXPECTED_STATUS PATTERN_IN_STDERR ARGS...: hvkit run ARGS without a
+# usable /dev/kvm (so in the process partition unless the options ask for
+# KVM).
 run() {
 	local want=$1 pattern=$2
 	shift 2
@@ -37,7 +42,13 @@ run() {
 	[ "$rc" = "$want" ] && grep -q -- "$pattern" "$dir/err"
 }
 
-echo "1..13"
+# A KVM-only option without /dev/kvm: exit 70, "need /dev/kvm", and no
+# quiet switch to the process partition.
+refused() {
+	run 70 "need /dev/kvm" --timeout 20 "$@" && ! grep -q "process partition" "$dir/out"
+}
+
+echo "1..22"
 run 2 "--packets takes a whole number" --packets abc
 result "--packets abc: exit 2, the option named" $?
 run 2 "--packets takes a whole number" --packets -1
@@ -57,6 +68,46 @@ run 2 "--guest: the path is longer" --guest "/$long"
 result "--guest longer than a path: refused, not truncated" $?
 run 70 "--disk $dir/none.img: No such file" --disk "path=$dir/none.img"
 result "--disk that does not exist: exit 70, the file named" $?
+
+refused --kernel /nonexistent/bzImage
+result "--kernel needs /dev/kvm" $?
+refused --initrd /nonexistent/initrd
+result "--initrd needs /dev/kvm" $?
+refused --debug-exit
+result "--debug-exit needs /dev/kvm" $?
+refused --device hyperv-testdev
+result "--device hyperv-testdev needs /dev/kvm" $?
+refused --serial none
+result "--serial none needs /dev/kvm" $?
+refused --serial pty
+result "--serial pty needs /dev/kvm" $?
+refused --serial "unix:$dir/own" && [ ! -e "$dir/own" ]
+result "--serial unix: needs /dev/kvm, and its own socket is removed" $?
+
+# A live listener at the path: refused, and the socket stays the other
+# process's (it still answers).
+python3 - "$dir/live" >"$dir/listener.log" 2>&1 <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1]); s.listen(4)
+print("listening", flush=True)
+while True:
+    c, _ = s.accept()
+    try:
+        c.sendall(b"mine\n")
+    except OSError:
+        pass  # hvkit's probe connects and goes at once
+    c.close()
+PY
+pid=$!
+for _ in $(seq 100); do grep -q listening "$dir/listener.log" 2>/dev/null && break; sleep 0.1; done
+run 70 "another process is listening there" --timeout 20 --serial "unix:$dir/live"
+result "--serial unix: at a live listener is refused" $?
+python3 -c 'import socket,sys
+s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); sys.exit(0 if s.recv(5)==b"mine\n" else 1)' "$dir/live"
+result "the listener's socket is still there and still theirs" $?
+kill "$pid"
+pid=
 
 # --timeout on a machine that would serve forever: 124, as timeout(1).
 run 124 "did not finish in 1 s" --partition process --control "$dir/t.sock" --timeout 1
