@@ -112,7 +112,7 @@ static void usage(FILE *out)
 		"                         time gets the output and types the input; pty:\n"
 		"                         a new pseudo-terminal, its name printed\n"
 		"  --timeout SECONDS      stop the guest after this long (0: never; default:\n"
-		"                         never with --kernel, 300 for hvkit's own guests)\n"
+		"                         never with --kernel or --control, else 300)\n"
 		"  --cpus N               virtual processors (default 2)\n"
 		"  --memory SIZE          guest RAM, with K/M/G (default 64M)\n"
 		"  --device echo          add an echo device (repeat for more; default: 2 for\n"
@@ -335,8 +335,9 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 			o->no_s4 = true;
 			break;
 		case 'T':
+			/* machine_wait takes milliseconds in an int: 23 days. */
 			if (!number_option("--timeout (seconds, 0 for none)", optarg, 0,
-					   86400 * 365, &n))
+					   2000000, &n))
 				return 2;
 			o->timeout_s = (int64_t)n;
 			break;
@@ -836,9 +837,10 @@ int cmd_run(int argc, char **argv)
 		return err == 1 ? 0 : err;
 	/* hvkit's own guests end by themselves within seconds: a bound keeps
 	 * a broken one from hanging a script. Another kernel runs until it
-	 * powers off, as under QEMU. */
+	 * powers off, as under QEMU, and a --control machine until it is
+	 * told to stop. */
 	if (o.timeout_s < 0)
-		o.timeout_s = o.kernel ? 0 : 300;
+		o.timeout_s = o.kernel || o.control ? 0 : 300;
 	/* The test suites' hook for "no usable KVM here", read at the edge. */
 	if (!o.kvm_device)
 		o.kvm_device = getenv("HVKIT_KVM_DEVICE");
