@@ -482,13 +482,16 @@ static void serve_hello(struct process_partition *pp)
 		.seq = req.seq,
 		.values = {HVKIT_PROC_VERSION, pp->cfg.vp_count, pp->cfg.memory_size, 0},
 	};
+	/* Done before the answer leaves: a guest that got it may exit at
+	 * once, and process_partition_wait (woken by its pidfd) must not
+	 * take it for one that never said HELLO. */
+	pthread_mutex_lock(&pp->lock);
+	pp->hello_done = true;
+	pthread_mutex_unlock(&pp->lock);
 	if (send_reply(pp->control_sock, &reply, fds, n) < 0) {
 		partition_fail(pp, "cannot answer HELLO");
 		return;
 	}
-	pthread_mutex_lock(&pp->lock);
-	pp->hello_done = true;
-	pthread_mutex_unlock(&pp->lock);
 	/* The guest holds its ends now. */
 	for (uint32_t i = 0; i < pp->cfg.vp_count; i++) {
 		close(pp->vps[i].guest_sock);
