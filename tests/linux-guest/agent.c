@@ -169,9 +169,28 @@ static int count_entries(const char *dir)
 	return n;
 }
 
+/* The first line of sysfs attribute dir/name/attr, and the last component
+ * of the link there; both "" or "-" when absent. */
+static const char *attr_line(const char *dir, const char *name, const char *attr, char *buf,
+			     size_t size)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s/%s", dir, name, attr);
+	return read_line(path, buf, size);
+}
+
+static const char *attr_link(const char *dir, const char *name, const char *attr, char *buf,
+			     size_t size)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s/%s", dir, name, attr);
+	return link_name(path, buf, size);
+}
+
 static void report_vmbus(void)
 {
-	DIR *d = opendir("/sys/bus/vmbus/devices");
+	static const char dir[] = "/sys/bus/vmbus/devices";
+	DIR *d = opendir(dir);
 	if (!d) {
 		say("vmbus none");
 		return;
@@ -179,57 +198,56 @@ static void report_vmbus(void)
 	for (struct dirent *e; (e = readdir(d));) {
 		if (e->d_name[0] == '.')
 			continue;
-		char path[512], cls[64], inst[64], relid[16], drv[128];
-		snprintf(path, sizeof(path), "/sys/bus/vmbus/devices/%s/class_id", e->d_name);
-		read_line(path, cls, sizeof(cls));
-		snprintf(path, sizeof(path), "/sys/bus/vmbus/devices/%s/device_id", e->d_name);
-		read_line(path, inst, sizeof(inst));
-		snprintf(path, sizeof(path), "/sys/bus/vmbus/devices/%s/id", e->d_name);
-		read_line(path, relid, sizeof(relid));
-		snprintf(path, sizeof(path), "/sys/bus/vmbus/devices/%s/driver", e->d_name);
-		const char *driver = link_name(path, drv, sizeof(drv));
-		snprintf(path, sizeof(path), "/sys/bus/vmbus/devices/%s/channels", e->d_name);
-		say("vmbus class=%s instance=%s relid=%s driver=%s channels=%d", cls, inst, relid,
-		    driver, count_entries(path));
+		char cls[64], inst[64], relid[16], drv[128], channels[512];
+		snprintf(channels, sizeof(channels), "%s/%s/channels", dir, e->d_name);
+		say("vmbus class=%s instance=%s relid=%s driver=%s channels=%d",
+		    attr_line(dir, e->d_name, "class_id", cls, sizeof(cls)),
+		    attr_line(dir, e->d_name, "device_id", inst, sizeof(inst)),
+		    attr_line(dir, e->d_name, "id", relid, sizeof(relid)),
+		    attr_link(dir, e->d_name, "driver", drv, sizeof(drv)), count_entries(channels));
 	}
 	closedir(d);
 }
 
+/* VPD page 0x80 (4-byte header, then the serial) into serial, up to its
+ * first blank; "" if the disk has none. */
+static void disk_serial(const char *dir, const char *name, char *serial, size_t size)
+{
+	char path[512];
+	uint8_t pg[64];
+	snprintf(path, sizeof(path), "%s/%s/device/vpd_pg80", dir, name);
+	serial[0] = '\0';
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	ssize_t n = read(fd, pg, sizeof(pg));
+	close(fd);
+	if (n <= 4)
+		return;
+	size_t len = (size_t)n - 4 < size - 1 ? (size_t)n - 4 : size - 1;
+	memcpy(serial, pg + 4, len);
+	serial[len] = '\0';
+	serial[strcspn(serial, " ")] = '\0';
+}
+
 static void report_disks(void)
 {
-	DIR *d = opendir("/sys/block");
+	static const char dir[] = "/sys/block";
+	DIR *d = opendir(dir);
 	if (!d)
 		return;
 	for (struct dirent *e; (e = readdir(d));) {
 		if (strncmp(e->d_name, "sd", 2))
 			continue;
-		char path[512], sectors[32], ro[8], addr[64], model[64], serial[64] = "";
-		snprintf(path, sizeof(path), "/sys/block/%s/size", e->d_name);
-		read_line(path, sectors, sizeof(sectors));
-		snprintf(path, sizeof(path), "/sys/block/%s/ro", e->d_name);
-		read_line(path, ro, sizeof(ro));
-		snprintf(path, sizeof(path), "/sys/block/%s/device", e->d_name);
-		const char *scsi = link_name(path, addr, sizeof(addr));
-		snprintf(path, sizeof(path), "/sys/block/%s/device/model", e->d_name);
-		read_line(path, model, sizeof(model));
+		char sectors[32], ro[8], addr[64], model[64], serial[64];
+		attr_line(dir, e->d_name, "device/model", model, sizeof(model));
 		model[strcspn(model, " ")] = '\0';
-		/* VPD page 0x80: 4-byte header, then the serial. */
-		snprintf(path, sizeof(path), "/sys/block/%s/device/vpd_pg80", e->d_name);
-		int fd = open(path, O_RDONLY);
-		if (fd >= 0) {
-			uint8_t pg[64];
-			ssize_t n = read(fd, pg, sizeof(pg));
-			close(fd);
-			if (n > 4) {
-				size_t len = (size_t)n - 4 < sizeof(serial) - 1 ? (size_t)n - 4
-									 : sizeof(serial) - 1;
-				memcpy(serial, pg + 4, len);
-				serial[len] = '\0';
-				serial[strcspn(serial, " ")] = '\0';
-			}
-		}
-		say("disk name=%s sectors=%s ro=%s scsi=%s model=%s serial=%s", e->d_name, sectors,
-		    ro, scsi, model, serial[0] ? serial : "-");
+		disk_serial(dir, e->d_name, serial, sizeof(serial));
+		say("disk name=%s sectors=%s ro=%s scsi=%s model=%s serial=%s", e->d_name,
+		    attr_line(dir, e->d_name, "size", sectors, sizeof(sectors)),
+		    attr_line(dir, e->d_name, "ro", ro, sizeof(ro)),
+		    attr_link(dir, e->d_name, "device", addr, sizeof(addr)), model,
+		    serial[0] ? serial : "-");
 	}
 	closedir(d);
 }
@@ -251,24 +269,20 @@ static int ipv4_of(const char *ifname, char *out, size_t size)
 
 static void report_nics(void)
 {
-	DIR *d = opendir("/sys/class/net");
+	static const char dir[] = "/sys/class/net";
+	DIR *d = opendir(dir);
 	if (!d)
 		return;
 	for (struct dirent *e; (e = readdir(d));) {
 		if (e->d_name[0] == '.' || !strcmp(e->d_name, "lo"))
 			continue;
-		char path[512], mac[32], mtu[16], drv[128], dev[128], ip[32];
-		snprintf(path, sizeof(path), "/sys/class/net/%s/address", e->d_name);
-		read_line(path, mac, sizeof(mac));
-		snprintf(path, sizeof(path), "/sys/class/net/%s/mtu", e->d_name);
-		read_line(path, mtu, sizeof(mtu));
-		snprintf(path, sizeof(path), "/sys/class/net/%s/device/driver", e->d_name);
-		const char *driver = link_name(path, drv, sizeof(drv));
-		snprintf(path, sizeof(path), "/sys/class/net/%s/device", e->d_name);
-		const char *device = link_name(path, dev, sizeof(dev));
+		char mac[32], mtu[16], drv[128], dev[128], ip[32];
 		ipv4_of(e->d_name, ip, sizeof(ip));
-		say("nic name=%s mac=%s mtu=%s driver=%s device=%s ipv4=%s", e->d_name, mac, mtu,
-		    driver, device, ip);
+		say("nic name=%s mac=%s mtu=%s driver=%s device=%s ipv4=%s", e->d_name,
+		    attr_line(dir, e->d_name, "address", mac, sizeof(mac)),
+		    attr_line(dir, e->d_name, "mtu", mtu, sizeof(mtu)),
+		    attr_link(dir, e->d_name, "device/driver", drv, sizeof(drv)),
+		    attr_link(dir, e->d_name, "device", dev, sizeof(dev)), ip);
 	}
 	closedir(d);
 }

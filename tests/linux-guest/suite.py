@@ -156,8 +156,8 @@ class Console:
             self.cond.notify_all()
 
     def wait(self, pattern_re, timeout, start=0):
-        """The first line from index start matching pattern_re: (index, match),
-        or (None, None) once timeout seconds passed or the console closed."""
+        """The match of the first line from index start matching pattern_re,
+        or None once timeout seconds passed or the console closed."""
         rx = re.compile(pattern_re)
         deadline = time.monotonic() + timeout
         with self.cond:
@@ -166,11 +166,11 @@ class Console:
                 while i < len(self.lines):
                     m = rx.search(self.lines[i])
                     if m:
-                        return i, m
+                        return m
                     i += 1
                 left = deadline - time.monotonic()
                 if left <= 0 or self.closed:
-                    return None, None
+                    return None
                 self.cond.wait(left)
 
     def matching(self, pattern_re, start=0, end=None):
@@ -179,16 +179,16 @@ class Console:
             return [m for m in (rx.search(l) for l in self.lines[start:end]) if m]
 
     def command(self, text, timeout):
-        """Types a command for the agent; returns (ok, detail, index of its
-        first answer line) once its 'hvt: end' line arrives."""
+        """Types a command for the agent; returns (ok, detail) once its
+        'hvt: end' line arrives."""
         with self.cond:
             start = len(self.lines)
         self.sock.sendall((text + "\n").encode())
         name = re.escape(text.split()[0])
-        i, m = self.wait(r"^hvt: end %s (ok|fail) (.*)$" % name, timeout, start)
+        m = self.wait(r"^hvt: end %s (ok|fail) (.*)$" % name, timeout, start)
         if m is None:
-            return False, "no answer within %d s" % timeout, start
-        return m.group(1) == "ok", m.group(2), start
+            return False, "no answer within %d s" % timeout
+        return m.group(1) == "ok", m.group(2)
 
     def tail(self, n):
         with self.cond:
@@ -360,7 +360,7 @@ class Suite:
     # -- checks --
 
     def boot(self):
-        i, m = self.console.wait(r"^hvt: ready$", 600)
+        m = self.console.wait(r"^hvt: ready$", 600)
         took = time.monotonic() - self.started
         if not self.check(m is not None, "Linux boots to the agent",
                           "boot to /init's report: %.0f s" % took):
@@ -424,7 +424,7 @@ class Suite:
             self.dev["loop"] = nics[LOOP_MAC].group(1)
 
     def agent(self, text, name, timeout=180):
-        ok, detail, _ = self.console.command(text, timeout)
+        ok, detail = self.console.command(text, timeout)
         return self.check(ok, name, detail)
 
     def storage(self):
@@ -438,7 +438,7 @@ class Suite:
             self.agent("disk-test %s %d %d %d %d" % (rw, off, length, seed, cpu),
                        "disk: 1 MiB written from CPU %d, flushed, read back intact" % cpu)
         want = crc32(pattern(0, MIB, RO_DISK["seed"]))
-        ok, detail, _ = self.console.command("crc %s 0 %d" % (ro, MIB), 120)
+        ok, detail = self.console.command("crc %s 0 %d" % (ro, MIB), 120)
         self.check(ok and detail.endswith("crc32=" + want),
                    "read-only disk reads the image's bytes", "%s (want crc32=%s)" % (detail, want))
         self.agent("disk-refuses-write " + ro, "read-only disk refuses a write")
@@ -447,7 +447,7 @@ class Suite:
         if "user" in self.dev:
             size = 2 * MIB
             listener = Listener(size, 21)
-            ok, detail, _ = self.console.command(
+            ok, detail = self.console.command(
                 "tcp %s %d %d 21" % (HOST_IP, listener.port, size), 600)
             listener.thread.join(60)
             host_ok, host_detail = listener.result or (False, "the listener saw nothing")
@@ -481,7 +481,7 @@ class Suite:
                        "hot-added disk: its size and serial", "found %s" % got)
             if disks:
                 want = crc32(pattern(0, MIB, HOT_DISK["seed"]))
-                ok, detail, _ = self.console.command(
+                ok, detail = self.console.command(
                     "crc /dev/%s 0 %d" % (disks[0].group(1), MIB), 120)
                 self.check(ok and detail.endswith("crc32=" + want),
                            "hot-added disk reads the image's bytes", detail)
@@ -501,7 +501,7 @@ class Suite:
                 deadline = time.monotonic() + 60
                 detail = ""
                 while rc == 0 and not ok and time.monotonic() < deadline:
-                    ok, detail, _ = self.console.command("cat " + carrier, 30)
+                    ok, detail = self.console.command("cat " + carrier, 30)
                     ok = ok and detail == want
                 self.check(rc == 0 and ok, "NIC link %s: Linux sees carrier %s" % (link, want),
                            "ctl exit %d %s; carrier %s" % (rc, err, detail))
@@ -510,7 +510,7 @@ class Suite:
         self.check(rc == 0 and nic == 2, "hot-add NIC: the host adds NIC 2",
                    "exit %d: %s %s" % (rc, out, err))
         mark = len(self.console.lines)
-        ok, detail, _ = self.console.command("wait /sys/class/net/eth2 present 120", 130)
+        ok, detail = self.console.command("wait /sys/class/net/eth2 present 120", 130)
         self.console.command("report", 60)
         nics = self.console.matching(r"^hvt: nic name=eth2 mac=(\S+) mtu=\d+ driver=(\S+)", mark)
         self.check(ok and [(m.group(1), m.group(2)) for m in nics] == [(HOT_MAC, "hv_netvsc")],
@@ -538,7 +538,7 @@ class Suite:
 
         mark = len(self.console.lines)
         self.agent("daemons", "the agent's KVP, VSS and file-copy daemons start")
-        i, m = self.console.wait(r"hv_utils: KVP IC version (\S+)", 120, mark)
+        m = self.console.wait(r"hv_utils: KVP IC version (\S+)", 120, mark)
         self.check(m is not None and m.group(1) == IC_VERSIONS["KVP"],
                    "hv_utils: KVP IC version %s once its daemon runs" % IC_VERSIONS["KVP"],
                    "saw %s" % (m.group(1) if m else "nothing"))
@@ -550,7 +550,7 @@ class Suite:
     def kvp(self):
         value = "from the host, with spaces and ünïcödé"
         rc, out, err = self.ctl("kvp", "set", "suite-key", value)
-        i, m = self.console.wait(r"^hvt: kvp set pool=0 key=suite-key value=(.*)$", 60)
+        m = self.console.wait(r"^hvt: kvp set pool=0 key=suite-key value=(.*)$", 60)
         self.check(rc == 0 and m is not None and m.group(1) == value,
                    "KVP set reaches the guest's pool 0 intact",
                    "ctl exit %d %s; guest saw %r" % (rc, err, m.group(1) if m else None))
@@ -573,7 +573,7 @@ class Suite:
         for op in ("freeze", "thaw"):
             mark = len(self.console.lines)
             rc, out, err = self.ctl("vss", op)
-            i, m = self.console.wait(r"^hvt: vss %s$" % op, 60, mark)
+            m = self.console.wait(r"^hvt: vss %s$" % op, 60, mark)
             self.check(rc == 0 and m is not None, "VSS %s reaches the guest's daemon" % op,
                        "ctl exit %d %s" % (rc, err))
 
@@ -583,7 +583,7 @@ class Suite:
         self.check(rc == 0 and isinstance(out, dict) and out.get("bytes") == len(data),
                    "file copy: the guest's daemon takes %d bytes" % len(data),
                    "exit %d: %s %s" % (rc, out, err))
-        ok, detail, _ = self.console.command("crc /tmp/in/copied", 60)
+        ok, detail = self.console.command("crc /tmp/in/copied", 60)
         want = "bytes=%d crc32=%s" % (len(data), crc32(data))
         self.check(ok and detail == want, "file copy: the file in the guest is the host's",
                    "%s (want %s)" % (detail, want))
@@ -597,7 +597,7 @@ class Suite:
         self.check(rc == 0, "hvkit ctl timesync: the guest took the sample",
                    "exit %d %s" % (rc, err))
         host = time.time()
-        ok, detail, _ = self.console.command("clock wait-past %d 60" % (host - 3600), 90)
+        ok, detail = self.console.command("clock wait-past %d 60" % (host - 3600), 90)
         m = re.search(r"realtime=(\d+)\.(\d+)", detail)
         guest = float(m.group(1) + "." + m.group(2)) if m else 0
         # Seconds, not a timing: the clock is right or it is 25 years off.
@@ -612,7 +612,7 @@ class Suite:
             status = self.proc.wait(180)
         except subprocess.TimeoutExpired:
             status = None
-        i, m = self.console.wait(r"^hvt: poweroff", 5)
+        m = self.console.wait(r"^hvt: poweroff", 5)
         self.check(status == 0 and m is not None,
                    "Linux powered off (ACPI S5) and hvkit exited 0",
                    "hvkit exit status %s" % status)

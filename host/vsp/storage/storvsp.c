@@ -572,9 +572,7 @@ static struct sv_disk *find_disk(struct storvsp *sv, const struct vmscsi_request
  * disk: it looks on path 0 whatever path the SRB named. */
 static bool lun_has_disk_on_path0(struct storvsp *sv, const struct vmscsi_request *srb)
 {
-	struct vmscsi_request path0 = *srb;
-	path0.path_id = 0;
-	struct sv_disk *d = find_disk(sv, &path0);
+	struct sv_disk *d = srb->target_id ? NULL : disk_get(sv, srb->lun);
 	disk_put(d);
 	return d != NULL;
 }
