@@ -8,6 +8,8 @@
 
 #include "ic_msg.h"
 
+#include "hvkit/vmbus_classes.h"
+
 #define HDR_OFF sizeof(struct ic_pipe_hdr)
 #define NEG_OFF IC_MSG_HDR_SIZE
 #define VER_OFF (IC_MSG_HDR_SIZE + sizeof(struct ic_negotiate))
@@ -17,6 +19,22 @@ const char *ic_service_name(enum ic_service svc)
 	static const char *const names[IC_SERVICE_COUNT] = {"heartbeat", "shutdown", "timesync",
 							     "kvp",       "vss",      "fcopy"};
 	return (unsigned)svc < IC_SERVICE_COUNT ? names[svc] : "?";
+}
+
+const struct hv_guid *ic_service_class(enum ic_service svc)
+{
+	static const struct hv_guid classes[IC_SERVICE_COUNT] = {
+		VMBUS_CLASS_HEARTBEAT, VMBUS_CLASS_SHUTDOWN, VMBUS_CLASS_TIMESYNC,
+		VMBUS_CLASS_KVP,       VMBUS_CLASS_VSS,	     VMBUS_CLASS_FCOPY};
+	return (unsigned)svc < IC_SERVICE_COUNT ? &classes[svc] : NULL;
+}
+
+const struct hv_guid *ic_service_instance(enum ic_service svc)
+{
+	static const struct hv_guid instances[IC_SERVICE_COUNT] = {
+		IC_HEARTBEAT_INSTANCE, IC_SHUTDOWN_INSTANCE, IC_TIMESYNC_INSTANCE,
+		IC_KVP_INSTANCE,       IC_VSS_INSTANCE,	     IC_FCOPY_INSTANCE};
+	return (unsigned)svc < IC_SERVICE_COUNT ? &instances[svc] : NULL;
 }
 
 uint16_t ic_service_msgtype(enum ic_service svc)

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hvkit/guid.h"
 #include "hvkit/proto/ic.h"
 
 /* The largest IC packet either side handles: a KVP message with its
@@ -32,6 +33,10 @@ enum ic_service {
 #define IC_ALL_SERVICES ((1u << IC_SERVICE_COUNT) - 1)
 
 const char *ic_service_name(enum ic_service svc);
+/* The class (the offer's if_type) and the fixed instance GUID of each
+ * service's channel; NULL for a value outside the enum. */
+const struct hv_guid *ic_service_class(enum ic_service svc);
+const struct hv_guid *ic_service_instance(enum ic_service svc);
 /* The IC message type each service's requests carry. */
 uint16_t ic_service_msgtype(enum ic_service svc);
 

@@ -41,6 +41,9 @@ static void quiet(void *ctx, const char *fmt, va_list ap)
 	(void)ctx, (void)fmt, (void)ap;
 }
 
+/* The GUIDs each offer must carry, spelled out here rather than taken from
+ * ic_service_class/ic_service_instance: the oracle stays independent of
+ * the table under test. */
 static const struct hv_guid classes[IC_SERVICE_COUNT] = {
 	VMBUS_CLASS_HEARTBEAT, VMBUS_CLASS_SHUTDOWN, VMBUS_CLASS_TIMESYNC,
 	VMBUS_CLASS_KVP,       VMBUS_CLASS_VSS,	     VMBUS_CLASS_FCOPY};

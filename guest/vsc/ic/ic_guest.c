@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hvkit/vmbus_classes.h"
 #include "ic_guest.h"
 
 struct ic_gsvc {
@@ -36,10 +35,6 @@ struct ic_guest {
 #define SET(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
 /* A handler's verdict: send no answer (too short, or the guest "hangs"). */
 #define DROP 0xffffffffu
-
-static const struct hv_guid class_ids[IC_SERVICE_COUNT] = {
-	VMBUS_CLASS_HEARTBEAT, VMBUS_CLASS_SHUTDOWN, VMBUS_CLASS_TIMESYNC,
-	VMBUS_CLASS_KVP,       VMBUS_CLASS_VSS,	     VMBUS_CLASS_FCOPY};
 
 /* ---- Per-service handlers: body is what follows the IC header ---- */
 
@@ -511,7 +506,7 @@ int ic_guest_register(struct vmbus_client *c, const struct ic_guest_config *cfg,
 		if (!(g->cfg.services & (1u << i)))
 			continue;
 		g->drv[i] = (struct vmbus_driver){
-			.class_id = class_ids[i],
+			.class_id = *ic_service_class(i),
 			.name = ic_service_name(v->id),
 			.probe = ic_probe,
 			.remove = ic_remove,

@@ -14,7 +14,6 @@
 
 #include "ic_host.h"
 #include "ic_host_internal.h"
-#include "hvkit/vmbus_classes.h"
 #include "vmbus_device.h"
 
 #define DEFAULT_TIMEOUT_NS 10000000000ull
@@ -64,13 +63,6 @@ void ic_bad(struct ic_svc *v, const char *what)
 		       ic_service_name(v->id), what);
 	}
 }
-
-static const struct hv_guid class_ids[IC_SERVICE_COUNT] = {
-	VMBUS_CLASS_HEARTBEAT, VMBUS_CLASS_SHUTDOWN, VMBUS_CLASS_TIMESYNC,
-	VMBUS_CLASS_KVP,       VMBUS_CLASS_VSS,      VMBUS_CLASS_FCOPY};
-static const struct hv_guid instance_ids[IC_SERVICE_COUNT] = {
-	IC_HEARTBEAT_INSTANCE, IC_SHUTDOWN_INSTANCE, IC_TIMESYNC_INSTANCE,
-	IC_KVP_INSTANCE,       IC_VSS_INSTANCE,	     IC_FCOPY_INSTANCE};
 
 /* The host's offer: the service's list from max_version down. */
 static void offered_versions(struct ic_svc *v)
@@ -456,8 +448,8 @@ int ic_host_new(struct vmbus_server *s, const struct ic_host_config *cfg, struct
 			break;
 		}
 		struct vmbus_device_desc desc = {
-			.class_id = class_ids[i],
-			.instance_id = instance_ids[i],
+			.class_id = *ic_service_class(i),
+			.instance_id = *ic_service_instance(i),
 			.rescind_on_close = i == IC_KVP,
 			.name = ic_service_name(v->id),
 			.ops = &svc_ops,
