@@ -150,7 +150,9 @@ int kvp_host_set(struct ic_host *h, uint32_t pool, const char *key, const char *
 		 uint64_t timeout_ns, ic_kvp_fn done, void *arg);
 int kvp_host_delete(struct ic_host *h, uint32_t pool, const char *key, uint64_t timeout_ns,
 		    ic_kvp_fn done, void *arg);
-/* Reads any pool. */
+/* Reads any pool. Linux 6.1 answers a GET as found but empty (its driver
+ * reads its daemon's answer at the ENUMERATE layout), so hvkit ctl finds a
+ * key by enumerating; GET stays for guests that answer it whole. */
 int kvp_host_get(struct ic_host *h, uint32_t pool, const char *key, uint64_t timeout_ns,
 		 ic_kvp_fn done, void *arg);
 /* The index-th entry of a pool; IC_S_CONT past the end. The guest's
