@@ -90,16 +90,10 @@ static const struct {
 } benches[] = {
 	{"ring", bench_ring_main, "VMBus ring buffer: two threads, 64 B / 1 KiB / 4 KiB packets"},
 	{"signal", bench_signal_main, "HvSignalEvent round trip in the process partition"},
-#ifdef HVKIT_BENCH_NET
 	{"net", bench_net_main, "synthetic NIC: netvsc to netvsp and back, 64 B / 1500 B frames"},
-#endif
-#ifdef HVKIT_BENCH_STORAGE
 	{"storage", bench_storage_main,
 	 "storvsc in a guest against storvsp on /dev/shm, next to io_uring on the file"},
-#endif
-#ifdef HVKIT_BENCH_KVM
 	{"kvm", bench_kvm_main, "KVM partition: MSR exit, hypercall, MSI delivery latencies"},
-#endif
 };
 
 static void usage(FILE *out)
