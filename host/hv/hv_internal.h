@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Private state of the hypervisor interface, shared by its files:
- *   partition.c  config, new/free, time and TSC page, CPUID, partition-wide
- *                MSRs, crash, logging, state getters
- *   msr.c        MSR routing: which feature an MSR needs, #GP accounting
- *   synic.c      SynIC MSRs, message queues and slots, event flags
- *   stimer.c     synthetic timers and hv_scan
- *   hypercall.c  hypercall dispatcher and the connection registry
+ *   hv_partition.c  config, new/free, time and TSC page, CPUID,
+ *                   partition-wide MSRs, crash, logging, state getters
+ *   msr.c           MSR routing: which feature an MSR needs, #GP accounting
+ *   synic.c         SynIC MSRs, message queues and slots, event flags
+ *   stimer.c        synthetic timers and hv_scan
+ *   hypercall.c     hypercall dispatcher and the connection registry
  * Like Xen's Viridian and OpenVMM's hv1 emulator, partition-wide state sits
  * in struct hv_partition and per-VP state in struct hv_vp.
  */
@@ -117,7 +117,7 @@ struct hv_partition {
 	struct hv_vp vps[];
 };
 
-/* partition.c */
+/* hv_partition.c */
 void hv_log(const struct hv_partition *p, const char *fmt, ...) HV_ATTR_PRINTF(2, 3);
 /* True the first time it is called for `what` on this partition. */
 bool hv_log_first(struct hv_partition *p, enum hv_log_once what);

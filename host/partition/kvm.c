@@ -42,6 +42,7 @@ struct kvm_vp {
 };
 
 struct kvm_partition {
+	struct partition base; /* how the machine drives it (partition.h) */
 	struct kvm_partition_config cfg;
 	pthread_mutex_t lock; /* hv, stats, exit state */
 	pthread_cond_t ended_cond;
@@ -61,6 +62,10 @@ struct kvm_partition {
 	bool stopping; /* atomics: read by vCPU threads without the lock */
 	struct kvm_partition_stats stats;
 };
+
+/* The partition interface to it: no pause, resume, save or restore yet
+ * (partition.h answers -ENOTSUP). */
+PARTITION_OPS(kvm_partition, "kvm");
 
 /* ------------------------------------------------------------------ */
 /* Diagnostics and the end of the guest                                */
@@ -713,6 +718,7 @@ int kvm_partition_new(const struct kvm_partition_config *cfg, struct kvm_partiti
 	struct kvm_partition *kp = calloc(1, sizeof(*kp));
 	if (!kp)
 		return -ENOMEM;
+	kp->base.ops = &kvm_partition_ops;
 	kp->cfg = *cfg;
 	pthread_mutex_init(&kp->lock, NULL);
 	pthread_condattr_t attr;
@@ -868,6 +874,11 @@ struct hv_partition *kvm_partition_hv(struct kvm_partition *kp)
 const struct guest_memory *kvm_partition_memory(const struct kvm_partition *kp)
 {
 	return &kp->mem;
+}
+
+struct partition *kvm_partition_base(struct kvm_partition *kp)
+{
+	return &kp->base;
 }
 
 void kvm_partition_kick(struct kvm_partition *kp)

@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #include "hv.h"
+#include "partition.h"
 
 struct kvm_partition;
 
@@ -121,6 +122,10 @@ void kvm_partition_lock(struct kvm_partition *kp);
 void kvm_partition_unlock(struct kvm_partition *kp);
 struct hv_partition *kvm_partition_hv(struct kvm_partition *kp);
 const struct guest_memory *kvm_partition_memory(const struct kvm_partition *kp);
+
+/* The partition interface to it (partition.h), for code that drives any
+ * backend. */
+struct partition *kvm_partition_base(struct kvm_partition *kp);
 
 /* Reference time now (100 ns units), for calls into hv. */
 uint64_t kvm_partition_now(const struct kvm_partition *kp);

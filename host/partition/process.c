@@ -62,6 +62,7 @@ struct fast_event {
 };
 
 struct process_partition {
+	struct partition base; /* how the machine drives it (partition.h) */
 	struct process_partition_config cfg;
 	pthread_mutex_t lock; /* hv, fast events, stats, failure */
 	struct hv_partition *hv;
@@ -86,6 +87,10 @@ struct process_partition {
 	bool stopping;
 	struct process_partition_stats stats;
 };
+
+/* The partition interface to it: no pause, resume, save or restore yet
+ * (partition.h answers -ENOTSUP). */
+PARTITION_OPS(process_partition, "process");
 
 /* ------------------------------------------------------------------ */
 /* Diagnostics and failure                                             */
@@ -153,19 +158,24 @@ static bool ending(struct process_partition *pp)
 /* What host/hv calls back                                             */
 /* ------------------------------------------------------------------ */
 
-static void hv_inject(void *ctx, uint32_t vp, uint8_t vector, bool auto_eoi)
+/* Raises vector on VP vp (in range), with pp->lock held. */
+static void raise_vector(struct process_partition *pp, uint32_t vp, uint8_t vector)
 {
-	struct process_partition *pp = ctx;
-	(void)auto_eoi; /* nothing to complete: there is no APIC */
-
-	if (vp >= pp->cfg.vp_count)
-		return;
 	/* Pending bit first, then the kick: the dispatcher that wakes must
 	 * find the bit. */
 	__atomic_fetch_or(&pp->irq[vp].pending[vector / 64], 1ull << (vector % 64),
 			  __ATOMIC_SEQ_CST);
 	eventfd_write(pp->vps[vp].irq_fd, 1);
 	pp->stats.interrupts++;
+}
+
+static void hv_inject(void *ctx, uint32_t vp, uint8_t vector, bool auto_eoi)
+{
+	struct process_partition *pp = ctx;
+	(void)auto_eoi; /* nothing to complete: there is no APIC */
+
+	if (vp < pp->cfg.vp_count)
+		raise_vector(pp, vp, vector); /* hv calls hold the lock */
 }
 
 static void hv_timers_changed(void *ctx)
@@ -673,6 +683,7 @@ static struct process_partition *partition_alloc(const struct process_partition_
 	struct process_partition *pp = calloc(1, sizeof(*pp));
 	if (!pp)
 		return NULL;
+	pp->base.ops = &process_partition_ops;
 	pp->cfg = *cfg;
 	pthread_mutex_init(&pp->lock, NULL);
 	pp->ram_fd = pp->irq_fd = pp->control_sock = pp->control_guest_sock = -1;
@@ -889,9 +900,24 @@ const struct guest_memory *process_partition_memory(const struct process_partiti
 	return &pp->mem;
 }
 
+struct partition *process_partition_base(struct process_partition *pp)
+{
+	return &pp->base;
+}
+
 void process_partition_kick(struct process_partition *pp)
 {
 	kick(pp);
+}
+
+int process_partition_interrupt(struct process_partition *pp, uint32_t vp, uint8_t vector)
+{
+	if (vp >= pp->cfg.vp_count)
+		return -EINVAL;
+	pthread_mutex_lock(&pp->lock);
+	raise_vector(pp, vp, vector);
+	pthread_mutex_unlock(&pp->lock);
+	return 0;
 }
 
 void process_partition_get_stats(struct process_partition *pp,

@@ -22,6 +22,7 @@
 #include <sys/types.h>
 
 #include "hv.h"
+#include "partition.h"
 
 struct process_partition;
 
@@ -79,12 +80,20 @@ void process_partition_unlock(struct process_partition *pp);
 struct hv_partition *process_partition_hv(struct process_partition *pp);
 const struct guest_memory *process_partition_memory(const struct process_partition *pp);
 
+/* The partition interface to it (partition.h), for code that drives any
+ * backend. */
+struct partition *process_partition_base(struct process_partition *pp);
+
 /* Reference time now (100 ns units), for calls into hv. */
 uint64_t process_partition_now(const struct process_partition *pp);
 
 /* Tell the timer thread that deadlines changed (after hv calls made by the
  * owner that can arm timers). */
 void process_partition_kick(struct process_partition *pp);
+
+/* Raises `vector` on VP vp (its pending bit and its eventfd). 0 or -EINVAL
+ * for a VP the partition does not have. */
+int process_partition_interrupt(struct process_partition *pp, uint32_t vp, uint8_t vector);
 
 struct process_partition_stats {
 	uint64_t requests;        /* socket requests served */

@@ -142,7 +142,7 @@ bool kvm_platform_testdev_stats(struct kvm_platform *p, struct hv_testdev_stats 
 
 size_t kvm_platform_input(struct kvm_platform *p, const uint8_t *bytes, size_t len)
 {
-	return uart_receive(p->uart, bytes, len);
+	return p ? uart_receive(p->uart, bytes, len) : 0;
 }
 
 const char *kvm_platform_kernel_format(const struct kvm_platform *p)

@@ -68,7 +68,8 @@ void kvm_platform_unbind(struct kvm_platform *p);
 /* The Hyper-V test device's counters; false if it is not there. */
 bool kvm_platform_testdev_stats(struct kvm_platform *p, struct hv_testdev_stats *out);
 
-/* Console input for the guest; returns how many bytes the UART took. */
+/* Console input for the guest; returns how many bytes the UART took (0
+ * without a platform). */
 size_t kvm_platform_input(struct kvm_platform *p, const uint8_t *bytes, size_t len);
 
 /* What the boot loader recognised ("bzImage", "PVH ELF", "Multiboot"). */

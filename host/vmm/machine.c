@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The machine: the VMBus server on host/hv, over a process partition or a
- * KVM partition with its platform (kvm_platform.h).
+ * KVM partition with its platform (kvm_platform.h). Past building it, the
+ * machine drives either backend through the partition interface
+ * (partition.h).
  *
  * The glue is small: VMBus messages arrive as HvPostMessage on connections
  * 1 and 4, channel signals as HvSignalEvent on each open channel's
@@ -22,9 +24,8 @@
 
 struct machine {
 	struct machine_config cfg;
-	struct process_partition *pp; /* one of these two */
-	struct kvm_partition *kp;
-	struct kvm_platform *platform; /* with kp */
+	struct partition *partition;   /* the backend, KVM or process */
+	struct kvm_platform *platform; /* with KVM */
 	struct vmbus_server *vmbus;
 	struct ic_host *ic;
 	struct vmbus_echo *echo[MACHINE_MAX_ECHO];
@@ -35,32 +36,9 @@ struct machine {
 	bool crashed;            /* the guest reported a crash (atomic) */
 };
 
-/* ---- The partition, whichever it is ---- */
-
 static struct hv_partition *hv_of(struct machine *m)
 {
-	return m->kp ? kvm_partition_hv(m->kp) : process_partition_hv(m->pp);
-}
-
-static void partition_lock(struct machine *m)
-{
-	if (m->kp)
-		kvm_partition_lock(m->kp);
-	else
-		process_partition_lock(m->pp);
-}
-
-static void partition_unlock(struct machine *m)
-{
-	if (m->kp)
-		kvm_partition_unlock(m->kp);
-	else
-		process_partition_unlock(m->pp);
-}
-
-static const struct guest_memory *partition_memory(struct machine *m)
-{
-	return m->kp ? kvm_partition_memory(m->kp) : process_partition_memory(m->pp);
+	return partition_hv(m->partition);
 }
 
 /* ---- From host/hv into the server (partition lock held) ---- */
@@ -92,12 +70,14 @@ static uint16_t channel_signal(void *ctx, uint32_t vp, uint16_t flag)
 
 static void glue_lock(void *ctx)
 {
-	partition_lock(ctx);
+	struct machine *m = ctx;
+	partition_lock(m->partition);
 }
 
 static void glue_unlock(void *ctx)
 {
-	partition_unlock(ctx);
+	struct machine *m = ctx;
+	partition_unlock(m->partition);
 }
 
 static int glue_post(void *ctx, uint32_t vp, uint32_t sint, const void *msg, uint32_t len)
@@ -168,15 +148,11 @@ static const struct vmbus_server_ops glue_ops = {
 
 /* ---- Integration components ---- */
 
-/* The partition reference counter now: the process guest reads the same
- * TSC the host does; a KVM guest's TSC is offset, which its partition
- * accounts for. */
+/* The partition reference counter now, as the guest sees it. */
 static uint64_t ic_reference_time(void *ctx)
 {
 	struct machine *m = ctx;
-	if (m->kp)
-		return kvm_partition_now(m->kp);
-	return hv_ref_time(hv_of(m), __builtin_ia32_rdtsc());
+	return partition_now(m->partition);
 }
 
 static int attach_ic(struct machine *m)
@@ -215,7 +191,7 @@ int machine_add_disk(struct machine *m, uint32_t lun, const struct machine_disk 
 		struct storvsp_config scfg = {.workers = m->cfg.cpus < 4 ? 2 : 4,
 					      .log = m->cfg.log,
 					      .log_ctx = m->cfg.log_ctx};
-		int err = storvsp_add(m->vmbus, partition_memory(m), &scfg,
+		int err = storvsp_add(m->vmbus, partition_memory(m->partition), &scfg,
 				      &m->storage);
 		if (err)
 			return err;
@@ -267,21 +243,21 @@ int machine_remove_storage(struct machine *m)
 static int attach_vmbus(struct machine *m, char *why, size_t why_len)
 {
 	m->cfg.vmbus.vp_count = m->cfg.cpus;
-	m->vmbus = vmbus_server_new(&m->cfg.vmbus, partition_memory(m), &glue_ops, m);
+	m->vmbus = vmbus_server_new(&m->cfg.vmbus, partition_memory(m->partition), &glue_ops, m);
 	if (!m->vmbus)
 		return -errno;
-	partition_lock(m);
+	partition_lock(m->partition);
 	int err = hv_connection_add_message(hv_of(m), VMBUS_MESSAGE_CONNECTION_ID, vmbus_message,
 					    m);
 	if (!err)
 		err = hv_connection_add_message(hv_of(m), VMBUS_MESSAGE_CONNECTION_ID_4,
 						vmbus_message, m);
-	partition_unlock(m);
+	partition_unlock(m->partition);
 	for (uint32_t i = 0; !err && i < m->cfg.echo_devices; i++)
 		err = machine_add_echo(m, i);
 	for (uint32_t i = 0; !err && i < m->cfg.nic_count; i++) {
 		char nic_why[200];
-		err = netvsp_nic_add(m->vmbus, partition_memory(m), i, &m->cfg.nics[i],
+		err = netvsp_nic_add(m->vmbus, partition_memory(m->partition), i, &m->cfg.nics[i],
 				     m->cfg.log, m->cfg.log_ctx, &m->nics[i], nic_why,
 				     sizeof(nic_why));
 		if (err)
@@ -345,7 +321,11 @@ static int new_process_partition(struct machine *m)
 		.crash = guest_crashed,
 		.crash_ctx = m,
 	};
-	return process_partition_new(&pcfg, &m->pp);
+	struct process_partition *pp;
+	int err = process_partition_new(&pcfg, &pp);
+	if (!err)
+		m->partition = process_partition_base(pp);
+	return err;
 }
 
 /* The platform first: the partition routes port I/O to it. */
@@ -380,15 +360,12 @@ static int new_kvm_partition(struct machine *m, char *why, size_t why_len)
 		.crash_ctx = m,
 	};
 	m->cfg.vmbus.log_milestones = true;
-	err = kvm_partition_new(&kc, &m->kp);
-	if (!err)
-		err = kvm_platform_boot(m->platform, m->kp, why, why_len);
-	return err;
-}
-
-static int launch(struct machine *m)
-{
-	return m->kp ? kvm_partition_launch(m->kp) : process_partition_launch(m->pp);
+	struct kvm_partition *kp;
+	err = kvm_partition_new(&kc, &kp);
+	if (err)
+		return err;
+	m->partition = kvm_partition_base(kp);
+	return kvm_platform_boot(m->platform, kp, why, why_len);
 }
 
 int machine_start(const struct machine_config *cfg, struct machine **out, char *why,
@@ -413,7 +390,7 @@ int machine_start(const struct machine_config *cfg, struct machine **out, char *
 	if (!err)
 		err = attach_vmbus(m, why, why_len);
 	if (!err)
-		err = launch(m);
+		err = partition_launch(m->partition);
 	if (err) {
 		machine_stop(m);
 		return err;
@@ -424,7 +401,7 @@ int machine_start(const struct machine_config *cfg, struct machine **out, char *
 
 size_t machine_console_input(struct machine *m, const uint8_t *bytes, size_t len)
 {
-	return m->platform ? kvm_platform_input(m->platform, bytes, len) : 0;
+	return kvm_platform_input(m->platform, bytes, len);
 }
 
 bool machine_testdev_stats(struct machine *m, struct hv_testdev_stats *out)
@@ -434,24 +411,19 @@ bool machine_testdev_stats(struct machine *m, struct hv_testdev_stats *out)
 
 int machine_wait(struct machine *m, int timeout_ms, int *status)
 {
-	return m->kp ? kvm_partition_wait(m->kp, timeout_ms, status)
-		     : process_partition_wait(m->pp, timeout_ms, status);
+	return partition_wait(m->partition, timeout_ms, status);
 }
 
 /* Guest and partition threads first, then the devices and the server
  * while hv still exists, then the partition. */
 void machine_stop(struct machine *m)
 {
-	if (m->kp)
-		kvm_partition_halt(m->kp);
-	else if (m->pp)
-		process_partition_halt(m->pp);
+	if (m->partition)
+		partition_halt(m->partition);
 	detach_vmbus(m);
 	kvm_platform_unbind(m->platform);
-	if (m->kp)
-		kvm_partition_stop(m->kp);
-	else if (m->pp)
-		process_partition_stop(m->pp);
+	if (m->partition)
+		partition_stop(m->partition);
 	kvm_platform_free(m->platform);
 	free(m);
 }
@@ -499,8 +471,8 @@ int machine_add_nic(struct machine *m, const struct netvsp_nic_opts *o, uint32_t
 		snprintf(why, len, "no room for another NIC (at most %u)", MACHINE_MAX_NICS);
 		return -ENOSPC;
 	}
-	int err = netvsp_nic_add(m->vmbus, partition_memory(m), i, o, m->cfg.log, m->cfg.log_ctx,
-				 &m->nics[i], why, len);
+	int err = netvsp_nic_add(m->vmbus, partition_memory(m->partition), i, o, m->cfg.log,
+				 m->cfg.log_ctx, &m->nics[i], why, len);
 	if (!err)
 		*nic = i;
 	return err;
@@ -527,7 +499,7 @@ int machine_set_nic_link(struct machine *m, uint32_t i, bool up)
 void machine_get_info(struct machine *m, struct machine_info *out)
 {
 	*out = (struct machine_info){
-		.partition = m->kp ? "kvm" : "process",
+		.partition = partition_name(m->partition),
 		.cpus = m->cfg.cpus,
 		.memory = m->cfg.memory,
 		.uptime_ns = glue_now_ns(m) - m->started_ns,
@@ -553,20 +525,5 @@ void machine_for_each_device(struct machine *m,
 
 bool machine_failed(struct machine *m, char *why, size_t len)
 {
-	bool failed;
-	const char *failure;
-	struct process_partition_stats ps;
-	struct kvm_partition_stats ks;
-	if (m->kp) {
-		kvm_partition_get_stats(m->kp, &ks);
-		failed = ks.failed;
-		failure = ks.failure;
-	} else {
-		process_partition_get_stats(m->pp, &ps);
-		failed = ps.failed;
-		failure = ps.failure;
-	}
-	if (failed && why)
-		snprintf(why, len, "%s", failure);
-	return failed;
+	return partition_failed(m->partition, why, len);
 }

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A virtual machine as hvkit assembles it: a partition (today the process
- * partition; KVM next), the Hyper-V interface on it, the VMBus server wired
- * to that interface, and the devices behind the server.
+ * A virtual machine as hvkit assembles it: a partition (the process or the
+ * KVM backend), the Hyper-V interface on it, the VMBus server wired to that
+ * interface, and the devices behind the server.
  */
 #ifndef HVKIT_MACHINE_H
 #define HVKIT_MACHINE_H
@@ -76,8 +76,7 @@ struct storvsp;
 int machine_start(const struct machine_config *cfg, struct machine **out, char *why,
 		  size_t why_len);
 
-/* Waits for the guest to end (see process_partition_wait and
- * kvm_partition_wait). */
+/* Waits for the guest to end (see partition_wait). */
 int machine_wait(struct machine *m, int timeout_ms, int *status);
 
 void machine_stop(struct machine *m);

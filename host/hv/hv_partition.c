@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The partition: configuration, reference time and the TSC page, CPUID,
- * the partition-wide MSRs (guest OS id, hypercall page, reference TSC,
- * frequencies, crash, invariant TSC), logging and observation.
+ * The hypervisor interface's partition-wide state (struct hv_partition;
+ * the backends that run a partition are host/partition): configuration,
+ * reference time and the TSC page, CPUID, the partition-wide MSRs (guest
+ * OS id, hypercall page, reference TSC, frequencies, crash, invariant
+ * TSC), logging and observation.
  *
  * Facts from Linux 6.1: arch/x86/kernel/cpu/mshyperv.c (detection and the
  * feature words it reads), arch/x86/hyperv/hv_init.c (guest OS id,
