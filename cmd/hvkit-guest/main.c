@@ -38,6 +38,7 @@
 #include "hv_guest.h"
 #include "hvkit/proto/echo.h"
 #include "hvkit/vmbus_classes.h"
+#include "ic_fcopy_dir.h"
 #include "ic_guest.h"
 #include "posix.h"
 #include "process_guest.h"
@@ -449,7 +450,7 @@ int main(int argc, char **argv)
 	if (client)
 		devices = guest_devices_new(client, &guest, &err);
 	if (!client || !devices || vmbus_client_register_driver(client, &echo_driver) ||
-	    (err = ic_guest_register(client, &icc, &ics)) ||
+	    (err = ic_guest_register(client, guest.port, &icc, &ics)) ||
 	    (err = vmbus_client_connect(client))) {
 		fprintf(stderr, "hvkit-guest: VMBus connect failed: %s\n", strerror(-err));
 		return 1;

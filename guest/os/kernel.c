@@ -310,7 +310,7 @@ static int vmbus(void)
 		.ops = {.shutdown = on_shutdown, .time_sample = on_time_sample},
 	};
 	struct ic_guest *ics = NULL;
-	err = ic_guest_register(c, &icc, &ics);
+	err = ic_guest_register(c, guest.port, &icc, &ics);
 	struct storvsc_driver *sd = NULL;
 	struct storvsc_config scc = {.sub_channels = UINT32_MAX,
 				     .attached = on_storvsc_attached,

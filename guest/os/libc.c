@@ -1,12 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* What the compiler and the guest libraries expect from a C library: the
- * memory and string functions, and a heap. */
+ * memory and string functions. The library's heap is the port's
+ * (port.c, heap.h). */
 #include <stddef.h>
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
-
-#include "os.h"
 
 void *memcpy(void *dst, const void *src, size_t n)
 {
@@ -65,39 +63,4 @@ int strcmp(const char *a, const char *b)
 char *strcpy(char *dst, const char *src)
 {
 	return memcpy(dst, src, strlen(src) + 1);
-}
-
-/* ---- The heap: whole pages, a header page-count in front ----
- * The guest libraries allocate a handful of objects at start-up and a few
- * buffers per request; page granularity keeps this trivially correct. */
-
-#define HEAP_HEADER 16
-
-void *malloc(size_t n)
-{
-	if (n > (size_t)1 << 30)
-		return NULL;
-	uint32_t pages = (uint32_t)((n + HEAP_HEADER + 4095) / 4096);
-	uint8_t *p = pages_alloc(pages);
-	if (!p)
-		return NULL;
-	memcpy(p, &pages, sizeof(pages));
-	return p + HEAP_HEADER;
-}
-
-void *calloc(size_t count, size_t size)
-{
-	if (size && count > ((size_t)1 << 30) / size)
-		return NULL;
-	return malloc(count * size); /* pages come zeroed */
-}
-
-void free(void *ptr)
-{
-	if (!ptr)
-		return;
-	uint8_t *p = (uint8_t *)ptr - HEAP_HEADER;
-	uint32_t pages;
-	memcpy(&pages, p, sizeof(pages));
-	pages_free(p, pages);
 }

@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * hvkit-os's struct hv_port (guest/port/port.h): the CPU primitives, the
- * page allocator, IDT vectors with LAPIC EOI, spinlocks that also keep
- * interrupts off, events a halted VP waits for, and TSC time.
+ * page allocator and a heap over it (heap.h), IDT vectors with LAPIC EOI,
+ * spinlocks that also keep interrupts off, events a halted VP waits for,
+ * and TSC time.
  *
  * One VP for now: the VP index is the APIC id, and SMP start-up comes with
  * the next stage.
  */
 #include <errno.h>
 
+#include "heap.h"
 #include "os.h"
 #include "os_port.h"
 
@@ -137,6 +139,25 @@ static void port_unlock(void *ctx, struct hv_port_lock *l)
 	irq_restore(flags);
 }
 
+/* The heap, behind one of the port's own locks: handlers allocate too. */
+static struct heap heap;
+static struct hv_port_lock heap_lock;
+
+static void *port_alloc(void *ctx, size_t size)
+{
+	port_lock(ctx, &heap_lock);
+	void *p = heap_alloc(&heap, size);
+	port_unlock(ctx, &heap_lock);
+	return p;
+}
+
+static void port_free(void *ctx, void *p, size_t size)
+{
+	port_lock(ctx, &heap_lock);
+	heap_free(&heap, p, size);
+	port_unlock(ctx, &heap_lock);
+}
+
 static struct hv_port_event *port_event_new(void *ctx)
 {
 	(void)ctx;
@@ -215,6 +236,8 @@ const struct hv_port *os_port(void)
 		.alloc_pages = port_alloc_pages,
 		.free_pages = port_free_pages,
 		.gpa_of = port_gpa_of,
+		.alloc = port_alloc,
+		.free = port_free,
 		.set_vector_handler = port_set_vector_handler,
 		.lock_new = port_lock_new,
 		.lock_free = port_lock_free,

@@ -14,6 +14,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define HV_GPA_INVALID UINT64_MAX
@@ -44,6 +45,14 @@ struct hv_port {
 	void (*free_pages)(void *ctx, void *pages, uint32_t count);
 	/* GPA of a byte of memory from alloc_pages, or HV_GPA_INVALID. */
 	uint64_t (*gpa_of)(void *ctx, const void *p);
+
+	/* ---- Memory for the library's own objects ---- */
+	/* size (> 0) zeroed bytes, aligned for any object, usable from
+	 * handlers; not necessarily visible to the host. NULL if there is no
+	 * memory. free takes back what alloc gave, with the size asked for
+	 * (so a port's heap needs no header to know it); p NULL: nothing. */
+	void *(*alloc)(void *ctx, size_t size);
+	void (*free)(void *ctx, void *p, size_t size);
 
 	/* ---- Interrupts ---- */
 	/* fn(arg) runs on the VP that took the interrupt, with that VP

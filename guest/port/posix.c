@@ -11,7 +11,8 @@
  *    runs the handlers of the vectors it takes from the shared interrupt
  *    state, highest first.
  *  - Guest memory is the host's memfd, mapped once; alloc_pages is a first
- *    fit page allocator over it.
+ *    fit page allocator over it; alloc (the library's own objects) is the
+ *    process's heap.
  *
  * The host is not trusted: every reply is checked (hv_posix_check_reply)
  * before use, fds that should not have come are closed, and a broken or
@@ -573,6 +574,22 @@ static uint64_t port_gpa_of(void *ctx, const void *p)
 	return (uint64_t)(b - px->mem);
 }
 
+/* ---- port: the library's own objects ---- */
+
+/* The process's heap: the host never needs to see these. */
+static void *port_alloc(void *ctx, size_t size)
+{
+	(void)ctx;
+	return calloc(1, size);
+}
+
+static void port_free(void *ctx, void *p, size_t size)
+{
+	(void)ctx;
+	(void)size;
+	free(p);
+}
+
 /* ---- port: interrupts ---- */
 
 static int port_set_vector_handler(void *ctx, uint8_t vector, void (*fn)(void *arg), void *arg)
@@ -827,6 +844,8 @@ static struct hv_posix *px_new(int control_fd)
 		.alloc_pages = port_alloc_pages,
 		.free_pages = port_free_pages,
 		.gpa_of = port_gpa_of,
+		.alloc = port_alloc,
+		.free = port_free,
 		.set_vector_handler = port_set_vector_handler,
 		.lock_new = port_lock_new,
 		.lock_free = port_lock_free,

@@ -9,8 +9,10 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "heap_port.h"
 #include "ic_guest.h"
 
+static struct heap_port heap;
 static struct ic_guest *g;
 
 /* A NEGOTIATE offering framework 3.0 and the service's newest version. */
@@ -65,7 +67,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				.fcopy_complete = finish,
 				.fcopy_cancel = finish},
 		};
-		if (ic_guest_register(NULL, &cfg, &g))
+		heap_port_init(&heap, -1);
+		if (ic_guest_register(NULL, &heap.port, &cfg, &g))
 			return 0;
 	}
 	if (size < 1 || size - 1 > IC_MAX_PACKET)

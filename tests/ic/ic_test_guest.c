@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "hv_guest.h"
+#include "ic_fcopy_dir.h"
 #include "ic_guest.h"
 #include "posix.h"
 #include "process_guest.h"
@@ -99,7 +100,18 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	store = ic_kvp_store_new();
+	struct hv_guest_features f;
+	struct hv_guest_config gc = {0};
+	int err = hv_posix_connect_env(&px);
+	if (!err)
+		err = process_guest_enlighten(px, &guest, &gc, &f);
+	if (err) {
+		fprintf(stderr, "ic guest: set-up failed: %s\n", strerror(-err));
+		return 1;
+	}
+	store = ic_kvp_store_new(guest.port);
+	if (!store)
+		return 1;
 	cfg.ops = (struct ic_guest_ops){
 		.shutdown = on_shutdown,
 		.reference_time = ref_time,
@@ -115,19 +127,10 @@ int main(int argc, char **argv)
 		.ctx = store,
 		.fcopy_ctx = copy_dir,
 	};
-	struct hv_guest_features f;
-	struct hv_guest_config gc = {0};
-	int err = hv_posix_connect_env(&px);
-	if (!err)
-		err = process_guest_enlighten(px, &guest, &gc, &f);
-	if (err) {
-		fprintf(stderr, "ic guest: set-up failed: %s\n", strerror(-err));
-		return 1;
-	}
 	struct vmbus_client_config cc = {0};
 	struct vmbus_client *client = vmbus_client_new(&guest, &cc, &err);
 	struct ic_guest *ics = NULL;
-	if (!client || (err = ic_guest_register(client, &cfg, &ics)) ||
+	if (!client || (err = ic_guest_register(client, guest.port, &cfg, &ics)) ||
 	    (err = vmbus_client_connect(client))) {
 		fprintf(stderr, "ic guest: connect failed: %s\n", strerror(-err));
 		return 1;

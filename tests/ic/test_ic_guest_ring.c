@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "heap_port.h"
 #include "hvkit/vmbus_classes.h"
 #include "ic_guest.h"
 #include "ring_buffer.h"
@@ -37,6 +38,7 @@ struct vmbus_client_channel {
 
 static struct {
 	struct vmbus_client client;
+	struct heap_port heap;
 	struct vmbus_client_channel ch;
 	struct vmbus_driver drv[IC_SERVICE_COUNT];
 	uint32_t ndrv;
@@ -117,9 +119,10 @@ static void kick(void)
 static struct ic_guest *bind_heartbeat(void)
 {
 	memset(&H, 0, sizeof(H));
+	heap_port_init(&H.heap, -1);
 	struct ic_guest_config cfg = {.services = 1u << IC_HEARTBEAT};
 	struct ic_guest *g;
-	assert_int_equal(ic_guest_register(&H.client, &cfg, &g), 0);
+	assert_int_equal(ic_guest_register(&H.client, &H.heap.port, &cfg, &g), 0);
 	const struct hv_guid hb = VMBUS_CLASS_HEARTBEAT;
 	for (uint32_t i = 0; i < H.ndrv; i++)
 		if (!memcmp(&H.drv[i].class_id, &hb, sizeof(hb)))

@@ -13,10 +13,13 @@
 
 #include <cmocka.h>
 
+#include "heap_port.h"
+#include "ic_fcopy_dir.h"
 #include "ic_guest.h"
 #include "ic_host.h"
 
 static uint8_t buf[IC_MAX_PACKET];
+static struct heap_port heap; /* what the guests here allocate from */
 static const uint32_t util_fw[] = {IC_FW_VERSION_3, IC_FW_VERSION_1};
 
 static struct ic_msg_hdr hdr(void)
@@ -101,6 +104,17 @@ static uint64_t ref_now(void *ctx)
 	return 5000;
 }
 
+/* Every service negotiated at its newest version. */
+static void negotiate_all(struct ic_guest *g)
+{
+	for (int s = 0; s < IC_SERVICE_COUNT; s++) {
+		uint32_t n;
+		const uint32_t *list = ic_service_versions((enum ic_service)s, &n);
+		uint32_t len = offer(util_fw, 1, list, 1);
+		assert_int_equal(ic_guest_handle(g, (enum ic_service)s, buf, len, sizeof(buf)), len);
+	}
+}
+
 static struct ic_guest *guest(void)
 {
 	static const char *const intrinsic[] = {"OSName", "hvkit", NULL, NULL};
@@ -109,13 +123,8 @@ static struct ic_guest *guest(void)
 		.ops = {.shutdown = on_shutdown, .reference_time = ref_now},
 	};
 	struct ic_guest *g;
-	assert_int_equal(ic_guest_register(NULL, &cfg, &g), 0);
-	for (int s = 0; s < IC_SERVICE_COUNT; s++) {
-		uint32_t n;
-		const uint32_t *list = ic_service_versions((enum ic_service)s, &n);
-		uint32_t len = offer(util_fw, 1, list, 1);
-		assert_int_equal(ic_guest_handle(g, (enum ic_service)s, buf, len, sizeof(buf)), len);
-	}
+	assert_int_equal(ic_guest_register(NULL, &heap.port, &cfg, &g), 0);
+	negotiate_all(g);
 	return g;
 }
 
@@ -261,7 +270,7 @@ static void vss_answers_as_linux(void **state)
 	ic_guest_free(g);
 
 	struct ic_guest_config cfg = {.ops = {.vss = vss_ok}};
-	assert_int_equal(ic_guest_register(NULL, &cfg, &g), 0);
+	assert_int_equal(ic_guest_register(NULL, &heap.port, &cfg, &g), 0);
 	uint32_t n;
 	len = offer(util_fw, 1, ic_service_versions(IC_VSS, &n), 1);
 	assert_int_equal(ic_guest_handle(g, IC_VSS, buf, len, sizeof(buf)), len);
@@ -291,7 +300,7 @@ static void fcopy_validates_names_and_sizes(void **state)
 	(void)state;
 	struct ic_guest_config cfg = {.ops = {.fcopy_start = fc_start, .fcopy_write = fc_write}};
 	struct ic_guest *g;
-	assert_int_equal(ic_guest_register(NULL, &cfg, &g), 0);
+	assert_int_equal(ic_guest_register(NULL, &heap.port, &cfg, &g), 0);
 	uint32_t n;
 	uint32_t len = offer(util_fw, 1, ic_service_versions(IC_FCOPY, &n), 1);
 	assert_int_equal(ic_guest_handle(g, IC_FCOPY, buf, len, sizeof(buf)), len);
@@ -330,6 +339,53 @@ static void fcopy_validates_names_and_sizes(void **state)
 	ic_guest_free(g);
 }
 
+/* Every allocation the drivers make can fail: registering says -ENOMEM
+ * and leaves nothing behind, a request is answered IC_E_FAIL, and the
+ * guest serves again once there is memory. */
+static void failing_port_allocations_are_survived(void **state)
+{
+	(void)state;
+	struct ic_guest_config cfg = {.ops = {.fcopy_start = fc_start}};
+	struct ic_guest *g = NULL;
+	const struct hv_port no_heap = {0};
+	assert_int_equal(ic_guest_register(NULL, &no_heap, &cfg, &g), -EINVAL);
+	struct heap_port h;
+	long allowed = 0;
+	int err;
+	for (;; allowed++) {
+		heap_port_init(&h, allowed);
+		if (!(err = ic_guest_register(NULL, &h.port, &cfg, &g)))
+			break;
+		assert_int_equal(err, -ENOMEM);
+		assert_int_equal(h.live, 0);
+	}
+	assert_true(allowed > 1); /* the drivers and the KVP store */
+	negotiate_all(g);
+	/* No memory for the request's copies, then none for the new entry. */
+	for (long more = 0; more < 2; more++) {
+		h.succeed = more;
+		uint32_t len = kvp_msg(IC_KVP_OP_SET, IC_KVP_POOL_EXTERNAL, "key", "value");
+		assert_int_equal(ic_guest_handle(g, IC_KVP, buf, len, sizeof(buf)), len);
+		assert_int_equal(hdr().status, IC_E_FAIL);
+	}
+	static struct ic_fcopy_start start;
+	start.hdr.operation = IC_FCOPY_START;
+	ic_utf8_to_utf16("f", (uint8_t *)start.file_name, sizeof(start.file_name));
+	ic_utf8_to_utf16("/d", (uint8_t *)start.path_name, sizeof(start.path_name));
+	uint32_t len = request(IC_FCOPY, &start, sizeof(start));
+	assert_int_equal(ic_guest_handle(g, IC_FCOPY, buf, len, sizeof(buf)), len);
+	assert_int_equal(hdr().status, IC_E_FAIL);
+	h.succeed = -1;
+	len = request(IC_FCOPY, &start, sizeof(start));
+	ic_guest_handle(g, IC_FCOPY, buf, len, sizeof(buf));
+	assert_int_equal(hdr().status, IC_S_OK);
+	len = kvp_msg(IC_KVP_OP_SET, IC_KVP_POOL_EXTERNAL, "key", "value");
+	ic_guest_handle(g, IC_KVP, buf, len, sizeof(buf));
+	assert_int_equal(hdr().status, IC_S_OK);
+	ic_guest_free(g);
+	assert_int_equal(h.live, 0);
+}
+
 static void fcopy_paths_stay_below_the_root(void **state)
 {
 	(void)state;
@@ -365,6 +421,7 @@ static void utf16_round_trip_and_refusals(void **state)
 
 int main(void)
 {
+	heap_port_init(&heap, -1);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(guest_picks_its_newest_common_versions),
 		cmocka_unit_test(no_common_version_answers_zero_counts),
@@ -374,6 +431,7 @@ int main(void)
 		cmocka_unit_test(kvp_set_get_enumerate_and_bad_input),
 		cmocka_unit_test(vss_answers_as_linux),
 		cmocka_unit_test(fcopy_validates_names_and_sizes),
+		cmocka_unit_test(failing_port_allocations_are_survived),
 		cmocka_unit_test(fcopy_paths_stay_below_the_root),
 		cmocka_unit_test(utf16_round_trip_and_refusals),
 	};

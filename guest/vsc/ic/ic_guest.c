@@ -5,7 +5,6 @@
  * sends answers and keeps the counters.
  */
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "ic_guest.h"
@@ -25,6 +24,7 @@ struct ic_gsvc {
 };
 
 struct ic_guest {
+	const struct hv_port *port; /* for this, the KVP store and requests' copies */
 	struct ic_guest_config cfg;
 	struct ic_kvp_store *store; /* the default KVP store */
 	struct ic_gsvc svc[IC_SERVICE_COUNT];
@@ -187,25 +187,29 @@ static int kvp_fill(struct ic_kvp_value *d, const char *key, const char *value)
 	return 0;
 }
 
-static uint32_t on_kvp(struct ic_gsvc *v, uint8_t *body, uint32_t body_len)
+/* A KVP request's working copies: too big for a handler's stack. */
+struct kvp_work {
+	struct ic_kvp_msg m;
+	char key[IC_KVP_MAX_KEY_SIZE * 3 / 2];
+	char val[IC_KVP_MAX_VALUE_SIZE * 3 / 2];
+};
+
+/* The request in w->m, of which body_len bytes came: its status, with
+ * w->m answered in place if IC_S_OK. */
+static uint32_t kvp_request(struct ic_guest *g, struct kvp_work *w, uint32_t body_len)
 {
-	struct ic_guest *g = v->g;
-	struct ic_kvp_msg *m = calloc(1, sizeof(*m));
-	char *key = malloc(IC_KVP_MAX_KEY_SIZE * 3 / 2), *val = malloc(IC_KVP_MAX_VALUE_SIZE * 3 / 2);
-	uint32_t status = IC_E_FAIL;
-	uint32_t klen = IC_KVP_MAX_KEY_SIZE * 3 / 2, vlen = IC_KVP_MAX_VALUE_SIZE * 3 / 2;
-	if (!m || !key || !val || body_len < sizeof(struct ic_kvp_hdr))
-		goto out;
-	memcpy(m, body, body_len < sizeof(*m) ? body_len : sizeof(*m));
+	struct ic_kvp_msg *m = &w->m;
+	char *key = w->key, *val = w->val;
+	const uint32_t klen = sizeof(w->key), vlen = sizeof(w->val);
 	uint32_t op = m->hdr.operation, pool = m->hdr.pool;
 	if (pool >= IC_KVP_POOL_COUNT)
-		goto out;
+		return IC_E_FAIL;
 	int err;
 	switch (op) {
 	case IC_KVP_OP_SET:
 		if (body_len < IC_KVP_VALUE_LEN ||
 		    ic_utf16_to_utf8(m->set.key, m->set.key_size, IC_KVP_MAX_KEY_SIZE, key, klen) < 0)
-			goto out;
+			return IC_E_FAIL;
 		/* Numbers are kept as decimal strings, as hv_kvp.c does. */
 		if (m->set.value_type == IC_KVP_REG_U32)
 			decimal(m->set.value_u32, val);
@@ -214,43 +218,47 @@ static uint32_t on_kvp(struct ic_gsvc *v, uint8_t *body, uint32_t body_len)
 		else if (m->set.value_type != IC_KVP_REG_SZ ||
 			 ic_utf16_to_utf8(m->set.value, m->set.value_size, IC_KVP_MAX_VALUE_SIZE,
 					  val, vlen) < 0)
-			goto out;
-		status = kvp_set(g, pool, key, val) ? IC_E_FAIL : IC_S_OK;
-		break;
+			return IC_E_FAIL;
+		return kvp_set(g, pool, key, val) ? IC_E_FAIL : IC_S_OK;
 	case IC_KVP_OP_GET:
 		if (body_len < IC_KVP_VALUE_LEN ||
 		    ic_utf16_to_utf8(m->get.key, m->get.key_size, IC_KVP_MAX_KEY_SIZE, key, klen) < 0)
-			goto out;
+			return IC_E_FAIL;
 		err = kvp_get(g, pool, key, val, vlen);
-		if (!err && !kvp_fill(&m->get, NULL, val))
-			status = IC_S_OK;
-		break;
+		return !err && !kvp_fill(&m->get, NULL, val) ? IC_S_OK : IC_E_FAIL;
 	case IC_KVP_OP_DELETE:
 		if (body_len < IC_KVP_DELETE_LEN ||
 		    ic_utf16_to_utf8(m->del.key, m->del.key_size, IC_KVP_MAX_KEY_SIZE, key, klen) < 0)
-			goto out;
-		status = kvp_delete(g, pool, key) ? IC_E_FAIL : IC_S_OK;
-		break;
+			return IC_E_FAIL;
+		return kvp_delete(g, pool, key) ? IC_E_FAIL : IC_S_OK;
 	case IC_KVP_OP_ENUMERATE:
 		if (body_len < IC_KVP_ENUMERATE_LEN)
-			goto out;
+			return IC_E_FAIL;
 		err = kvp_enumerate(g, pool, m->enumerate.index, key, klen, val, vlen);
 		/* The daemon ends the host's walk with HV_S_CONT. */
 		if (err == -ENOENT)
-			status = IC_S_CONT;
-		else if (!err && !kvp_fill(&m->enumerate.data, key, val))
-			status = IC_S_OK;
-		break;
+			return IC_S_CONT;
+		return !err && !kvp_fill(&m->enumerate.data, key, val) ? IC_S_OK : IC_E_FAIL;
 	default:
 		/* IP injection: hvkit's guests do not serve it. */
-		break;
+		return IC_E_FAIL;
 	}
+}
+
+static uint32_t on_kvp(struct ic_gsvc *v, uint8_t *body, uint32_t body_len)
+{
+	const struct hv_port *port = v->g->port;
+	if (body_len < sizeof(struct ic_kvp_hdr))
+		return IC_E_FAIL;
+	struct kvp_work *w = port->alloc(port->ctx, sizeof(*w));
+	if (!w)
+		return IC_E_FAIL;
+	size_t n = body_len < sizeof(w->m) ? body_len : sizeof(w->m);
+	memcpy(&w->m, body, n);
+	uint32_t status = kvp_request(v->g, w, body_len);
 	if (status == IC_S_OK)
-		memcpy(body, m, body_len < sizeof(*m) ? body_len : sizeof(*m));
-out:
-	free(m);
-	free(key);
-	free(val);
+		memcpy(body, &w->m, n);
+	port->free(port->ctx, w, sizeof(*w));
 	return status;
 }
 
@@ -293,6 +301,34 @@ static uint32_t fcopy_status(int err)
 				: IC_E_FAIL;
 }
 
+/* An fcopy START's working copies: too big for a handler's stack. */
+struct fcopy_start_work {
+	struct ic_fcopy_start m;
+	char path[IC_FCOPY_MAX_PATH * 3], name[IC_FCOPY_MAX_PATH * 3];
+};
+
+static uint32_t fcopy_start(struct ic_guest *g, void *ctx, const uint8_t *body,
+			    uint32_t body_len)
+{
+	const struct ic_guest_ops *ops = &g->cfg.ops;
+	if (body_len < sizeof(struct ic_fcopy_start) || !ops->fcopy_start)
+		return IC_E_FAIL;
+	struct fcopy_start_work *w = g->port->alloc(g->port->ctx, sizeof(*w));
+	if (!w)
+		return IC_E_FAIL;
+	struct ic_fcopy_start *m = &w->m;
+	uint32_t status = IC_E_FAIL;
+	memcpy(m, body, sizeof(*m));
+	if (ic_utf16_to_utf8((const uint8_t *)m->file_name, sizeof(m->file_name),
+			     sizeof(m->file_name), w->name, sizeof(w->name)) >= 0 &&
+	    ic_utf16_to_utf8((const uint8_t *)m->path_name, sizeof(m->path_name),
+			     sizeof(m->path_name), w->path, sizeof(w->path)) >= 0)
+		status = fcopy_status(ops->fcopy_start(ctx, w->path, w->name, m->copy_flags,
+						       m->file_size));
+	g->port->free(g->port->ctx, w, sizeof(*w));
+	return status;
+}
+
 static uint32_t on_fcopy(struct ic_gsvc *v, uint8_t *body, uint32_t body_len)
 {
 	const struct ic_guest_ops *ops = &v->g->cfg.ops;
@@ -302,24 +338,8 @@ static uint32_t on_fcopy(struct ic_gsvc *v, uint8_t *body, uint32_t body_len)
 		return DROP;
 	memcpy(&hdr, body, sizeof(hdr));
 	switch (hdr.operation) {
-	case IC_FCOPY_START: {
-		struct ic_fcopy_start *m = malloc(sizeof(*m));
-		char *path = malloc(IC_FCOPY_MAX_PATH * 3), *name = malloc(IC_FCOPY_MAX_PATH * 3);
-		uint32_t status = IC_E_FAIL;
-		if (m && path && name && body_len >= sizeof(*m) && ops->fcopy_start) {
-			memcpy(m, body, sizeof(*m));
-			if (ic_utf16_to_utf8((const uint8_t *)m->file_name, sizeof(m->file_name),
-					     sizeof(m->file_name), name, IC_FCOPY_MAX_PATH * 3) >= 0 &&
-			    ic_utf16_to_utf8((const uint8_t *)m->path_name, sizeof(m->path_name),
-					     sizeof(m->path_name), path, IC_FCOPY_MAX_PATH * 3) >= 0)
-				status = fcopy_status(ops->fcopy_start(ctx, path, name, m->copy_flags,
-								       m->file_size));
-		}
-		free(m);
-		free(path);
-		free(name);
-		return status;
-	}
+	case IC_FCOPY_START:
+		return fcopy_start(v->g, ctx, body, body_len);
 	case IC_FCOPY_WRITE: {
 		struct ic_fcopy_data *d = (struct ic_fcopy_data *)body;
 		uint64_t offset;
@@ -479,18 +499,21 @@ static uint32_t capped(const uint32_t *list, uint32_t count, uint32_t cap, uint3
 	return n;
 }
 
-int ic_guest_register(struct vmbus_client *c, const struct ic_guest_config *cfg,
-		      struct ic_guest **out)
+int ic_guest_register(struct vmbus_client *c, const struct hv_port *port,
+		      const struct ic_guest_config *cfg, struct ic_guest **out)
 {
-	struct ic_guest *g = calloc(1, sizeof(*g));
+	if (!port || !port->alloc || !port->free)
+		return -EINVAL;
+	struct ic_guest *g = port->alloc(port->ctx, sizeof(*g));
 	if (!g)
 		return -ENOMEM;
+	g->port = port;
 	g->cfg = *cfg;
 	if (!g->cfg.services)
 		g->cfg.services = IC_ALL_SERVICES;
-	g->store = ic_kvp_store_new();
+	g->store = ic_kvp_store_new(port);
 	if (!g->store) {
-		free(g);
+		port->free(port->ctx, g, sizeof(*g));
 		return -ENOMEM;
 	}
 	for (int i = 0; i < IC_SERVICE_COUNT; i++) {
@@ -527,7 +550,7 @@ void ic_guest_free(struct ic_guest *g)
 	if (!g)
 		return;
 	ic_kvp_store_free(g->store);
-	free(g);
+	g->port->free(g->port->ctx, g, sizeof(*g));
 }
 
 void ic_guest_status(struct ic_guest *g, enum ic_service svc, struct ic_guest_status *out)

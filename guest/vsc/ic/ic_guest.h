@@ -64,7 +64,8 @@ struct ic_guest_ops {
 	/* File copy: start (path: the host's directory, name: the file, both
 	 * UTF-8 and unchecked; flags IC_FCOPY_FLAG_*), write, complete,
 	 * cancel. 0 or a negative errno: -EEXIST, -ENOSPC, others. NULL:
-	 * refused. ic_fcopy_dir_* below implement them over a directory. */
+	 * refused. ic_fcopy_dir_* (guest/port/ic_fcopy_dir.h) implement them
+	 * over a directory of a POSIX file system. */
 	int (*fcopy_start)(void *ctx, const char *path, const char *name, uint32_t flags,
 			   uint64_t size);
 	int (*fcopy_write)(void *ctx, uint64_t offset, const void *data, uint32_t len);
@@ -89,10 +90,13 @@ struct ic_guest_config {
 struct ic_guest;
 
 /* Registers the drivers with the client (before vmbus_client_connect;
- * c NULL: none, for driving ic_guest_handle alone).
- * Free after the client has unloaded. */
-int ic_guest_register(struct vmbus_client *c, const struct ic_guest_config *cfg,
-		      struct ic_guest **out);
+ * c NULL: none, for driving ic_guest_handle alone). Their state, the KVP
+ * store's entries and each KVP or file-copy request's working copies come
+ * from port's alloc (the client's port, when there is a client): -EINVAL
+ * without one, -ENOMEM when it fails here; a request it fails is answered
+ * IC_E_FAIL. Free after the client has unloaded. */
+int ic_guest_register(struct vmbus_client *c, const struct hv_port *port,
+		      const struct ic_guest_config *cfg, struct ic_guest **out);
 void ic_guest_free(struct ic_guest *g);
 
 struct ic_guest_status {
@@ -124,7 +128,9 @@ uint32_t ic_guest_handle(struct ic_guest *g, enum ic_service svc, uint8_t *buf, 
 /* ---- The in-memory KVP store (the default) ---- */
 #define IC_KVP_STORE_MAX 256 /* entries per pool */
 struct ic_kvp_store;
-struct ic_kvp_store *ic_kvp_store_new(void);
+/* Entries come from port's alloc as they are set (a set it fails is
+ * -ENOSPC). */
+struct ic_kvp_store *ic_kvp_store_new(const struct hv_port *port);
 void ic_kvp_store_free(struct ic_kvp_store *s);
 /* ic_guest_ops-shaped functions over a store (ctx = the store). */
 int ic_kvp_store_set(void *store, uint32_t pool, const char *key, const char *value);
@@ -132,21 +138,5 @@ int ic_kvp_store_get(void *store, uint32_t pool, const char *key, char *value, s
 int ic_kvp_store_delete(void *store, uint32_t pool, const char *key);
 int ic_kvp_store_enumerate(void *store, uint32_t pool, uint32_t index, char *key,
 			   size_t ksize, char *value, size_t vsize);
-
-/* ---- File copy into a directory (POSIX; libhvkit-icvsc-posix) ----
- * Files land under root only: the host's path is taken relative to it
- * ("/a/b" and "a/b" alike), "." parts are skipped, ".." parts, empty names
- * and names with '/' are refused (-EACCES), and the walk opens each
- * directory with O_NOFOLLOW, so a symbolic link cannot lead out either. */
-struct ic_fcopy_dir;
-struct ic_fcopy_dir *ic_fcopy_dir_new(const char *root);
-void ic_fcopy_dir_free(struct ic_fcopy_dir *d);
-/* Pure: the relative path host path + name becomes, or -EACCES. */
-int ic_fcopy_relative(const char *path, const char *name, char *out, size_t size);
-int ic_fcopy_dir_start(void *dir, const char *path, const char *name, uint32_t flags,
-		       uint64_t size);
-int ic_fcopy_dir_write(void *dir, uint64_t offset, const void *data, uint32_t len);
-int ic_fcopy_dir_complete(void *dir);
-int ic_fcopy_dir_cancel(void *dir);
 
 #endif /* HVKIT_IC_GUEST_H */

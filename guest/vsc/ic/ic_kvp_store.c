@@ -6,7 +6,6 @@
  * come from interrupt context and the guest reads from process context.
  */
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "ic_guest.h"
@@ -17,6 +16,7 @@ struct kvp_entry {
 };
 
 struct ic_kvp_store {
+	const struct hv_port *port; /* entries come from its heap */
 	int busy;
 	uint32_t count[IC_KVP_POOL_COUNT];
 	struct kvp_entry *e[IC_KVP_POOL_COUNT][IC_KVP_STORE_MAX];
@@ -33,9 +33,22 @@ static void give(struct ic_kvp_store *s)
 	__atomic_store_n(&s->busy, 0, __ATOMIC_RELEASE);
 }
 
-struct ic_kvp_store *ic_kvp_store_new(void)
+struct ic_kvp_store *ic_kvp_store_new(const struct hv_port *port)
 {
-	return calloc(1, sizeof(struct ic_kvp_store));
+	struct ic_kvp_store *s = port->alloc(port->ctx, sizeof(*s));
+	if (s)
+		s->port = port;
+	return s;
+}
+
+static struct kvp_entry *entry_new(struct ic_kvp_store *s)
+{
+	return s->port->alloc(s->port->ctx, sizeof(struct kvp_entry));
+}
+
+static void entry_free(struct ic_kvp_store *s, struct kvp_entry *e)
+{
+	s->port->free(s->port->ctx, e, sizeof(*e));
 }
 
 void ic_kvp_store_free(struct ic_kvp_store *s)
@@ -44,8 +57,8 @@ void ic_kvp_store_free(struct ic_kvp_store *s)
 		return;
 	for (int p = 0; p < IC_KVP_POOL_COUNT; p++)
 		for (uint32_t i = 0; i < s->count[p]; i++)
-			free(s->e[p][i]);
-	free(s);
+			entry_free(s, s->e[p][i]);
+	s->port->free(s->port->ctx, s, sizeof(*s));
 }
 
 static int find(struct ic_kvp_store *s, uint32_t pool, const char *key)
@@ -66,7 +79,7 @@ int ic_kvp_store_set(void *store, uint32_t pool, const char *key, const char *va
 	int i = find(s, pool, key);
 	int err = 0;
 	if (i < 0) {
-		struct kvp_entry *e = s->count[pool] < IC_KVP_STORE_MAX ? calloc(1, sizeof(*e)) : NULL;
+		struct kvp_entry *e = s->count[pool] < IC_KVP_STORE_MAX ? entry_new(s) : NULL;
 		if (!e) {
 			err = -ENOSPC;
 		} else {
@@ -103,7 +116,7 @@ int ic_kvp_store_delete(void *store, uint32_t pool, const char *key)
 	take(s);
 	int i = find(s, pool, key);
 	if (i >= 0) {
-		free(s->e[pool][i]);
+		entry_free(s, s->e[pool][i]);
 		memmove(&s->e[pool][i], &s->e[pool][i + 1],
 			(s->count[pool] - (uint32_t)i - 1) * sizeof(s->e[pool][0]));
 		s->count[pool]--;

@@ -13,7 +13,6 @@
  * frees it reports it.
  */
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "hvkit/scsi.h"
@@ -53,7 +52,7 @@ struct chan {
 	uint8_t buf[512];
 	/* Room for any packet the receive ring can hold: one too big for buf
 	 * is still read (and dropped), or it would block the ring. */
-	uint8_t *big;
+	uint8_t big[RECV_RING_BYTES];
 };
 
 struct storvsc {
@@ -723,20 +722,16 @@ bool storvsc_disk(struct storvsc *s, uint8_t lun, struct storvsc_disk *out)
 
 static struct chan *open_chan(struct storvsc *s, struct vmbus_client_channel *ch)
 {
-	struct chan *c = calloc(1, sizeof(*c));
-	if (c)
-		c->big = malloc(RECV_RING_BYTES);
-	if (!c || !c->big) {
-		free(c);
+	const struct hv_port *port = s->port;
+	struct chan *c = port->alloc(port->ctx, sizeof(*c));
+	if (!c)
 		return NULL;
-	}
 	c->s = s;
 	c->ch = ch;
 	lock(s);
 	if (s->nchans >= MAX_CHANNELS) {
 		unlock(s);
-		free(c->big);
-		free(c);
+		port->free(port->ctx, c, sizeof(*c));
 		return NULL;
 	}
 	c->index = (uint16_t)s->nchans;
@@ -829,10 +824,8 @@ static void create_subchannels(struct storvsc *s)
 static void free_controller(struct storvsc *s)
 {
 	const struct hv_port *port = s->port;
-	for (uint32_t i = 0; i < s->nchans; i++) {
-		free(s->chans[i]->big);
-		free(s->chans[i]);
-	}
+	for (uint32_t i = 0; i < s->nchans; i++)
+		port->free(port->ctx, s->chans[i], sizeof(*s->chans[i]));
 	if (s->params)
 		port->free_pages(port->ctx, s->params, s->param_pages);
 	if (s->scratch)
@@ -841,14 +834,14 @@ static void free_controller(struct storvsc *s)
 		port->event_free(port->ctx, s->ctrl_ev);
 	if (s->lock)
 		port->lock_free(port->ctx, s->lock);
-	free(s->slots);
-	free(s);
+	port->free(port->ctx, s->slots, (size_t)s->nslots * sizeof(*s->slots));
+	port->free(port->ctx, s, sizeof(*s));
 }
 
 static struct storvsc *new_controller(struct storvsc_driver *d)
 {
 	const struct hv_port *port = d->guest->port;
-	struct storvsc *s = calloc(1, sizeof(*s));
+	struct storvsc *s = port->alloc(port->ctx, sizeof(*s));
 	if (!s)
 		return NULL;
 	s->drv = d;
@@ -857,7 +850,7 @@ static struct storvsc *new_controller(struct storvsc_driver *d)
 	s->vp_count = d->guest->config.vp_count;
 	s->nslots = d->cfg.queue_depth + 1;
 	s->param_pages = (s->nslots * PARAM_BYTES + PAGE - 1) / PAGE;
-	s->slots = calloc(s->nslots, sizeof(*s->slots));
+	s->slots = port->alloc(port->ctx, (size_t)s->nslots * sizeof(*s->slots));
 	s->params = port->alloc_pages(port->ctx, s->param_pages);
 	s->scratch = port->alloc_pages(port->ctx, 1);
 	s->ctrl_ev = port->event_new(port->ctx);
@@ -943,7 +936,10 @@ static void on_remove(void *ctx, struct vmbus_client_channel *ch)
 int storvsc_driver_register(struct vmbus_client *c, struct hv_guest *g,
 			    const struct storvsc_config *cfg, struct storvsc_driver **out)
 {
-	struct storvsc_driver *d = calloc(1, sizeof(*d));
+	const struct hv_port *port = g ? g->port : NULL;
+	if (!port || !port->alloc || !port->free)
+		return -EINVAL;
+	struct storvsc_driver *d = port->alloc(port->ctx, sizeof(*d));
 	if (!d)
 		return -ENOMEM;
 	d->client = c;
@@ -965,7 +961,7 @@ int storvsc_driver_register(struct vmbus_client *c, struct hv_guest *g,
 	};
 	int err = vmbus_client_register_driver(c, &d->vd);
 	if (err) {
-		free(d);
+		port->free(port->ctx, d, sizeof(*d));
 		return err;
 	}
 	*out = d;
@@ -981,7 +977,7 @@ void storvsc_driver_free(struct storvsc_driver *d)
 		d->controllers = s->next;
 		free_controller(s);
 	}
-	free(d);
+	d->guest->port->free(d->guest->port->ctx, d, sizeof(*d));
 }
 
 void storvsc_get_stats(struct storvsc *s, struct storvsc_stats *out)

@@ -110,7 +110,8 @@ struct storvsc_io {
 };
 
 /* Registers the driver with the client; it binds every controller offered
- * (one struct storvsc each, given through cfg->attached). */
+ * (one struct storvsc each, given through cfg->attached). Its state comes
+ * from the alloc of g's port (-EINVAL if the port has none). */
 struct storvsc_driver;
 int storvsc_driver_register(struct vmbus_client *c, struct hv_guest *g,
 			    const struct storvsc_config *cfg, struct storvsc_driver **out);

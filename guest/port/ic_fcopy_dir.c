@@ -2,7 +2,7 @@
 /*
  * File copy into a directory, for guests with POSIX files (the process
  * guest): the fcopy callbacks of ic_guest_ops over a root directory that
- * copied files cannot leave (see ic_guest.h).
+ * copied files cannot leave (see ic_fcopy_dir.h).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -12,7 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "ic_guest.h"
+#include "hvkit/proto/ic.h"
+#include "ic_fcopy_dir.h"
 
 struct ic_fcopy_dir {
 	int root;     /* O_PATH descriptor of the root */
