@@ -29,6 +29,7 @@
 #include "hv_testdev.h"
 #include "kvm_platform.h"
 #include "machine.h"
+#include "sandbox.h"
 #include "serial.h"
 
 /*
@@ -55,6 +56,7 @@ enum run_end {
 	RUN_GUEST_ENDED = 0, /* the guest powered off, reset, exited... (status) */
 	RUN_QUIT = 1,        /* hvkit ctl quit */
 	RUN_TIMED_OUT = 2,   /* --timeout */
+	RUN_SANDBOX_FAILED = 3, /* the sandbox could not be entered */
 	/* EXIT_SIGNAL_BASE + signal: SIGINT, SIGTERM or SIGHUP (--control) */
 };
 
@@ -78,6 +80,7 @@ struct run_options {
 	char max_version[16];
 	bool scramble;
 	bool no_ic;
+	bool no_sandbox; /* --sandbox off */
 	uint64_t gpadl_limit;
 	char guest[PATH_MAX];
 	const char *control; /* the control socket, or NULL */
@@ -151,6 +154,9 @@ static void usage(FILE *out)
 		"                         1 for hvkit's own guests)\n"
 		"  --copy-dir DIR         where the process guest puts files the host copies\n"
 		"                         (hvkit ctl copy); without it copies are refused\n"
+		"  --sandbox on|off       capabilities dropped and seccomp filters on every\n"
+		"                         thread once the machine runs (default on where\n"
+		"                         hvkit was built with it; docs/sandbox.md)\n"
 		"exit status: 0 the guest powered off (ACPI S5), or hvkit-os / the process\n"
 		"guest passed; 1 hvkit-os / the process guest failed a check; 2 bad usage;\n"
 		"4 the guest hibernated (ACPI S4); 6 the guest asked for a reset; 8 the\n"
@@ -299,6 +305,7 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 		{"disk", required_argument, NULL, 'k'},
 		{"ic", required_argument, NULL, 'i'},
 		{"kvm-device", required_argument, NULL, 'V'},
+		{"sandbox", required_argument, NULL, 'B'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -331,6 +338,21 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 		case 'D':
 			o->debug_exit = true;
 			break;
+		case 'B': {
+			bool on;
+			if (parse_on_off(optarg, &on)) {
+				fprintf(stderr, "hvkit run: --sandbox takes on or off, not '%s'\n",
+					optarg);
+				return 2;
+			}
+			if (on && !sandbox_available()) {
+				fprintf(stderr, "hvkit run: --sandbox on: this hvkit was built without "
+						"it (libseccomp and libcap-ng, -Dsandbox=enabled)\n");
+				return 2;
+			}
+			o->no_sandbox = !on;
+			break;
+		}
 		case 'S':
 			o->no_s4 = true;
 			break;
@@ -580,13 +602,64 @@ static void print_host_view(struct machine *m)
 	vmbus_server_for_each_channel(machine_vmbus(m), print_host_channel, NULL);
 }
 
+/* Before the machine starts, while hvkit is one thread: capabilities
+ * (CAP_NET_ADMIN stays while a TAP NIC may need it). */
+static int drop_privileges(const struct run_options *o)
+{
+	if (o->no_sandbox || !sandbox_available())
+		return 0;
+	bool tap = false;
+	for (uint32_t i = 0; i < o->nic_count; i++)
+		tap = tap || o->nics[i].backend == NETVSP_BACKEND_TAP;
+	char why[256];
+	int err = sandbox_drop_privileges(tap, why, sizeof(why));
+	if (err)
+		fprintf(stderr, "hvkit run: sandbox: %s\n", why);
+	return err;
+}
+
+static int stack_vcpu_filter(void *ctx)
+{
+	(void)ctx;
+	return sandbox_enter_vcpu();
+}
+
+/* Once the machine runs: the seccomp filters (docs/sandbox.md), the
+ * thread filter everywhere and the vCPU filter on KVM's vCPU threads (the
+ * process partition's guest is a process of the same user already). */
+static int enter_sandbox(const struct run_options *o, struct machine *m)
+{
+	if (o->no_sandbox || !sandbox_available())
+		return 0;
+	char why[256];
+	int err = sandbox_enter(why, sizeof(why));
+	if (err) {
+		fprintf(stderr, "hvkit run: sandbox: %s\n", why);
+		return err;
+	}
+	err = machine_on_vp_threads(m, stack_vcpu_filter, NULL);
+	bool vcpus = !err;
+	if (err == -ENOTSUP || err == -ESRCH) /* no vCPU threads, or no longer */
+		err = 0;
+	if (err) {
+		fprintf(stderr, "hvkit run: sandbox: the vCPU filter: %s\n", strerror(-err));
+		return err;
+	}
+	printf("hvkit: sandboxed: capabilities dropped, seccomp filter on every thread%s\n",
+	       vcpus ? ", vCPU filter on each vCPU" : "");
+	fflush(stdout);
+	return 0;
+}
+
 /* With a control socket the machine runs until a 'quit' request, SIGINT,
  * SIGTERM or SIGHUP (blocked in every thread, taken here), or the guest's
  * own end or --timeout, whichever comes first: enum run_end, or 128 + the
  * signal that stopped it, or -errno if the control socket cannot start. */
-static int run_controlled(struct machine *m, const char *path, const sigset_t *stop_signals,
-			  int64_t timeout_s, int *status)
+static int run_controlled(struct machine *m, const struct run_options *o,
+			  const sigset_t *stop_signals, int *status)
 {
+	const char *path = o->control;
+	int64_t timeout_s = o->timeout_s;
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	int64_t deadline = timeout_s ? now.tv_sec + timeout_s : INT64_MAX;
@@ -597,6 +670,10 @@ static int run_controlled(struct machine *m, const char *path, const sigset_t *s
 		return err;
 	printf("hvkit: control socket %s\n", path);
 	fflush(stdout);
+	if (enter_sandbox(o, m)) {
+		control_server_stop(srv);
+		return RUN_SANDBOX_FAILED;
+	}
 	if (machine_ic(m)) {
 		struct control_ic_provider ic = control_ic_provider(machine_ic(m));
 		control_server_set_ic(srv, &ic);
@@ -671,6 +748,8 @@ static int run_verdict(const struct run_options *o, bool builtin, int end, int s
 		fprintf(stderr, "hvkit run: the guest reported a crash\n");
 		return EXIT_CRASHED;
 	}
+	if (end == RUN_SANDBOX_FAILED)
+		return EXIT_HVKIT_FAILED;
 	if (end == RUN_TIMED_OUT) {
 		fprintf(stderr, "hvkit run: the guest did not finish in %lld s (--timeout)\n",
 			(long long)o->timeout_s);
@@ -924,6 +1003,10 @@ int cmd_run(int argc, char **argv)
 	/* A console or pipe reader that goes away is a write error, not the
 	 * end of the VMM. */
 	signal(SIGPIPE, SIG_IGN);
+	if (drop_privileges(&o)) {
+		close_serial(&serial);
+		return EXIT_HVKIT_FAILED;
+	}
 	char why[256];
 	err = machine_start(&cfg, &m, why, sizeof(why));
 	if (err == -ENODEV && cfg.partition == MACHINE_KVM && !o.partition_given &&
@@ -958,7 +1041,7 @@ int cmd_run(int argc, char **argv)
 	}
 	int status = 0, end;
 	if (o.control) {
-		end = run_controlled(m, o.control, &stop_signals, o.timeout_s, &status);
+		end = run_controlled(m, &o, &stop_signals, &status);
 		if (end < 0) {
 			fprintf(stderr, "hvkit run: cannot serve the control socket %s: %s\n",
 				o.control, strerror(-end));
@@ -967,6 +1050,8 @@ int cmd_run(int argc, char **argv)
 			close_serial(&serial);
 			return EXIT_HVKIT_FAILED;
 		}
+	} else if (enter_sandbox(&o, m)) {
+		end = RUN_SANDBOX_FAILED;
 	} else {
 		end = machine_wait(m, o.timeout_s ? (int)(o.timeout_s * 1000) : -1, &status)
 			      ? RUN_TIMED_OUT

@@ -39,6 +39,12 @@ struct kvm_vp {
 	size_t run_size;
 	pthread_t thread;
 	bool running;
+	/* Work for this thread (kvm_partition_on_vcpu_threads): set under
+	 * kp->lock, taken at the top of the run loop. */
+	int (*work)(void *ctx);
+	void *work_ctx;
+	bool work_pending; /* atomic */
+	int work_result;
 };
 
 struct kvm_partition {
@@ -46,6 +52,7 @@ struct kvm_partition {
 	struct kvm_partition_config cfg;
 	pthread_mutex_t lock; /* hv, stats, exit state */
 	pthread_cond_t ended_cond;
+	pthread_cond_t work_cond; /* a vCPU finished its work */
 	struct hv_partition *hv;
 	struct guest_memory mem;
 	int kvm_fd, vm_fd;
@@ -65,7 +72,8 @@ struct kvm_partition {
 
 /* The partition interface to it: no pause, resume, save or restore yet
  * (partition.h answers -ENOTSUP). */
-PARTITION_OPS(kvm_partition, "kvm");
+static int kvm_op_on_vp_threads(struct partition *p, int (*fn)(void *ctx), void *ctx);
+PARTITION_OPS(kvm_partition, "kvm", .on_vp_threads = kvm_op_on_vp_threads);
 
 /* ------------------------------------------------------------------ */
 /* Diagnostics and the end of the guest                                */
@@ -439,22 +447,94 @@ static int serve_exit(struct kvm_partition *kp, struct kvm_vp *v)
 	}
 }
 
+/* Ends this vCPU's pending work, if any, with result. */
+static void finish_work(struct kvm_vp *v, int result)
+{
+	struct kvm_partition *kp = v->kp;
+	pthread_mutex_lock(&kp->lock);
+	if (v->work_pending) {
+		v->work_result = result;
+		__atomic_store_n(&v->work_pending, false, __ATOMIC_SEQ_CST);
+		pthread_cond_broadcast(&kp->work_cond);
+	}
+	pthread_mutex_unlock(&kp->lock);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct kvm_vp *v = arg;
 	struct kvm_partition *kp = v->kp;
 
 	while (!__atomic_load_n(&kp->stopping, __ATOMIC_SEQ_CST)) {
+		if (__atomic_load_n(&v->work_pending, __ATOMIC_SEQ_CST)) {
+			finish_work(v, v->work(v->work_ctx));
+			continue;
+		}
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
-			if (errno == EINTR || errno == EAGAIN)
-				continue;
-			fail(kp, "VP %u: KVM_RUN: %s", v->index, strerror(errno));
-			break;
+			if (errno != EINTR && errno != EAGAIN) {
+				fail(kp, "VP %u: KVM_RUN: %s", v->index, strerror(errno));
+				break;
+			}
+			/* A kick: what asked for it (stopping, work) is seen at
+			 * the top. Cleared before that look, so a kick that
+			 * comes after it still stops the next KVM_RUN. */
+			__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+			continue;
 		}
 		if (serve_exit(kp, v) < 0)
 			break;
 	}
+	finish_work(v, -ESRCH);
 	return NULL;
+}
+
+static bool vcpus_running(struct kvm_partition *kp)
+{
+	for (uint32_t i = 0; i < kp->cfg.vp_count; i++)
+		if (!__atomic_load_n(&kp->vps[i].running, __ATOMIC_ACQUIRE))
+			return false;
+	return !__atomic_load_n(&kp->stopping, __ATOMIC_SEQ_CST);
+}
+
+static bool vcpu_work_pending(struct kvm_partition *kp)
+{
+	for (uint32_t i = 0; i < kp->cfg.vp_count; i++)
+		if (__atomic_load_n(&kp->vps[i].work_pending, __ATOMIC_SEQ_CST))
+			return true;
+	return false;
+}
+
+int kvm_partition_on_vcpu_threads(struct kvm_partition *kp, int (*fn)(void *ctx), void *ctx)
+{
+	pthread_mutex_lock(&kp->lock);
+	if (!vcpus_running(kp) || vcpu_work_pending(kp)) {
+		pthread_mutex_unlock(&kp->lock);
+		return -ESRCH;
+	}
+	for (uint32_t i = 0; i < kp->cfg.vp_count; i++) {
+		struct kvm_vp *v = &kp->vps[i];
+		v->work = fn;
+		v->work_ctx = ctx;
+		v->work_result = 0;
+		__atomic_store_n(&v->work_pending, true, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+		pthread_kill(v->thread, KICK_SIGNAL);
+	}
+	struct timespec deadline;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += 10;
+	int err = 0;
+	while (!err && vcpu_work_pending(kp))
+		err = -pthread_cond_timedwait(&kp->work_cond, &kp->lock, &deadline);
+	for (uint32_t i = 0; !err && i < kp->cfg.vp_count; i++)
+		err = kp->vps[i].work_result;
+	pthread_mutex_unlock(&kp->lock);
+	return err;
+}
+
+static int kvm_op_on_vp_threads(struct partition *p, int (*fn)(void *ctx), void *ctx)
+{
+	return kvm_partition_on_vcpu_threads(kvm_partition_of(p), fn, ctx);
 }
 
 /* ------------------------------------------------------------------ */
@@ -723,8 +803,10 @@ int kvm_partition_new(const struct kvm_partition_config *cfg, struct kvm_partiti
 	pthread_mutex_init(&kp->lock, NULL);
 	pthread_condattr_t attr;
 	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* kvm_partition_wait's deadline */
+	/* kvm_partition_wait's and on_vcpu_threads' deadlines */
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	pthread_cond_init(&kp->ended_cond, &attr);
+	pthread_cond_init(&kp->work_cond, &attr);
 	pthread_condattr_destroy(&attr);
 	kp->kvm_fd = kp->vm_fd = kp->ram_fd = -1;
 	kp->epoll_fd = kp->kick_fd = kp->timer_fd = -1;
@@ -852,6 +934,7 @@ void kvm_partition_stop(struct kvm_partition *kp)
 		munmap(kp->ram, kp->cfg.memory_size);
 	partition_close_fd(&kp->ram_fd);
 	pthread_cond_destroy(&kp->ended_cond);
+	pthread_cond_destroy(&kp->work_cond);
 	pthread_mutex_destroy(&kp->lock);
 	free(kp);
 }

@@ -136,6 +136,11 @@ void kvm_partition_kick(struct kvm_partition *kp);
 /* Raises `vector` on VP vp (an MSI to its APIC id). 0 or -errno. */
 int kvm_partition_interrupt(struct kvm_partition *kp, uint32_t vp, uint8_t vector);
 
+/* Runs fn(ctx) on every vCPU thread at its next exit (each is kicked out
+ * of KVM_RUN) and returns once all have: 0, fn's first error, -ESRCH when
+ * the vCPUs stop first, or -ETIMEDOUT after 10 s. */
+int kvm_partition_on_vcpu_threads(struct kvm_partition *kp, int (*fn)(void *ctx), void *ctx);
+
 /* Drives ISA interrupt line irq (0-15; the in-kernel PIC and IOAPIC) of
  * the legacy devices. 0 or -errno. */
 int kvm_partition_set_irq(struct kvm_partition *kp, uint32_t irq, bool level);

@@ -70,6 +70,11 @@ int partition_interrupt(struct partition *p, uint32_t vp, uint8_t vector)
 /* The optional operations: lifecycle and snapshot work fills them in;
  * until a backend does, the answer is that it cannot. */
 
+int partition_on_vp_threads(struct partition *p, int (*fn)(void *ctx), void *ctx)
+{
+	return p->ops->on_vp_threads ? p->ops->on_vp_threads(p, fn, ctx) : -ENOTSUP;
+}
+
 int partition_pause(struct partition *p)
 {
 	return p->ops->pause ? p->ops->pause(p) : -ENOTSUP;

@@ -55,6 +55,12 @@ struct partition_ops {
 	/* Raises `vector` on VP vp. Required. */
 	int (*interrupt)(struct partition *p, uint32_t vp, uint8_t vector);
 
+	/* Runs fn(ctx) on every VP's own thread, at its next exit, and
+	 * returns once all have: 0, fn's first error, or -errno. For what
+	 * must happen on those threads (the sandbox's vCPU filter). Optional:
+	 * NULL is -ENOTSUP. */
+	int (*on_vp_threads)(struct partition *p, int (*fn)(void *ctx), void *ctx);
+
 	/* VP control for lifecycle work: stop every VP where it is, and let
 	 * them run on. Optional: NULL is -ENOTSUP. */
 	int (*pause)(struct partition *p);
@@ -97,6 +103,7 @@ const struct guest_memory *partition_memory(struct partition *p);
 int partition_interrupt(struct partition *p, uint32_t vp, uint8_t vector);
 
 /* 0, -ENOTSUP where the backend cannot, or another -errno. */
+int partition_on_vp_threads(struct partition *p, int (*fn)(void *ctx), void *ctx);
 int partition_pause(struct partition *p);
 int partition_resume(struct partition *p);
 int partition_save(struct partition *p, void *buf, size_t *len);

@@ -433,6 +433,11 @@ struct vmbus_server *machine_vmbus(struct machine *m)
 	return m->vmbus;
 }
 
+int machine_on_vp_threads(struct machine *m, int (*fn)(void *ctx), void *ctx)
+{
+	return partition_on_vp_threads(m->partition, fn, ctx);
+}
+
 int machine_add_echo(struct machine *m, uint32_t instance)
 {
 	if (echo_slot(m, instance, false) >= 0)

@@ -83,6 +83,11 @@ void machine_stop(struct machine *m);
 
 struct vmbus_server *machine_vmbus(struct machine *m);
 
+/* Runs fn(ctx) on every VP's own thread (partition_on_vp_threads): 0,
+ * fn's first error, or -ENOTSUP where the partition has no VP threads of
+ * its own to offer (the process partition). */
+int machine_on_vp_threads(struct machine *m, int (*fn)(void *ctx), void *ctx);
+
 /* Hot-plugs an echo device with this instance number / unplugs it. */
 int machine_add_echo(struct machine *m, uint32_t instance);
 int machine_remove_echo(struct machine *m, uint32_t instance);
