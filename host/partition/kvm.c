@@ -19,11 +19,17 @@
 #include <unistd.h>
 #include <x86intrin.h>
 
+#include "auto_eoi.h"
 #include "kvm.h"
 #include "partition_common.h"
 
 /* The signal that kicks a vCPU thread out of KVM_RUN. */
 #define KICK_SIGNAL SIGUSR1
+/* How soon a vCPU with an auto-EOI vector not yet ended is kicked out of
+ * the guest again to look (reference time, 100 ns units: 50 us). */
+#define AUTO_EOI_RECHECK 500
+/* The x2APIC EOI register as an MSR (SDM: x2APIC register address space). */
+#define MSR_X2APIC_EOI 0x80Bu
 /* CPUID entries: KVM's list plus the Hyper-V leaves. */
 #define MAX_CPUID_ENTRIES 256
 /* The LAPIC's MSI window: address 0xFEE00000 | destination APIC id << 12. */
@@ -45,6 +51,11 @@ struct kvm_vp {
 	void *work_ctx;
 	bool work_pending; /* atomic */
 	int work_result;
+	/* Auto-EOI vectors sent and not yet ended (auto_eoi.h), under
+	 * kp->lock; auto_eoi_pending (atomic) says the set is not empty. */
+	struct vector_set auto_eoi;
+	bool auto_eoi_pending;
+	bool auto_eoi_xapic_logged;
 };
 
 struct kvm_partition {
@@ -163,13 +174,23 @@ static int send_msi(struct kvm_partition *kp, uint32_t vp, uint8_t vector)
 	return ioctl(kp->vm_fd, KVM_SIGNAL_MSI, &msi) < 0 ? -errno : 0;
 }
 
+/* hv calls hold kp->lock. An auto-EOI vector is remembered for the vCPU
+ * to end once the guest has taken it (auto_eoi.h), and the timer thread
+ * woken to see that the vCPU comes out to look. */
 static void hv_inject(void *ctx, uint32_t vp, uint8_t vector, bool auto_eoi)
 {
 	struct kvm_partition *kp = ctx;
-	(void)auto_eoi; /* not offered: the guest EOIs its LAPIC */
 
-	if (vp < kp->cfg.vp_count && send_msi(kp, vp, vector) == 0)
-		kp->stats.interrupts++; /* hv calls hold the lock */
+	if (vp >= kp->cfg.vp_count || send_msi(kp, vp, vector))
+		return;
+	kp->stats.interrupts++;
+	if (auto_eoi) {
+		struct kvm_vp *v = &kp->vps[vp];
+		vector_set_add(&v->auto_eoi, vector);
+		__atomic_store_n(&v->auto_eoi_pending, true, __ATOMIC_SEQ_CST);
+		kp->stats.auto_eoi_sent++;
+		eventfd_write(kp->kick_fd, 1);
+	}
 }
 
 static void hv_timers_changed(void *ctx)
@@ -275,6 +296,32 @@ uint64_t kvm_partition_now(const struct kvm_partition *kp)
 	return hv_ref_time(kp->hv, __rdtsc() + kp->tsc_offset);
 }
 
+/* Brings a vCPU out of the guest (KVM_RUN returns at once if it is not
+ * in it yet). */
+static void kick_vcpu(struct kvm_vp *v)
+{
+	__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&v->running, __ATOMIC_ACQUIRE))
+		pthread_kill(v->thread, KICK_SIGNAL);
+}
+
+/* vCPUs with auto-EOI vectors not yet ended are kicked out to look, again
+ * every AUTO_EOI_RECHECK while the guest has not taken them: the bound on
+ * how long such a vector can hold back lower ones. Returns when to look
+ * next (UINT64_MAX: nothing outstanding). */
+static uint64_t kick_for_auto_eoi(struct kvm_partition *kp, uint64_t now)
+{
+	bool any = false;
+	for (uint32_t i = 0; i < kp->cfg.vp_count; i++) {
+		struct kvm_vp *v = &kp->vps[i];
+		if (__atomic_load_n(&v->auto_eoi_pending, __ATOMIC_SEQ_CST)) {
+			kick_vcpu(v);
+			any = true;
+		}
+	}
+	return any ? now + AUTO_EOI_RECHECK : UINT64_MAX;
+}
+
 static void rearm_timers(struct kvm_partition *kp)
 {
 	pthread_mutex_lock(&kp->lock);
@@ -282,7 +329,8 @@ static void rearm_timers(struct kvm_partition *kp)
 	uint64_t next = hv_scan(kp->hv, now);
 	kp->stats.timer_scans++;
 	pthread_mutex_unlock(&kp->lock);
-	partition_arm_timer(kp->timer_fd, now, next);
+	uint64_t recheck = kick_for_auto_eoi(kp, now);
+	partition_arm_timer(kp->timer_fd, now, recheck < next ? recheck : next);
 }
 
 static void *timer_thread(void *arg)
@@ -447,6 +495,51 @@ static int serve_exit(struct kvm_partition *kp, struct kvm_vp *v)
 	}
 }
 
+/* An EOI written to the x2APIC EOI register, as the guest would: ends the
+ * highest in-service vector and nothing else (no other LAPIC state is
+ * written, so an interrupt that arrives meanwhile is not lost, as it
+ * would be with KVM_SET_LAPIC). False where the LAPIC is in xAPIC mode. */
+static bool x2apic_eoi(struct kvm_vp *v)
+{
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry entry;
+	} msrs = {.hdr.nmsrs = 1, .entry.index = MSR_X2APIC_EOI};
+	return ioctl(v->fd, KVM_SET_MSRS, &msrs) == 1;
+}
+
+/* At an exit of this vCPU: ends the auto-EOI vectors the guest has taken
+ * (auto_eoi.h). */
+static void settle_auto_eoi(struct kvm_partition *kp, struct kvm_vp *v)
+{
+	struct kvm_lapic_state lapic;
+	if (ioctl(v->fd, KVM_GET_LAPIC, &lapic) < 0)
+		return;
+	struct vector_set irr, isr;
+	auto_eoi_read_lapic(lapic.regs, &irr, &isr);
+	pthread_mutex_lock(&kp->lock);
+	unsigned vanished = 0;
+	int end = auto_eoi_next(&v->auto_eoi, &irr, &isr, &vanished);
+	kp->stats.auto_eoi_vanished += vanished;
+	if (end >= 0 && x2apic_eoi(v)) {
+		auto_eoi_ended(&v->auto_eoi, &irr, (unsigned)end);
+		kp->stats.auto_eoi_ended++;
+	} else if (end >= 0) {
+		/* KVM_SET_LAPIC could end it, but would write back IRR as read
+		 * here and lose an IPI or device interrupt that came since. */
+		vector_set_del(&v->auto_eoi, (unsigned)end);
+		kp->stats.auto_eoi_xapic++;
+		if (!v->auto_eoi_xapic_logged)
+			log_line(kp, "VP %u: auto-EOI vector %d with the LAPIC in xAPIC mode: "
+				     "hvkit ends auto-EOI in x2APIC mode only (docs/kvm.md)",
+				 v->index, end);
+		v->auto_eoi_xapic_logged = true;
+	}
+	__atomic_store_n(&v->auto_eoi_pending, !vector_set_empty(&v->auto_eoi),
+			 __ATOMIC_SEQ_CST);
+	pthread_mutex_unlock(&kp->lock);
+}
+
 /* Ends this vCPU's pending work, if any, with result. */
 static void finish_work(struct kvm_vp *v, int result)
 {
@@ -470,6 +563,8 @@ static void *vcpu_thread(void *arg)
 			finish_work(v, v->work(v->work_ctx));
 			continue;
 		}
+		if (__atomic_load_n(&v->auto_eoi_pending, __ATOMIC_SEQ_CST))
+			settle_auto_eoi(kp, v);
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno != EINTR && errno != EAGAIN) {
 				fail(kp, "VP %u: KVM_RUN: %s", v->index, strerror(errno));
@@ -729,7 +824,10 @@ static int make_hv(struct kvm_partition *kp)
 		 * Linux guest skips its LAPIC calibration. */
 		.features = features,
 		.apic_hz = 1000000000,
+		/* As Hyper-V with APIC virtualization: auto-EOI works, but a
+		 * plain EOI is cheaper here (no look at the LAPIC). */
 		.deprecate_auto_eoi = true,
+		.auto_eoi_supported = true,
 		.log_milestones = kp->cfg.log_milestones,
 		.hypercall_code = code,
 		.hypercall_code_len = kvm_partition_hypercall_code(code, sizeof(code)),

@@ -152,6 +152,10 @@ struct kvm_partition_stats {
 	uint64_t pio_exits;    /* other port I/O */
 	uint64_t interrupts;   /* MSIs sent */
 	uint64_t timer_scans;  /* timer thread wake-ups */
+	uint64_t auto_eoi_sent;     /* auto-EOI SINT interrupts sent */
+	uint64_t auto_eoi_ended;    /* ended by hvkit once taken (x2APIC EOI) */
+	uint64_t auto_eoi_vanished; /* found in neither IRR nor ISR: ended already */
+	uint64_t auto_eoi_xapic;    /* taken with the LAPIC in xAPIC mode: not ended */
 	bool exited;           /* the guest ended ... */
 	int exit_status;       /* ... with this status */
 	bool failed;           /* the VM stopped on an error ... */

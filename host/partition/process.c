@@ -172,7 +172,7 @@ static void raise_vector(struct process_partition *pp, uint32_t vp, uint8_t vect
 static void hv_inject(void *ctx, uint32_t vp, uint8_t vector, bool auto_eoi)
 {
 	struct process_partition *pp = ctx;
-	(void)auto_eoi; /* nothing to complete: there is no APIC */
+	(void)auto_eoi; /* nothing to end: there is no APIC */
 
 	if (vp < pp->cfg.vp_count)
 		raise_vector(pp, vp, vector); /* hv calls hold the lock */
@@ -618,6 +618,9 @@ static int make_hv(struct process_partition *pp)
 		/* There is no LAPIC here, so no APIC frequency to report. */
 		.features = features & ~(uint32_t)HV_OFFER_FREQUENCY_MSRS,
 		.deprecate_auto_eoi = true,
+		/* No LAPIC, no in-service state: every vector is over once
+		 * delivered, auto-EOI or not. */
+		.auto_eoi_supported = true,
 		/* The guest calls us over its socket, never through the
 		 * hypercall page, so the page holds no code. */
 	};

@@ -42,6 +42,7 @@ enum kt_check {
 	KT_TSC_PAGE,          /* valid and agreeing with the counter */
 	KT_SYNIC_MESSAGE,     /* a host message arrives with its interrupt */
 	KT_STIMER_DIRECT,     /* stimer0 direct mode fires its vector */
+	KT_AUTO_EOI,          /* an auto-EOI SINT, taken and not EOIed, holds back no lower vector */
 	KT_CHECK_COUNT
 };
 
@@ -55,10 +56,18 @@ enum kt_check {
 #define KT_STIMER_VECTOR 0x41
 #define KT_PING_VECTOR 0x50
 #define KT_STOP_VECTOR 0x51
+/* The auto-EOI check: its SINT's vector, and one of a lower priority class
+ * that an auto-EOI vector left in service would hold back. */
+#define KT_AUTO_EOI_VECTOR 0x60
+#define KT_LOW_VECTOR 0x58
+/* KT_AUTO_EOI's report when the CPU has no x2APIC (where hvkit ends
+ * auto-EOI vectors). */
+#define KT_NO_X2APIC 0x99
 
 enum kt_request {
 	KT_REQ_POST_MESSAGE = 1, /* host: post one message to KT_SINT of VP 0 */
 	KT_REQ_BENCH_READY,      /* guest: waiting for KT_PING_VECTOR interrupts */
+	KT_REQ_AUTO_EOI,         /* host: post to KT_SINT, then send KT_LOW_VECTOR, to VP 0 */
 };
 
 #endif

@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "auto_eoi.h"
 #include "kvm.h"
 
 #define RAM_SIZE (64u * 1024)
@@ -169,6 +170,106 @@ static void test_msr_filter(void **state)
 		assert_int_equal(filter.ranges[i].nmsrs, 0);
 }
 
+/* A KVM_GET_LAPIC register page with these IRR and ISR vectors (-1 ends
+ * each list). */
+static void lapic_page(uint8_t regs[1024], const int *irr, const int *isr)
+{
+	memset(regs, 0, 1024);
+	for (; *irr >= 0; irr++)
+		regs[0x200 + *irr / 32 * 16 + *irr % 32 / 8] |= (uint8_t)(1u << (*irr % 8));
+	for (; *isr >= 0; isr++)
+		regs[0x100 + *isr / 32 * 16 + *isr % 32 / 8] |= (uint8_t)(1u << (*isr % 8));
+}
+
+static void test_lapic_banks(void **state)
+{
+	(void)state;
+	uint8_t regs[1024];
+	lapic_page(regs, (const int[]){0x31, 0xef, -1}, (const int[]){0xf3, -1});
+	struct vector_set irr, isr;
+	auto_eoi_read_lapic(regs, &irr, &isr);
+	assert_true(vector_set_has(&irr, 0x31) && vector_set_has(&irr, 0xef));
+	assert_false(vector_set_has(&irr, 0xf3) || vector_set_has(&irr, 0x30));
+	assert_int_equal(vector_set_highest(&isr), 0xf3);
+	assert_int_equal(vector_set_highest(&irr), 0xef);
+	struct vector_set none = {0};
+	assert_int_equal(vector_set_highest(&none), -1);
+	assert_true(vector_set_empty(&none));
+}
+
+/* Taken (in service, the highest): end it now; once ended it is no longer
+ * outstanding. */
+static void test_auto_eoi_taken(void **state)
+{
+	(void)state;
+	struct vector_set out = {0}, irr = {0}, isr = {0};
+	vector_set_add(&out, 0xf3);
+	vector_set_add(&isr, 0xf3);
+	vector_set_add(&isr, 0x41); /* a lower one in service beneath it */
+	unsigned vanished = 0;
+	assert_int_equal(auto_eoi_next(&out, &irr, &isr, &vanished), 0xf3);
+	assert_true(vector_set_has(&out, 0xf3)); /* until the caller ended it */
+	auto_eoi_ended(&out, &irr, 0xf3);
+	assert_true(vector_set_empty(&out));
+	assert_int_equal(vanished, 0);
+}
+
+/* Not taken yet (only requested): wait. */
+static void test_auto_eoi_not_taken(void **state)
+{
+	(void)state;
+	struct vector_set out = {0}, irr = {0}, isr = {0};
+	vector_set_add(&out, 0xf3);
+	vector_set_add(&irr, 0xf3);
+	unsigned vanished = 0;
+	assert_int_equal(auto_eoi_next(&out, &irr, &isr, &vanished), -1);
+	assert_true(vector_set_has(&out, 0xf3));
+	assert_int_equal(vanished, 0);
+}
+
+/* In service and requested again: end the one in service, keep waiting
+ * for the next. */
+static void test_auto_eoi_taken_and_requested_again(void **state)
+{
+	(void)state;
+	struct vector_set out = {0}, irr = {0}, isr = {0};
+	vector_set_add(&out, 0xf3);
+	vector_set_add(&irr, 0xf3);
+	vector_set_add(&isr, 0xf3);
+	unsigned vanished = 0;
+	assert_int_equal(auto_eoi_next(&out, &irr, &isr, &vanished), 0xf3);
+	auto_eoi_ended(&out, &irr, 0xf3);
+	assert_true(vector_set_has(&out, 0xf3));
+}
+
+/* Under a higher vector in service (a nested handler): an EOI would end
+ * that one, so wait. */
+static void test_auto_eoi_nested(void **state)
+{
+	(void)state;
+	struct vector_set out = {0}, irr = {0}, isr = {0};
+	vector_set_add(&out, 0x51);
+	vector_set_add(&isr, 0x51);
+	vector_set_add(&isr, 0xfd);
+	unsigned vanished = 0;
+	assert_int_equal(auto_eoi_next(&out, &irr, &isr, &vanished), -1);
+	assert_true(vector_set_has(&out, 0x51));
+}
+
+/* Neither requested nor in service: ended already (or a LAPIC that reads
+ * ISR as 0, as this machine's PVM): dropped and counted. */
+static void test_auto_eoi_vanished(void **state)
+{
+	(void)state;
+	struct vector_set out = {0}, irr = {0}, isr = {0};
+	vector_set_add(&out, 0xf3);
+	vector_set_add(&out, 0x22);
+	unsigned vanished = 0;
+	assert_int_equal(auto_eoi_next(&out, &irr, &isr, &vanished), -1);
+	assert_true(vector_set_empty(&out));
+	assert_int_equal(vanished, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -176,6 +277,12 @@ int main(void)
 		cmocka_unit_test(test_cpuid_list),
 		cmocka_unit_test(test_cpuid_list_full),
 		cmocka_unit_test(test_msr_filter),
+		cmocka_unit_test(test_lapic_banks),
+		cmocka_unit_test(test_auto_eoi_taken),
+		cmocka_unit_test(test_auto_eoi_not_taken),
+		cmocka_unit_test(test_auto_eoi_taken_and_requested_again),
+		cmocka_unit_test(test_auto_eoi_nested),
+		cmocka_unit_test(test_auto_eoi_vanished),
 	};
 	return cmocka_run_group_tests_name("kvm parts", tests, setup, teardown);
 }
