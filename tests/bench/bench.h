@@ -11,8 +11,17 @@ uint64_t bench_now_ns(void);
 /* The n-th CPU this process may run on, or -1 if there are fewer. */
 int bench_cpu(int n);
 
+/* How many CPUs this process may run on. */
+int bench_cpu_count(void);
+
 /* Pins the calling thread to cpu (nothing if cpu < 0). */
 void bench_pin(int cpu);
+
+/* The median of v[0..n) (sorts v). */
+double bench_median(double *v, int n);
+
+/* path = rel next to this program (the guests are built beside it). */
+void bench_path_near_self(const char *rel, char *path, size_t size);
 
 /* Keeps the compiler from dropping a copy whose result is never read. */
 static inline void bench_clobber(void *p)
@@ -35,5 +44,6 @@ int bench_kvm_main(int argc, char **argv);
 int bench_net_main(int argc, char **argv);
 int bench_slirp_main(int argc, char **argv); /* run by bench_net_main */
 int bench_storage_main(int argc, char **argv);
+int bench_scale_main(int argc, char **argv);
 
 #endif

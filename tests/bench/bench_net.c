@@ -7,12 +7,13 @@
  *                    fast as netvsc lets it; netvsp hands each frame to the
  *                    loopback backend as a sink. Timed on the host from the
  *                    first frame netvsp counts to the last.
- *   source -> guest: a host thread pushes frames into netvsp
- *                    (netvsp_receive_burst, 32 frames a call, saying
- *                    more follow, retrying while the guest's receive
- *                    sections are all taken); the guest (bench-rx) copies
- *                    them out in netvsc's rx callback. Timed from the first
- *                    frame accepted until the guest completed the last.
+ *   source -> guest: a host thread (hvkit-bench scale: one per queue)
+ *                    pushes frames into netvsp (netvsp_receive_burst, 32
+ *                    frames a call, saying more follow, retrying while
+ *                    the guest's receive sections are all taken); the
+ *                    guest (bench-rx) copies them out in netvsc's rx
+ *                    callback. Timed from the first frame accepted until
+ *                    the guest completed the last.
  *
  * The bound is the same frames copied between two threads over a plain
  * memcpy ring (one copy in, one copy out, as netvsc and netvsp each copy
@@ -34,6 +35,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "bench_net.h"
 #include "machine.h"
 #include "mini_ip_env.h"
 
@@ -104,10 +106,12 @@ static double bound_fps(uint32_t size, uint64_t count)
 
 /* ---- Through netvsc and netvsp ---- */
 
+/* A guest with a VP per queue of the NIC, so its channels go to VPs of
+ * their own. */
 static struct machine *start_with(const char *guest, char **gargv, struct netvsp_nic_opts *nic)
 {
 	struct machine_config cfg = {
-		.cpus = 1,
+		.cpus = nic->queues,
 		.memory = 64 << 20,
 		.guest_path = guest,
 		.guest_argv = gargv,
@@ -124,9 +128,9 @@ static struct machine *start_with(const char *guest, char **gargv, struct netvsp
 	return m;
 }
 
-static struct machine *start(const char *guest, char **gargv)
+static struct machine *start(const char *guest, char **gargv, uint32_t queues)
 {
-	struct netvsp_nic_opts nic = {.backend = NETVSP_BACKEND_SINK, .queues = 1};
+	struct netvsp_nic_opts nic = {.backend = NETVSP_BACKEND_SINK, .queues = queues};
 	return start_with(guest, gargv, &nic);
 }
 
@@ -153,7 +157,7 @@ static double guest_to_sink(const char *guest, uint32_t size, uint64_t count)
 	snprintf(n, sizeof(n), "%llu", (unsigned long long)count);
 	snprintf(s, sizeof(s), "%u", size);
 	char *gargv[] = {(char *)guest, "bench-tx", n, s, NULL};
-	struct machine *m = start(guest, gargv);
+	struct machine *m = start(guest, gargv, 1);
 	if (!m)
 		return -1;
 	struct netvsp *nic = machine_nic(m, 0);
@@ -178,59 +182,77 @@ static double guest_to_sink(const char *guest, uint32_t size, uint64_t count)
 	return (double)(count - first) * 1e9 / (double)(t1 - t0);
 }
 
-static double source_to_guest(const char *guest, uint32_t size, uint64_t count)
+/* ---- Frames from the host to the guest: a source thread per queue ---- */
+
+struct rx_source {
+	struct netvsp *nic;
+	uint32_t index, size, burst;
+	uint64_t count, deadline;
+	uint64_t t0, t1; /* its first frame accepted, its last */
+	int err;
+};
+
+/* Flows a source rotates over, one a burst: a burst stays one
+ * transfer-page packet on one channel, and over many bursts every source
+ * spreads over every channel (netvsp picks a frame's channel by a hash of
+ * its addresses). */
+#define RX_FLOWS 16
+
+/* Broadcast (the guest's filter takes it), a local EtherType, a source
+ * address per flow. */
+static void make_rx_frame(uint8_t frame[SLOT], uint32_t source, uint32_t flow)
 {
-	char n[32];
-	snprintf(n, sizeof(n), "%llu", (unsigned long long)count);
-	char *gargv[] = {(char *)guest, "bench-rx", n, NULL};
-	struct machine *m = start(guest, gargv);
-	if (!m)
-		return -1;
-	struct netvsp *nic = machine_nic(m, 0);
-	uint8_t frame[SLOT];
-	memset(frame, 0xff, 6); /* broadcast: the guest's filter takes it */
-	netvsp_get_mac(nic, frame + 6);
+	memset(frame, 0xff, 6);
+	uint8_t src[6] = {0x02, 0x00, 0x00, 0x00, (uint8_t)source, (uint8_t)flow};
+	memcpy(frame + 6, src, 6);
 	frame[12] = 0x88;
 	frame[13] = 0xb5;
-	memset(frame + 14, 0xa5, sizeof(frame) - 14);
+	memset(frame + 14, 0xa5, SLOT - 14);
+}
 
-	/* Bursts of NETVSP_RX_BURST_MAX (HVKIT_BENCH_RX_BURST=1: one frame
-	 * per netvsp call, as before the burst API). */
-	const char *bs = getenv("HVKIT_BENCH_RX_BURST");
-	uint32_t burst = bs ? (uint32_t)strtoul(bs, NULL, 0) : NETVSP_RX_BURST_MAX;
-	if (burst < 1 || burst > NETVSP_RX_BURST_MAX)
-		burst = NETVSP_RX_BURST_MAX;
+static void *push_frames(void *arg)
+{
+	struct rx_source *s = arg;
+	uint8_t (*flows)[SLOT] = malloc(RX_FLOWS * SLOT);
+	if (!flows) {
+		s->err = -ENOMEM;
+		return NULL;
+	}
+	for (uint32_t f = 0; f < RX_FLOWS; f++)
+		make_rx_frame(flows[f], s->index, f);
 	const uint8_t *frames[NETVSP_RX_BURST_MAX];
 	uint32_t lens[NETVSP_RX_BURST_MAX];
 	int errs[NETVSP_RX_BURST_MAX];
-	for (uint32_t i = 0; i < NETVSP_RX_BURST_MAX; i++) {
-		frames[i] = frame;
-		lens[i] = size;
-	}
-	uint64_t t0 = 0, t1 = 0, sent = 0;
-	uint64_t deadline = bench_now_ns() + 120000000000ull;
-	for (uint32_t spin = 0; sent < count; spin++) {
-		if ((spin & 1023) == 0 && bench_now_ns() > deadline)
+	for (uint32_t i = 0; i < NETVSP_RX_BURST_MAX; i++)
+		lens[i] = s->size;
+	uint64_t sent = 0;
+	for (uint32_t spin = 0; sent < s->count; spin++) {
+		if ((spin & 1023) == 0 && bench_now_ns() > s->deadline) {
+			s->err = -ETIMEDOUT;
 			break;
-		uint32_t want = count - sent < burst ? (uint32_t)(count - sent) : burst;
+		}
+		for (uint32_t i = 0; i < NETVSP_RX_BURST_MAX; i++)
+			frames[i] = flows[spin % RX_FLOWS];
+		uint32_t want = s->count - sent < s->burst ? (uint32_t)(s->count - sent) : s->burst;
 		/* A backlog once the guest takes frames: more follows, the
 		 * last burst says not (nor a call that may be followed by a
 		 * wait for the guest to open the NIC). */
-		uint32_t more = t0 && sent + want < count ? NETVSP_RX_MORE : 0;
-		uint32_t took = netvsp_receive_burst(nic, frames, lens, want, errs, more);
+		uint32_t more = s->t0 && sent + want < s->count ? NETVSP_RX_MORE : 0;
+		uint32_t took = netvsp_receive_burst(s->nic, frames, lens, want, errs, more);
 		int bad = 0;
 		for (uint32_t i = 0; i < took; i++)
 			bad = errs[i] ? errs[i] : bad;
-		if (bad && !t0) {
+		if (bad && !s->t0) {
 			pause_us(1000); /* the guest has not opened the NIC yet */
 			continue;
 		}
 		if (bad) {
 			fprintf(stderr, "hvkit-bench net: netvsp_receive: %s\n", strerror(-bad));
+			s->err = bad;
 			break;
 		}
-		if (took && !t0)
-			t0 = bench_now_ns();
+		if (took && !s->t0)
+			s->t0 = bench_now_ns();
 		sent += took;
 		/* Short: the guest owns every section; give it the core to
 		 * complete some (a real backend waits for rx_ready). With
@@ -239,21 +261,111 @@ static double source_to_guest(const char *guest, uint32_t size, uint64_t count)
 		 * that. One frame a call (burst 1, as before bursts) sleeps:
 		 * a source yielding there takes the lock per frame from the
 		 * threads that complete, and the rate falls by a third. */
-		if (took < want && burst > 1)
+		if (took < want && s->burst > 1)
 			sched_yield();
 		else if (took < want)
 			pause_us(20);
 	}
+	s->t1 = bench_now_ns();
+	free(flows);
+	return NULL;
+}
+
+/* Bursts of NETVSP_RX_BURST_MAX (HVKIT_BENCH_RX_BURST=1: one frame per
+ * netvsp call, as before the burst API). */
+static uint32_t rx_burst(void)
+{
+	const char *bs = getenv("HVKIT_BENCH_RX_BURST");
+	uint32_t burst = bs ? (uint32_t)strtoul(bs, NULL, 0) : NETVSP_RX_BURST_MAX;
+	return burst < 1 || burst > NETVSP_RX_BURST_MAX ? NETVSP_RX_BURST_MAX : burst;
+}
+
+/* Until the guest has opened all `queues` channels (the sub-channels
+ * follow the primary), so no source starts on fewer. */
+static bool wait_channels(struct netvsp *nic, uint32_t queues, uint64_t deadline)
+{
 	struct netvsp_stats st;
+	for (;;) {
+		netvsp_get_stats(nic, &st);
+		if (st.open_channels >= queues)
+			return true;
+		if (bench_now_ns() > deadline)
+			return false;
+		pause_us(1000);
+	}
+}
+
+/* Until the guest has completed every frame: the time it did. */
+static uint64_t wait_rx_drained(struct netvsp *nic, uint64_t deadline)
+{
+	struct netvsp_stats st;
+	uint64_t t;
 	do {
 		netvsp_get_stats(nic, &st);
-		t1 = bench_now_ns();
+		t = bench_now_ns();
 		if (st.recv_in_flight)
 			pause_us(100);
-	} while (st.recv_in_flight && t1 < deadline);
-	if (finish(m) || sent < count || !t0)
-		return -1;
-	return (double)count * 1e9 / (double)(t1 - t0);
+	} while (st.recv_in_flight && t < deadline);
+	return t;
+}
+
+/* Starts a source per queue, waits for them and for the guest. */
+static int run_sources(struct netvsp *nic, uint32_t size, uint64_t count, uint32_t queues,
+		       uint64_t deadline, struct net_rx_result *r)
+{
+	struct rx_source src[NET_RX_MAX_QUEUES];
+	pthread_t threads[NET_RX_MAX_QUEUES];
+	uint32_t started = 0, burst = rx_burst();
+	for (uint32_t q = 0; q < queues; q++) {
+		src[q] = (struct rx_source){.nic = nic, .index = q, .size = size, .burst = burst,
+					    .count = count, .deadline = deadline};
+		if (pthread_create(&threads[q], NULL, push_frames, &src[q]))
+			break;
+		started++;
+	}
+	int err = started == queues ? 0 : -EAGAIN;
+	uint64_t first = UINT64_MAX;
+	for (uint32_t q = 0; q < started; q++) {
+		pthread_join(threads[q], NULL);
+		if (!src[q].err && !src[q].t0)
+			src[q].err = -ETIMEDOUT;
+		err = err ? err : src[q].err;
+		if (src[q].err)
+			continue;
+		first = src[q].t0 < first ? src[q].t0 : first;
+		r->source_fps[q] = (double)count * 1e9 / (double)(src[q].t1 - src[q].t0);
+	}
+	uint64_t end = wait_rx_drained(nic, deadline);
+	if (!err)
+		r->total_fps = (double)count * queues * 1e9 / (double)(end - first);
+	return err;
+}
+
+int net_rx_run(const char *guest, uint32_t size, uint64_t count, uint32_t queues,
+	       struct net_rx_result *r)
+{
+	if (queues < 1 || queues > NET_RX_MAX_QUEUES)
+		return -EINVAL;
+	char n[32];
+	snprintf(n, sizeof(n), "%llu", (unsigned long long)(count * queues));
+	char *gargv[] = {(char *)guest, "bench-rx", n, NULL};
+	struct machine *m = start(guest, gargv, queues);
+	if (!m)
+		return -EIO;
+	struct netvsp *nic = machine_nic(m, 0);
+	uint64_t deadline = bench_now_ns() + 120000000000ull;
+	int err = wait_channels(nic, queues, deadline) ? 0 : -ETIMEDOUT;
+	if (!err)
+		err = run_sources(nic, size, count, queues, deadline, r);
+	if (finish(m))
+		err = err ? err : -EIO;
+	return err;
+}
+
+static double source_to_guest(const char *guest, uint32_t size, uint64_t count)
+{
+	struct net_rx_result r;
+	return net_rx_run(guest, size, count, 1, &r) ? -1 : r.total_fps;
 }
 
 /* ---- Through netvsc and netvsp to libslirp ---- */

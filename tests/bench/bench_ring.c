@@ -432,18 +432,6 @@ static double cache_line_round_trip_ns(void)
 	return ns;
 }
 
-static int compare_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), compare_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 static void usage(void)
 {
 	fprintf(stderr,
@@ -544,11 +532,12 @@ int bench_ring_main(int argc, char **argv)
 			sleeps += res.sleeps;
 			bad += res.bad;
 		}
-		double p = median(pps, (int)repeat);
+		int n = (int)repeat;
+		double p = bench_median(pps, n);
 		printf("%8u %14.0f %8.2f %8.2f %9.0f%% %8.2f %14.0f %8.0f%% %7llu%s\n", payloads[i],
-		       p, p * payloads[i] / 1e9, median(bounds, (int)repeat),
-		       100.0 * median(of_bound, (int)repeat), median(signals, (int)repeat),
-		       median(plain, (int)repeat), 100.0 * median(of_plain, (int)repeat),
+		       p, p * payloads[i] / 1e9, bench_median(bounds, n),
+		       100.0 * bench_median(of_bound, n), bench_median(signals, n),
+		       bench_median(plain, n), 100.0 * bench_median(of_plain, n),
 		       (unsigned long long)sleeps, bad ? "  DATA ERROR" : "");
 		failures += bad != 0;
 	}

@@ -15,7 +15,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <libgen.h>
 #include <limits.h>
 #include <liburing.h>
 #include <stdbool.h>
@@ -27,24 +26,15 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "bench_storage.h"
 #include "machine.h"
 
 #define IMG_BYTES (256ull << 20)
 
-struct workload {
-	const char *name;
-	uint32_t bytes, depth;
-	bool write, random;
-};
-
-static const struct workload workloads[] = {
+const struct storage_workload storage_workloads[STORAGE_WORKLOADS] = {
 	{"4 KiB random read, QD 32", 4096, 32, false, true},
 	{"1 MiB sequential read, QD 4", 1 << 20, 4, false, false},
 	{"1 MiB sequential write, QD 4", 1 << 20, 4, true, false},
-};
-
-struct result {
-	uint64_t ios, ns, host_cpu_ns, guest_cpu_ns;
 };
 
 static uint64_t rusage_ns(void)
@@ -55,7 +45,7 @@ static uint64_t rusage_ns(void)
 	       (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000ull;
 }
 
-static uint64_t offset_of(const struct workload *w, uint64_t k)
+static uint64_t offset_of(const struct storage_workload *w, uint64_t k)
 {
 	if (w->random) {
 		k = k * 6364136223846793005ull + 1442695040888963407ull;
@@ -65,8 +55,8 @@ static uint64_t offset_of(const struct workload *w, uint64_t k)
 }
 
 /* Queues request i (buffer i) at the workload's next offset. */
-static void queue_one(struct io_uring *ring, int fd, const struct workload *w, uint8_t *buf,
-		      uint64_t i, uint64_t *k)
+static void queue_one(struct io_uring *ring, int fd, const struct storage_workload *w,
+		      uint8_t *buf, uint64_t i, uint64_t *k)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
 	uint8_t *b = buf + i * w->bytes;
@@ -78,7 +68,8 @@ static void queue_one(struct io_uring *ring, int fd, const struct workload *w, u
 }
 
 /* The bound: the same queue depth with io_uring on the image. */
-static int run_direct(const char *img, const struct workload *w, uint32_t ms, struct result *r)
+static int run_direct(const char *img, const struct storage_workload *w, uint32_t ms,
+		      struct storage_result *r)
 {
 	int fd = open(img, O_RDWR);
 	struct io_uring ring;
@@ -110,15 +101,16 @@ static int run_direct(const char *img, const struct workload *w, uint32_t ms, st
 		queue_one(&ring, fd, w, buf, i, &k);
 		io_uring_submit(&ring);
 	}
-	*r = (struct result){ios, bench_now_ns() - t0, rusage_ns() - c0, 0};
+	*r = (struct storage_result){ios, bench_now_ns() - t0, rusage_ns() - c0, 0};
 	io_uring_queue_exit(&ring);
 	free(buf);
 	close(fd);
 	return 0;
 }
 
-static int run_guest(const char *guest, const char *img, const char *aio,
-		     const struct workload *w, uint32_t ms, struct result *r)
+int storage_guest_run(const char *guest, const char *img, const char *aio,
+		      const struct storage_workload *w, uint32_t vps, uint32_t depth, uint32_t ms,
+		      struct storage_result *r)
 {
 	char out[64], bytes[16], qd[16], rnd[4], wr[4], msv[16];
 	snprintf(out, sizeof(out), "/tmp/hvkit-bench-storage-XXXXXX");
@@ -127,13 +119,13 @@ static int run_guest(const char *guest, const char *img, const char *aio,
 		return -errno;
 	close(fd);
 	snprintf(bytes, sizeof(bytes), "%u", w->bytes);
-	snprintf(qd, sizeof(qd), "%u", w->depth);
+	snprintf(qd, sizeof(qd), "%u", depth);
 	snprintf(rnd, sizeof(rnd), "%d", w->random);
 	snprintf(wr, sizeof(wr), "%d", w->write);
 	snprintf(msv, sizeof(msv), "%u", ms);
 	char *argv[] = {(char *)guest, "bench", bytes, qd, rnd, wr, msv, out, NULL};
 	struct machine_disk d = {.path = img, .aio = aio};
-	struct machine_config cfg = {.cpus = 2, .memory = 256 << 20, .guest_path = guest,
+	struct machine_config cfg = {.cpus = vps, .memory = 256 << 20, .guest_path = guest,
 				     .guest_argv = argv, .disks = &d, .disk_count = 1};
 	struct machine *m;
 	uint64_t c0 = rusage_ns();
@@ -154,12 +146,12 @@ static int run_guest(const char *guest, const char *img, const char *aio,
 	unlink(out);
 	if (err || !WIFEXITED(status) || WEXITSTATUS(status) || !ok)
 		return -EIO;
-	*r = (struct result){ios, ns, host_cpu, cpu};
+	*r = (struct storage_result){ios, ns, host_cpu, cpu};
 	return 0;
 }
 
-static void report(const char *who, const struct workload *w, const struct result *r,
-		   const struct result *bound)
+static void report(const char *who, const struct storage_workload *w,
+		   const struct storage_result *r, const struct storage_result *bound)
 {
 	double s = (double)r->ns / 1e9, iops = (double)r->ios / s;
 	printf("  %-9s %9.0f IOPS %8.1f MB/s", who, iops, iops * w->bytes / 1e6);
@@ -174,6 +166,25 @@ static void report(const char *who, const struct workload *w, const struct resul
 	printf("\n");
 }
 
+int storage_image_create(const char *dir, char *path, size_t size)
+{
+	snprintf(path, size, "%s/hvkit-bench-storage-XXXXXX", dir);
+	int fd = mkstemp(path);
+	if (fd < 0)
+		return -errno;
+	static uint8_t chunk[1 << 20];
+	memset(chunk, 0xa5, sizeof(chunk));
+	for (uint64_t off = 0; off < IMG_BYTES; off += sizeof(chunk))
+		if (pwrite(fd, chunk, sizeof(chunk), (off_t)off) != (ssize_t)sizeof(chunk)) {
+			int err = errno ? -errno : -ENOSPC;
+			close(fd);
+			unlink(path);
+			return err;
+		}
+	close(fd);
+	return 0;
+}
+
 int bench_storage_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -183,12 +194,10 @@ int bench_storage_main(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	char self[PATH_MAX], guest[PATH_MAX + 64];
+	char guest[PATH_MAX];
 	const char *dir = "/dev/shm";
 	double seconds = 2;
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	self[n > 0 ? n : 0] = '\0';
-	snprintf(guest, sizeof(guest), "%s/storage/hvkit-test-storvsc-guest", dirname(self));
+	bench_path_near_self("storage/hvkit-test-storvsc-guest", guest, sizeof(guest));
 	int c;
 	while ((c = getopt_long(argc, argv, "s:g:d:h", opts, NULL)) != -1) {
 		if (c == 's')
@@ -206,30 +215,18 @@ int bench_storage_main(int argc, char **argv)
 	if (seconds <= 0 || seconds > 600)
 		return 2;
 	char img[PATH_MAX];
-	snprintf(img, sizeof(img), "%s/hvkit-bench-storage-XXXXXX", dir);
-	int fd = mkstemp(img);
-	if (fd < 0) {
-		perror("hvkit-bench storage: image");
+	int err = storage_image_create(dir, img, sizeof(img));
+	if (err) {
+		fprintf(stderr, "hvkit-bench storage: image in %s: %s\n", dir, strerror(-err));
 		return 1;
 	}
-	/* Written out, so reads hit data on both paths. */
-	static uint8_t chunk[1 << 20];
-	memset(chunk, 0xa5, sizeof(chunk));
-	for (uint64_t off = 0; off < IMG_BYTES; off += sizeof(chunk))
-		if (pwrite(fd, chunk, sizeof(chunk), (off_t)off) != (ssize_t)sizeof(chunk)) {
-			perror("hvkit-bench storage: image");
-			close(fd);
-			unlink(img);
-			return 1;
-		}
-	close(fd);
 	printf("storage: 256 MiB image in %s, %.1f s per run, guest: 2 VPs (2 channels)\n", dir,
 	       seconds);
 	int rc = 0;
 	uint32_t ms = (uint32_t)(seconds * 1000);
-	for (size_t i = 0; i < sizeof(workloads) / sizeof(workloads[0]); i++) {
-		const struct workload *w = &workloads[i];
-		struct result bound = {0}, vm = {0};
+	for (size_t i = 0; i < STORAGE_WORKLOADS; i++) {
+		const struct storage_workload *w = &storage_workloads[i];
+		struct storage_result bound = {0}, vm = {0};
 		printf("%s\n", w->name);
 		if (run_direct(img, w, ms, &bound)) {
 			fprintf(stderr, "hvkit-bench storage: io_uring failed\n");
@@ -242,7 +239,7 @@ int bench_storage_main(int argc, char **argv)
 		static const char *const aio[][2] = {{"io_uring", "storvsc"},
 						     {"threads", "threads"}};
 		for (size_t a = 0; a < 2; a++) {
-			int err = run_guest(guest, img, aio[a][0], w, ms, &vm);
+			err = storage_guest_run(guest, img, aio[a][0], w, 2, w->depth, ms, &vm);
 			if (err) {
 				fprintf(stderr,
 					"hvkit-bench storage: the guest run (aio=%s) failed (%s)\n",

@@ -47,6 +47,31 @@ void bench_pin(int cpu)
 	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 }
 
+int bench_cpu_count(void)
+{
+	return CPU_COUNT(&allowed_cpus);
+}
+
+static int compare_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+double bench_median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), compare_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+void bench_path_near_self(const char *rel, char *path, size_t size)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	self[n > 0 ? n : 0] = '\0';
+	snprintf(path, size, "%s/%s", dirname(self), rel);
+}
+
 int bench_guest_options(int argc, char **argv, const char *name, const char *rel,
 			unsigned long *samples, char *guest, size_t size)
 {
@@ -56,12 +81,9 @@ int bench_guest_options(int argc, char **argv, const char *name, const char *rel
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	char self[PATH_MAX];
 	int c;
 
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	self[n > 0 ? n : 0] = '\0';
-	snprintf(guest, size, "%s/%s", dirname(self), rel);
+	bench_path_near_self(rel, guest, size);
 	while ((c = getopt_long(argc, argv, "n:g:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
@@ -94,6 +116,7 @@ static const struct {
 	{"storage", bench_storage_main,
 	 "storvsc in a guest against storvsp on /dev/shm, next to io_uring on the file"},
 	{"kvm", bench_kvm_main, "KVM partition: MSR exit, hypercall, MSI delivery latencies"},
+	{"scale", bench_scale_main, "1 VP against 2 (and more): MSR exits, storage, net"},
 };
 
 static void usage(FILE *out)
