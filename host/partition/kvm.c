@@ -501,11 +501,12 @@ static int serve_exit(struct kvm_partition *kp, struct kvm_vp *v)
  * would be with KVM_SET_LAPIC). False where the LAPIC is in xAPIC mode. */
 static bool x2apic_eoi(struct kvm_vp *v)
 {
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry entry;
-	} msrs = {.hdr.nmsrs = 1, .entry.index = MSR_X2APIC_EOI};
-	return ioctl(v->fd, KVM_SET_MSRS, &msrs) == 1;
+	union {
+		struct kvm_msrs msrs;
+		uint8_t room[sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)];
+	} eoi = {.msrs.nmsrs = 1};
+	eoi.msrs.entries[0].index = MSR_X2APIC_EOI; /* data 0 */
+	return ioctl(v->fd, KVM_SET_MSRS, &eoi.msrs) == 1;
 }
 
 /* At an exit of this vCPU: ends the auto-EOI vectors the guest has taken
