@@ -234,6 +234,13 @@ static int kvm_ioctl(void)
 	return err == ENOTTY || err == EINVAL ? 0 : -err - 1;
 }
 
+/* TCFLSH on a pipe: the vCPU filter lets the console's flush through, the
+ * pipe refuses it. */
+static int terminal_flush(void)
+{
+	return ioctl(made_pipe[1], TCFLSH, TCIFLUSH) < 0 && errno == ENOTTY ? 0 : -EINVAL;
+}
+
 static int ptrace_self(void)
 {
 	return syscall(SYS_ptrace, 0 /* PTRACE_TRACEME */, 0, 0, 0) ? -errno : 0;
@@ -297,6 +304,7 @@ static void vcpu_filter_allows_the_run_loop(void **state)
 	assert_allowed(VCPU_FILTER, write_to_pipe);
 	assert_allowed(VCPU_FILTER, map_data);
 	assert_allowed(VCPU_FILTER, kvm_ioctl);
+	assert_allowed(VCPU_FILTER, terminal_flush);
 }
 
 /* Opening a file fails with EACCES (a library may try one lazily). */
