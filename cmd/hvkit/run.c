@@ -80,7 +80,7 @@ struct run_options {
 	char max_version[16];
 	bool scramble;
 	bool no_ic;
-	bool no_sandbox; /* --sandbox off */
+	bool no_sandbox; /* --sandbox off, or built without it */
 	uint64_t gpadl_limit;
 	char guest[PATH_MAX];
 	const char *control; /* the control socket, or NULL */
@@ -606,7 +606,7 @@ static void print_host_view(struct machine *m)
  * (CAP_NET_ADMIN stays while a TAP NIC may need it). */
 static int drop_privileges(const struct run_options *o)
 {
-	if (o->no_sandbox || !sandbox_available())
+	if (o->no_sandbox)
 		return 0;
 	bool tap = false;
 	for (uint32_t i = 0; i < o->nic_count; i++)
@@ -629,7 +629,7 @@ static int stack_vcpu_filter(void *ctx)
  * process partition's guest is a process of the same user already). */
 static int enter_sandbox(const struct run_options *o, struct machine *m)
 {
-	if (o->no_sandbox || !sandbox_available())
+	if (o->no_sandbox)
 		return 0;
 	char why[256];
 	int err = sandbox_enter(why, sizeof(why));
@@ -910,6 +910,7 @@ int cmd_run(int argc, char **argv)
 		.packets = "1000",
 		.subchannels = "1",
 		.timeout_s = -1,
+		.no_sandbox = !sandbox_available(),
 	};
 	int err = parse_options(argc, argv, &o);
 	if (err)

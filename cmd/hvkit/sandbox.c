@@ -96,7 +96,8 @@ static const char *const thread_calls[] = {
 	"newfstatat", "statx", "fsync", "fdatasync", "fallocate", "ftruncate",
 	/* hot-plugged disks and file copies open files; sockets are unlinked
 	 * at exit */
-	"openat", "unlink", "unlinkat", "readlink", "readlinkat", "access", "faccessat", "faccessat2",
+	"openat", "unlink", "unlinkat", "readlink", "readlinkat", "access", "faccessat",
+	"faccessat2",
 	/* the storage workers */
 	"io_uring_setup", "io_uring_enter", "io_uring_register",
 	/* memory; executable mappings are refused below */
@@ -135,8 +136,8 @@ static const char *const vcpu_calls[] = {
 
 /* What the sanitizer runtimes add, in their builds only. */
 static const char *const sanitizer_calls[] = {
-	"clone", "execve", "ptrace", "prctl", "open", "getdents", "getdents64", "sigaltstack", "rt_sigaction",
-	"openat", "readlink", "pipe2", "dup2", "getppid", "prlimit64", "setrlimit",
+	"clone", "execve", "ptrace", "prctl", "open", "getdents", "getdents64", "sigaltstack",
+	"rt_sigaction", "openat", "readlink", "pipe2", "dup2", "getppid", "prlimit64", "setrlimit",
 	"sched_getaffinity", "wait4", "waitid", "kill", "process_vm_readv", "mmap",
 	"mprotect", "tgkill", "uname", "newfstatat", "fstat", "lseek", "close",
 	"sysinfo", "getrusage", "readlinkat",
@@ -173,13 +174,21 @@ static int allow_own_thread_signals(scmp_filter_ctx ctx)
 				SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()));
 }
 
-static int add_thread_rules(scmp_filter_ctx ctx)
+/* What both filters start from: their list of calls, data mappings,
+ * signals to hvkit's own threads. */
+static int allow_basics(scmp_filter_ctx ctx, const char *const *names, size_t n)
 {
-	int err = allow_names(ctx, thread_calls, sizeof(thread_calls) / sizeof(thread_calls[0]));
+	int err = allow_names(ctx, names, n);
 	if (!err)
 		err = allow_data_mappings(ctx);
 	if (!err)
 		err = allow_own_thread_signals(ctx);
+	return err;
+}
+
+static int add_thread_rules(scmp_filter_ctx ctx)
+{
+	int err = allow_basics(ctx, thread_calls, sizeof(thread_calls) / sizeof(thread_calls[0]));
 	/* New threads (hot-plugged devices' workers) but not processes. glibc
 	 * tries clone3 first, whose flags a filter cannot see; ENOSYS sends
 	 * it to clone. */
@@ -207,11 +216,7 @@ static int add_thread_rules(scmp_filter_ctx ctx)
 
 static int add_vcpu_rules(scmp_filter_ctx ctx)
 {
-	int err = allow_names(ctx, vcpu_calls, sizeof(vcpu_calls) / sizeof(vcpu_calls[0]));
-	if (!err)
-		err = allow_data_mappings(ctx);
-	if (!err)
-		err = allow_own_thread_signals(ctx);
+	int err = allow_basics(ctx, vcpu_calls, sizeof(vcpu_calls) / sizeof(vcpu_calls[0]));
 	/* No files: an open fails with EACCES rather than stopping hvkit, as
 	 * a library may try one lazily and cope (one did, rarely, at power
 	 * off under load, and stopped a healthy VM). */
@@ -267,15 +272,17 @@ static size_t put_text(char *out, const char *text)
 /* The executable's bounds (the linker's symbols). */
 extern char __executable_start[], etext[];
 
-/* " (library symbol+0xoffset)" for an address, where the dynamic loader
- * knows it. dladdr is not async-signal-safe; hvkit ends right after. */
-static size_t put_place(char *out, uint64_t addr)
+/* prefix, then "(library symbol+0xoffset)" for an address, where the
+ * dynamic loader knows it; nothing where it does not. dladdr is not
+ * async-signal-safe; hvkit ends right after. */
+static size_t put_place(char *out, const char *prefix, uint64_t addr)
 {
 	Dl_info info;
 	if (!dladdr((void *)(uintptr_t)addr, &info) || !info.dli_fname)
 		return 0;
 	const char *file = strrchr(info.dli_fname, '/');
-	size_t len = put_text(out, " (");
+	size_t len = put_text(out, prefix);
+	len += put_text(out + len, "(");
 	len += put_text(out + len, file ? file + 1 : info.dli_fname);
 	if (info.dli_sname) {
 		len += put_text(out + len, " ");
@@ -309,11 +316,11 @@ static void forbidden_call(int sig, siginfo_t *info, void *uctx)
 	bool inside = ip >= start && ip < (uint64_t)(uintptr_t)etext;
 	len += put_text(msg + len, inside ? " at hvkit+0x" : " at 0x");
 	len += put_hex(msg + len, inside ? ip - start : ip);
-	len += put_place(msg + len, ip);
+	len += put_place(msg + len, " ", ip);
 	/* A system call wrapper is a leaf: its caller's return address is
 	 * on top of the stack. */
-	len += put_text(msg + len, ", called from");
-	len += put_place(msg + len, *(uint64_t *)((ucontext_t *)uctx)->uc_mcontext.gregs[REG_RSP]);
+	len += put_place(msg + len, ", called from ",
+			 *(uint64_t *)((ucontext_t *)uctx)->uc_mcontext.gregs[REG_RSP]);
 	len += put_text(msg + len, "; stopping (docs/sandbox.md, or --sandbox off)\n");
 	ssize_t ignored = write(STDERR_FILENO, msg, len);
 	(void)ignored;

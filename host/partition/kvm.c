@@ -99,19 +99,24 @@ __attribute__((format(printf, 2, 3))) static void log_line(struct kvm_partition 
 	va_end(ap);
 }
 
+/* Brings a vCPU out of the guest (KVM_RUN returns at once if it is not
+ * in it yet). */
+static void kick_vcpu(struct kvm_vp *v)
+{
+	if (v->run)
+		__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	/* A vCPU thread may end the guest while launch still starts the
+	 * others: `running` is published after pthread_create. */
+	if (__atomic_load_n(&v->running, __ATOMIC_ACQUIRE))
+		pthread_kill(v->thread, KICK_SIGNAL);
+}
+
 /* Makes every vCPU leave KVM_RUN at once and not enter it again. */
 static void kick_vcpus(struct kvm_partition *kp)
 {
 	__atomic_store_n(&kp->stopping, true, __ATOMIC_SEQ_CST);
-	for (uint32_t i = 0; i < kp->cfg.vp_count; i++) {
-		struct kvm_vp *v = &kp->vps[i];
-		if (v->run)
-			__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-		/* A vCPU thread may end the guest while launch still starts
-		 * the others: `running` is published after pthread_create. */
-		if (__atomic_load_n(&v->running, __ATOMIC_ACQUIRE))
-			pthread_kill(v->thread, KICK_SIGNAL);
-	}
+	for (uint32_t i = 0; i < kp->cfg.vp_count; i++)
+		kick_vcpu(&kp->vps[i]);
 	if (kp->kick_fd >= 0)
 		eventfd_write(kp->kick_fd, 1);
 }
@@ -294,15 +299,6 @@ void kvm_partition_msr_filter(struct kvm_msr_filter *filter)
 uint64_t kvm_partition_now(const struct kvm_partition *kp)
 {
 	return hv_ref_time(kp->hv, __rdtsc() + kp->tsc_offset);
-}
-
-/* Brings a vCPU out of the guest (KVM_RUN returns at once if it is not
- * in it yet). */
-static void kick_vcpu(struct kvm_vp *v)
-{
-	__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&v->running, __ATOMIC_ACQUIRE))
-		pthread_kill(v->thread, KICK_SIGNAL);
 }
 
 /* vCPUs with auto-EOI vectors not yet ended are kicked out to look, again
@@ -613,8 +609,7 @@ int kvm_partition_on_vcpu_threads(struct kvm_partition *kp, int (*fn)(void *ctx)
 		v->work_ctx = ctx;
 		v->work_result = 0;
 		__atomic_store_n(&v->work_pending, true, __ATOMIC_SEQ_CST);
-		__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-		pthread_kill(v->thread, KICK_SIGNAL);
+		kick_vcpu(v);
 	}
 	struct timespec deadline;
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
