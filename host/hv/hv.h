@@ -14,8 +14,17 @@
  * and a guest reading the TSC page agree to the tick. Every call that needs
  * the time takes `now`, a reference time from hv_ref_time().
  *
- * Threads. Not thread-safe: the backend serializes all calls for one
- * partition (one lock per partition). Several partitions are independent.
+ * Threads. Every call may come from any thread; hv locks what it touches.
+ * A VP's own state (SynIC, message queues, timers, assist page) is under
+ * that VP's lock, the partition-wide MSRs under a partition lock taken
+ * first where both are needed, the connection table under a reader-writer
+ * lock; counters are atomics and the time parameters a sequence count, so
+ * reference time, VP_INDEX and a VP's SynIC and timer MSRs never wait for
+ * another VP. Callers need no lock of their own, and may hold theirs
+ * (the VMBus server holds its lock when it posts).
+ * Calls out: inject, timers_changed and log may come with a VP's lock
+ * held, so they must not call into hv or wait for a lock whose holder
+ * might; crash and the connection handlers come with no hv lock held.
  *
  * Errors. Nothing the guest does crashes the host or touches host memory
  * outside guest RAM: a bad MSR access is -EINVAL (inject #GP), a bad
@@ -146,8 +155,11 @@ struct hv_posted_message {
 
 /* Handlers return a Hyper-V status for the guest (HV_STATUS_SUCCESS,
  * HV_STATUS_INSUFFICIENT_BUFFERS to make it retry, ...). They run inside
- * the hypercall, under the backend's partition lock, and may call back into
- * hv (post messages, signal events). */
+ * the hypercall on the calling VP's thread, with no hv lock held, and may
+ * call back into hv (post messages, signal events); they take whatever
+ * lock their own state needs. A call can still be under way when
+ * hv_connection_remove returns (the connection was looked up just
+ * before), so ctx must stay valid for as long as the partition runs. */
 typedef uint16_t (*hv_message_handler)(void *ctx, uint32_t vp,
 				       const struct hv_posted_message *msg);
 typedef uint16_t (*hv_event_handler)(void *ctx, uint32_t vp, uint16_t flag_number);
@@ -163,7 +175,7 @@ void hv_connection_remove(struct hv_partition *p, bool is_event, uint32_t connec
 
 /* For backends with a fast signal path (ioeventfd-like): the handler of an
  * event connection, or false. */
-bool hv_connection_find_event(const struct hv_partition *p, uint32_t connection_id,
+bool hv_connection_find_event(struct hv_partition *p, uint32_t connection_id,
 			      hv_event_handler *fn, void **ctx);
 
 /* ---- SynIC, host side ---- */
@@ -178,11 +190,11 @@ int hv_synic_post(struct hv_partition *p, uint32_t vp, uint32_t sint, uint32_t m
 		  const void *payload, uint32_t payload_size, uint64_t sender);
 
 /* Messages queued for (vp, sint), not yet in the slot. */
-uint32_t hv_synic_queued(const struct hv_partition *p, uint32_t vp, uint32_t sint);
+uint32_t hv_synic_queued(struct hv_partition *p, uint32_t vp, uint32_t sint);
 /* How many queued messages of (vp, sint) ever went into the slot. With
  * hv_synic_queued right after a post, a poster can tell when its message
  * has left the queue (taken reaches taken-then + queued-then). */
-uint64_t hv_synic_taken(const struct hv_partition *p, uint32_t vp, uint32_t sint);
+uint64_t hv_synic_taken(struct hv_partition *p, uint32_t vp, uint32_t sint);
 
 /* Enough for every offer of a full VMBus (2047 relids) and its control
  * messages in one burst: the VMBus server has no retry path for offers. */
@@ -229,7 +241,7 @@ struct hv_partition_state {
 	uint64_t short_stimer_periods; /* periodic timers armed below the minimum */
 };
 
-void hv_get_state(const struct hv_partition *p, struct hv_partition_state *out);
-int hv_get_vp_state(const struct hv_partition *p, uint32_t vp, struct hv_vp_state *out);
+void hv_get_state(struct hv_partition *p, struct hv_partition_state *out);
+int hv_get_vp_state(struct hv_partition *p, uint32_t vp, struct hv_vp_state *out);
 
 #endif /* HVKIT_HOST_HV_H */

@@ -13,6 +13,7 @@
 #ifndef HVKIT_HOST_HV_INTERNAL_H
 #define HVKIT_HOST_HV_INTERNAL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -50,7 +51,9 @@ struct hv_stimer {
 	bool mode_logged;           /* log_milestones: its mode was reported */
 };
 
+/* Everything of one VP; under its lock (see hv.h, Threads). */
 struct hv_vp {
+	pthread_mutex_t lock;
 	uint64_t vp_assist_page;
 	uint64_t scontrol;
 	uint64_t simp;
@@ -83,6 +86,13 @@ enum hv_log_once {
 /* Per-MSR log bits: the synthetic range, plus one for everything else. */
 #define HV_MSR_LOG_BITS (HV_MSR_RANGE_LAST - HV_MSR_RANGE_FIRST + 2)
 
+/*
+ * Locks (hv.h, Threads): `lock` for the partition-wide state below it,
+ * each VP's own for that VP, `conn_lock` for the connection table; the
+ * order is lock, then a VP's lock. The counters and log-once bits are
+ * atomics, and the time parameters a sequence count, so the hot paths
+ * (a VP's own MSRs, reference time) take no partition-wide lock.
+ */
 struct hv_partition {
 	struct hv_config cfg; /* cfg.hypercall_code points at our copy */
 	const struct guest_memory *mem;
@@ -90,11 +100,15 @@ struct hv_partition {
 	void *ctx;
 
 	/* Reference time = ((tsc * tsc_scale) >> 64) + tsc_offset (mod 2^64),
-	 * exactly what the guest computes from the TSC page. */
+	 * exactly what the guest computes from the TSC page. Written under
+	 * `lock` inside a time_seq write (odd while it changes), read
+	 * without a lock through hv_time_params. */
+	uint32_t time_seq;
 	uint64_t tsc_hz;
 	uint64_t tsc_scale;
 	uint64_t tsc_offset;
 
+	pthread_mutex_t lock;
 	uint64_t guest_os_id;
 	uint64_t hypercall_msr;
 	uint64_t reference_tsc_msr;
@@ -102,6 +116,7 @@ struct hv_partition {
 	uint64_t tsc_invariant_control;
 	uint64_t crash_params[5];
 
+	/* Atomics. */
 	uint64_t bad_msr_accesses;
 	uint64_t bad_hypercalls;
 	uint64_t short_stimer_periods; /* periodic timers run at the minimum period */
@@ -109,6 +124,7 @@ struct hv_partition {
 	uint64_t logged_status; /* bit per status (status >= 63 share bit 63) */
 	uint32_t logged_misc;   /* bit per enum hv_log_once */
 
+	pthread_rwlock_t conn_lock;
 	struct hv_connection *conns;
 	uint32_t conn_count;
 	uint32_t conn_cap;
@@ -121,12 +137,16 @@ struct hv_partition {
 void hv_log(const struct hv_partition *p, const char *fmt, ...) HV_ATTR_PRINTF(2, 3);
 /* True the first time it is called for `what` on this partition. */
 bool hv_log_first(struct hv_partition *p, enum hv_log_once what);
+/* True the first time bit `bit` of the bitmap `bits` is set (atomic). */
+bool hv_first_bit(uint64_t *bits, uint32_t bit);
+/* Adds one to a counter read by hv_get_state (atomic). */
+void hv_count(uint64_t *counter);
 void hv_inject(struct hv_partition *p, uint32_t vp, uint8_t vector, bool auto_eoi);
 int hv_partition_msr_read(struct hv_partition *p, uint32_t vp, uint32_t msr, uint64_t now,
 			  uint64_t *value);
 int hv_partition_msr_write(struct hv_partition *p, uint32_t vp, uint32_t msr, uint64_t value);
 
-/* synic.c */
+/* synic.c; the msr and timer functions with the VP's lock held */
 int hv_synic_msr_read(struct hv_partition *p, uint32_t vp, uint32_t msr, uint64_t *value);
 int hv_synic_msr_write(struct hv_partition *p, uint32_t vp, uint32_t msr, uint64_t value,
 		       uint64_t now);
@@ -137,7 +157,7 @@ bool hv_synic_timer_message(struct hv_partition *p, uint32_t vp, uint32_t index,
 			    uint64_t expiration, uint64_t now);
 void hv_synic_free(struct hv_partition *p);
 
-/* stimer.c */
+/* stimer.c; the msr functions with the VP's lock held */
 int hv_stimer_msr_read(struct hv_partition *p, uint32_t vp, uint32_t msr, uint64_t *value);
 int hv_stimer_msr_write(struct hv_partition *p, uint32_t vp, uint32_t msr, uint64_t value,
 			uint64_t now);

@@ -34,10 +34,18 @@ void hv_log(const struct hv_partition *p, const char *fmt, ...)
 bool hv_log_first(struct hv_partition *p, enum hv_log_once what)
 {
 	uint32_t bit = 1u << what;
-	if (p->logged_misc & bit)
-		return false;
-	p->logged_misc |= bit;
-	return true;
+	return !(__atomic_fetch_or(&p->logged_misc, bit, __ATOMIC_RELAXED) & bit);
+}
+
+bool hv_first_bit(uint64_t *bits, uint32_t bit)
+{
+	uint64_t mask = 1ull << (bit % 64);
+	return !(__atomic_fetch_or(&bits[bit / 64], mask, __ATOMIC_RELAXED) & mask);
+}
+
+void hv_count(uint64_t *counter)
+{
+	__atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
 }
 
 void hv_inject(struct hv_partition *p, uint32_t vp, uint8_t vector, bool auto_eoi)
@@ -93,11 +101,39 @@ static uint64_t tsc_scale_for(uint64_t tsc_hz)
 	return (uint64_t)(((unsigned __int128)HV_REF_TIME_HZ << 64) / tsc_hz);
 }
 
+/* Scale and offset as one pair: a reader that overlapped a change (the
+ * count odd, or moved) reads again, as the guest does with the TSC page's
+ * sequence. Writers hold p->lock. */
+static void time_params(const struct hv_partition *p, uint64_t *scale, uint64_t *offset)
+{
+	uint32_t seq;
+	do {
+		seq = __atomic_load_n(&p->time_seq, __ATOMIC_ACQUIRE);
+		*scale = __atomic_load_n(&p->tsc_scale, __ATOMIC_RELAXED);
+		*offset = __atomic_load_n(&p->tsc_offset, __ATOMIC_RELAXED);
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	} while ((seq & 1) || seq != __atomic_load_n(&p->time_seq, __ATOMIC_RELAXED));
+}
+
+static void time_params_set(struct hv_partition *p, uint64_t hz, uint64_t scale,
+			    uint64_t offset)
+{
+	uint32_t seq = p->time_seq;
+	__atomic_store_n(&p->time_seq, seq + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	__atomic_store_n(&p->tsc_hz, hz, __ATOMIC_RELAXED);
+	__atomic_store_n(&p->tsc_scale, scale, __ATOMIC_RELAXED);
+	__atomic_store_n(&p->tsc_offset, offset, __ATOMIC_RELAXED);
+	__atomic_store_n(&p->time_seq, seq + 2, __ATOMIC_RELEASE);
+}
+
 uint64_t hv_ref_time(const struct hv_partition *p, uint64_t tsc)
 {
+	uint64_t scale, offset;
+	time_params(p, &scale, &offset);
 	/* Exactly Linux's mul_u64_u64_shr(tsc, scale, 64) + offset, so the
 	 * counter MSR and the TSC page agree to the tick. */
-	return mul_hi(tsc, p->tsc_scale) + p->tsc_offset;
+	return mul_hi(tsc, scale) + offset;
 }
 
 uint64_t hv_ref_to_tsc(const struct hv_partition *p, uint64_t ref)
@@ -107,13 +143,15 @@ uint64_t hv_ref_to_tsc(const struct hv_partition *p, uint64_t ref)
 	 * tsc = ceil((ref - offset) * 2^64 / scale). The offset is the TSC
 	 * page's signed one; a reference time no TSC value reaches saturates.
 	 */
-	__int128 target = (__int128)ref - (__int128)(int64_t)p->tsc_offset;
+	uint64_t scale, offset;
+	time_params(p, &scale, &offset);
+	__int128 target = (__int128)ref - (__int128)(int64_t)offset;
 	if (target <= 0)
 		return 0;
 	if (target > (__int128)UINT64_MAX)
 		return UINT64_MAX;
 	unsigned __int128 num = (unsigned __int128)target << 64;
-	unsigned __int128 q = num / p->tsc_scale + (num % p->tsc_scale != 0);
+	unsigned __int128 q = num / scale + (num % scale != 0);
 	return q > UINT64_MAX ? UINT64_MAX : (uint64_t)q;
 }
 
@@ -121,7 +159,8 @@ uint64_t hv_ref_to_tsc(const struct hv_partition *p, uint64_t ref)
  * Writes scale and offset with the sequence protocol the guest reads by
  * (include/clocksource/hyperv_timer.h, hv_read_tsc_page_tsc): sequence 0
  * ("use the MSR") while the values change, then a new non-zero sequence.
- * The page was checked to be guest RAM when the guest enabled it.
+ * The page was checked to be guest RAM when the guest enabled it. With
+ * p->lock held.
  */
 static int tsc_page_write(struct hv_partition *p)
 {
@@ -156,15 +195,16 @@ void hv_set_tsc_frequency(struct hv_partition *p, uint64_t tsc_hz, uint64_t tsc)
 			       (unsigned long long)tsc_hz);
 		return;
 	}
+	pthread_mutex_lock(&p->lock);
 	/* Continuous at tsc: ref_new(tsc) == ref_old(tsc). */
 	uint64_t ref = hv_ref_time(p, tsc);
-	p->tsc_hz = tsc_hz;
-	p->tsc_scale = tsc_scale_for(tsc_hz);
-	p->tsc_offset = ref - mul_hi(tsc, p->tsc_scale);
+	uint64_t scale = tsc_scale_for(tsc_hz);
+	time_params_set(p, tsc_hz, scale, ref - mul_hi(tsc, scale));
 	if ((p->reference_tsc_msr & HV_MSR_PAGE_ENABLE) && tsc_page_write(p) &&
 	    hv_log_first(p, HV_LOG_TSC_PAGE_GONE))
 		hv_log(p, "hv: TSC page 0x%llx is not guest RAM",
 		       (unsigned long long)p->reference_tsc_msr);
+	pthread_mutex_unlock(&p->lock);
 }
 
 /* ---- new / free ---- */
@@ -204,9 +244,13 @@ struct hv_partition *hv_partition_new(const struct hv_config *cfg,
 	p->tsc_scale = tsc_scale_for(cfg->tsc_hz);
 	p->tsc_offset = 0 - mul_hi(cfg->tsc_at_start, p->tsc_scale);
 
-	for (uint32_t i = 0; i < cfg->vp_count; i++)
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_rwlock_init(&p->conn_lock, NULL);
+	for (uint32_t i = 0; i < cfg->vp_count; i++) {
+		pthread_mutex_init(&p->vps[i].lock, NULL);
 		for (uint32_t s = 0; s < HV_SYNIC_SINT_COUNT; s++)
 			p->vps[i].sint[s] = HV_SINT_RESET_VALUE;
+	}
 	return p;
 }
 
@@ -216,6 +260,10 @@ void hv_partition_free(struct hv_partition *p)
 		return;
 	hv_synic_free(p);
 	hv_connections_free(p);
+	for (uint32_t i = 0; i < p->cfg.vp_count; i++)
+		pthread_mutex_destroy(&p->vps[i].lock);
+	pthread_rwlock_destroy(&p->conn_lock);
+	pthread_mutex_destroy(&p->lock);
 	free(p->hypercall_code);
 	free(p);
 }
@@ -340,32 +388,36 @@ static int reference_tsc_write(struct hv_partition *p, uint64_t value)
 /*
  * The guest reports a panic: P0..P4 then CTL = NOTIFY (hv_init.c,
  * hyperv_report_panic), or with NOTIFY_MSG the kmsg text at GPA P3 of
- * length P4 (drivers/hv/vmbus_drv.c, hv_kmsg_dump). The text is copied out
- * so the guest cannot change it under the backend.
+ * length P4 (drivers/hv/vmbus_drv.c, hv_kmsg_dump). The parameters and the
+ * text are copied out (the guest cannot change them under the backend),
+ * and the backend is called with no lock held: it may end the guest.
  */
 static void crash_notify(struct hv_partition *p, uint32_t vp, uint64_t ctl)
 {
 	char text[HV_PAGE_SIZE];
 	const char *message = NULL;
 	uint32_t len = 0;
+	uint64_t params[5];
 
+	pthread_mutex_lock(&p->lock);
+	memcpy(params, p->crash_params, sizeof(params));
+	pthread_mutex_unlock(&p->lock);
 	if (ctl & HV_CRASH_CTL_NOTIFY_MSG) {
-		uint64_t want = p->crash_params[4] < sizeof(text) ? p->crash_params[4] : sizeof(text);
-		if (want && guest_memory_read(p->mem, p->crash_params[3], text, want) == 0) {
+		uint64_t want = params[4] < sizeof(text) ? params[4] : sizeof(text);
+		if (want && guest_memory_read(p->mem, params[3], text, want) == 0) {
 			message = text;
 			len = (uint32_t)want;
 		} else if (want && hv_log_first(p, HV_LOG_CRASH_MESSAGE)) {
 			hv_log(p, "hv: crash message at 0x%llx (%llu bytes) is not guest RAM",
-			       (unsigned long long)p->crash_params[3],
-			       (unsigned long long)p->crash_params[4]);
+			       (unsigned long long)params[3], (unsigned long long)params[4]);
 		}
 	}
 	if (p->ops.crash)
-		p->ops.crash(p->ctx, vp, p->crash_params, message, len);
+		p->ops.crash(p->ctx, vp, params, message, len);
 }
 
-int hv_partition_msr_read(struct hv_partition *p, uint32_t vp, uint32_t msr, uint64_t now,
-			  uint64_t *value)
+/* The partition-wide MSRs, with p->lock held. */
+static int shared_msr_read(struct hv_partition *p, uint32_t msr, uint64_t *value)
 {
 	switch (msr) {
 	case HV_MSR_GUEST_OS_ID:
@@ -373,12 +425,6 @@ int hv_partition_msr_read(struct hv_partition *p, uint32_t vp, uint32_t msr, uin
 		return 0;
 	case HV_MSR_HYPERCALL:
 		*value = p->hypercall_msr;
-		return 0;
-	case HV_MSR_VP_INDEX:
-		*value = vp;
-		return 0;
-	case HV_MSR_TIME_REF_COUNT:
-		*value = now;
 		return 0;
 	case HV_MSR_REFERENCE_TSC:
 		*value = p->reference_tsc_msr;
@@ -388,9 +434,6 @@ int hv_partition_msr_read(struct hv_partition *p, uint32_t vp, uint32_t msr, uin
 		return 0;
 	case HV_MSR_APIC_FREQUENCY:
 		*value = p->cfg.apic_hz;
-		return 0;
-	case HV_MSR_VP_ASSIST_PAGE:
-		*value = p->vps[vp].vp_assist_page;
 		return 0;
 	case HV_MSR_CRASH_CTL:
 		/* Reads give the capabilities (TLFS; KVM returns what it
@@ -409,7 +452,7 @@ int hv_partition_msr_read(struct hv_partition *p, uint32_t vp, uint32_t msr, uin
 	}
 }
 
-int hv_partition_msr_write(struct hv_partition *p, uint32_t vp, uint32_t msr, uint64_t value)
+static int shared_msr_write(struct hv_partition *p, uint32_t vp, uint32_t msr, uint64_t value)
 {
 	switch (msr) {
 	case HV_MSR_GUEST_OS_ID:
@@ -426,15 +469,6 @@ int hv_partition_msr_write(struct hv_partition *p, uint32_t vp, uint32_t msr, ui
 		return hypercall_msr_write(p, value);
 	case HV_MSR_REFERENCE_TSC:
 		return reference_tsc_write(p, value);
-	case HV_MSR_VP_ASSIST_PAGE:
-		/* Linux 6.1 writes it on every CPU whatever CPUID says
-		 * (hv_init.c, hv_cpu_init); nothing here uses the page. */
-		p->vps[vp].vp_assist_page = value;
-		return 0;
-	case HV_MSR_CRASH_CTL:
-		if (value & HV_CRASH_CTL_NOTIFY)
-			crash_notify(p, vp, value);
-		return 0;
 	case HV_MSR_TSC_INVARIANT_CONTROL:
 		if (value & ~(uint64_t)HV_TSC_INVARIANT_CONTROL_ENABLE)
 			return -EINVAL;
@@ -445,32 +479,91 @@ int hv_partition_msr_write(struct hv_partition *p, uint32_t vp, uint32_t msr, ui
 			p->crash_params[msr - HV_MSR_CRASH_P0] = value;
 			return 0;
 		}
-		/* VP_INDEX, TIME_REF_COUNT and the frequencies are read-only. */
+		/* The frequencies are read-only. */
 		return -EINVAL;
+	}
+}
+
+/* The VP's own MSRs here need no partition-wide lock: VP_INDEX and the
+ * reference counter need none at all. */
+int hv_partition_msr_read(struct hv_partition *p, uint32_t vp, uint32_t msr, uint64_t now,
+			  uint64_t *value)
+{
+	struct hv_vp *v = &p->vps[vp];
+	int err;
+
+	switch (msr) {
+	case HV_MSR_VP_INDEX:
+		*value = vp;
+		return 0;
+	case HV_MSR_TIME_REF_COUNT:
+		*value = now;
+		return 0;
+	case HV_MSR_VP_ASSIST_PAGE:
+		pthread_mutex_lock(&v->lock);
+		*value = v->vp_assist_page;
+		pthread_mutex_unlock(&v->lock);
+		return 0;
+	default:
+		pthread_mutex_lock(&p->lock);
+		err = shared_msr_read(p, msr, value);
+		pthread_mutex_unlock(&p->lock);
+		return err;
+	}
+}
+
+int hv_partition_msr_write(struct hv_partition *p, uint32_t vp, uint32_t msr, uint64_t value)
+{
+	struct hv_vp *v = &p->vps[vp];
+	int err;
+
+	switch (msr) {
+	case HV_MSR_VP_ASSIST_PAGE:
+		/* Linux 6.1 writes it on every CPU whatever CPUID says
+		 * (hv_init.c, hv_cpu_init); nothing here uses the page. */
+		pthread_mutex_lock(&v->lock);
+		v->vp_assist_page = value;
+		pthread_mutex_unlock(&v->lock);
+		return 0;
+	case HV_MSR_CRASH_CTL:
+		if (value & HV_CRASH_CTL_NOTIFY)
+			crash_notify(p, vp, value);
+		return 0;
+	case HV_MSR_VP_INDEX:
+	case HV_MSR_TIME_REF_COUNT:
+		return -EINVAL; /* read-only */
+	default:
+		pthread_mutex_lock(&p->lock);
+		err = shared_msr_write(p, vp, msr, value);
+		pthread_mutex_unlock(&p->lock);
+		return err;
 	}
 }
 
 /* ---- observation ---- */
 
-void hv_get_state(const struct hv_partition *p, struct hv_partition_state *out)
+void hv_get_state(struct hv_partition *p, struct hv_partition_state *out)
 {
 	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&p->lock);
 	out->guest_os_id = p->guest_os_id;
 	out->hypercall_msr = p->hypercall_msr;
 	out->reference_tsc_msr = p->reference_tsc_msr;
 	out->tsc_page_sequence = p->tsc_sequence;
 	memcpy(out->crash_params, p->crash_params, sizeof(out->crash_params));
-	out->bad_msr_accesses = p->bad_msr_accesses;
-	out->bad_hypercalls = p->bad_hypercalls;
-	out->short_stimer_periods = p->short_stimer_periods;
+	pthread_mutex_unlock(&p->lock);
+	out->bad_msr_accesses = __atomic_load_n(&p->bad_msr_accesses, __ATOMIC_RELAXED);
+	out->bad_hypercalls = __atomic_load_n(&p->bad_hypercalls, __ATOMIC_RELAXED);
+	out->short_stimer_periods = __atomic_load_n(&p->short_stimer_periods, __ATOMIC_RELAXED);
 }
 
-int hv_get_vp_state(const struct hv_partition *p, uint32_t vp, struct hv_vp_state *out)
+int hv_get_vp_state(struct hv_partition *p, uint32_t vp, struct hv_vp_state *out)
 {
 	if (vp >= p->cfg.vp_count)
 		return -EINVAL;
-	const struct hv_vp *v = &p->vps[vp];
+	struct hv_vp *v = &p->vps[vp];
 	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&v->lock);
 	out->synic_enabled = v->scontrol & HV_SCONTROL_ENABLE;
 	out->simp = v->simp;
 	out->siefp = v->siefp;
@@ -479,5 +572,6 @@ int hv_get_vp_state(const struct hv_partition *p, uint32_t vp, struct hv_vp_stat
 		out->stimer_config[i] = v->stimer[i].config;
 		out->stimer_count[i] = v->stimer[i].count;
 	}
+	pthread_mutex_unlock(&v->lock);
 	return 0;
 }

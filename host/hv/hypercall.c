@@ -27,14 +27,10 @@ struct hv_call {
 static uint16_t reject(struct hv_partition *p, uint32_t vp, const struct hv_call *c,
 		       uint16_t status)
 {
-	uint64_t bit = 1ull << (status < 63 ? status : 63);
-
-	p->bad_hypercalls++;
-	if (!(p->logged_status & bit)) {
-		p->logged_status |= bit;
+	hv_count(&p->bad_hypercalls);
+	if (hv_first_bit(&p->logged_status, status < 63 ? status : 63))
 		hv_log(p, "hv: hypercall 0x%x from VP %u failed with status %u (logged once)",
 		       c->code, vp, status);
-	}
 	return status;
 }
 
@@ -42,7 +38,9 @@ static uint16_t reject(struct hv_partition *p, uint32_t vp, const struct hv_call
 
 /* Message and event connection ids are separate namespaces, as in KVM
  * (conn_to_evt holds events only; messages go to user space) and QEMU
- * (msg_handlers and event_flag_handlers): one id can name both. */
+ * (msg_handlers and event_flag_handlers): one id can name both. The table
+ * is under conn_lock: written by add and remove, read by every
+ * hypercall that names a connection. */
 static struct hv_connection *connection_find(const struct hv_partition *p, bool is_event,
 					     uint32_t id)
 {
@@ -70,13 +68,21 @@ static int connection_add(struct hv_partition *p, const struct hv_connection *c)
 	return 0;
 }
 
+static int connection_add_unique(struct hv_partition *p, const struct hv_connection *c)
+{
+	pthread_rwlock_wrlock(&p->conn_lock);
+	int err = connection_add(p, c);
+	pthread_rwlock_unlock(&p->conn_lock);
+	return err;
+}
+
 int hv_connection_add_message(struct hv_partition *p, uint32_t connection_id,
 			      hv_message_handler fn, void *ctx)
 {
 	if (!fn)
 		return -EINVAL;
 	struct hv_connection c = {.id = connection_id, .is_event = false, .on_message = fn, .ctx = ctx};
-	return connection_add(p, &c);
+	return connection_add_unique(p, &c);
 }
 
 int hv_connection_add_event(struct hv_partition *p, uint32_t connection_id,
@@ -85,24 +91,39 @@ int hv_connection_add_event(struct hv_partition *p, uint32_t connection_id,
 	if (!fn)
 		return -EINVAL;
 	struct hv_connection c = {.id = connection_id, .is_event = true, .on_event = fn, .ctx = ctx};
-	return connection_add(p, &c);
+	return connection_add_unique(p, &c);
 }
 
 void hv_connection_remove(struct hv_partition *p, bool is_event, uint32_t connection_id)
 {
+	pthread_rwlock_wrlock(&p->conn_lock);
 	struct hv_connection *c = connection_find(p, is_event, connection_id);
 	if (c)
 		*c = p->conns[--p->conn_count];
+	pthread_rwlock_unlock(&p->conn_lock);
 }
 
-bool hv_connection_find_event(const struct hv_partition *p, uint32_t connection_id,
+/* A copy of connection (is_event, id): the caller calls its handler after
+ * the table lock is gone, so the handler may add or remove connections. */
+static bool connection_get(struct hv_partition *p, bool is_event, uint32_t id,
+			   struct hv_connection *out)
+{
+	pthread_rwlock_rdlock(&p->conn_lock);
+	const struct hv_connection *c = connection_find(p, is_event, id);
+	if (c)
+		*out = *c;
+	pthread_rwlock_unlock(&p->conn_lock);
+	return c != NULL;
+}
+
+bool hv_connection_find_event(struct hv_partition *p, uint32_t connection_id,
 			      hv_event_handler *fn, void **ctx)
 {
-	const struct hv_connection *c = connection_find(p, true, connection_id);
-	if (!c)
+	struct hv_connection c;
+	if (!connection_get(p, true, connection_id, &c))
 		return false;
-	*fn = c->on_event;
-	*ctx = c->ctx;
+	*fn = c.on_event;
+	*ctx = c.ctx;
 	return true;
 }
 
@@ -142,8 +163,8 @@ static uint16_t post_message(struct hv_partition *p, uint32_t vp, const struct h
 	if (in.connection_id & ~HV_CONNECTION_ID_MASK)
 		return reject(p, vp, c, HV_STATUS_INVALID_PARAMETER);
 
-	const struct hv_connection *conn = connection_find(p, false, in.connection_id);
-	if (!conn)
+	struct hv_connection conn;
+	if (!connection_get(p, false, in.connection_id, &conn))
 		return reject(p, vp, c, HV_STATUS_INVALID_CONNECTION_ID);
 
 	struct hv_posted_message msg;
@@ -152,10 +173,7 @@ static uint16_t post_message(struct hv_partition *p, uint32_t vp, const struct h
 	msg.payload_size = in.payload_size;
 	memcpy(msg.payload, in.payload, in.payload_size);
 	memset(msg.payload + in.payload_size, 0, sizeof(msg.payload) - in.payload_size);
-	/* Copied out: the handler may add or remove connections. */
-	hv_message_handler fn = conn->on_message;
-	void *ctx = conn->ctx;
-	return fn(ctx, vp, &msg);
+	return conn.on_message(conn.ctx, vp, &msg);
 }
 
 /* ---- HvSignalEvent (0x5D) ---- */
@@ -178,12 +196,11 @@ static uint16_t signal_event(struct hv_partition *p, uint32_t vp, const struct h
 	if ((value >> 48) || (id & ~HV_CONNECTION_ID_MASK))
 		return reject(p, vp, c, HV_STATUS_INVALID_HYPERCALL_INPUT);
 
-	const struct hv_connection *conn = connection_find(p, true, id);
-	if (!conn)
+	struct hv_connection conn;
+	if (!connection_get(p, true, id, &conn))
 		return reject(p, vp, c, HV_STATUS_INVALID_CONNECTION_ID);
-	hv_event_handler fn = conn->on_event;
-	void *ctx = conn->ctx;
-	return fn(ctx, vp, (uint16_t)((value & HV_SIGNAL_EVENT_FLAG_MASK) >> HV_SIGNAL_EVENT_FLAG_SHIFT));
+	return conn.on_event(conn.ctx, vp,
+			     (uint16_t)((value & HV_SIGNAL_EVENT_FLAG_MASK) >> HV_SIGNAL_EVENT_FLAG_SHIFT));
 }
 
 /* ---- dispatcher ---- */

@@ -72,9 +72,8 @@ static int bad_access(struct hv_partition *p, uint32_t vp, uint32_t msr, bool wr
 {
 	uint32_t bit = hv_msr_is_synthetic(msr) ? msr - HV_MSR_RANGE_FIRST : HV_MSR_LOG_BITS - 1;
 
-	p->bad_msr_accesses++;
-	if (!(p->logged_msr[bit / 64] & (1ull << (bit % 64)))) {
-		p->logged_msr[bit / 64] |= 1ull << (bit % 64);
+	hv_count(&p->bad_msr_accesses);
+	if (hv_first_bit(p->logged_msr, bit)) {
 		if (write)
 			hv_log(p, "hv: #GP for wrmsr 0x%x = 0x%llx on VP %u (logged once)", msr,
 			       (unsigned long long)value, vp);
@@ -84,6 +83,31 @@ static int bad_access(struct hv_partition *p, uint32_t vp, uint32_t msr, bool wr
 	return -EINVAL;
 }
 
+/* SynIC and timer MSRs are the VP's own state: its lock only. */
+static bool per_vp_msr(uint32_t msr)
+{
+	return is_synic_msr(msr) || is_stimer_msr(msr);
+}
+
+static int vp_msr_read(struct hv_partition *p, uint32_t vp, uint32_t msr, uint64_t *value)
+{
+	pthread_mutex_lock(&p->vps[vp].lock);
+	int err = is_synic_msr(msr) ? hv_synic_msr_read(p, vp, msr, value)
+				    : hv_stimer_msr_read(p, vp, msr, value);
+	pthread_mutex_unlock(&p->vps[vp].lock);
+	return err;
+}
+
+static int vp_msr_write(struct hv_partition *p, uint32_t vp, uint32_t msr, uint64_t value,
+			uint64_t now)
+{
+	pthread_mutex_lock(&p->vps[vp].lock);
+	int err = is_synic_msr(msr) ? hv_synic_msr_write(p, vp, msr, value, now)
+				    : hv_stimer_msr_write(p, vp, msr, value, now);
+	pthread_mutex_unlock(&p->vps[vp].lock);
+	return err;
+}
+
 int hv_msr_read(struct hv_partition *p, uint32_t vp, uint32_t msr, uint64_t now,
 		uint64_t *value)
 {
@@ -91,10 +115,8 @@ int hv_msr_read(struct hv_partition *p, uint32_t vp, uint32_t msr, uint64_t now,
 
 	if (!msr_allowed(p, vp, msr))
 		err = -EINVAL;
-	else if (is_synic_msr(msr))
-		err = hv_synic_msr_read(p, vp, msr, value);
-	else if (is_stimer_msr(msr))
-		err = hv_stimer_msr_read(p, vp, msr, value);
+	else if (per_vp_msr(msr))
+		err = vp_msr_read(p, vp, msr, value);
 	else
 		err = hv_partition_msr_read(p, vp, msr, now, value);
 	return err ? bad_access(p, vp, msr, false, 0) : 0;
@@ -107,10 +129,8 @@ int hv_msr_write(struct hv_partition *p, uint32_t vp, uint32_t msr, uint64_t val
 
 	if (!msr_allowed(p, vp, msr))
 		err = -EINVAL;
-	else if (is_synic_msr(msr))
-		err = hv_synic_msr_write(p, vp, msr, value, now);
-	else if (is_stimer_msr(msr))
-		err = hv_stimer_msr_write(p, vp, msr, value, now);
+	else if (per_vp_msr(msr))
+		err = vp_msr_write(p, vp, msr, value, now);
 	else
 		err = hv_partition_msr_write(p, vp, msr, value);
 	return err ? bad_access(p, vp, msr, true, value) : 0;

@@ -63,7 +63,7 @@ static void stimer_stop(struct hv_stimer *t)
 /*
  * A periodic timer's period: COUNT, but not below HV_STIMER_MIN_PERIOD. A
  * shorter one (the TLFS sets no floor) would have the host expire it
- * millions of times a second, under the partition lock; KVM bounds the
+ * millions of times a second, under the VP's lock; KVM bounds the
  * LAPIC's periodic timer the same way (min_timer_period_us, 200 us). The
  * register keeps the guest's value.
  */
@@ -83,7 +83,7 @@ static void stimer_start(struct hv_partition *p, struct hv_stimer *t, uint64_t n
 		return;
 	bool periodic = t->config & HV_STIMER_PERIODIC;
 	if (periodic && t->count < HV_STIMER_MIN_PERIOD) {
-		p->short_stimer_periods++;
+		hv_count(&p->short_stimer_periods);
 		if (hv_log_first(p, HV_LOG_SHORT_STIMER_PERIOD))
 			hv_log(p, "hv: a periodic stimer of %llu x 100 ns runs every %u x 100 ns "
 				  "(the minimum)",
@@ -194,6 +194,7 @@ uint64_t hv_scan(struct hv_partition *p, uint64_t now)
 	uint64_t next = UINT64_MAX;
 
 	for (uint32_t vp = 0; vp < p->cfg.vp_count; vp++) {
+		pthread_mutex_lock(&p->vps[vp].lock);
 		for (uint32_t i = 0; i < HV_STIMER_COUNT; i++) {
 			struct hv_stimer *t = &p->vps[vp].stimer[i];
 			if (t->armed && now >= t->expiration)
@@ -201,6 +202,7 @@ uint64_t hv_scan(struct hv_partition *p, uint64_t now)
 			if (t->armed && t->expiration < next)
 				next = t->expiration;
 		}
+		pthread_mutex_unlock(&p->vps[vp].lock);
 	}
 	return next;
 }

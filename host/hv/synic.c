@@ -208,35 +208,41 @@ int hv_synic_post(struct hv_partition *p, uint32_t vp, uint32_t sint, uint32_t m
 	if (payload_size)
 		memcpy(msg.payload, payload, payload_size);
 
-	int err = queue_push(&p->vps[vp].queue[sint], &msg);
-	if (err) {
-		if (hv_log_first(p, HV_LOG_QUEUE_FULL))
-			hv_log(p, "hv: message queue of VP %u SINT %u full (%d; logged once)", vp,
-			       sint, err);
-		return err;
-	}
-	sint_flush(p, vp, sint, NULL);
-	return 0;
+	struct hv_vp *v = &p->vps[vp];
+	pthread_mutex_lock(&v->lock);
+	int err = queue_push(&v->queue[sint], &msg);
+	if (!err)
+		sint_flush(p, vp, sint, NULL);
+	pthread_mutex_unlock(&v->lock);
+	if (err && hv_log_first(p, HV_LOG_QUEUE_FULL))
+		hv_log(p, "hv: message queue of VP %u SINT %u full (%d; logged once)", vp, sint,
+		       err);
+	return err;
 }
 
-uint32_t hv_synic_queued(const struct hv_partition *p, uint32_t vp, uint32_t sint)
+uint32_t hv_synic_queued(struct hv_partition *p, uint32_t vp, uint32_t sint)
 {
 	if (vp >= p->cfg.vp_count || sint >= HV_SYNIC_SINT_COUNT)
 		return 0;
-	return p->vps[vp].queue[sint].count;
+	pthread_mutex_lock(&p->vps[vp].lock);
+	uint32_t count = p->vps[vp].queue[sint].count;
+	pthread_mutex_unlock(&p->vps[vp].lock);
+	return count;
 }
 
-uint64_t hv_synic_taken(const struct hv_partition *p, uint32_t vp, uint32_t sint)
+uint64_t hv_synic_taken(struct hv_partition *p, uint32_t vp, uint32_t sint)
 {
 	if (vp >= p->cfg.vp_count || sint >= HV_SYNIC_SINT_COUNT)
 		return 0;
-	return p->vps[vp].queue[sint].taken;
+	pthread_mutex_lock(&p->vps[vp].lock);
+	uint64_t taken = p->vps[vp].queue[sint].taken;
+	pthread_mutex_unlock(&p->vps[vp].lock);
+	return taken;
 }
 
-int hv_synic_signal(struct hv_partition *p, uint32_t vp, uint32_t sint, uint32_t flag)
+/* hv_synic_signal with the VP's lock held. */
+static int signal_locked(struct hv_partition *p, uint32_t vp, uint32_t sint, uint32_t flag)
 {
-	if (vp >= p->cfg.vp_count || sint >= HV_SYNIC_SINT_COUNT || flag >= HV_EVENT_FLAGS_COUNT)
-		return -EINVAL;
 	struct hv_vp *v = &p->vps[vp];
 	if (!(v->siefp & HV_MSR_PAGE_ENABLE))
 		return -ENODEV;
@@ -256,14 +262,28 @@ int hv_synic_signal(struct hv_partition *p, uint32_t vp, uint32_t sint, uint32_t
 	return 0;
 }
 
+int hv_synic_signal(struct hv_partition *p, uint32_t vp, uint32_t sint, uint32_t flag)
+{
+	if (vp >= p->cfg.vp_count || sint >= HV_SYNIC_SINT_COUNT || flag >= HV_EVENT_FLAGS_COUNT)
+		return -EINVAL;
+	pthread_mutex_lock(&p->vps[vp].lock);
+	int err = signal_locked(p, vp, sint, flag);
+	pthread_mutex_unlock(&p->vps[vp].lock);
+	return err;
+}
+
 int hv_synic_assert(struct hv_partition *p, uint32_t vp, uint32_t sint)
 {
 	if (vp >= p->cfg.vp_count || sint >= HV_SYNIC_SINT_COUNT)
 		return -EINVAL;
-	if (p->vps[vp].sint[sint] & HV_SINT_MASKED)
-		return -ENODEV;
-	sint_raise(p, vp, sint);
-	return 0;
+	int err = -ENODEV;
+	pthread_mutex_lock(&p->vps[vp].lock);
+	if (!(p->vps[vp].sint[sint] & HV_SINT_MASKED)) {
+		sint_raise(p, vp, sint);
+		err = 0;
+	}
+	pthread_mutex_unlock(&p->vps[vp].lock);
+	return err;
 }
 
 /* ---- MSRs ---- */

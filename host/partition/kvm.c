@@ -51,8 +51,13 @@ struct kvm_vp {
 	void *work_ctx;
 	bool work_pending; /* atomic */
 	int work_result;
+	/* Exits served, counted by this VP's thread alone. */
+	uint64_t msr_exits, msr_gp, hypercalls, pio_exits;
 	/* Auto-EOI vectors sent and not yet ended (auto_eoi.h), under
-	 * kp->lock; auto_eoi_pending (atomic) says the set is not empty. */
+	 * auto_eoi_lock (hv's inject may hold a VP lock of hv's: this one is
+	 * taken inside it and calls nothing); auto_eoi_pending (atomic) says
+	 * the set is not empty. */
+	pthread_mutex_t auto_eoi_lock;
 	struct vector_set auto_eoi;
 	bool auto_eoi_pending;
 	bool auto_eoi_xapic_logged;
@@ -61,7 +66,10 @@ struct kvm_vp {
 struct kvm_partition {
 	struct partition base; /* how the machine drives it (partition.h) */
 	struct kvm_partition_config cfg;
-	pthread_mutex_t lock; /* hv, stats, exit state */
+	/* The exit state, on_vcpu_threads' work, the device lock the owner
+	 * takes (kvm_partition_lock). Never held to call hv, which locks
+	 * itself; the exit counters are atomics. */
+	pthread_mutex_t lock;
 	pthread_cond_t ended_cond;
 	pthread_cond_t work_cond; /* a vCPU finished its work */
 	struct hv_partition *hv;
@@ -179,21 +187,24 @@ static int send_msi(struct kvm_partition *kp, uint32_t vp, uint8_t vector)
 	return ioctl(kp->vm_fd, KVM_SIGNAL_MSI, &msi) < 0 ? -errno : 0;
 }
 
-/* hv calls hold kp->lock. An auto-EOI vector is remembered for the vCPU
- * to end once the guest has taken it (auto_eoi.h), and the timer thread
- * woken to see that the vCPU comes out to look. */
+/* hv may call this with a VP lock of its own held, from any thread. An
+ * auto-EOI vector is remembered for the vCPU to end once the guest has
+ * taken it (auto_eoi.h), and the timer thread woken to see that the vCPU
+ * comes out to look. */
 static void hv_inject(void *ctx, uint32_t vp, uint8_t vector, bool auto_eoi)
 {
 	struct kvm_partition *kp = ctx;
 
 	if (vp >= kp->cfg.vp_count || send_msi(kp, vp, vector))
 		return;
-	kp->stats.interrupts++;
+	partition_count(&kp->stats.interrupts, 1);
 	if (auto_eoi) {
 		struct kvm_vp *v = &kp->vps[vp];
+		pthread_mutex_lock(&v->auto_eoi_lock);
 		vector_set_add(&v->auto_eoi, vector);
 		__atomic_store_n(&v->auto_eoi_pending, true, __ATOMIC_SEQ_CST);
-		kp->stats.auto_eoi_sent++;
+		pthread_mutex_unlock(&v->auto_eoi_lock);
+		partition_count(&kp->stats.auto_eoi_sent, 1);
 		eventfd_write(kp->kick_fd, 1);
 	}
 }
@@ -212,10 +223,9 @@ static void hv_crash(void *ctx, uint32_t vp, const uint64_t params[5], const cha
 	partition_log_crash(kp->cfg.log, kp->cfg.log_ctx, vp, params, message, len);
 	if (kp->cfg.crash)
 		kp->cfg.crash(kp->cfg.crash_ctx, vp, params, message, len);
-	/* As on Hyper-V, a crash report is the end of the VM's run here:
-	 * hv calls this from an MSR write, with kp->lock held. */
-	if (end_guest_locked(kp, KVM_PARTITION_EXIT_CRASHED, NULL))
-		kick_vcpus(kp);
+	/* As on Hyper-V, a crash report is the end of the VM's run here (hv
+	 * calls this from an MSR write, with no lock held). */
+	end_guest(kp, KVM_PARTITION_EXIT_CRASHED, NULL);
 }
 
 __attribute__((format(printf, 2, 0))) static void hv_log(void *ctx, const char *fmt,
@@ -320,11 +330,9 @@ static uint64_t kick_for_auto_eoi(struct kvm_partition *kp, uint64_t now)
 
 static void rearm_timers(struct kvm_partition *kp)
 {
-	pthread_mutex_lock(&kp->lock);
 	uint64_t now = kvm_partition_now(kp);
 	uint64_t next = hv_scan(kp->hv, now);
-	kp->stats.timer_scans++;
-	pthread_mutex_unlock(&kp->lock);
+	partition_count(&kp->stats.timer_scans, 1);
 	uint64_t recheck = kick_for_auto_eoi(kp, now);
 	partition_arm_timer(kp->timer_fd, now, recheck < next ? recheck : next);
 }
@@ -358,7 +366,6 @@ static void serve_msr(struct kvm_partition *kp, struct kvm_vp *v, bool write)
 	uint64_t value = 0;
 	int err;
 
-	pthread_mutex_lock(&kp->lock);
 	uint64_t now = kvm_partition_now(kp);
 	if (write) {
 		err = hv_msr_write(kp->hv, v->index, run->msr.index, run->msr.data, now);
@@ -366,10 +373,9 @@ static void serve_msr(struct kvm_partition *kp, struct kvm_vp *v, bool write)
 		err = hv_msr_read(kp->hv, v->index, run->msr.index, now, &value);
 		run->msr.data = value;
 	}
-	kp->stats.msr_exits++;
+	partition_count_own(&v->msr_exits);
 	if (err)
-		kp->stats.msr_gp++;
-	pthread_mutex_unlock(&kp->lock);
+		partition_count_own(&v->msr_gp);
 	/* Non-zero error: KVM injects #GP into the guest. */
 	run->msr.error = err ? 1 : 0;
 }
@@ -398,10 +404,8 @@ static int serve_hypercall(struct kvm_partition *kp, struct kvm_vp *v)
 	else if (ioctl(v->fd, KVM_GET_REGS, regs) < 0)
 		return -errno;
 	struct hv_hypercall hc = {regs->rcx, regs->rdx, regs->r8};
-	pthread_mutex_lock(&kp->lock);
 	regs->rax = hv_hypercall(kp->hv, v->index, &hc, kvm_partition_now(kp));
-	kp->stats.hypercalls++;
-	pthread_mutex_unlock(&kp->lock);
+	partition_count_own(&v->hypercalls);
 	if (kp->sync_regs) {
 		run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
 		return 0;
@@ -432,9 +436,7 @@ static int serve_io(struct kvm_partition *kp, struct kvm_vp *v)
 		if (!out)
 			memcpy(data, &value, run->io.size);
 	}
-	pthread_mutex_lock(&kp->lock);
-	kp->stats.pio_exits++;
-	pthread_mutex_unlock(&kp->lock);
+	partition_count_own(&v->pio_exits);
 	return 0;
 }
 
@@ -514,18 +516,18 @@ static void settle_auto_eoi(struct kvm_partition *kp, struct kvm_vp *v)
 		return;
 	struct vector_set irr, isr;
 	auto_eoi_read_lapic(lapic.regs, &irr, &isr);
-	pthread_mutex_lock(&kp->lock);
+	pthread_mutex_lock(&v->auto_eoi_lock);
 	unsigned vanished = 0;
 	int end = auto_eoi_next(&v->auto_eoi, &irr, &isr, &vanished);
-	kp->stats.auto_eoi_vanished += vanished;
+	partition_count(&kp->stats.auto_eoi_vanished, vanished);
 	if (end >= 0 && x2apic_eoi(v)) {
 		auto_eoi_ended(&v->auto_eoi, &irr, (unsigned)end);
-		kp->stats.auto_eoi_ended++;
+		partition_count(&kp->stats.auto_eoi_ended, 1);
 	} else if (end >= 0) {
 		/* KVM_SET_LAPIC could end it, but would write back IRR as read
 		 * here and lose an IPI or device interrupt that came since. */
 		vector_set_del(&v->auto_eoi, (unsigned)end);
-		kp->stats.auto_eoi_xapic++;
+		partition_count(&kp->stats.auto_eoi_xapic, 1);
 		if (!v->auto_eoi_xapic_logged)
 			log_line(kp, "VP %u: auto-EOI vector %d with the LAPIC in xAPIC mode: "
 				     "hvkit ends auto-EOI in x2APIC mode only (docs/kvm.md)",
@@ -534,7 +536,7 @@ static void settle_auto_eoi(struct kvm_partition *kp, struct kvm_vp *v)
 	}
 	__atomic_store_n(&v->auto_eoi_pending, !vector_set_empty(&v->auto_eoi),
 			 __ATOMIC_SEQ_CST);
-	pthread_mutex_unlock(&kp->lock);
+	pthread_mutex_unlock(&v->auto_eoi_lock);
 }
 
 /* Ends this vCPU's pending work, if any, with result. */
@@ -904,8 +906,10 @@ int kvm_partition_new(const struct kvm_partition_config *cfg, struct kvm_partiti
 	pthread_condattr_destroy(&attr);
 	kp->kvm_fd = kp->vm_fd = kp->ram_fd = -1;
 	kp->epoll_fd = kp->kick_fd = kp->timer_fd = -1;
-	for (uint32_t i = 0; i < KVM_PARTITION_MAX_VPS; i++)
+	for (uint32_t i = 0; i < KVM_PARTITION_MAX_VPS; i++) {
 		kp->vps[i].fd = -1;
+		pthread_mutex_init(&kp->vps[i].auto_eoi_lock, NULL);
+	}
 
 	int err = open_kvm(kp);
 	if (!err)
@@ -1029,6 +1033,8 @@ void kvm_partition_stop(struct kvm_partition *kp)
 	partition_close_fd(&kp->ram_fd);
 	pthread_cond_destroy(&kp->ended_cond);
 	pthread_cond_destroy(&kp->work_cond);
+	for (uint32_t i = 0; i < KVM_PARTITION_MAX_VPS; i++)
+		pthread_mutex_destroy(&kp->vps[i].auto_eoi_lock);
 	pthread_mutex_destroy(&kp->lock);
 	free(kp);
 }
@@ -1068,11 +1074,8 @@ int kvm_partition_interrupt(struct kvm_partition *kp, uint32_t vp, uint8_t vecto
 	if (vp >= kp->cfg.vp_count)
 		return -EINVAL;
 	int err = send_msi(kp, vp, vector);
-	if (!err) {
-		pthread_mutex_lock(&kp->lock);
-		kp->stats.interrupts++;
-		pthread_mutex_unlock(&kp->lock);
-	}
+	if (!err)
+		partition_count(&kp->stats.interrupts, 1);
 	return err;
 }
 
@@ -1085,6 +1088,23 @@ int kvm_partition_set_irq(struct kvm_partition *kp, uint32_t irq, bool level)
 void kvm_partition_get_stats(struct kvm_partition *kp, struct kvm_partition_stats *out)
 {
 	pthread_mutex_lock(&kp->lock);
-	*out = kp->stats;
+	out->exited = kp->stats.exited;
+	out->exit_status = kp->stats.exit_status;
+	out->failed = kp->stats.failed;
+	memcpy(out->failure, kp->stats.failure, sizeof(out->failure));
 	pthread_mutex_unlock(&kp->lock);
+	out->interrupts = partition_counted(&kp->stats.interrupts);
+	out->timer_scans = partition_counted(&kp->stats.timer_scans);
+	out->auto_eoi_sent = partition_counted(&kp->stats.auto_eoi_sent);
+	out->auto_eoi_ended = partition_counted(&kp->stats.auto_eoi_ended);
+	out->auto_eoi_vanished = partition_counted(&kp->stats.auto_eoi_vanished);
+	out->auto_eoi_xapic = partition_counted(&kp->stats.auto_eoi_xapic);
+	out->msr_exits = out->msr_gp = out->hypercalls = out->pio_exits = 0;
+	for (uint32_t i = 0; i < kp->cfg.vp_count; i++) {
+		const struct kvm_vp *v = &kp->vps[i];
+		out->msr_exits += partition_counted(&v->msr_exits);
+		out->msr_gp += partition_counted(&v->msr_gp);
+		out->hypercalls += partition_counted(&v->hypercalls);
+		out->pio_exits += partition_counted(&v->pio_exits);
+	}
 }

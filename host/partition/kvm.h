@@ -22,9 +22,11 @@
  * VP index = vCPU id = APIC id (vCPU i has APIC id i). host/hv's VP i is
  * vCPU i.
  *
- * Threads: one per vCPU (KVM_RUN loop) and one timer thread. Every call
- * into host/hv, by these threads or by the owner, holds the partition lock
- * (kvm_partition_lock), as with the process partition.
+ * Threads: one per vCPU (KVM_RUN loop) and one timer thread. host/hv locks
+ * itself: an MSR exit, a hypercall or a timer scan takes no lock here, so
+ * vCPUs never wait for each other on their own state; connection handlers
+ * run on the vCPU's thread with no lock held, as with the process
+ * partition.
  */
 #ifndef HVKIT_KVM_PARTITION_H
 #define HVKIT_KVM_PARTITION_H
@@ -77,7 +79,7 @@ struct kvm_partition_config {
 	 * Port I/O the partition does not serve itself (optional). out: *value
 	 * holds the data (size 1, 2 or 4 bytes); in: store the result in
 	 * *value (all ones if not set). Runs on the VP's thread without the
-	 * partition lock; may call kvm_partition_exit and take the lock.
+	 * device lock; may call kvm_partition_exit and take the lock.
 	 */
 	void (*pio)(void *ctx, struct kvm_partition *kp, uint32_t vp, uint16_t port, uint8_t size,
 		    bool out, uint32_t *value);

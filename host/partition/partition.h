@@ -40,9 +40,11 @@ struct partition_ops {
 	 * if so, why (never NULL here) gets the reason. Required. */
 	bool (*failed)(struct partition *p, char *why, size_t len);
 
-	/* The hypervisor interface, the lock that calls into it from outside
-	 * the partition's own threads hold, and its reference time now (100 ns
-	 * units, the guest's view of the TSC). Required. */
+	/* The hypervisor interface (it locks itself: hv.h), the device lock
+	 * (what serializes the VMBus server and the devices behind it; hv
+	 * never needs it, and the partition never holds it to call hv), and
+	 * reference time now (100 ns units, the guest's view of the TSC).
+	 * Required. */
 	struct hv_partition *(*hv)(struct partition *p);
 	void (*lock)(struct partition *p);
 	void (*unlock)(struct partition *p);

@@ -36,4 +36,24 @@ uint64_t partition_calibrate_tsc(void);
  * `next` given reference time `now`; UINT64_MAX disarms it. */
 void partition_arm_timer(int timer_fd, uint64_t now, uint64_t next);
 
+/* Statistics counters, read at any time without a lock. */
+/* One any thread may add to. */
+static inline void partition_count(uint64_t *counter, uint64_t n)
+{
+	__atomic_fetch_add(counter, n, __ATOMIC_RELAXED);
+}
+
+/* One only a single thread adds to (a VP's own): no locked instruction,
+ * so VPs never contend for each other's counter lines. */
+static inline void partition_count_own(uint64_t *counter)
+{
+	__atomic_store_n(counter, __atomic_load_n(counter, __ATOMIC_RELAXED) + 1,
+			 __ATOMIC_RELAXED);
+}
+
+static inline uint64_t partition_counted(const uint64_t *counter)
+{
+	return __atomic_load_n(counter, __ATOMIC_RELAXED);
+}
+
 #endif

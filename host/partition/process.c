@@ -54,6 +54,8 @@ struct vp_channel {
 	int irq_fd;
 	pthread_t thread;
 	bool running;
+	/* Counted by this VP's thread alone (partition_count_own). */
+	uint64_t requests, bad_requests;
 };
 
 struct fast_event {
@@ -64,7 +66,10 @@ struct fast_event {
 struct process_partition {
 	struct partition base; /* how the machine drives it (partition.h) */
 	struct process_partition_config cfg;
-	pthread_mutex_t lock; /* hv, fast events, stats, failure */
+	/* Fast events, failure and exit state, the device lock the owner
+	 * takes (process_partition_lock). Never held to call hv, which locks
+	 * itself; the request counters are atomics. */
+	pthread_mutex_t lock;
 	struct hv_partition *hv;
 	struct guest_memory mem;
 	uint8_t *ram;
@@ -158,7 +163,8 @@ static bool ending(struct process_partition *pp)
 /* What host/hv calls back                                             */
 /* ------------------------------------------------------------------ */
 
-/* Raises vector on VP vp (in range), with pp->lock held. */
+/* Raises vector on VP vp (in range), from any thread and under any lock
+ * (hv may hold a VP lock of its own): it takes none. */
 static void raise_vector(struct process_partition *pp, uint32_t vp, uint8_t vector)
 {
 	/* Pending bit first, then the kick: the dispatcher that wakes must
@@ -166,7 +172,7 @@ static void raise_vector(struct process_partition *pp, uint32_t vp, uint8_t vect
 	__atomic_fetch_or(&pp->irq[vp].pending[vector / 64], 1ull << (vector % 64),
 			  __ATOMIC_SEQ_CST);
 	eventfd_write(pp->vps[vp].irq_fd, 1);
-	pp->stats.interrupts++;
+	partition_count(&pp->stats.interrupts, 1);
 }
 
 static void hv_inject(void *ctx, uint32_t vp, uint8_t vector, bool auto_eoi)
@@ -175,7 +181,7 @@ static void hv_inject(void *ctx, uint32_t vp, uint8_t vector, bool auto_eoi)
 	(void)auto_eoi; /* nothing to end: there is no APIC */
 
 	if (vp < pp->cfg.vp_count)
-		raise_vector(pp, vp, vector); /* hv calls hold the lock */
+		raise_vector(pp, vp, vector);
 }
 
 static void hv_timers_changed(void *ctx)
@@ -224,10 +230,8 @@ uint64_t process_partition_now(const struct process_partition *pp)
 /* Arms the timer fd for the next synthetic timer deadline. */
 static void rearm_timers(struct process_partition *pp)
 {
-	pthread_mutex_lock(&pp->lock);
 	uint64_t now = process_partition_now(pp);
 	uint64_t next = hv_scan(pp->hv, now);
-	pthread_mutex_unlock(&pp->lock);
 	partition_arm_timer(pp->timer_fd, now, next);
 }
 
@@ -317,9 +321,7 @@ static void serve_cpuid(struct process_partition *pp, const struct hvkit_proc_re
 	if (leaf >= HV_CPUID_VENDOR_AND_MAX && leaf <= 0x4FFFFFFFu) {
 		/* Only Hyper-V lives here: the host's own hypervisor leaves
 		 * (KVM's, say) must not show through. */
-		pthread_mutex_lock(&pp->lock);
 		hv_cpuid(pp->hv, leaf, r);
-		pthread_mutex_unlock(&pp->lock);
 	} else {
 		__cpuid_count(leaf, subleaf, r[0], r[1], r[2], r[3]);
 		if (leaf == 1)
@@ -339,13 +341,11 @@ static void serve_msr(struct process_partition *pp, uint32_t vp,
 		reply->status = HVKIT_PROC_GP;
 		return;
 	}
-	pthread_mutex_lock(&pp->lock);
 	uint64_t now = process_partition_now(pp);
 	if (req->op == HVKIT_PROC_RDMSR)
 		err = hv_msr_read(pp->hv, vp, msr, now, &reply->values[0]);
 	else
 		err = hv_msr_write(pp->hv, vp, msr, req->args[1], now);
-	pthread_mutex_unlock(&pp->lock);
 	if (err)
 		reply->status = HVKIT_PROC_GP;
 }
@@ -355,9 +355,7 @@ static void serve_hypercall(struct process_partition *pp, uint32_t vp,
 {
 	struct hv_hypercall hc = {req->args[0], req->args[1], req->args[2]};
 
-	pthread_mutex_lock(&pp->lock);
 	reply->values[0] = hv_hypercall(pp->hv, vp, &hc, process_partition_now(pp));
-	pthread_mutex_unlock(&pp->lock);
 }
 
 /* The fast-path eventfd of an event connection, made on first request.
@@ -420,14 +418,10 @@ int process_partition_handle(struct process_partition *pp, uint32_t vp, const vo
 		break;
 	default:
 		reply->status = HVKIT_PROC_BADREQ;
-		pthread_mutex_lock(&pp->lock);
-		pp->stats.bad_requests++;
-		pthread_mutex_unlock(&pp->lock);
+		partition_count_own(&pp->vps[vp].bad_requests);
 		break;
 	}
-	pthread_mutex_lock(&pp->lock);
-	pp->stats.requests++;
-	pthread_mutex_unlock(&pp->lock);
+	partition_count_own(&pp->vps[vp].requests);
 	return 0;
 }
 
@@ -520,13 +514,11 @@ static void serve_fast_event(struct process_partition *pp, uint32_t index)
 	pthread_mutex_unlock(&pp->lock);
 	if (eventfd_read(ev.fd, &count) < 0)
 		return;
-	pthread_mutex_lock(&pp->lock);
 	/* The connection may have gone since the guest got the fd: then the
 	 * signal is dropped, as KVM drops an ioeventfd write nobody hears. */
 	if (hv_connection_find_event(pp->hv, ev.connection_id, &fn, &ctx))
 		fn(ctx, 0, 0);
-	pp->stats.fast_events++;
-	pthread_mutex_unlock(&pp->lock);
+	partition_count(&pp->stats.fast_events, 1);
 }
 
 static void *loop_thread(void *arg)
@@ -917,9 +909,7 @@ int process_partition_interrupt(struct process_partition *pp, uint32_t vp, uint8
 {
 	if (vp >= pp->cfg.vp_count)
 		return -EINVAL;
-	pthread_mutex_lock(&pp->lock);
 	raise_vector(pp, vp, vector);
-	pthread_mutex_unlock(&pp->lock);
 	return 0;
 }
 
@@ -927,6 +917,15 @@ void process_partition_get_stats(struct process_partition *pp,
 				 struct process_partition_stats *out)
 {
 	pthread_mutex_lock(&pp->lock);
-	*out = pp->stats;
+	out->failed = pp->stats.failed;
+	memcpy(out->failure, pp->stats.failure, sizeof(out->failure));
+	out->guest_pid = pp->stats.guest_pid;
 	pthread_mutex_unlock(&pp->lock);
+	out->fast_events = partition_counted(&pp->stats.fast_events);
+	out->interrupts = partition_counted(&pp->stats.interrupts);
+	out->requests = out->bad_requests = 0;
+	for (uint32_t i = 0; i < pp->cfg.vp_count; i++) {
+		out->requests += partition_counted(&pp->vps[i].requests);
+		out->bad_requests += partition_counted(&pp->vps[i].bad_requests);
+	}
 }

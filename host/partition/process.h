@@ -10,8 +10,9 @@
  * dies mid-call ends the partition cleanly and never the host.
  *
  * Threads: one per VP serving its socket, one for timers, fast events and
- * the guest's exit. Every call into host/hv, by these threads or by the
- * owner (to add connections, post messages...), holds the partition lock.
+ * the guest's exit. host/hv locks itself: these threads call it with no
+ * lock, so VPs never wait for each other on their own MSRs; connection
+ * handlers run on them with no lock held.
  */
 #ifndef HVKIT_PROCESS_PARTITION_H
 #define HVKIT_PROCESS_PARTITION_H
@@ -37,7 +38,7 @@ struct process_partition_config {
 	void (*log)(void *ctx, const char *fmt, va_list ap);
 	void *log_ctx;
 	/* Called once hv exists, before the guest starts: add connections
-	 * and devices here (hold process_partition_lock for hv calls). A
+	 * and devices here. A
 	 * negative return aborts the start with that error. Optional. */
 	int (*prepare)(void *ctx, struct process_partition *pp);
 	void *prepare_ctx;
@@ -73,8 +74,8 @@ int process_partition_wait(struct process_partition *pp, int timeout_ms, int *st
 /* Halts (if not yet) and frees everything. */
 void process_partition_stop(struct process_partition *pp);
 
-/* Guards every call into host/hv made from outside the partition's own
- * threads: hv_connection_add_*, hv_synic_post, hv_synic_signal... */
+/* The device lock (partition.h): the owner's devices serialize on it;
+ * the partition takes it for nothing on its hot paths. */
 void process_partition_lock(struct process_partition *pp);
 void process_partition_unlock(struct process_partition *pp);
 struct hv_partition *process_partition_hv(struct process_partition *pp);

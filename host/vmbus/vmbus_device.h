@@ -2,7 +2,7 @@
 /*
  * The device-provider interface (VSPs): what a host device implements to sit
  * behind a VMBus offer, and the channel calls it makes. See the locking
- * rules in vmbus_server.h: callbacks run with the partition lock held, must
+ * rules in vmbus_server.h: callbacks run with the device lock held, must
  * not block, and may call only *_locked functions.
  *
  * Channel lifetime: the server holds a reference on a channel from open to
@@ -102,7 +102,7 @@ uint32_t vmbus_channel_version(const struct vmbus_channel *ch);
 int vmbus_channel_gpadl_pfns_locked(struct vmbus_channel *ch, uint32_t handle,
 				    const uint64_t **pfns, uint32_t *count);
 
-/* The partition lock, for a device's own threads (backends delivering
+/* The device lock, for a device's own threads (backends delivering
  * work): with it held they may make _locked calls. Never from a callback. */
 void vmbus_device_lock(struct vmbus_device *d);
 void vmbus_device_unlock(struct vmbus_device *d);

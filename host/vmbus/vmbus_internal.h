@@ -4,7 +4,7 @@
  *   vmbus_server.c  connection, offers and relids, message dispatch
  *   gpadl.c         GPADL assembly, validation and accounting
  *   channel.c       open channels: rings, references, signals both ways
- * Everything here is touched with the partition lock held, except the
+ * Everything here is touched with the device lock held, except the
  * atomics of struct vmbus_channel (see channel.c).
  */
 #ifndef HVKIT_VMBUS_INTERNAL_H

@@ -10,8 +10,9 @@
  * (drivers/hv/connection.c, channel_mgmt.c, channel.c, vmbus_drv.c and
  * include/linux/hyperv.h); wire formats are include/hvkit/vmbus.h.
  *
- * Locking. One lock serializes the server and the hypervisor emulation
- * under it: the partition lock, reached through ops->lock/unlock.
+ * Locking. One lock serializes the server and its devices: the device
+ * lock, reached through ops->lock/unlock (host/hv locks itself and is
+ * called with this lock held, never the other way round).
  *  - vmbus_server_handle_message/handle_signal are called by the
  *    hypervisor glue with that lock held;
  *  - every other vmbus_server_* and vmbus_channel_* call takes it itself,

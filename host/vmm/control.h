@@ -157,7 +157,7 @@ struct control_core *control_core_new(const struct control_core_config *cfg);
 void control_core_free(struct control_core *c);
 
 /* Registers the integration components (copied); NULL unregisters. Any
- * thread, but not under the partition lock. */
+ * thread, but not under the device lock. */
 void control_core_set_ic(struct control_core *c, const struct control_ic_provider *p);
 
 /* One request line (without its newline) from a client. now_ms: a

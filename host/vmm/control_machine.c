@@ -2,7 +2,7 @@
 /*
  * The machine behind the control socket: its status as JSON and hot add
  * and remove of devices. Runs on the control thread; the calls it makes
- * take the partition lock themselves, briefly.
+ * take the device lock themselves, briefly.
  */
 #include <errno.h>
 #include <string.h>

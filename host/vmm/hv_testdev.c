@@ -3,6 +3,7 @@
 #include "hv_testdev.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,7 @@ struct testdev_conn {
 
 struct hv_testdev {
 	struct hv_testdev_config cfg;
+	pthread_mutex_t lock; /* everything below */
 	/* Routes are counted per (VP, SINT): QEMU keeps a list and lets the
 	 * same one be created twice, each destroy removing one. */
 	uint16_t routes[256][HV_SYNIC_SINT_COUNT];
@@ -64,7 +66,17 @@ static void complain(struct hv_testdev *d, enum testdev_complaint c, const char 
 	va_end(ap);
 }
 
-/* ---- Connection handlers: inside a hypercall, under the partition lock ---- */
+static void lock(struct hv_testdev *d)
+{
+	pthread_mutex_lock(&d->lock);
+}
+
+static void unlock(struct hv_testdev *d)
+{
+	pthread_mutex_unlock(&d->lock);
+}
+
+/* ---- Connection handlers: inside a hypercall, they take the lock ---- */
 
 /* Whether the connection's last echo still waits for the slot. */
 static bool echo_in_flight(const struct testdev_conn *c)
@@ -80,10 +92,8 @@ static bool echo_in_flight(const struct testdev_conn *c)
  * connection (CONN_IDS) in the queue it shares with VMBus, whatever the
  * guest posts.
  */
-static uint16_t echo_message(void *ctx, uint32_t vp, const struct hv_posted_message *msg)
+static uint16_t echo_message_locked(struct testdev_conn *c, const struct hv_posted_message *msg)
 {
-	(void)vp;
-	struct testdev_conn *c = ctx;
 	struct hv_testdev *d = c->dev;
 	if (echo_in_flight(c)) {
 		d->stats.busy++;
@@ -107,10 +117,18 @@ static uint16_t echo_message(void *ctx, uint32_t vp, const struct hv_posted_mess
 	return err == -EAGAIN ? HV_STATUS_INSUFFICIENT_BUFFERS : HV_STATUS_INVALID_HYPERCALL_INPUT;
 }
 
-static uint16_t echo_event(void *ctx, uint32_t vp, uint16_t flag)
+static uint16_t echo_message(void *ctx, uint32_t vp, const struct hv_posted_message *msg)
 {
 	(void)vp;
 	struct testdev_conn *c = ctx;
+	lock(c->dev);
+	uint16_t status = echo_message_locked(c, msg);
+	unlock(c->dev);
+	return status;
+}
+
+static uint16_t echo_event_locked(struct testdev_conn *c, uint16_t flag)
+{
 	struct hv_testdev *d = c->dev;
 	/* KVM (kvm_hvcall_signal_event) and QEMU (hyperv_hcall_signal_event)
 	 * have no use for the flag number and answer a non-zero one as an
@@ -130,6 +148,16 @@ static uint16_t echo_event(void *ctx, uint32_t vp, uint16_t flag)
 	/* The signal reached its connection; what the echo found is the
 	 * guest's own page set-up. */
 	return HV_STATUS_SUCCESS;
+}
+
+static uint16_t echo_event(void *ctx, uint32_t vp, uint16_t flag)
+{
+	(void)vp;
+	struct testdev_conn *c = ctx;
+	lock(c->dev);
+	uint16_t status = echo_event_locked(c, flag);
+	unlock(c->dev);
+	return status;
 }
 
 /* ---- Commands, under the lock ---- */
@@ -223,18 +251,6 @@ static int run_command(struct hv_testdev *d, const struct hv_testdev_cmd *c)
 	}
 }
 
-static void lock(struct hv_testdev *d)
-{
-	if (d->cfg.lock)
-		d->cfg.lock(d->cfg.lock_ctx);
-}
-
-static void unlock(struct hv_testdev *d)
-{
-	if (d->cfg.unlock)
-		d->cfg.unlock(d->cfg.lock_ctx);
-}
-
 int hv_testdev_command(struct hv_testdev *d, uint32_t word)
 {
 	struct hv_testdev_cmd c = hv_testdev_decode(word);
@@ -265,8 +281,10 @@ struct hv_testdev *hv_testdev_new(const struct hv_testdev_config *cfg)
 		return NULL;
 	}
 	struct hv_testdev *d = calloc(1, sizeof(*d));
-	if (d)
-		d->cfg = *cfg;
+	if (!d)
+		return NULL;
+	d->cfg = *cfg;
+	pthread_mutex_init(&d->lock, NULL);
 	return d;
 }
 
@@ -282,6 +300,7 @@ void hv_testdev_free(struct hv_testdev *d)
 			hv_connection_remove(d->cfg.hv, true, (uint32_t)i);
 	}
 	unlock(d);
+	pthread_mutex_destroy(&d->lock);
 	free(d);
 }
 

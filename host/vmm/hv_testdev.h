@@ -10,10 +10,9 @@
  * refuses) are counted, logged once per kind and ignored: where QEMU
  * asserts, hvkit carries on.
  *
- * Locking: hv is not thread-safe. Commands arrive on a VP thread without the
- * partition lock, so hv_testdev_pio takes it (config.lock); the connection
- * handlers run inside hypercalls, which hold it already. The device's own
- * state lives under the same lock.
+ * Locking: commands (port writes on a VP's thread) and the connection
+ * handlers (inside hypercalls, on any VP's thread) take the device's own
+ * lock; hv locks itself.
  */
 #ifndef HVKIT_HV_TESTDEV_H
 #define HVKIT_HV_TESTDEV_H
@@ -38,10 +37,6 @@ struct hv_testdev_cmd hv_testdev_decode(uint32_t word);
 struct hv_testdev_config {
 	struct hv_partition *hv;
 	uint32_t vp_count;
-	/* The partition lock (NULL: the caller serializes). */
-	void (*lock)(void *ctx);
-	void (*unlock)(void *ctx);
-	void *lock_ctx;
 	void (*log)(void *ctx, const char *fmt, va_list ap); /* NULL: stderr */
 	void *log_ctx;
 };

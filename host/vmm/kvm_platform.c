@@ -234,22 +234,10 @@ static int set_registers(struct kvm_partition *kp, const struct boot_info *bi)
 	return kvm_partition_set_registers(kp, 0, &regs, &sregs);
 }
 
-static void lock_partition(void *kp)
-{
-	kvm_partition_lock(kp);
-}
-
-static void unlock_partition(void *kp)
-{
-	kvm_partition_unlock(kp);
-}
-
 /* The Hyper-V test device needs hv, which exists once the partition does. */
 static int add_testdev(struct kvm_platform *p, struct kvm_partition *kp)
 {
-	struct hv_testdev_config tc = {.hv = kvm_partition_hv(kp), .vp_count = p->cfg.cpus,
-				       .lock = lock_partition, .unlock = unlock_partition,
-				       .lock_ctx = kp};
+	struct hv_testdev_config tc = {.hv = kvm_partition_hv(kp), .vp_count = p->cfg.cpus};
 	struct hv_testdev *d = hv_testdev_new(&tc);
 	if (!d)
 		return -errno;

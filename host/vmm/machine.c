@@ -8,7 +8,7 @@
  * The glue is small: VMBus messages arrive as HvPostMessage on connections
  * 1 and 4, channel signals as HvSignalEvent on each open channel's
  * connection; the server answers with SynIC messages and event flags. The
- * partition lock serializes all of it (vmbus_server.h).
+ * device lock serializes all of it (vmbus_server.h).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -34,6 +34,10 @@ struct machine {
 	struct netvsp_nic *nics[MACHINE_MAX_NICS];
 	struct storvsp *storage; /* the SCSI controller, if there are disks */
 	bool crashed;            /* the guest reported a crash (atomic) */
+	/* Contexts of the channels' event connections, one per connection id
+	 * ever used, kept until the machine goes: hv may call a handler just
+	 * after its connection was removed (hv.h). Under the device lock. */
+	struct channel_connection *channel_conns;
 };
 
 static struct hv_partition *hv_of(struct machine *m)
@@ -41,20 +45,25 @@ static struct hv_partition *hv_of(struct machine *m)
 	return partition_hv(m->partition);
 }
 
-/* ---- From host/hv into the server (partition lock held) ---- */
+/* ---- From host/hv into the server (on a VP's thread, no lock held) ---- */
 
 static uint16_t vmbus_message(void *ctx, uint32_t vp, const struct hv_posted_message *msg)
 {
 	struct machine *m = ctx;
-	return vmbus_server_handle_message(m->vmbus, vp, msg->connection_id, msg->payload,
-					   msg->payload_size);
+	partition_lock(m->partition);
+	uint16_t status = vmbus_server_handle_message(m->vmbus, vp, msg->connection_id,
+						      msg->payload, msg->payload_size);
+	partition_unlock(m->partition);
+	return status;
 }
 
 /* Channel connections: the handler context carries the connection id, so
- * one handler serves them all. */
+ * one handler serves them all. A signal for a channel that has gone since
+ * is dropped by the server (it finds no channel with that id). */
 struct channel_connection {
 	struct machine *m;
 	uint32_t id;
+	struct channel_connection *next;
 };
 
 static uint16_t channel_signal(void *ctx, uint32_t vp, uint16_t flag)
@@ -62,7 +71,9 @@ static uint16_t channel_signal(void *ctx, uint32_t vp, uint16_t flag)
 	struct channel_connection *cc = ctx;
 	if (flag != 0)
 		return HV_STATUS_INVALID_PARAMETER; /* VMBus signals with flag 0 */
+	partition_lock(cc->m->partition);
 	vmbus_server_handle_signal(cc->m->vmbus, vp, cc->id);
+	partition_unlock(cc->m->partition);
 	return HV_STATUS_SUCCESS;
 }
 
@@ -90,17 +101,25 @@ static int glue_signal(void *ctx, uint32_t vp, uint32_t sint, uint32_t flag)
 	return hv_synic_signal(hv_of(ctx), vp, sint, flag);
 }
 
+/* The context for connection id, made the first time the id is used. */
+static struct channel_connection *channel_connection(struct machine *m, uint32_t id)
+{
+	for (struct channel_connection *cc = m->channel_conns; cc; cc = cc->next)
+		if (cc->id == id)
+			return cc;
+	struct channel_connection *cc = malloc(sizeof(*cc));
+	if (!cc)
+		return NULL;
+	*cc = (struct channel_connection){m, id, m->channel_conns};
+	m->channel_conns = cc;
+	return cc;
+}
+
 static int glue_connection_add(void *ctx, uint32_t id)
 {
 	struct machine *m = ctx;
-	struct channel_connection *cc = malloc(sizeof(*cc));
-	if (!cc)
-		return -ENOMEM;
-	*cc = (struct channel_connection){m, id};
-	int err = hv_connection_add_event(hv_of(m), id, channel_signal, cc);
-	if (err)
-		free(cc);
-	return err;
+	struct channel_connection *cc = channel_connection(m, id);
+	return cc ? hv_connection_add_event(hv_of(m), id, channel_signal, cc) : -ENOMEM;
 }
 
 static void glue_connection_remove(void *ctx, uint32_t id)
@@ -108,9 +127,16 @@ static void glue_connection_remove(void *ctx, uint32_t id)
 	struct machine *m = ctx;
 	hv_event_handler fn;
 	void *cc;
-	if (hv_connection_find_event(hv_of(m), id, &fn, &cc) && fn == channel_signal) {
+	if (hv_connection_find_event(hv_of(m), id, &fn, &cc) && fn == channel_signal)
 		hv_connection_remove(hv_of(m), true, id);
-		free(cc);
+}
+
+static void free_channel_connections(struct machine *m)
+{
+	while (m->channel_conns) {
+		struct channel_connection *next = m->channel_conns->next;
+		free(m->channel_conns);
+		m->channel_conns = next;
 	}
 }
 
@@ -246,13 +272,11 @@ static int attach_vmbus(struct machine *m, char *why, size_t why_len)
 	m->vmbus = vmbus_server_new(&m->cfg.vmbus, partition_memory(m->partition), &glue_ops, m);
 	if (!m->vmbus)
 		return -errno;
-	partition_lock(m->partition);
 	int err = hv_connection_add_message(hv_of(m), VMBUS_MESSAGE_CONNECTION_ID, vmbus_message,
 					    m);
 	if (!err)
 		err = hv_connection_add_message(hv_of(m), VMBUS_MESSAGE_CONNECTION_ID_4,
 						vmbus_message, m);
-	partition_unlock(m->partition);
 	for (uint32_t i = 0; !err && i < m->cfg.echo_devices; i++)
 		err = machine_add_echo(m, i);
 	for (uint32_t i = 0; !err && i < m->cfg.nic_count; i++) {
@@ -425,6 +449,7 @@ void machine_stop(struct machine *m)
 	if (m->partition)
 		partition_stop(m->partition);
 	kvm_platform_free(m->platform);
+	free_channel_connections(m);
 	free(m);
 }
 

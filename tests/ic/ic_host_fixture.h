@@ -2,7 +2,7 @@
 /*
  * The IC host devices with a scripted guest on one service's channel
  * (ic_host_fixture.c). Call ic_host functions between ic_env_lock and
- * ic_env_unlock, as the machine's partition lock would be held.
+ * ic_env_unlock, as the machine's device lock would be held.
  */
 #ifndef HVKIT_TESTS_IC_HOST_FIXTURE_H
 #define HVKIT_TESTS_IC_HOST_FIXTURE_H
@@ -38,7 +38,7 @@ bool ic_env_nothing_pending(struct ic_env *e);
 /* Sends buf back as the answer (status), as Linux's util drivers do. */
 void ic_env_reply(struct ic_env *e, uint32_t status);
 
-/* The partition lock (the fixture's ctx is e->f). */
+/* The device lock (the fixture's ctx is e->f). */
 void ic_env_lock(void *ctx);
 void ic_env_unlock(void *ctx);
 

@@ -97,12 +97,20 @@ void ng_free(struct ng *g)
 	free(g);
 }
 
+/* HvSignalEvent on channel i; with a device thread (drain_thread), back
+ * once it has read the ring, so the fixture stays step by step. */
+static void signal_host(struct ng *g, uint32_t i)
+{
+	vf_signal_relid(g->f, g->ch[i].c.relid);
+	netvsp_flush(g->nic);
+}
+
 static void kick(struct ng *g, uint32_t i)
 {
-	/* The host drains synchronously; always signal, as the fixture's
-	 * host unmasks after every drain. */
+	/* The host drains before signal_host returns; always signal, as the
+	 * fixture's host unmasks after every drain. */
 	vmbus_ring_publish(&g->ch[i].c.w);
-	vf_signal_relid(g->f, g->ch[i].c.relid);
+	signal_host(g, i);
 }
 
 void ng_send_nvsp(struct ng *g, uint32_t i, uint64_t tid, const void *msg, uint32_t len,
@@ -136,7 +144,7 @@ bool ng_recv(struct ng *g, uint32_t i, uint8_t *buf, uint32_t cap, struct vmbus_
 		return false;
 	assert_int_equal(err, 0);
 	if (vmbus_ring_commit(&g->ch[i].c.r))
-		vf_signal_relid(g->f, g->ch[i].c.relid);
+		signal_host(g, i);
 	return true;
 }
 

@@ -182,6 +182,52 @@ static void jumbo_frames(void **state)
 	ng_free(g);
 }
 
+/* The same traffic with the rings read on the NIC's device thread (what
+ * hvkit run does): the fixture's signal waits for it (netvsp_flush). */
+static void device_thread_both_ways(void **state)
+{
+	(void)state;
+	struct netvsp_config cfg = {.queues = 4, .drain_thread = true};
+	struct ng *g = ng_new(&cfg, true);
+	ng_up(g, NVSP_PROTOCOL_VERSION_61);
+	assert_int_equal(ng_subchannels(g, 3), 3);
+	uint32_t frames = 0;
+	for (uint32_t i = 0; i < 4; i++)
+		for (uint32_t len = 60; len <= 1514; len += 97, frames++)
+			roundtrip(g, i, len, len % 2);
+	struct netvsp_stats s = stats(g);
+	assert_int_equal(s.tx_frames, frames);
+	assert_int_equal(s.rx_frames, frames);
+	assert_clean(g);
+	ng_free(g);
+}
+
+/* One signal for more packets than a turn's budget: the thread comes back
+ * for the rest on its own (the ring stays masked, so the guest would not
+ * signal again). Stopping after one budget fails this. */
+static void device_thread_comes_back_after_its_budget(void **state)
+{
+	(void)state;
+	struct netvsp_config cfg = {.drain_thread = true};
+	struct ng *g = ng_new(&cfg, false);
+	ng_up(g, NVSP_PROTOCOL_VERSION_61);
+	enum { N = 3 * NETVSP_DRAIN_BUDGET + 5 };
+	uint8_t f[60];
+	uint64_t tids[N];
+	bool signal;
+	for (uint32_t k = 0; k < N; k++) {
+		make_frame(g, f, sizeof(f), k);
+		tids[k] = ng_post_frame(g, 0, f, sizeof(f), &signal);
+	}
+	vf_signal_relid(g->f, g->ch[0].c.relid);
+	netvsp_flush(g->nic);
+	assert_int_equal(stats(g).tx_frames, N);
+	for (uint32_t k = 0; k < N; k++)
+		ng_take_send_completion(g, 0, tids[k]);
+	assert_clean(g);
+	ng_free(g);
+}
+
 /* With a sink backend the host's frames fill the receive buffer; sections
  * come back only with their completions. */
 static void sections_recycled_on_completion(void **state)
@@ -1031,6 +1077,8 @@ int main(void)
 		cmocka_unit_test(negotiates_every_version),
 		cmocka_unit_test(older_host_falls_back),
 		cmocka_unit_test(every_frame_size_both_ways),
+		cmocka_unit_test(device_thread_both_ways),
+		cmocka_unit_test(device_thread_comes_back_after_its_budget),
 		cmocka_unit_test(jumbo_frames),
 		cmocka_unit_test(sections_recycled_on_completion),
 		cmocka_unit_test(subchannels_and_send_table),

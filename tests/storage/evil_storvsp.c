@@ -5,7 +5,7 @@
  * (enum evil_mode in evil_storvsp.h): short packets, unknown or repeated
  * transaction ids, wrong operations, oversized sense or transfer lengths,
  * descriptor sense, silence, oversized packets, unsolicited messages.
- * Inline in notify under the partition lock; the traffic is tiny.
+ * Inline in notify under the device lock; the traffic is tiny.
  */
 #include <errno.h>
 #include <stdlib.h>

@@ -75,7 +75,7 @@ void vf_free(struct vfix *f);
 
 /* ---- The glue side ---- */
 
-/* The partition lock, for a test that reads what the glue recorded while
+/* The device lock, for a test that reads what the glue recorded while
  * device threads may be adding to it. */
 void vf_lock(struct vfix *f);
 void vf_unlock(struct vfix *f);

@@ -28,24 +28,9 @@
 struct env {
 	struct fixture *f;
 	struct hv_testdev *d;
-	unsigned locks;
 	char log[256];
 	unsigned logged;
 };
-
-static void on_lock(void *ctx)
-{
-	struct env *e = ctx;
-	assert_int_equal(e->locks, 0);
-	e->locks++;
-}
-
-static void on_unlock(void *ctx)
-{
-	struct env *e = ctx;
-	assert_int_equal(e->locks, 1);
-	e->locks--;
-}
 
 __attribute__((format(printf, 2, 0)))
 static void on_log(void *ctx, const char *fmt, va_list ap)
@@ -61,9 +46,7 @@ static int setup(void **state)
 	assert_non_null(e);
 	e->f = fix_new(NULL);
 	fix_synic_on(e->f, 1, SIMP, SIEFP, SINT, VECTOR);
-	struct hv_testdev_config cfg = {.hv = e->f->p, .vp_count = 2, .lock = on_lock,
-					.unlock = on_unlock, .lock_ctx = e, .log = on_log,
-					.log_ctx = e};
+	struct hv_testdev_config cfg = {.hv = e->f->p, .vp_count = 2, .log = on_log, .log_ctx = e};
 	e->d = hv_testdev_new(&cfg);
 	assert_non_null(e->d);
 	*state = e;
@@ -74,7 +57,6 @@ static int teardown(void **state)
 {
 	struct env *e = *state;
 	hv_testdev_free(e->d);
-	assert_int_equal(e->locks, 0);
 	fix_free(e->f);
 	free(e);
 	return 0;

@@ -15,7 +15,7 @@
  * The KVP device closes with a rescind and an immediate re-offer (the
  * anomaly hibernation.rst describes); the others do not.
  *
- * Locking. Everything here runs under the partition lock (the VMBus
+ * Locking. Everything here runs under the device lock (the VMBus
  * server's lock): device callbacks already hold it; the timer thread takes
  * it through cfg->lock; a caller outside (the control socket) brackets its
  * calls with ic_host_lock/ic_host_unlock. Requests are asynchronous: a
@@ -59,7 +59,7 @@ struct ic_host_config {
 	/* The partition's reference counter (100 ns) for 4.0 samples; NULL:
 	 * 0 (the guest then corrects by its own counter's value). */
 	uint64_t (*reference_time)(void *ctx);
-	void (*lock)(void *ctx);   /* the partition lock, for the timer thread */
+	void (*lock)(void *ctx);   /* the device lock, for the timer thread */
 	void (*unlock)(void *ctx);
 	void (*log)(void *ctx, const char *fmt, va_list ap); /* NULL: stderr */
 	void *ctx;

@@ -7,7 +7,7 @@
  *
  * Locks: `lock` guards only the outbound queue, the flags and the shared
  * copy of the counters; it is never held across a call out (rx, slirp), so
- * a caller holding the partition lock may always queue a frame.
+ * a caller holding the device lock may always queue a frame.
  */
 #include <arpa/inet.h>
 #include <errno.h>

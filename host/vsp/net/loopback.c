@@ -3,7 +3,7 @@
  * The loopback backend (netvsp.h): a frame the guest sends is handed back
  * to the same NIC, or counted and dropped in sink mode. It shows the
  * asynchronous contract in its simplest form: transmit runs under the
- * partition lock and only copies; a frame the guest has no room for waits
+ * device lock and only copies; a frame the guest has no room for waits
  * in a bounded FIFO until rx_ready.
  */
 #include <errno.h>

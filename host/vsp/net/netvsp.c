@@ -20,6 +20,7 @@
  * do not have in flight is counted and ignored.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,6 +107,19 @@ struct netvsp {
 	uint32_t gather_cap;
 	uint32_t logged;
 	struct netvsp_stats st;
+
+	/* The device thread (config.drain_thread). `ready` has a bit per
+	 * channel index the guest signalled and the thread has yet to read;
+	 * work_lock guards it and `stop`, and is taken inside the device lock
+	 * (by notify), never around it. */
+	pthread_t worker;
+	bool worker_running;
+	pthread_mutex_t work_lock;
+	pthread_cond_t work_cond;
+	pthread_cond_t idle_cond; /* ready is 0 and no turn runs */
+	uint32_t ready;
+	bool busy; /* a turn runs */
+	bool stop;
 };
 
 /* ------------------------------------------------------------------ */
@@ -914,15 +928,20 @@ static void handle_packet(struct netvsp *n, struct chan *c, const struct vmbus_p
 /* Reading a channel                                                   */
 /* ------------------------------------------------------------------ */
 
-/* Drains the guest's ring (the echo device's pattern, vmbus/echo.c): masked
+/*
+ * Drains the guest's ring (the echo device's pattern, vmbus/echo.c): masked
  * while draining, committed per batch, and when our ring has no room for
- * an answer the packet stays put and pending_send_sz asks for a signal. */
-static void chan_drain(struct netvsp *n, struct chan *c)
+ * an answer the packet stays put and pending_send_sz asks for a signal.
+ * At most `budget` packets: true if it stopped there with the ring still
+ * masked, so the caller must come back (the guest will not signal).
+ */
+static bool chan_drain(struct netvsp *n, struct chan *c, uint32_t budget)
 {
 	struct vmbus_ring_reader *r = vmbus_channel_in(c->ch);
 	struct vmbus_ring_writer *w = vmbus_channel_out(c->ch);
 	struct vmbus_packet pkt;
-	bool signal = false;
+	bool signal = false, more = false;
+	uint32_t handled = 0;
 
 	if (c->waiting) {
 		vmbus_ring_writer_space_done(w);
@@ -930,6 +949,10 @@ static void chan_drain(struct netvsp *n, struct chan *c)
 	}
 	vmbus_ring_reader_mask(r);
 	while (!c->broken) {
+		if (handled == budget) {
+			more = true;
+			break;
+		}
 		int err = vmbus_ring_peek(r, c->pkt, c->pkt_cap, &pkt);
 		if (err == -EAGAIN) {
 			signal |= vmbus_ring_commit(r);
@@ -963,11 +986,13 @@ static void chan_drain(struct netvsp *n, struct chan *c)
 		}
 		handle_packet(n, c, &pkt);
 		vmbus_ring_advance(r);
+		handled++;
 	}
 	signal |= vmbus_ring_commit(r);
 	signal |= vmbus_ring_publish(w);
 	if (signal)
 		vmbus_channel_signal_locked(c->ch);
+	return more;
 }
 
 /*
@@ -1077,13 +1102,109 @@ static void netvsp_close(void *dev, struct vmbus_channel *ch)
 	free(c);
 }
 
+/* Marks channels for the device thread and wakes it. */
+static void mark_ready(struct netvsp *n, uint32_t channels)
+{
+	pthread_mutex_lock(&n->work_lock);
+	n->ready |= channels;
+	pthread_cond_signal(&n->work_cond);
+	pthread_mutex_unlock(&n->work_lock);
+}
+
+/* The channels to read next; false once the thread must stop. */
+static bool wait_ready(struct netvsp *n, uint32_t *channels)
+{
+	pthread_mutex_lock(&n->work_lock);
+	n->busy = false;
+	while (!n->ready && !n->stop) {
+		pthread_cond_broadcast(&n->idle_cond);
+		pthread_cond_wait(&n->work_cond, &n->work_lock);
+	}
+	*channels = n->ready;
+	n->ready = 0;
+	n->busy = true;
+	bool stop = n->stop;
+	pthread_mutex_unlock(&n->work_lock);
+	return !stop;
+}
+
+void netvsp_flush(struct netvsp *n)
+{
+	if (!n->worker_running)
+		return;
+	pthread_mutex_lock(&n->work_lock);
+	while (n->ready || n->busy)
+		pthread_cond_wait(&n->idle_cond, &n->work_lock);
+	pthread_mutex_unlock(&n->work_lock);
+}
+
+/* One turn: each ready channel read up to the budget, under the device
+ * lock. The channels that had more than that. */
+static uint32_t drain_turn(struct netvsp *n, uint32_t channels)
+{
+	uint32_t again = 0;
+	vmbus_device_lock(n->dev);
+	for (uint32_t i = 0; i < NETVSP_QUEUES_MAX; i++) {
+		/* A channel closed since its signal is gone from chans[]. */
+		struct chan *c = n->chans[i];
+		if ((channels & (1u << i)) && c && chan_drain(n, c, NETVSP_DRAIN_BUDGET))
+			again |= 1u << i;
+	}
+	rx_resume(n);
+	vmbus_device_unlock(n->dev);
+	return again;
+}
+
+static void *drain_thread(void *arg)
+{
+	struct netvsp *n = arg;
+	uint32_t channels;
+	while (wait_ready(n, &channels)) {
+		uint32_t again = drain_turn(n, channels);
+		if (again)
+			mark_ready(n, again);
+	}
+	return NULL;
+}
+
+static int start_drain_thread(struct netvsp *n)
+{
+	pthread_mutex_init(&n->work_lock, NULL);
+	pthread_cond_init(&n->work_cond, NULL);
+	pthread_cond_init(&n->idle_cond, NULL);
+	if (!n->cfg.drain_thread)
+		return 0;
+	int err = -pthread_create(&n->worker, NULL, drain_thread, n);
+	n->worker_running = !err;
+	return err;
+}
+
+static void stop_drain_thread(struct netvsp *n)
+{
+	if (n->worker_running) {
+		pthread_mutex_lock(&n->work_lock);
+		n->stop = true;
+		pthread_cond_signal(&n->work_cond);
+		pthread_mutex_unlock(&n->work_lock);
+		pthread_join(n->worker, NULL);
+		n->worker_running = false;
+	}
+	pthread_cond_destroy(&n->work_cond);
+	pthread_cond_destroy(&n->idle_cond);
+	pthread_mutex_destroy(&n->work_lock);
+}
+
 static void netvsp_notify(void *dev, struct vmbus_channel *ch)
 {
 	struct netvsp *n = dev;
 	struct chan *c = vmbus_channel_data(ch);
 	if (!c)
 		return;
-	chan_drain(n, c);
+	if (n->cfg.drain_thread) {
+		mark_ready(n, 1u << c->index);
+		return;
+	}
+	chan_drain(n, c, UINT32_MAX);
 	rx_resume(n);
 }
 
@@ -1146,6 +1267,13 @@ int netvsp_add(struct vmbus_server *s, const struct netvsp_config *cfg, struct n
 				      .link_down = cfg->link_down};
 	memcpy(rc.mac, n->mac, 6);
 	rndis_dev_init(&n->rndis, &rc, &rndis_ops, n);
+	int err = start_drain_thread(n);
+	if (err) {
+		stop_drain_thread(n);
+		free(n->gather);
+		free(n);
+		return err;
+	}
 
 	struct vmbus_device_desc desc = {
 		.class_id = NETVSC_CLASS_GUID,
@@ -1154,8 +1282,11 @@ int netvsp_add(struct vmbus_server *s, const struct netvsp_config *cfg, struct n
 		.ops = &netvsp_ops,
 		.dev = n,
 	};
-	int err = vmbus_server_add_device(s, &desc, &n->dev);
+	/* The thread takes the device lock only once a channel is marked,
+	 * which needs n->dev: nothing marks one before the offer exists. */
+	err = vmbus_server_add_device(s, &desc, &n->dev);
 	if (err) {
+		stop_drain_thread(n);
 		free(n->gather);
 		free(n);
 		return err;
@@ -1168,6 +1299,10 @@ void netvsp_remove(struct vmbus_server *s, struct netvsp *n)
 {
 	if (!n)
 		return;
+	/* First the thread: it must not read a channel being closed. A signal
+	 * that comes meanwhile marks a channel nobody reads, and the close
+	 * below makes it moot. */
+	stop_drain_thread(n);
 	vmbus_server_remove_device(s, n->dev); /* closes the channels first */
 	recv_sections_free(n);
 	buf_drop(&n->send);
@@ -1292,7 +1427,7 @@ static void drain_all(struct netvsp *n)
 {
 	for (uint32_t i = 0; i < NETVSP_QUEUES_MAX; i++)
 		if (n->chans[i] && !n->chans[i]->broken)
-			chan_drain(n, n->chans[i]);
+			chan_drain(n, n->chans[i], UINT32_MAX);
 }
 
 /*

@@ -6,9 +6,18 @@
  * device (rndis.h) on the bytes the guest sends, and moves frames between
  * the guest and a network backend.
  *
- * Locking: everything runs under the partition lock. VMBus callbacks hold
+ * Locking: everything runs under the device lock. VMBus callbacks hold
  * it already; a backend delivering frames from its own thread calls
- * netvsp_receive, which takes it. Backend callbacks are called with it held
+ * netvsp_receive, which takes it.
+ *
+ * Threads: with config.drain_thread (what hvkit run uses) a guest's signal
+ * only marks its channel ready and wakes the NIC's device thread, which
+ * reads the rings, a budget of NETVSP_DRAIN_BUDGET packets per channel a
+ * turn with the device lock dropped between turns: the vCPU thread that
+ * signalled does no device work, and a busy channel neither starves the
+ * others nor holds the lock for long. Without it the ring is read on the
+ * signalling thread, to the end, as tests that step the device by hand
+ * need. Backend callbacks are called with it held
  * and must not block: the interface is asynchronous both ways —
  *  - transmit hands the backend a frame it must copy or drop at once;
  *  - netvsp_receive returns -ENOBUFS when the guest has no free receive
@@ -45,6 +54,9 @@ struct netvsp_backend_ops {
 #define NETVSP_MTU_DEFAULT 1500u
 #define NETVSP_MTU_MAX 65521u /* NETVSC_MTU 65535 less the Ethernet header */
 #define NETVSP_QUEUES_MAX 16u
+/* Packets the device thread handles from one channel before it looks at
+ * the others and lets go of the device lock. */
+#define NETVSP_DRAIN_BUDGET 64u
 
 struct netvsp_config {
 	const struct guest_memory *mem; /* guest RAM, for buffers and GPA-direct pages */
@@ -55,6 +67,7 @@ struct netvsp_config {
 	uint32_t queues;     /* channels offered for RSS, 1..NETVSP_QUEUES_MAX; 0: 4 */
 	uint32_t max_version; /* highest NVSP version accepted; 0: 6.1 */
 	bool link_down;
+	bool drain_thread;   /* read the rings on a device thread (above) */
 	const struct netvsp_backend_ops *backend;
 	void *backend_ctx;
 	void (*log)(void *ctx, const char *fmt, va_list ap); /* NULL: quiet */
@@ -127,6 +140,12 @@ uint32_t netvsp_receive_burst_locked(struct netvsp *n, const uint8_t *const *fra
 void netvsp_set_link(struct netvsp *n, bool up);
 
 void netvsp_get_stats(struct netvsp *n, struct netvsp_stats *out);
+
+/* With a device thread: returns once every channel signalled before the
+ * call has been read as far as the ring allowed (the thread is idle). For
+ * tests and for quiescing; never with the device lock held. At once
+ * without a thread. */
+void netvsp_flush(struct netvsp *n);
 void netvsp_get_mac(const struct netvsp *n, uint8_t mac[6]);
 struct hv_guid netvsp_instance_guid(uint32_t instance);
 

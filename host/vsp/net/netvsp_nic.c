@@ -268,6 +268,8 @@ int netvsp_nic_add(struct vmbus_server *s, const struct guest_memory *mem, uint3
 		.mtu = o->mtu,
 		.queues = o->queues,
 		.max_version = o->max_version,
+		/* A vCPU that signals only wakes the NIC's thread. */
+		.drain_thread = true,
 		.log = log,
 		.log_ctx = log_ctx,
 	};

@@ -14,9 +14,9 @@
  *    resumes a channel which paused reading at max_outstanding.
  *  - out_lock guards the host-to-guest ring writer and the queue of
  *    completions waiting for ring space.
- * Order: partition lock, in_lock, out_lock. Signals to the guest are raised
+ * Order: device lock, in_lock, out_lock. Signals to the guest are raised
  * after both channel locks are dropped (a worker's vmbus_channel_signal
- * takes the partition lock).
+ * takes the device lock).
  *
  * Every request holds a reference on its channel (struct sv_chan and the
  * VMBus channel) until its completion is written or dropped, so a close
@@ -778,7 +778,7 @@ static void queue_work(struct storvsp *sv, struct sv_req *r)
 /*
  * Reads and dispatches packets until the ring is empty or the channel has
  * max_outstanding requests in flight. in_lock held. subchannels is NULL in
- * a worker (it cannot offer channels: that needs the partition lock).
+ * a worker (it cannot offer channels: that needs the device lock).
  * Returns whether the guest must be signalled.
  */
 static bool drain(struct sv_chan *c, uint32_t *subchannels)
@@ -1022,7 +1022,7 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-/* ---- VMBus device callbacks (partition lock held) ---- */
+/* ---- VMBus device callbacks (device lock held) ---- */
 
 static int sv_open(void *dev, struct vmbus_channel *ch,
 		   const uint8_t user_data[VMBUS_OFFER_USER_DEFINED_BYTES])
