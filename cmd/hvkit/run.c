@@ -29,6 +29,7 @@
 #include "hv_testdev.h"
 #include "kvm_platform.h"
 #include "machine.h"
+#include "landlock.h"
 #include "sandbox.h"
 #include "serial.h"
 
@@ -60,6 +61,9 @@ enum run_end {
 	/* EXIT_SIGNAL_BASE + signal: SIGINT, SIGTERM or SIGHUP (--control) */
 };
 
+/* --landlock-rule options at most. */
+#define MAX_FILE_RULES 16
+
 struct run_options {
 	enum machine_partition partition;
 	bool partition_given;   /* --partition */
@@ -81,6 +85,9 @@ struct run_options {
 	bool scramble;
 	bool no_ic;
 	bool no_sandbox; /* --sandbox off, or built without it */
+	bool landlock;   /* --landlock */
+	struct file_rule file_rules[MAX_FILE_RULES]; /* --landlock-rule */
+	uint32_t file_rule_count;
 	uint64_t gpadl_limit;
 	char guest[PATH_MAX];
 	const char *control; /* the control socket, or NULL */
@@ -157,6 +164,13 @@ static void usage(FILE *out)
 		"  --sandbox on|off       capabilities dropped and seccomp filters on every\n"
 		"                         thread once the machine runs (default on where\n"
 		"                         hvkit was built with it; docs/sandbox.md)\n"
+		"  --landlock             from set-up on, hvkit and its guest process reach\n"
+		"                         only the files this command line names (Landlock;\n"
+		"                         docs/sandbox.md)\n"
+		"  --landlock-rule path=P[,access=ro|rw]\n"
+		"                         with --landlock, allow P too (a file or everything\n"
+		"                         beneath a directory: disks to hot add, files to\n"
+		"                         copy; repeatable; default ro)\n"
 		"exit status: 0 the guest powered off (ACPI S5), or hvkit-os / the process\n"
 		"guest passed; 1 hvkit-os / the process guest failed a check; 2 bad usage;\n"
 		"4 the guest hibernated (ACPI S4); 6 the guest asked for a reset; 8 the\n"
@@ -306,6 +320,8 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 		{"ic", required_argument, NULL, 'i'},
 		{"kvm-device", required_argument, NULL, 'V'},
 		{"sandbox", required_argument, NULL, 'B'},
+		{"landlock", no_argument, NULL, 'l'},
+		{"landlock-rule", required_argument, NULL, 'R'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -351,6 +367,28 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 				return 2;
 			}
 			o->no_sandbox = !on;
+			break;
+		}
+		case 'l':
+			if (!file_rules_abi()) {
+				fprintf(stderr, "hvkit run: --landlock: this kernel has no Landlock "
+						"(or it is not enabled)\n");
+				return 2;
+			}
+			o->landlock = true;
+			break;
+		case 'R': {
+			char why[128];
+			if (o->file_rule_count == MAX_FILE_RULES) {
+				fprintf(stderr, "hvkit run: at most %d --landlock-rule\n", MAX_FILE_RULES);
+				return 2;
+			}
+			if (file_rule_parse(optarg, &o->file_rules[o->file_rule_count], why,
+					    sizeof(why))) {
+				fprintf(stderr, "hvkit run: --landlock-rule: %s\n", why);
+				return 2;
+			}
+			o->file_rule_count++;
 			break;
 		}
 		case 'S':
@@ -506,6 +544,10 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 				"and --device hyperv-testdev are for --partition kvm\n");
 		return 2;
 	}
+	if (o->file_rule_count && !o->landlock) {
+		fprintf(stderr, "hvkit run: --landlock-rule needs --landlock\n");
+		return 2;
+	}
 	return 0;
 }
 
@@ -602,19 +644,96 @@ static void print_host_view(struct machine *m)
 	vmbus_server_for_each_channel(machine_vmbus(m), print_host_channel, NULL);
 }
 
-/* Before the machine starts, while hvkit is one thread: capabilities
- * (CAP_NET_ADMIN stays while a TAP NIC may need it). */
-static int drop_privileges(const struct run_options *o)
+static bool kvm_only_options(const struct run_options *o);
+
+static bool has_backend(const struct run_options *o, enum netvsp_backend_kind backend)
 {
-	if (o->no_sandbox)
-		return 0;
-	bool tap = false;
 	for (uint32_t i = 0; i < o->nic_count; i++)
-		tap = tap || o->nics[i].backend == NETVSP_BACKEND_TAP;
-	char why[256];
-	int err = sandbox_drop_privileges(tap, why, sizeof(why));
-	if (err)
-		fprintf(stderr, "hvkit run: sandbox: %s\n", why);
+		if (o->nics[i].backend == backend)
+			return true;
+	return false;
+}
+
+/* The directory of a path, in buf. */
+static const char *directory_of(const char *path, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s", path);
+	return dirname(buf);
+}
+
+/*
+ * What --landlock lets hvkit reach once set up (docs/sandbox.md): the
+ * files this run names, the devices it opens at start, the directory of
+ * its control socket (to bind and remove it), and for a process guest its
+ * program and the system libraries its exec loads. Files opened before
+ * (the serial sink, the terminal) need nothing.
+ */
+static uint32_t landlock_rules(const struct run_options *o, const char *kernel,
+			       struct file_rule *rules, char *socket_dir, size_t socket_dir_len)
+{
+	uint32_t n = 0;
+	bool kvm = o->partition == MACHINE_KVM;
+	bool process = !kvm || (!o->partition_given && !kvm_only_options(o)); /* or fallback */
+	if (kvm) {
+		rules[n++] = (struct file_rule){o->kvm_device ? o->kvm_device : "/dev/kvm",
+						FILE_READ_WRITE};
+		rules[n++] = (struct file_rule){kernel, FILE_READ};
+		if (o->initrd)
+			rules[n++] = (struct file_rule){o->initrd, FILE_READ};
+	}
+	if (process) {
+		rules[n++] = (struct file_rule){o->guest, FILE_EXECUTE};
+		rules[n++] = (struct file_rule){"/usr/lib", FILE_EXECUTE};
+		rules[n++] = (struct file_rule){"/etc/ld.so.cache", FILE_READ};
+	}
+	for (uint32_t i = 0; i < o->disk_count; i++)
+		rules[n++] = (struct file_rule){o->disks[i].path, o->disks[i].read_only
+									 ? FILE_READ
+									 : FILE_READ_WRITE};
+	if (o->copy_dir)
+		rules[n++] = (struct file_rule){o->copy_dir, FILE_READ_WRITE};
+	if (o->control)
+		rules[n++] = (struct file_rule){directory_of(o->control, socket_dir, socket_dir_len),
+						FILE_MAKE_SOCKET};
+	if (has_backend(o, NETVSP_BACKEND_TAP))
+		rules[n++] = (struct file_rule){"/dev/net/tun", FILE_READ_WRITE};
+	/* libslirp reads the host's resolver list when the guest asks DNS. */
+	if (has_backend(o, NETVSP_BACKEND_USER) && !access("/etc/resolv.conf", F_OK))
+		rules[n++] = (struct file_rule){"/etc/resolv.conf", FILE_READ};
+	/* The sanitizer runtimes read /proc and run their symbolizer. */
+	if (sandbox_widened_for_sanitizers()) {
+		rules[n++] = (struct file_rule){"/proc", FILE_READ};
+		rules[n++] = (struct file_rule){"/usr", FILE_EXECUTE};
+	}
+	for (uint32_t i = 0; i < o->file_rule_count; i++)
+		rules[n++] = o->file_rules[i];
+	return n;
+}
+
+/* Before the machine starts, while hvkit is one thread: capabilities
+ * (CAP_NET_ADMIN stays while a TAP NIC may need it), then with --landlock
+ * the files hvkit may reach. */
+static int drop_privileges(const struct run_options *o, const char *kernel)
+{
+	char why[PATH_MAX + 64];
+	int err = 0;
+	if (!o->no_sandbox) {
+		err = sandbox_drop_privileges(has_backend(o, NETVSP_BACKEND_TAP), why, sizeof(why));
+		if (err) {
+			fprintf(stderr, "hvkit run: sandbox: %s\n", why);
+			return err;
+		}
+	}
+	if (o->landlock) {
+		struct file_rule rules[MAX_FILE_RULES + MACHINE_MAX_DISKS + 16];
+		char socket_dir[PATH_MAX];
+		uint32_t n = landlock_rules(o, kernel, rules, socket_dir, sizeof(socket_dir));
+		err = file_rules_enforce(rules, n, why, sizeof(why));
+		if (err)
+			fprintf(stderr, "hvkit run: --landlock: %s\n", why);
+		else
+			printf("hvkit: landlocked: %u file rules\n", n);
+	}
 	return err;
 }
 
@@ -1004,7 +1123,7 @@ int cmd_run(int argc, char **argv)
 	/* A console or pipe reader that goes away is a write error, not the
 	 * end of the VMM. */
 	signal(SIGPIPE, SIG_IGN);
-	if (drop_privileges(&o)) {
+	if (drop_privileges(&o, kernel)) {
 		close_serial(&serial);
 		return EXIT_HVKIT_FAILED;
 	}
