@@ -151,35 +151,79 @@ static void pause_us(long us)
 	nanosleep(&(struct timespec){0, us * 1000}, NULL);
 }
 
-static double guest_to_sink(const char *guest, uint32_t size, uint64_t count)
+/* When a counter was first seen above zero (and at what), and when it
+ * reached its goal. */
+struct tx_watch {
+	uint64_t goal, first, t0, t1;
+};
+
+/* Notes counter `frames` at time now; true once it reached its goal. */
+static bool tx_watch(struct tx_watch *w, uint64_t frames, uint64_t now)
 {
-	char n[32], s[32];
-	snprintf(n, sizeof(n), "%llu", (unsigned long long)count);
-	snprintf(s, sizeof(s), "%u", size);
-	char *gargv[] = {(char *)guest, "bench-tx", n, s, NULL};
-	struct machine *m = start(guest, gargv, 1);
-	if (!m)
-		return -1;
-	struct netvsp *nic = machine_nic(m, 0);
+	if (!w->t0 && frames) {
+		w->t0 = now;
+		w->first = frames;
+	}
+	if (!w->t1 && frames >= w->goal)
+		w->t1 = now;
+	return w->t1 != 0;
+}
+
+static double tx_watch_fps(const struct tx_watch *w)
+{
+	return w->t1 > w->t0 ? (double)(w->goal - w->first) * 1e9 / (double)(w->t1 - w->t0) : -1;
+}
+
+/* The sink's counters, every 200 us, until every channel has its frames. */
+static int watch_tx(struct netvsp *nic, uint32_t queues, struct tx_watch *total,
+		    struct tx_watch *chan, uint64_t deadline)
+{
 	struct netvsp_stats st;
-	uint64_t first = 0, t0 = 0, t1 = 0;
-	uint64_t deadline = bench_now_ns() + 120000000000ull;
 	while (bench_now_ns() < deadline) {
 		netvsp_get_stats(nic, &st);
 		uint64_t now = bench_now_ns();
-		if (!t0 && st.tx_frames) {
-			t0 = now;
-			first = st.tx_frames;
-		}
-		if (st.tx_frames >= count) {
-			t1 = now;
-			break;
-		}
+		bool done = tx_watch(total, st.tx_frames, now);
+		for (uint32_t q = 0; q < queues; q++)
+			done &= tx_watch(&chan[q], st.chan_tx_frames[q], now);
+		if (done)
+			return 0;
 		pause_us(200);
 	}
-	if (finish(m) || !t1 || t1 == t0)
-		return -1;
-	return (double)(count - first) * 1e9 / (double)(t1 - t0);
+	return -ETIMEDOUT;
+}
+
+int net_tx_run(const char *guest, uint32_t size, uint64_t count, uint32_t queues,
+	       struct net_result *r)
+{
+	if (queues < 1 || queues > NET_RX_MAX_QUEUES)
+		return -EINVAL;
+	char n[32], s[32], q[16];
+	snprintf(n, sizeof(n), "%llu", (unsigned long long)count);
+	snprintf(s, sizeof(s), "%u", size);
+	snprintf(q, sizeof(q), "%u", queues);
+	char *gargv[] = {(char *)guest, "bench-tx", n, s, q, NULL};
+	struct machine *m = start(guest, gargv, queues);
+	if (!m)
+		return -EIO;
+	struct tx_watch total = {.goal = count * queues}, chan[NET_RX_MAX_QUEUES];
+	for (uint32_t i = 0; i < queues; i++)
+		chan[i] = (struct tx_watch){.goal = count};
+	int err = watch_tx(machine_nic(m, 0), queues, &total, chan,
+			   bench_now_ns() + 120000000000ull);
+	if (finish(m))
+		err = err ? err : -EIO;
+	if (err)
+		return err;
+	r->total_fps = tx_watch_fps(&total);
+	for (uint32_t i = 0; i < queues; i++)
+		r->queue_fps[i] = tx_watch_fps(&chan[i]);
+	return r->total_fps > 0 ? 0 : -EIO;
+}
+
+static double guest_to_sink(const char *guest, uint32_t size, uint64_t count)
+{
+	struct net_result r;
+	return net_tx_run(guest, size, count, 1, &r) ? -1 : r.total_fps;
 }
 
 /* ---- Frames from the host to the guest: a source thread per queue ---- */
@@ -311,7 +355,7 @@ static uint64_t wait_rx_drained(struct netvsp *nic, uint64_t deadline)
 
 /* Starts a source per queue, waits for them and for the guest. */
 static int run_sources(struct netvsp *nic, uint32_t size, uint64_t count, uint32_t queues,
-		       uint64_t deadline, struct net_rx_result *r)
+		       uint64_t deadline, struct net_result *r)
 {
 	struct rx_source src[NET_RX_MAX_QUEUES];
 	pthread_t threads[NET_RX_MAX_QUEUES];
@@ -333,7 +377,7 @@ static int run_sources(struct netvsp *nic, uint32_t size, uint64_t count, uint32
 		if (src[q].err)
 			continue;
 		first = src[q].t0 < first ? src[q].t0 : first;
-		r->source_fps[q] = (double)count * 1e9 / (double)(src[q].t1 - src[q].t0);
+		r->queue_fps[q] = (double)count * 1e9 / (double)(src[q].t1 - src[q].t0);
 	}
 	uint64_t end = wait_rx_drained(nic, deadline);
 	if (!err)
@@ -342,7 +386,7 @@ static int run_sources(struct netvsp *nic, uint32_t size, uint64_t count, uint32
 }
 
 int net_rx_run(const char *guest, uint32_t size, uint64_t count, uint32_t queues,
-	       struct net_rx_result *r)
+	       struct net_result *r)
 {
 	if (queues < 1 || queues > NET_RX_MAX_QUEUES)
 		return -EINVAL;
@@ -364,7 +408,7 @@ int net_rx_run(const char *guest, uint32_t size, uint64_t count, uint32_t queues
 
 static double source_to_guest(const char *guest, uint32_t size, uint64_t count)
 {
-	struct net_rx_result r;
+	struct net_result r;
 	return net_rx_run(guest, size, count, 1, &r) ? -1 : r.total_fps;
 }
 

@@ -11,9 +11,11 @@
 
 #define NET_RX_MAX_QUEUES 16
 
-struct net_rx_result {
-	double total_fps;                        /* every frame: first taken to last completed */
-	double source_fps[NET_RX_MAX_QUEUES];    /* each source: its first frame taken to its last */
+/* Either way: frames/s in all (first frame to last), and each queue's
+ * (rx: each host source's; tx: each channel's, at the sink). */
+struct net_result {
+	double total_fps;
+	double queue_fps[NET_RX_MAX_QUEUES];
 };
 
 /*
@@ -23,6 +25,15 @@ struct net_rx_result {
  * 0 or -errno.
  */
 int net_rx_run(const char *guest, uint32_t size, uint64_t count, uint32_t queues,
-	       struct net_rx_result *r);
+	       struct net_result *r);
+
+/*
+ * The other way: the netvsc test guest (bench-tx) with a VP and a sending
+ * thread per queue, each sending `count` frames of `size` bytes of a flow
+ * netvsc puts on its own channel, into a NIC with the sink backend (with
+ * one queue: one thread, frames that are not IP). 0 or -errno.
+ */
+int net_tx_run(const char *guest, uint32_t size, uint64_t count, uint32_t queues,
+	       struct net_result *r);
 
 #endif

@@ -139,14 +139,18 @@ int storage_guest_run(const char *guest, const char *img, const char *aio,
 	uint64_t host_cpu = rusage_ns() - c0;
 	machine_stop(m);
 	FILE *f = fopen(out, "r");
-	unsigned long long ios = 0, ns = 0, cpu = 0;
+	unsigned long long ios = 0, ns = 0, cpu = 0, vp_ios[STORAGE_MAX_VPS] = {0};
 	bool ok = f && fscanf(f, "%llu %llu %llu", &ios, &ns, &cpu) == 3;
+	for (uint32_t vp = 0; ok && vp < vps && vp < STORAGE_MAX_VPS; vp++)
+		ok = fscanf(f, "%llu", &vp_ios[vp]) == 1;
 	if (f)
 		fclose(f);
 	unlink(out);
 	if (err || !WIFEXITED(status) || WEXITSTATUS(status) || !ok)
 		return -EIO;
-	*r = (struct storage_result){ios, ns, host_cpu, cpu};
+	*r = (struct storage_result){ios, ns, host_cpu, cpu, {0}};
+	for (uint32_t vp = 0; vp < STORAGE_MAX_VPS; vp++)
+		r->vp_ios[vp] = vp_ios[vp];
 	return 0;
 }
 

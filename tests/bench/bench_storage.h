@@ -20,8 +20,13 @@ struct storage_workload {
 #define STORAGE_WORKLOADS 3
 extern const struct storage_workload storage_workloads[STORAGE_WORKLOADS];
 
+#define STORAGE_MAX_VPS 8
+
 struct storage_result {
 	uint64_t ios, ns, host_cpu_ns, guest_cpu_ns;
+	/* Completions per VP (so per channel: each channel completes on its
+	 * own VP), for the VPs of the run. */
+	uint64_t vp_ios[STORAGE_MAX_VPS];
 };
 
 /* A 256 MiB image in dir, written out (so reads hit data); its name goes

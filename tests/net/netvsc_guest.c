@@ -12,8 +12,12 @@
  *                                        each reflected intact
  *   link                                 sends one frame, then hears the
  *                                        link go down and come up
- *   bench-tx COUNT SIZE                  sends COUNT frames of SIZE bytes as
- *                                        fast as it can (hvkit-bench net)
+ *   bench-tx COUNT SIZE [QUEUES]         sends COUNT frames of SIZE bytes as
+ *                                        fast as it can (hvkit-bench net);
+ *                                        with QUEUES, that many channels
+ *                                        and threads (each its VP), each
+ *                                        sending COUNT frames of a UDP flow
+ *                                        netvsc puts on its own channel
  *   bench-rx COUNT                       takes COUNT frames, then exits
  *   bench-tcp SINK_PORT LISTEN_PORT BYTES
  *                                        mini_ip over netvsc on user-mode
@@ -337,16 +341,10 @@ static void count_rx(void *ctx, const void *frame, size_t len)
 	__atomic_add_fetch(&bench_rx, 1, __ATOMIC_RELAXED);
 }
 
-static void bench_tx(uint64_t count, uint32_t size)
+/* Sends count frames f of size bytes in bursts of 32; false after a check
+ * failed. */
+static bool send_frames(struct netvsc *n, const uint8_t *f, uint32_t size, uint64_t count)
 {
-	struct netvsc *n = open_nic_with(1, count_rx);
-	if (!n)
-		return;
-	static uint8_t f[MAX_FRAME];
-	memset(f, 0xff, 6);
-	memcpy(f + 6, mac, 6);
-	f[12] = 0x88;
-	f[13] = 0xb5;
 	for (uint64_t i = 0; i < count;) {
 		/* A burst, as a stack with frames queued sends it (xmit_more). */
 		uint32_t flags = (i + 1) % 32 && i + 1 < count ? NETVSC_SEND_MORE : 0;
@@ -357,9 +355,15 @@ static void bench_tx(uint64_t count, uint32_t size)
 			sched_yield(); /* the host needs the shared cores to complete */
 		else {
 			CHECK(false, "send: %d", err);
-			return;
+			return false;
 		}
 	}
+	return true;
+}
+
+/* Waits (a bounded while) until every send has been completed. */
+static void sends_completed(struct netvsc *n)
+{
 	struct netvsc_stats st;
 	for (int i = 0; i < 20000; i++) {
 		netvsc_get_stats(n, &st);
@@ -368,6 +372,87 @@ static void bench_tx(uint64_t count, uint32_t size)
 		nanosleep(&(struct timespec){0, 1000000}, NULL);
 	}
 	CHECK(st.tx_in_flight == 0, "%u sends never completed", st.tx_in_flight);
+}
+
+/* An Ethernet frame that is not IP: every send takes the primary. */
+static void bench_frame(uint8_t *f)
+{
+	memset(f, 0xff, 6);
+	memcpy(f + 6, mac, 6);
+	f[12] = 0x88;
+	f[13] = 0xb5;
+}
+
+/* IPv4/UDP from 10.0.0.2 port `sport` to 10.0.0.1: a flow netvsc hashes
+ * (checksums are not checked on this path). */
+static void udp_frame(uint8_t *f, uint32_t size, uint16_t sport)
+{
+	memset(f, 0, size);
+	bench_frame(f);
+	f[12] = 0x08;
+	f[13] = 0x00;
+	uint8_t *ip = f + 14, *udp = ip + 20;
+	ip[0] = 0x45;
+	ip[2] = (uint8_t)((size - 14) >> 8);
+	ip[3] = (uint8_t)(size - 14);
+	ip[8] = 64;
+	ip[9] = 17;
+	memcpy(ip + 12, (const uint8_t[]){10, 0, 0, 2, 10, 0, 0, 1}, 8);
+	udp[0] = (uint8_t)(sport >> 8);
+	udp[1] = (uint8_t)sport;
+	udp[2] = 0x13;
+	udp[3] = 0x88; /* port 5000 */
+	udp[4] = (uint8_t)((size - 34) >> 8);
+	udp[5] = (uint8_t)(size - 34);
+}
+
+struct tx_queue {
+	struct netvsc *n;
+	uint32_t index, size;
+	uint64_t count;
+	uint8_t frame[MAX_FRAME];
+};
+
+static void *tx_queue_thread(void *arg)
+{
+	struct tx_queue *q = arg;
+	hv_posix_bind_vp(px, q->index);
+	send_frames(q->n, q->frame, q->size, q->count);
+	return NULL;
+}
+
+static void bench_tx(uint64_t count, uint32_t size, uint32_t queues)
+{
+	struct netvsc *n = open_nic_with(queues, count_rx);
+	if (!n)
+		return;
+	static struct tx_queue q[8];
+	CHECK(queues >= 1 && queues <= 8 && queues <= hv_posix_vp_count(px) &&
+		      size >= 60 && size <= MAX_FRAME,
+	      "bench-tx: %u queues of %u-byte frames", queues, size);
+	if (failures)
+		return;
+	if (queues == 1) {
+		bench_frame(q[0].frame);
+		send_frames(n, q[0].frame, size, count);
+		sends_completed(n);
+		return;
+	}
+	/* A flow per queue, each found on the channel it is for. */
+	uint16_t sport = 1024;
+	for (uint32_t i = 0; i < queues; i++) {
+		q[i] = (struct tx_queue){n, i, size, count, {0}};
+		do
+			udp_frame(q[i].frame, size, sport++);
+		while (netvsc_tx_queue(n, q[i].frame, size) != i && sport < 60000);
+		CHECK(netvsc_tx_queue(n, q[i].frame, size) == i, "no flow for channel %u", i);
+	}
+	pthread_t t[8];
+	for (uint32_t i = 0; i < queues; i++)
+		pthread_create(&t[i], NULL, tx_queue_thread, &q[i]);
+	for (uint32_t i = 0; i < queues; i++)
+		pthread_join(t[i], NULL);
+	sends_completed(n);
 }
 
 static void bench_rx_frames(uint64_t count)
@@ -649,7 +734,8 @@ int main(int argc, char **argv)
 	else if (!strcmp(s, "link"))
 		link();
 	else if (!strcmp(s, "bench-tx") && argc > 3)
-		bench_tx(strtoull(argv[2], NULL, 0), (uint32_t)atoi(argv[3]));
+		bench_tx(strtoull(argv[2], NULL, 0), (uint32_t)atoi(argv[3]),
+			 argc > 4 ? (uint32_t)atoi(argv[4]) : 1);
 	else if (!strcmp(s, "ip") && argc > 4)
 		ip_scenario((uint16_t)atoi(argv[2]), (uint16_t)atoi(argv[3]),
 			    strtoul(argv[4], NULL, 0));

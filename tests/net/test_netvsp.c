@@ -191,13 +191,21 @@ static void device_thread_both_ways(void **state)
 	struct ng *g = ng_new(&cfg, true);
 	ng_up(g, NVSP_PROTOCOL_VERSION_61);
 	assert_int_equal(ng_subchannels(g, 3), 3);
-	uint32_t frames = 0;
+	uint32_t frames = 0, per_channel = 0;
+	for (uint32_t len = 60; len <= 1514; len += 97)
+		per_channel++;
 	for (uint32_t i = 0; i < 4; i++)
 		for (uint32_t len = 60; len <= 1514; len += 97, frames++)
 			roundtrip(g, i, len, len % 2);
 	struct netvsp_stats s = stats(g);
 	assert_int_equal(s.tx_frames, frames);
 	assert_int_equal(s.rx_frames, frames);
+	uint64_t rx = 0;
+	for (uint32_t i = 0; i < 4; i++) {
+		assert_int_equal(s.chan_tx_frames[i], per_channel); /* sent on channel i */
+		rx += s.chan_rx_frames[i];
+	}
+	assert_int_equal(rx, frames);
 	assert_clean(g);
 	ng_free(g);
 }

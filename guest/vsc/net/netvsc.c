@@ -1219,15 +1219,19 @@ static int send_direct(struct netvsc *n, struct netvsc_chan *c, const struct rnd
 	return 0;
 }
 
-static struct netvsc_chan *tx_channel(struct netvsc *n, const void *frame, size_t len)
+uint32_t netvsc_tx_queue(struct netvsc *n, const void *frame, size_t len)
 {
 	uint32_t nchan = __atomic_load_n(&n->nchan, __ATOMIC_ACQUIRE);
 	uint32_t q = 0;
 	if (nchan > 1)
 		q = __atomic_load_n(&n->st.send_table[flow_hash(frame, len) % NVSP_SEND_TABLE_SIZE],
 				    __ATOMIC_RELAXED) % nchan;
-	struct netvsc_chan *c = n->chans[q];
-	return c->broken ? n->chans[0] : c;
+	return n->chans[q]->broken ? 0 : q;
+}
+
+static struct netvsc_chan *tx_channel(struct netvsc *n, const void *frame, size_t len)
+{
+	return n->chans[netvsc_tx_queue(n, frame, len)];
 }
 
 int netvsc_send_flags(struct netvsc *n, const void *frame, size_t len, uint32_t flags)

@@ -99,6 +99,11 @@ int netvsc_send(struct netvsc *nic, const void *frame, size_t len);
 int netvsc_send_flags(struct netvsc *nic, const void *frame, size_t len, uint32_t flags);
 int netvsc_flush(struct netvsc *nic);
 
+/* The channel (0 = primary) a send of this frame takes now: its flow's
+ * entry in the host's send indirection table, as Linux's
+ * netvsc_pick_tx. For tests and benchmarks that spread flows. */
+uint32_t netvsc_tx_queue(struct netvsc *nic, const void *frame, size_t len);
+
 void netvsc_get_mac(const struct netvsc *nic, uint8_t mac[6]);
 bool netvsc_link_up(const struct netvsc *nic);
 uint32_t netvsc_mtu(const struct netvsc *nic);

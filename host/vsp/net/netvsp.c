@@ -741,6 +741,7 @@ static void handle_rndis_pkt(struct netvsp *n, struct chan *c, const struct vmbu
 	const struct nvsp_1_send_rndis_packet *rp = &in->send_rndis_pkt;
 	const uint8_t *section = send_in_place(n, pkt, rp);
 	uint64_t before = n->rndis.stats.bad_messages + n->rndis.stats.bad_packets;
+	uint64_t frames_before = n->st.tx_frames;
 	uint32_t len;
 	int err;
 	m.send_rndis_pkt_complete.status = NVSP_STAT_INVALID_RNDIS_PKT;
@@ -756,6 +757,7 @@ static void handle_rndis_pkt(struct netvsp *n, struct chan *c, const struct vmbu
 	if (err == 0)
 		m.send_rndis_pkt_complete.status = NVSP_STAT_SUCCESS;
 	n->st.bad_rndis += n->rndis.stats.bad_messages + n->rndis.stats.bad_packets - before;
+	n->st.chan_tx_frames[c->index] += n->st.tx_frames - frames_before;
 	if (pkt->flags & VMBUS_PKT_FLAG_COMPLETION_REQUESTED)
 		complete_nvsp(n, c, pkt->trans_id, &m);
 }
@@ -1345,6 +1347,7 @@ static int rx_commit(struct netvsp *n, struct rx_batch *b, const uint32_t *lens,
 			continue;
 		}
 		n->st.rx_frames++;
+		n->st.chan_rx_frames[b->c->index]++;
 		n->st.rx_bytes += lens[i];
 	}
 	return 0;

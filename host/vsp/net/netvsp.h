@@ -83,6 +83,9 @@ struct netvsp_stats {
 	uint64_t tx_frames, tx_bytes; /* guest to backend */
 	uint64_t tx_in_place;      /* sends read from their send section in place */
 	uint64_t rx_frames, rx_bytes; /* backend to guest */
+	/* The same frames by channel index (0 = primary). */
+	uint64_t chan_tx_frames[NETVSP_QUEUES_MAX];
+	uint64_t chan_rx_frames[NETVSP_QUEUES_MAX];
 	uint64_t rx_filtered;      /* refused by the guest's packet filter */
 	uint64_t rx_no_buffer;     /* -ENOBUFS answers */
 	uint64_t bad_messages;     /* NVSP messages refused */
