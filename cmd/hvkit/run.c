@@ -12,10 +12,12 @@
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -770,6 +772,13 @@ static int enter_sandbox(const struct run_options *o, struct machine *m)
 	return 0;
 }
 
+static int64_t monotonic_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* With a control socket the machine runs until a 'quit' request, SIGINT,
  * SIGTERM or SIGHUP (blocked in every thread, taken here), or the guest's
  * own end or --timeout, whichever comes first: enum run_end, or 128 + the
@@ -778,27 +787,36 @@ static int run_controlled(struct machine *m, const struct run_options *o,
 			  const sigset_t *stop_signals, int *status)
 {
 	const char *path = o->control;
-	int64_t timeout_s = o->timeout_s;
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	int64_t deadline = timeout_s ? now.tv_sec + timeout_s : INT64_MAX;
+	int64_t deadline = o->timeout_s ? monotonic_ms() + o->timeout_s * 1000 : INT64_MAX;
 	struct control_server_config ccfg = {.path = path, .backend = control_machine_backend(m)};
 	struct control_server *srv;
+	/* The stop signals are blocked in every thread: they queue here. */
+	int signals = signalfd(-1, stop_signals, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (signals < 0)
+		return -errno;
 	int err = control_server_start(&ccfg, &srv);
-	if (err)
+	if (err) {
+		close(signals);
 		return err;
+	}
 	printf("hvkit: control socket %s\n", path);
 	fflush(stdout);
 	if (enter_sandbox(o, m)) {
 		control_server_stop(srv);
+		close(signals);
 		return RUN_SANDBOX_FAILED;
 	}
 	if (machine_ic(m)) {
 		struct control_ic_provider ic = control_ic_provider(machine_ic(m));
 		control_server_set_ic(srv, &ic);
 	}
+	/* Asleep until one of them happens: no polling. */
+	struct pollfd ends[] = {{machine_end_fd(m), POLLIN, 0},
+				{control_server_quit_fd(srv), POLLIN, 0},
+				{signals, POLLIN, 0}};
+	struct signalfd_siginfo si;
 	for (;;) {
-		if (!machine_wait(m, 100, status)) {
+		if (!machine_wait(m, 0, status)) {
 			err = RUN_GUEST_ENDED;
 			break;
 		}
@@ -806,19 +824,21 @@ static int run_controlled(struct machine *m, const struct run_options *o,
 			err = RUN_QUIT;
 			break;
 		}
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (now.tv_sec >= deadline) {
+		int64_t now = monotonic_ms();
+		if (now >= deadline) {
 			err = RUN_TIMED_OUT;
 			break;
 		}
-		int sig = sigtimedwait(stop_signals, NULL, &(struct timespec){0, 0});
-		if (sig > 0) {
-			printf("hvkit: %s, stopping\n", strsignal(sig));
-			err = EXIT_SIGNAL_BASE + sig;
+		if (read(signals, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+			printf("hvkit: %s, stopping\n", strsignal((int)si.ssi_signo));
+			err = EXIT_SIGNAL_BASE + (int)si.ssi_signo;
 			break;
 		}
+		int64_t left = deadline - now;
+		poll(ends, 3, deadline == INT64_MAX ? -1 : left > INT32_MAX ? INT32_MAX : (int)left);
 	}
 	control_server_stop(srv);
+	close(signals);
 	return err;
 }
 

@@ -83,6 +83,7 @@ struct kvm_partition {
 	bool sync_regs; /* KVM_CAP_SYNC_REGS: registers in the run area */
 	struct kvm_vp vps[KVM_PARTITION_MAX_VPS];
 	int epoll_fd, kick_fd, timer_fd;
+	int end_fd; /* an eventfd written once the guest has ended */
 	pthread_t timer_thread;
 	bool timer_running;
 	bool stopping; /* atomics: read by vCPU threads without the lock */
@@ -137,6 +138,7 @@ static bool end_guest_locked(struct kvm_partition *kp, int status, const char *f
 		return false;
 	kp->stats.exited = true;
 	kp->stats.exit_status = status;
+	eventfd_write(kp->end_fd, 1);
 	if (failure) {
 		kp->stats.failed = true;
 		snprintf(kp->stats.failure, sizeof(kp->stats.failure), "%s", failure);
@@ -873,8 +875,9 @@ static int make_timer(struct kvm_partition *kp)
 {
 	kp->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 	kp->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	kp->end_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	kp->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (kp->epoll_fd < 0 || kp->kick_fd < 0 || kp->timer_fd < 0)
+	if (kp->epoll_fd < 0 || kp->kick_fd < 0 || kp->end_fd < 0 || kp->timer_fd < 0)
 		return -errno;
 	int fds[] = {kp->kick_fd, kp->timer_fd};
 	for (int i = 0; i < 2; i++) {
@@ -905,7 +908,7 @@ int kvm_partition_new(const struct kvm_partition_config *cfg, struct kvm_partiti
 	pthread_cond_init(&kp->work_cond, &attr);
 	pthread_condattr_destroy(&attr);
 	kp->kvm_fd = kp->vm_fd = kp->ram_fd = -1;
-	kp->epoll_fd = kp->kick_fd = kp->timer_fd = -1;
+	kp->epoll_fd = kp->kick_fd = kp->end_fd = kp->timer_fd = -1;
 	for (uint32_t i = 0; i < KVM_PARTITION_MAX_VPS; i++) {
 		kp->vps[i].fd = -1;
 		pthread_mutex_init(&kp->vps[i].auto_eoi_lock, NULL);
@@ -1023,6 +1026,7 @@ void kvm_partition_stop(struct kvm_partition *kp)
 	}
 	partition_close_fd(&kp->epoll_fd);
 	partition_close_fd(&kp->kick_fd);
+	partition_close_fd(&kp->end_fd);
 	partition_close_fd(&kp->timer_fd);
 	partition_close_fd(&kp->vm_fd);
 	partition_close_fd(&kp->kvm_fd);
@@ -1037,6 +1041,11 @@ void kvm_partition_stop(struct kvm_partition *kp)
 		pthread_mutex_destroy(&kp->vps[i].auto_eoi_lock);
 	pthread_mutex_destroy(&kp->lock);
 	free(kp);
+}
+
+int kvm_partition_end_fd(struct kvm_partition *kp)
+{
+	return kp->end_fd;
 }
 
 void kvm_partition_lock(struct kvm_partition *kp)

@@ -111,6 +111,8 @@ void kvm_partition_exit(struct kvm_partition *kp, int status);
  * kvm_partition_exit, the debug-exit port or a failure: stats.failed). 0
  * and *status, or -ETIMEDOUT. */
 int kvm_partition_wait(struct kvm_partition *kp, int timeout_ms, int *status);
+/* Polls readable once the guest has ended (an eventfd). */
+int kvm_partition_end_fd(struct kvm_partition *kp);
 
 /* Stops every vCPU and joins all threads; hv stays usable. Idempotent. */
 void kvm_partition_halt(struct kvm_partition *kp);

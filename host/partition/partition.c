@@ -19,6 +19,11 @@ int partition_wait(struct partition *p, int timeout_ms, int *status)
 	return p->ops->wait(p, timeout_ms, status);
 }
 
+int partition_end_fd(struct partition *p)
+{
+	return p->ops->end_fd(p);
+}
+
 void partition_halt(struct partition *p)
 {
 	p->ops->halt(p);

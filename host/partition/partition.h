@@ -34,6 +34,10 @@ struct partition_ops {
 	 * functions of those names below. Required. */
 	int (*launch)(struct partition *p);
 	int (*wait)(struct partition *p, int timeout_ms, int *status);
+	/* A descriptor that polls readable once the guest has ended (wait
+	 * would return at once), for callers that wait on other things too;
+	 * valid from launch to stop. Required. */
+	int (*end_fd)(struct partition *p);
 	void (*halt)(struct partition *p);
 	void (*stop)(struct partition *p);
 	/* Whether the partition was torn down because the guest misbehaved;
@@ -85,6 +89,7 @@ int partition_launch(struct partition *p);
 /* Waits up to timeout_ms (-1: forever) for the guest to end: 0 and
  * *status, or -ETIMEDOUT. */
 int partition_wait(struct partition *p, int timeout_ms, int *status);
+int partition_end_fd(struct partition *p);
 /* Ends the guest and joins the partition's threads; hv stays usable, for
  * tearing down what sits on it. Idempotent. */
 void partition_halt(struct partition *p);
@@ -114,8 +119,8 @@ int partition_restore(struct partition *p, const void *buf, size_t len);
 /*
  * For backends: defines `static const struct partition_ops prefix_ops`
  * whose required operations forward to the backend's public functions of
- * the same names (prefix_launch, prefix_wait, prefix_halt, prefix_stop,
- * prefix_hv, prefix_lock, prefix_unlock, prefix_now, prefix_memory,
+ * the same names (prefix_launch, prefix_wait, prefix_end_fd, prefix_halt,
+ * prefix_stop, prefix_hv, prefix_lock, prefix_unlock, prefix_now, prefix_memory,
  * prefix_interrupt; `failed` reads prefix_get_stats), on the struct prefix
  * that embeds the partition as its member `base`. One macro rather than a
  * hand-written adapter per backend, so that the backends cannot drift
@@ -134,6 +139,10 @@ int partition_restore(struct partition *p, const void *buf, size_t len);
 	static int prefix##_op_wait(struct partition *p, int timeout_ms, int *status)       \
 	{                                                                                   \
 		return prefix##_wait(prefix##_of(p), timeout_ms, status);                   \
+	}                                                                                   \
+	static int prefix##_op_end_fd(struct partition *p)                                  \
+	{                                                                                   \
+		return prefix##_end_fd(prefix##_of(p));                                     \
 	}                                                                                   \
 	static void prefix##_op_halt(struct partition *p)                                   \
 	{                                                                                   \
@@ -179,6 +188,7 @@ int partition_restore(struct partition *p, const void *buf, size_t len);
 		.name = display_name,                                                       \
 		.launch = prefix##_op_launch,                                               \
 		.wait = prefix##_op_wait,                                                   \
+		.end_fd = prefix##_op_end_fd,                                               \
 		.halt = prefix##_op_halt,                                                   \
 		.stop = prefix##_op_stop,                                                   \
 		.failed = prefix##_op_failed,                                               \

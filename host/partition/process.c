@@ -819,6 +819,11 @@ int process_partition_wait(struct process_partition *pp, int timeout_ms, int *st
 	return 0;
 }
 
+int process_partition_end_fd(struct process_partition *pp)
+{
+	return pp->pidfd; /* a failure kills the guest: it ends too */
+}
+
 void process_partition_halt(struct process_partition *pp)
 {
 	pthread_mutex_lock(&pp->lock);

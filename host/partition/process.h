@@ -70,6 +70,9 @@ void process_partition_halt(struct process_partition *pp);
  * *status (as from waitpid) when it has, once the partition has finished
  * reacting to it (stats are final); -ETIMEDOUT otherwise. */
 int process_partition_wait(struct process_partition *pp, int timeout_ms, int *status);
+/* Polls readable once the guest process has ended (its pidfd; a
+ * partition failure kills it). */
+int process_partition_end_fd(struct process_partition *pp);
 
 /* Halts (if not yet) and frees everything. */
 void process_partition_stop(struct process_partition *pp);

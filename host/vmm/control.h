@@ -212,6 +212,8 @@ int control_server_start(const struct control_server_config *cfg, struct control
 int control_server_check_path(const char *path);
 void control_server_set_ic(struct control_server *s, const struct control_ic_provider *p);
 bool control_server_quit_requested(struct control_server *s);
+/* Readable (poll) once a quit request was answered: to wait on it. */
+int control_server_quit_fd(struct control_server *s);
 /* Stops the thread, closes the clients (answered requests are flushed as
  * far as they go without blocking), removes the socket. */
 void control_server_stop(struct control_server *s);

@@ -45,6 +45,7 @@ struct client {
 struct control_server {
 	char *path;
 	int listen_fd, epfd, wake_fd;
+	int quit_fd; /* readable once quit was requested */
 	pthread_t thread;
 	atomic_bool stop, quit;
 	struct control_core *core;
@@ -239,8 +240,8 @@ static void *serve(void *arg)
 		uint64_t now = now_ms();
 		uint64_t next = control_core_poll(s->core, now);
 		reap(s);
-		if (control_core_quit_requested(s->core))
-			atomic_store(&s->quit, true);
+		if (control_core_quit_requested(s->core) && !atomic_exchange(&s->quit, true))
+			eventfd_write(s->quit_fd, 1);
 		int timeout = next == UINT64_MAX ? -1 : next <= now ? 0
 					       : next - now > 60000 ? 60000
 								  : (int)(next - now);
@@ -343,6 +344,8 @@ static void server_free(struct control_server *s, bool bound)
 		close(s->epfd);
 	if (s->wake_fd >= 0)
 		close(s->wake_fd);
+	if (s->quit_fd >= 0)
+		close(s->quit_fd);
 	free(s->path);
 	free(s);
 }
@@ -352,10 +355,11 @@ int control_server_start(const struct control_server_config *cfg, struct control
 	struct control_server *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	s->listen_fd = s->epfd = s->wake_fd = -1;
+	s->listen_fd = s->epfd = s->wake_fd = s->quit_fd = -1;
 	s->path = strdup(cfg->path);
 	s->epfd = epoll_create1(EPOLL_CLOEXEC);
 	s->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	s->quit_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	struct control_core_config cc = {
 		.backend = cfg->backend,
 		.emit = emit,
@@ -364,7 +368,7 @@ int control_server_start(const struct control_server_config *cfg, struct control
 		.wake_ctx = s,
 	};
 	s->core = control_core_new(&cc);
-	if (!s->path || s->epfd < 0 || s->wake_fd < 0 || !s->core) {
+	if (!s->path || s->epfd < 0 || s->wake_fd < 0 || s->quit_fd < 0 || !s->core) {
 		server_free(s, false);
 		return -ENOMEM;
 	}
@@ -389,6 +393,11 @@ int control_server_start(const struct control_server_config *cfg, struct control
 void control_server_set_ic(struct control_server *s, const struct control_ic_provider *p)
 {
 	control_core_set_ic(s->core, p);
+}
+
+int control_server_quit_fd(struct control_server *s)
+{
+	return s->quit_fd;
 }
 
 bool control_server_quit_requested(struct control_server *s)

@@ -438,6 +438,11 @@ int machine_wait(struct machine *m, int timeout_ms, int *status)
 	return partition_wait(m->partition, timeout_ms, status);
 }
 
+int machine_end_fd(struct machine *m)
+{
+	return partition_end_fd(m->partition);
+}
+
 /* Guest and partition threads first, then the devices and the server
  * while hv still exists, then the partition. */
 void machine_stop(struct machine *m)

@@ -78,6 +78,8 @@ int machine_start(const struct machine_config *cfg, struct machine **out, char *
 
 /* Waits for the guest to end (see partition_wait). */
 int machine_wait(struct machine *m, int timeout_ms, int *status);
+/* Polls readable once the guest has ended (partition_end_fd). */
+int machine_end_fd(struct machine *m);
 
 void machine_stop(struct machine *m);
 
