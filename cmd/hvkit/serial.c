@@ -30,10 +30,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SERIAL_BACKLOG 16384
@@ -443,11 +445,40 @@ void serial_pty_detach(struct serial_pty *s)
 		worker_stop(&s->w);
 }
 
+/* How long a client reading the terminal may take for the last output,
+ * and how long the unread count may stand still before hvkit stops
+ * waiting for it (nobody is reading). */
+#define PTY_DRAIN_MAX_MS 2000
+#define PTY_DRAIN_STALL_MS 200
+#define PTY_DRAIN_STEP_MS 10
+
+/*
+ * Closing the terminal hangs it up, and a hang-up throws away what the
+ * client has not read yet: the guest's last lines (a test kernel's
+ * verdict) would be lost to a client a little behind. So the output left
+ * unread is given time to go while it keeps going down.
+ */
+static void let_client_drain(const struct serial_pty *s)
+{
+	int left = 0, last = -1, stalled_ms = 0;
+	for (int waited = 0; waited < PTY_DRAIN_MAX_MS; waited += PTY_DRAIN_STEP_MS) {
+		if (ioctl(s->terminal, FIONREAD, &left) || left <= 0)
+			return;
+		stalled_ms = left == last ? stalled_ms + PTY_DRAIN_STEP_MS : 0;
+		if (stalled_ms >= PTY_DRAIN_STALL_MS)
+			return;
+		last = left;
+		nanosleep(&(struct timespec){0, PTY_DRAIN_STEP_MS * 1000000L}, NULL);
+	}
+}
+
 void serial_pty_free(struct serial_pty *s)
 {
 	if (!s)
 		return;
 	worker_fini(&s->w);
+	if (s->terminal >= 0)
+		let_client_drain(s);
 	if (s->terminal >= 0)
 		close(s->terminal);
 	if (s->master >= 0)
