@@ -283,15 +283,17 @@ static void svc_close(void *dev, struct vmbus_channel *ch)
 	ic_service_stopped(v);
 }
 
-static void svc_notify(void *dev, struct vmbus_channel *ch)
+/* Reads what the guest sent on service v's channel and answers it, with
+ * the device lock held. */
+static void svc_drain(struct ic_svc *v)
 {
-	struct ic_svc *v = dev;
-	struct vmbus_ring_reader *rd = vmbus_channel_in(ch);
+	struct vmbus_channel *ch = v->ch;
 	struct vmbus_packet pkt;
 	bool signal = false;
 
-	if (v->ch != ch || v->broken)
+	if (!ch || v->broken)
 		return;
+	struct vmbus_ring_reader *rd = vmbus_channel_in(ch);
 	vmbus_ring_reader_mask(rd);
 	for (;;) {
 		int err = vmbus_ring_peek(rd, v->buf, sizeof(v->buf), &pkt);
@@ -327,6 +329,25 @@ static void svc_notify(void *dev, struct vmbus_channel *ch)
 	if (signal)
 		vmbus_channel_signal_locked(ch);
 	send_next(v);
+}
+
+/* The guest signalled: with the IC thread running, the service is marked
+ * for it (answers may read a file to copy: not on a vCPU thread);
+ * without (tests that step the host by hand), it is read at once. */
+static void svc_notify(void *dev, struct vmbus_channel *ch)
+{
+	struct ic_svc *v = dev;
+	struct ic_host *h = v->h;
+	if (v->ch != ch)
+		return;
+	if (!h->thread_running) {
+		svc_drain(v);
+		return;
+	}
+	pthread_mutex_lock(&h->timer_lock);
+	h->ready |= 1u << (uint32_t)(v - h->svc);
+	pthread_cond_signal(&h->timer_cond);
+	pthread_mutex_unlock(&h->timer_lock);
 }
 
 static const struct vmbus_device_ops svc_ops = {
@@ -381,21 +402,30 @@ void ic_host_tick_locked(struct ic_host *h)
 	}
 }
 
-static void *timer_thread(void *arg)
+/* Every tick, and at once when the guest signals a service: the
+ * signalled services read, then the timer's work. */
+static void *ic_thread(void *arg)
 {
 	struct ic_host *h = arg;
 	pthread_mutex_lock(&h->timer_lock);
 	while (!h->stop) {
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		uint64_t t = (uint64_t)ts.tv_nsec + h->tick_ns;
-		ts.tv_sec += (time_t)(t / 1000000000ull);
-		ts.tv_nsec = (long)(t % 1000000000ull);
-		pthread_cond_timedwait(&h->timer_cond, &h->timer_lock, &ts);
+		if (!h->ready) {
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			uint64_t t = (uint64_t)ts.tv_nsec + h->tick_ns;
+			ts.tv_sec += (time_t)(t / 1000000000ull);
+			ts.tv_nsec = (long)(t % 1000000000ull);
+			pthread_cond_timedwait(&h->timer_cond, &h->timer_lock, &ts);
+		}
 		if (h->stop)
 			break;
+		uint32_t ready = h->ready;
+		h->ready = 0;
 		pthread_mutex_unlock(&h->timer_lock);
 		ic_host_lock(h);
+		for (int i = 0; i < IC_SERVICE_COUNT; i++)
+			if (ready & (1u << i))
+				svc_drain(&h->svc[i]);
 		ic_host_tick_locked(h);
 		ic_host_unlock(h);
 		pthread_mutex_lock(&h->timer_lock);
@@ -459,8 +489,11 @@ int ic_host_new(struct vmbus_server *s, const struct ic_host_config *cfg, struct
 		v->st.offered = !err;
 	}
 	if (!err && !cfg->no_timer_thread && cfg->lock) {
-		err = -pthread_create(&h->thread, NULL, timer_thread, h);
+		/* Under the device lock: notify reads thread_running under it. */
+		ic_host_lock(h);
+		err = -pthread_create(&h->thread, NULL, ic_thread, h);
 		h->thread_running = !err;
+		ic_host_unlock(h);
 	}
 	if (err) {
 		ic_host_free(h);
@@ -480,6 +513,9 @@ void ic_host_free(struct ic_host *h)
 		pthread_cond_signal(&h->timer_cond);
 		pthread_mutex_unlock(&h->timer_lock);
 		pthread_join(h->thread, NULL);
+		ic_host_lock(h);
+		h->thread_running = false; /* what is signalled now is read at once */
+		ic_host_unlock(h);
 	}
 	h->stop = true; /* closes from here on cancel */
 	for (int i = 0; i < IC_SERVICE_COUNT; i++)

@@ -15,8 +15,13 @@
  * The KVP device closes with a rescind and an immediate re-offer (the
  * anomaly hibernation.rst describes); the others do not.
  *
+ * Threads. The IC thread ticks the timer and reads the channels the guest
+ * signalled (a signal only marks the service and wakes it, so no IC work,
+ * not even a file copy's read, runs on a vCPU thread); without it
+ * (no_timer_thread, or no cfg->lock) a signal is answered at once.
+ *
  * Locking. Everything here runs under the device lock (the VMBus
- * server's lock): device callbacks already hold it; the timer thread takes
+ * server's lock): device callbacks already hold it; the IC thread takes
  * it through cfg->lock; a caller outside (the control socket) brackets its
  * calls with ic_host_lock/ic_host_unlock. Requests are asynchronous: a
  * request function returns at once (0, or a negative errno if it cannot be
@@ -49,7 +54,7 @@ struct ic_host_config {
 	uint64_t heartbeat_interval_ns; /* 0: 1 s */
 	uint64_t heartbeat_timeout_ns;  /* 0: 5 s */
 	uint64_t timesync_interval_ns;  /* 0: 5 s */
-	uint64_t tick_ns;               /* the timer thread's period; 0: 20 ms */
+	uint64_t tick_ns;               /* the IC thread's tick; 0: 20 ms */
 	bool no_timer_thread;           /* tests drive ic_host_tick_locked */
 	/* The host's monotonic clock (ns); NULL: CLOCK_MONOTONIC. */
 	uint64_t (*now_ns)(void *ctx);
@@ -59,7 +64,7 @@ struct ic_host_config {
 	/* The partition's reference counter (100 ns) for 4.0 samples; NULL:
 	 * 0 (the guest then corrects by its own counter's value). */
 	uint64_t (*reference_time)(void *ctx);
-	void (*lock)(void *ctx);   /* the device lock, for the timer thread */
+	void (*lock)(void *ctx);   /* the device lock, for the IC thread */
 	void (*unlock)(void *ctx);
 	void (*log)(void *ctx, const char *fmt, va_list ap); /* NULL: stderr */
 	void *ctx;
@@ -78,7 +83,7 @@ void ic_host_free(struct ic_host *h);
 void ic_host_lock(struct ic_host *h);
 void ic_host_unlock(struct ic_host *h);
 
-/* Heartbeats, samples and timeouts due by now. The timer thread calls it
+/* Heartbeats, samples and timeouts due by now. The IC thread calls it
  * every tick_ns. */
 void ic_host_tick_locked(struct ic_host *h);
 

@@ -64,8 +64,13 @@ struct ic_host {
 	struct vmbus_server *s;
 	struct ic_svc svc[IC_SERVICE_COUNT];
 	uint64_t tick_ns;
+	/* The IC thread: the timer, and the services the guest signalled
+	 * (`ready`, a bit per enum ic_service), which it reads so that a
+	 * vCPU's signal does no IC work. ready and stop are under
+	 * timer_lock, taken inside the device lock, never around it. */
 	pthread_t thread;
 	bool thread_running, stop;
+	uint32_t ready;
 	pthread_mutex_t timer_lock;
 	pthread_cond_t timer_cond;
 };
