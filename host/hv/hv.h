@@ -244,4 +244,24 @@ struct hv_partition_state {
 void hv_get_state(struct hv_partition *p, struct hv_partition_state *out);
 int hv_get_vp_state(struct hv_partition *p, uint32_t vp, struct hv_vp_state *out);
 
+/* ---- State (snapshot, restore; host/hv/state.c) ---- */
+
+/*
+ * The partition's state as a versioned record with a CRC-32: the
+ * partition-wide MSRs and time parameters, and per VP its SynIC
+ * registers, queued messages and timers (deadlines in reference time).
+ * Not guest RAM (the SynIC, hypercall and TSC pages travel with it), not
+ * the connections (their owners add them again), not the configuration
+ * (a record loads into a partition of the same VP count and offers).
+ * The caller quiesces first: no VP runs and nothing posts meanwhile.
+ *
+ * hv_save: 0 and the record's length in *len; -ENOSPC (and the length
+ * needed in *len) if cap is too small.
+ * hv_load: all or nothing: 0, or -EINVAL (truncated, corrupt, another
+ * version or VP count, a value no guest could have set) or -ENOMEM with
+ * the partition unchanged.
+ */
+int hv_save(struct hv_partition *p, void *buf, size_t cap, size_t *len);
+int hv_load(struct hv_partition *p, const void *buf, size_t len);
+
 #endif /* HVKIT_HOST_HV_H */

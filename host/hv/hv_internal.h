@@ -141,6 +141,9 @@ bool hv_log_first(struct hv_partition *p, enum hv_log_once what);
 bool hv_first_bit(uint64_t *bits, uint32_t bit);
 /* Adds one to a counter read by hv_get_state (atomic). */
 void hv_count(uint64_t *counter);
+/* The TSC frequency, scale and offset, as one change readers of
+ * reference time never see half done. With p->lock held. */
+void hv_time_params_set(struct hv_partition *p, uint64_t hz, uint64_t scale, uint64_t offset);
 void hv_inject(struct hv_partition *p, uint32_t vp, uint8_t vector, bool auto_eoi);
 int hv_partition_msr_read(struct hv_partition *p, uint32_t vp, uint32_t msr, uint64_t now,
 			  uint64_t *value);

@@ -115,8 +115,7 @@ static void time_params(const struct hv_partition *p, uint64_t *scale, uint64_t 
 	} while ((seq & 1) || seq != __atomic_load_n(&p->time_seq, __ATOMIC_RELAXED));
 }
 
-static void time_params_set(struct hv_partition *p, uint64_t hz, uint64_t scale,
-			    uint64_t offset)
+void hv_time_params_set(struct hv_partition *p, uint64_t hz, uint64_t scale, uint64_t offset)
 {
 	uint32_t seq = p->time_seq;
 	__atomic_store_n(&p->time_seq, seq + 1, __ATOMIC_RELAXED);
@@ -199,7 +198,7 @@ void hv_set_tsc_frequency(struct hv_partition *p, uint64_t tsc_hz, uint64_t tsc)
 	/* Continuous at tsc: ref_new(tsc) == ref_old(tsc). */
 	uint64_t ref = hv_ref_time(p, tsc);
 	uint64_t scale = tsc_scale_for(tsc_hz);
-	time_params_set(p, tsc_hz, scale, ref - mul_hi(tsc, scale));
+	hv_time_params_set(p, tsc_hz, scale, ref - mul_hi(tsc, scale));
 	if ((p->reference_tsc_msr & HV_MSR_PAGE_ENABLE) && tsc_page_write(p) &&
 	    hv_log_first(p, HV_LOG_TSC_PAGE_GONE))
 		hv_log(p, "hv: TSC page 0x%llx is not guest RAM",
