@@ -104,6 +104,8 @@ static int add_rule(int ruleset, const struct file_rule *rule, uint64_t handled,
 {
 	int fd = open(rule->path, O_PATH | O_CLOEXEC);
 	struct stat st;
+	if (fd < 0 && errno == ENOENT && rule->optional)
+		return 0;
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		int err = -errno;
 		if (fd >= 0)

@@ -9,6 +9,7 @@
 #ifndef HVKIT_LANDLOCK_H
 #define HVKIT_LANDLOCK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 enum file_access {
@@ -21,6 +22,7 @@ enum file_access {
 struct file_rule {
 	const char *path; /* a file or a directory (everything beneath) */
 	enum file_access access;
+	bool optional;    /* skipped if the path does not exist */
 };
 
 /* Parses "path=P,access=ro|rw" (--landlock-rule); the rule points into
@@ -32,7 +34,7 @@ int file_rules_abi(void);
 
 /*
  * Restricts this process's file access to the rules (each path must
- * exist). Sets no_new_privs. 0 or -errno, with why naming the path or the
+ * exist, unless the rule is optional). Sets no_new_privs. 0 or -errno, with why naming the path or the
  * step that failed.
  */
 int file_rules_enforce(const struct file_rule *rules, size_t count, char *why, size_t why_len);

@@ -671,22 +671,27 @@ static const char *directory_of(const char *path, char *buf, size_t size)
  * (the serial sink, the terminal) need nothing.
  */
 static uint32_t landlock_rules(const struct run_options *o, const char *kernel,
-			       struct file_rule *rules, char *socket_dir, size_t socket_dir_len)
+			       struct file_rule *rules, char *socket_dir, size_t socket_dir_len,
+			       char *serial_dir, size_t serial_dir_len)
 {
 	uint32_t n = 0;
 	bool kvm = o->partition == MACHINE_KVM;
-	bool process = !kvm || (!o->partition_given && !kvm_only_options(o)); /* or fallback */
+	/* Without --partition either may run (KVM, or the process partition
+	 * where /dev/kvm does not work): the rules of the one that may not
+	 * are kept only for what exists. */
+	bool fallback = kvm && !o->partition_given && !kvm_only_options(o);
 	if (kvm) {
 		rules[n++] = (struct file_rule){o->kvm_device ? o->kvm_device : "/dev/kvm",
-						FILE_READ_WRITE};
-		rules[n++] = (struct file_rule){kernel, FILE_READ};
+						FILE_READ_WRITE, fallback};
+		/* The built-in hvkit-os: its absence is the loader's to report. */
+		rules[n++] = (struct file_rule){kernel, FILE_READ, !o->kernel};
 		if (o->initrd)
 			rules[n++] = (struct file_rule){o->initrd, FILE_READ};
 	}
-	if (process) {
-		rules[n++] = (struct file_rule){o->guest, FILE_EXECUTE};
+	if (!kvm || fallback) {
+		rules[n++] = (struct file_rule){o->guest, FILE_EXECUTE, fallback};
 		rules[n++] = (struct file_rule){"/usr/lib", FILE_EXECUTE};
-		rules[n++] = (struct file_rule){"/etc/ld.so.cache", FILE_READ};
+		rules[n++] = (struct file_rule){"/etc/ld.so.cache", FILE_READ, true};
 	}
 	for (uint32_t i = 0; i < o->disk_count; i++)
 		rules[n++] = (struct file_rule){o->disks[i].path, o->disks[i].read_only
@@ -697,6 +702,10 @@ static uint32_t landlock_rules(const struct run_options *o, const char *kernel,
 	if (o->control)
 		rules[n++] = (struct file_rule){directory_of(o->control, socket_dir, socket_dir_len),
 						FILE_MAKE_SOCKET};
+	/* The serial socket is bound already; this is for its removal. */
+	if (o->serial && !strncmp(o->serial, "unix:", 5))
+		rules[n++] = (struct file_rule){
+			directory_of(o->serial + 5, serial_dir, serial_dir_len), FILE_MAKE_SOCKET};
 	if (has_backend(o, NETVSP_BACKEND_TAP))
 		rules[n++] = (struct file_rule){"/dev/net/tun", FILE_READ_WRITE};
 	/* libslirp reads the host's resolver list when the guest asks DNS. */
@@ -728,8 +737,9 @@ static int drop_privileges(const struct run_options *o, const char *kernel)
 	}
 	if (o->landlock) {
 		struct file_rule rules[MAX_FILE_RULES + MACHINE_MAX_DISKS + 16];
-		char socket_dir[PATH_MAX];
-		uint32_t n = landlock_rules(o, kernel, rules, socket_dir, sizeof(socket_dir));
+		char socket_dir[PATH_MAX], serial_dir[PATH_MAX];
+		uint32_t n = landlock_rules(o, kernel, rules, socket_dir, sizeof(socket_dir),
+					    serial_dir, sizeof(serial_dir));
 		err = file_rules_enforce(rules, n, why, sizeof(why));
 		if (err)
 			fprintf(stderr, "hvkit run: --landlock: %s\n", why);
@@ -816,7 +826,9 @@ static int run_controlled(struct machine *m, const struct run_options *o,
 				{signals, POLLIN, 0}};
 	struct signalfd_siginfo si;
 	for (;;) {
-		if (!machine_wait(m, 0, status)) {
+		/* Any answer but "not yet" ends it: an error would leave the
+		 * end descriptor readable and this loop spinning. */
+		if (machine_wait(m, 0, status) != -ETIMEDOUT) {
 			err = RUN_GUEST_ENDED;
 			break;
 		}

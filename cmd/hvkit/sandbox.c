@@ -122,6 +122,10 @@ static const char *const thread_calls[] = {
 	/* the process partition's guest: watched and stopped */
 	"kill", "pidfd_open", "pidfd_send_signal", "waitid", "wait4",
 	"getrandom", "uname",
+	/* glibc's qsort asks the memory size once (sysconf(_SC_PHYS_PAGES))
+	 * before sorting more than 1 KiB: storvsp's page-list check and the
+	 * VMBus server's offer lists */
+	"sysinfo",
 };
 
 /* A vCPU thread's run loop: the exits it handles and the devices it
@@ -132,6 +136,8 @@ static const char *const vcpu_calls[] = {
 	"sched_yield", "exit", "exit_group", "gettid", "getpid", "clock_gettime",
 	"clock_nanosleep", "nanosleep", "gettimeofday", "poll", "ppoll", "sendto",
 	"recvfrom", "sendmsg", "recvmsg", "rt_sigprocmask", "rt_sigreturn",
+	/* glibc's qsort, once (thread_calls): storvsp parses on this thread */
+	"sysinfo",
 };
 
 /* What the sanitizer runtimes add, in their builds only. */

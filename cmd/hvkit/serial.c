@@ -451,6 +451,9 @@ void serial_pty_detach(struct serial_pty *s)
 #define PTY_DRAIN_MAX_MS 2000
 #define PTY_DRAIN_STALL_MS 200
 #define PTY_DRAIN_STEP_MS 10
+/* How long the terminal must look empty: bytes the kernel has yet to move
+ * into it (its flip buffer, a worker's job) are not counted. */
+#define PTY_DRAIN_EMPTY_MS 50
 
 /*
  * Closing the terminal hangs it up, and a hang-up throws away what the
@@ -460,13 +463,16 @@ void serial_pty_detach(struct serial_pty *s)
  */
 static void let_client_drain(const struct serial_pty *s)
 {
-	int left = 0, last = -1, stalled_ms = 0;
+	int left = 0, last = -1, stalled_ms = 0, empty_ms = 0;
 	for (int waited = 0; waited < PTY_DRAIN_MAX_MS; waited += PTY_DRAIN_STEP_MS) {
-		if (ioctl(s->terminal, FIONREAD, &left) || left <= 0)
+		if (ioctl(s->terminal, FIONREAD, &left))
 			return;
-		stalled_ms = left == last ? stalled_ms + PTY_DRAIN_STEP_MS : 0;
+		empty_ms = left <= 0 ? empty_ms + PTY_DRAIN_STEP_MS : 0;
+		if (empty_ms >= PTY_DRAIN_EMPTY_MS)
+			return;
+		stalled_ms = left > 0 && left == last ? stalled_ms + PTY_DRAIN_STEP_MS : 0;
 		if (stalled_ms >= PTY_DRAIN_STALL_MS)
-			return;
+			return; /* nobody reads */
 		last = left;
 		nanosleep(&(struct timespec){0, PTY_DRAIN_STEP_MS * 1000000L}, NULL);
 	}

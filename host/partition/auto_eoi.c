@@ -53,6 +53,19 @@ int auto_eoi_next(struct vector_set *outstanding, const struct vector_set *irr,
 	return end;
 }
 
+int auto_eoi_settle(struct vector_set *outstanding, const struct vector_set *sent_since_read,
+		    const struct vector_set *irr, const struct vector_set *isr,
+		    unsigned *vanished)
+{
+	struct vector_set judged;
+	for (int i = 0; i < 8; i++)
+		judged.w[i] = outstanding->w[i] & ~sent_since_read->w[i];
+	int end = auto_eoi_next(&judged, irr, isr, vanished);
+	for (int i = 0; i < 8; i++)
+		outstanding->w[i] = judged.w[i] | (outstanding->w[i] & sent_since_read->w[i]);
+	return end;
+}
+
 void auto_eoi_ended(struct vector_set *outstanding, const struct vector_set *irr, unsigned v)
 {
 	if (!vector_set_has(irr, v))

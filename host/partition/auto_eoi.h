@@ -64,6 +64,16 @@ void auto_eoi_read_lapic(const void *regs, struct vector_set *irr, struct vector
 int auto_eoi_next(struct vector_set *outstanding, const struct vector_set *irr,
 		  const struct vector_set *isr, unsigned *vanished);
 
+/*
+ * auto_eoi_next for a LAPIC read while interrupts may be sent: the vectors
+ * sent since the read began (sent_since_read) are left out of this look,
+ * since the read may predate them (in neither IRR nor ISR they would pass
+ * for vanished and never be ended), and stay outstanding for the next.
+ */
+int auto_eoi_settle(struct vector_set *outstanding, const struct vector_set *sent_since_read,
+		    const struct vector_set *irr, const struct vector_set *isr,
+		    unsigned *vanished);
+
 /* Vector v was ended: it stays outstanding only if it is requested again
  * (in IRR), to be ended once taken. */
 void auto_eoi_ended(struct vector_set *outstanding, const struct vector_set *irr, unsigned v);

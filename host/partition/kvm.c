@@ -59,6 +59,7 @@ struct kvm_vp {
 	 * the set is not empty. */
 	pthread_mutex_t auto_eoi_lock;
 	struct vector_set auto_eoi;
+	struct vector_set auto_eoi_fresh; /* sent since settle_auto_eoi's read began */
 	bool auto_eoi_pending;
 	bool auto_eoi_xapic_logged;
 };
@@ -204,6 +205,7 @@ static void hv_inject(void *ctx, uint32_t vp, uint8_t vector, bool auto_eoi)
 		struct kvm_vp *v = &kp->vps[vp];
 		pthread_mutex_lock(&v->auto_eoi_lock);
 		vector_set_add(&v->auto_eoi, vector);
+		vector_set_add(&v->auto_eoi_fresh, vector);
 		__atomic_store_n(&v->auto_eoi_pending, true, __ATOMIC_SEQ_CST);
 		pthread_mutex_unlock(&v->auto_eoi_lock);
 		partition_count(&kp->stats.auto_eoi_sent, 1);
@@ -513,6 +515,12 @@ static bool x2apic_eoi(struct kvm_vp *v)
  * (auto_eoi.h). */
 static void settle_auto_eoi(struct kvm_partition *kp, struct kvm_vp *v)
 {
+	/* What is sent from here on may be missing from the read: it is
+	 * judged at the next look (another thread's hv_inject can race the
+	 * read, and a vector it sent would pass for vanished). */
+	pthread_mutex_lock(&v->auto_eoi_lock);
+	v->auto_eoi_fresh = (struct vector_set){0};
+	pthread_mutex_unlock(&v->auto_eoi_lock);
 	struct kvm_lapic_state lapic;
 	if (ioctl(v->fd, KVM_GET_LAPIC, &lapic) < 0)
 		return;
@@ -520,7 +528,7 @@ static void settle_auto_eoi(struct kvm_partition *kp, struct kvm_vp *v)
 	auto_eoi_read_lapic(lapic.regs, &irr, &isr);
 	pthread_mutex_lock(&v->auto_eoi_lock);
 	unsigned vanished = 0;
-	int end = auto_eoi_next(&v->auto_eoi, &irr, &isr, &vanished);
+	int end = auto_eoi_settle(&v->auto_eoi, &v->auto_eoi_fresh, &irr, &isr, &vanished);
 	partition_count(&kp->stats.auto_eoi_vanished, vanished);
 	if (end >= 0 && x2apic_eoi(v)) {
 		auto_eoi_ended(&v->auto_eoi, &irr, (unsigned)end);

@@ -1181,16 +1181,22 @@ static int start_drain_thread(struct netvsp *n)
 	return err;
 }
 
+/* Joins the thread; its lock and conditions stay, since a signal may
+ * still mark a channel until the device is gone (free_drain_sync). */
 static void stop_drain_thread(struct netvsp *n)
 {
-	if (n->worker_running) {
-		pthread_mutex_lock(&n->work_lock);
-		n->stop = true;
-		pthread_cond_signal(&n->work_cond);
-		pthread_mutex_unlock(&n->work_lock);
-		pthread_join(n->worker, NULL);
-		n->worker_running = false;
-	}
+	if (!n->worker_running)
+		return;
+	pthread_mutex_lock(&n->work_lock);
+	n->stop = true;
+	pthread_cond_signal(&n->work_cond);
+	pthread_mutex_unlock(&n->work_lock);
+	pthread_join(n->worker, NULL);
+	n->worker_running = false;
+}
+
+static void free_drain_sync(struct netvsp *n)
+{
 	pthread_cond_destroy(&n->work_cond);
 	pthread_cond_destroy(&n->idle_cond);
 	pthread_mutex_destroy(&n->work_lock);
@@ -1271,7 +1277,7 @@ int netvsp_add(struct vmbus_server *s, const struct netvsp_config *cfg, struct n
 	rndis_dev_init(&n->rndis, &rc, &rndis_ops, n);
 	int err = start_drain_thread(n);
 	if (err) {
-		stop_drain_thread(n);
+		free_drain_sync(n);
 		free(n->gather);
 		free(n);
 		return err;
@@ -1289,6 +1295,7 @@ int netvsp_add(struct vmbus_server *s, const struct netvsp_config *cfg, struct n
 	err = vmbus_server_add_device(s, &desc, &n->dev);
 	if (err) {
 		stop_drain_thread(n);
+		free_drain_sync(n);
 		free(n->gather);
 		free(n);
 		return err;
@@ -1302,10 +1309,11 @@ void netvsp_remove(struct vmbus_server *s, struct netvsp *n)
 	if (!n)
 		return;
 	/* First the thread: it must not read a channel being closed. A signal
-	 * that comes meanwhile marks a channel nobody reads, and the close
-	 * below makes it moot. */
+	 * that comes meanwhile marks a channel nobody reads (its lock still
+	 * there), and the close below makes it moot. */
 	stop_drain_thread(n);
 	vmbus_server_remove_device(s, n->dev); /* closes the channels first */
+	free_drain_sync(n);
 	recv_sections_free(n);
 	buf_drop(&n->send);
 	free(n->gather);
