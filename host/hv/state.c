@@ -31,21 +31,21 @@
 #define STATE_MAGIC "HVKITHV"
 #define STATE_VERSION 1u
 #define HEADER_BYTES (8 + 4 * 4)
-#define PARTITION_BYTES (13 * 8 + 4)
-#define TIMER_BYTES (4 * 8 + 2)
-#define VP_FIXED_BYTES ((4 + HV_SYNIC_SINT_COUNT) * 8 + HV_STIMER_COUNT * TIMER_BYTES)
 
 /* ---- writing ---- */
 
+/* Bytes go to buf[len] on while they fit in cap; len counts on past it,
+ * so the caller learns the size it needed. */
 struct writer {
-	uint8_t *p, *end;
+	uint8_t *buf;
+	size_t cap, len;
 };
 
 static void put(struct writer *w, const void *v, size_t n)
 {
-	if ((size_t)(w->end - w->p) >= n)
-		memcpy(w->p, v, n);
-	w->p += n; /* past the end: the caller sees it did not fit */
+	if (w->len <= w->cap && w->cap - w->len >= n)
+		memcpy(w->buf + w->len, v, n);
+	w->len += n;
 }
 
 static void put8(struct writer *w, uint8_t v)
@@ -122,18 +122,17 @@ static void unlock_all(struct hv_partition *p)
 int hv_save(struct hv_partition *p, void *buf, size_t cap, size_t *len)
 {
 	lock_all(p);
-	struct writer w = {(uint8_t *)buf + HEADER_BYTES,
-			   cap > HEADER_BYTES ? (uint8_t *)buf + cap : (uint8_t *)buf};
-	uint8_t *body = w.p;
+	struct writer w = {buf, cap, HEADER_BYTES};
 	put_partition(&w, p);
 	for (uint32_t vp = 0; vp < p->cfg.vp_count; vp++)
 		put_vp(&w, &p->vps[vp]);
 	unlock_all(p);
-	size_t body_len = (size_t)(w.p - body);
-	*len = HEADER_BYTES + body_len;
-	if (cap < *len || body_len > UINT32_MAX)
+	size_t body_len = w.len - HEADER_BYTES;
+	*len = w.len;
+	if (cap < w.len || body_len > UINT32_MAX)
 		return -ENOSPC;
-	struct writer h = {buf, body};
+	uint8_t *body = (uint8_t *)buf + HEADER_BYTES;
+	struct writer h = {buf, HEADER_BYTES, 0};
 	put(&h, STATE_MAGIC, 8);
 	put32(&h, STATE_VERSION);
 	put32(&h, p->cfg.vp_count);

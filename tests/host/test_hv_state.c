@@ -125,8 +125,12 @@ static void too_small_a_buffer(void **state)
 	size_t need = save(f, rec), len = 0;
 	assert_int_equal(hv_save(f->p, rec2, need - 1, &len), -ENOSPC);
 	assert_int_equal(len, need);
-	assert_int_equal(hv_save(f->p, rec2, 3, &len), -ENOSPC);
+	/* A buffer smaller than the header: nothing written past it (ASan). */
+	uint8_t *tiny = malloc(3);
+	assert_non_null(tiny);
+	assert_int_equal(hv_save(f->p, tiny, 3, &len), -ENOSPC);
 	assert_int_equal(len, need);
+	free(tiny);
 	fix_free(f);
 }
 
