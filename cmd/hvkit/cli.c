@@ -3,12 +3,13 @@
  * The numbers of hvkit's command lines, parsed strictly: what strtoul
  * lets through ("12abc" as 12, "-1" as a huge number, "" as 0, octal for
  * a leading 0) is refused here, so that a typo is an error and never a
- * silent default.
+ * silent default. And the clock the subcommands' deadlines run on.
  */
 #include "cli.h"
 
 #include <ctype.h>
 #include <string.h>
+#include <time.h>
 
 /* Digits of `base` up to the end of the text (or *end), no overflow. */
 static bool digits(const char *s, unsigned base, uint64_t *out, const char **end)
@@ -109,4 +110,11 @@ bool cli_seconds(const char *text, uint64_t *ns)
 		return false;
 	*ns = whole * 1000000000ull + frac;
 	return true;
+}
+
+int64_t cli_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Strict parsing of the numbers on hvkit's command lines (cli.c). */
+/* What hvkit's subcommands share (cli.c): strict parsing of the numbers
+ * on their command lines, and the clock of their deadlines. */
 #ifndef HVKIT_CMD_CLI_H
 #define HVKIT_CMD_CLI_H
 
@@ -19,5 +20,8 @@ bool cli_version(const char *text, uint64_t *major, uint64_t *minor);
 /* Seconds with up to nine decimals ("2", "0.2"): nanoseconds, at most
  * 2^63 - 1. */
 bool cli_seconds(const char *text, uint64_t *ns);
+
+/* CLOCK_MONOTONIC in milliseconds: deadlines (--timeout, ctl's waits). */
+int64_t cli_now_ms(void);
 
 #endif

@@ -289,19 +289,12 @@ static int send_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Reads lines until the answer with our id; NULL and *status on failure. */
 #define ANSWER_MAX (1024 * 1024)
 static json_t *read_answer(int fd, json_int_t id, int wait_s, char *buf, int *status)
 {
 	size_t len = 0;
-	int64_t deadline = now_ms() + (int64_t)wait_s * 1000;
+	int64_t deadline = cli_now_ms() + (int64_t)wait_s * 1000;
 	for (;;) {
 		char *nl;
 		while ((nl = memchr(buf, '\n', len))) {
@@ -316,7 +309,7 @@ static json_t *read_answer(int fd, json_int_t id, int wait_s, char *buf, int *st
 				return msg; /* refused before it was read (busy...) */
 			json_decref(msg);
 		}
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - cli_now_ms();
 		struct pollfd p = {.fd = fd, .events = POLLIN};
 		int r = left > 0 ? poll(&p, 1, (int)left) : 0;
 		if (r < 0 && errno == EINTR)

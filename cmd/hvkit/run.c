@@ -782,13 +782,6 @@ static int enter_sandbox(const struct run_options *o, struct machine *m)
 	return 0;
 }
 
-static int64_t monotonic_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* With a control socket the machine runs until a 'quit' request, SIGINT,
  * SIGTERM or SIGHUP (blocked in every thread, taken here), or the guest's
  * own end or --timeout, whichever comes first: enum run_end, or 128 + the
@@ -797,7 +790,7 @@ static int run_controlled(struct machine *m, const struct run_options *o,
 			  const sigset_t *stop_signals, int *status)
 {
 	const char *path = o->control;
-	int64_t deadline = o->timeout_s ? monotonic_ms() + o->timeout_s * 1000 : INT64_MAX;
+	int64_t deadline = o->timeout_s ? cli_now_ms() + o->timeout_s * 1000 : INT64_MAX;
 	struct control_server_config ccfg = {.path = path, .backend = control_machine_backend(m)};
 	struct control_server *srv;
 	/* The stop signals are blocked in every thread: they queue here. */
@@ -836,7 +829,7 @@ static int run_controlled(struct machine *m, const struct run_options *o,
 			err = RUN_QUIT;
 			break;
 		}
-		int64_t now = monotonic_ms();
+		int64_t now = cli_now_ms();
 		if (now >= deadline) {
 			err = RUN_TIMED_OUT;
 			break;

@@ -82,6 +82,7 @@ enum hv_log_once {
 	HV_LOG_CRASH_MESSAGE,
 	HV_LOG_COUNT
 };
+_Static_assert(HV_LOG_COUNT <= 64, "hv_log_once bits fit logged_misc");
 
 /* Per-MSR log bits: the synthetic range, plus one for everything else. */
 #define HV_MSR_LOG_BITS (HV_MSR_RANGE_LAST - HV_MSR_RANGE_FIRST + 2)
@@ -101,8 +102,9 @@ struct hv_partition {
 
 	/* Reference time = ((tsc * tsc_scale) >> 64) + tsc_offset (mod 2^64),
 	 * exactly what the guest computes from the TSC page. Written under
-	 * `lock` inside a time_seq write (odd while it changes), read
-	 * without a lock through hv_time_params. */
+	 * `lock` inside a time_seq write (odd while it changes:
+	 * hv_time_params_set), read without a lock (hv_partition.c,
+	 * time_params). */
 	uint32_t time_seq;
 	uint64_t tsc_hz;
 	uint64_t tsc_scale;
@@ -122,7 +124,7 @@ struct hv_partition {
 	uint64_t short_stimer_periods; /* periodic timers run at the minimum period */
 	uint64_t logged_msr[(HV_MSR_LOG_BITS + 63) / 64];
 	uint64_t logged_status; /* bit per status (status >= 63 share bit 63) */
-	uint32_t logged_misc;   /* bit per enum hv_log_once */
+	uint64_t logged_misc;   /* bit per enum hv_log_once */
 
 	pthread_rwlock_t conn_lock;
 	struct hv_connection *conns;

@@ -33,8 +33,7 @@ void hv_log(const struct hv_partition *p, const char *fmt, ...)
 
 bool hv_log_first(struct hv_partition *p, enum hv_log_once what)
 {
-	uint32_t bit = 1u << what;
-	return !(__atomic_fetch_or(&p->logged_misc, bit, __ATOMIC_RELAXED) & bit);
+	return hv_first_bit(&p->logged_misc, what);
 }
 
 bool hv_first_bit(uint64_t *bits, uint32_t bit)

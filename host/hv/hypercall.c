@@ -50,7 +50,7 @@ static struct hv_connection *connection_find(const struct hv_partition *p, bool 
 	return NULL;
 }
 
-static int connection_add(struct hv_partition *p, const struct hv_connection *c)
+static int connection_add_locked(struct hv_partition *p, const struct hv_connection *c)
 {
 	if (c->id & ~HV_CONNECTION_ID_MASK)
 		return -EINVAL;
@@ -68,10 +68,10 @@ static int connection_add(struct hv_partition *p, const struct hv_connection *c)
 	return 0;
 }
 
-static int connection_add_unique(struct hv_partition *p, const struct hv_connection *c)
+static int connection_add(struct hv_partition *p, const struct hv_connection *c)
 {
 	pthread_rwlock_wrlock(&p->conn_lock);
-	int err = connection_add(p, c);
+	int err = connection_add_locked(p, c);
 	pthread_rwlock_unlock(&p->conn_lock);
 	return err;
 }
@@ -82,7 +82,7 @@ int hv_connection_add_message(struct hv_partition *p, uint32_t connection_id,
 	if (!fn)
 		return -EINVAL;
 	struct hv_connection c = {.id = connection_id, .is_event = false, .on_message = fn, .ctx = ctx};
-	return connection_add_unique(p, &c);
+	return connection_add(p, &c);
 }
 
 int hv_connection_add_event(struct hv_partition *p, uint32_t connection_id,
@@ -91,7 +91,7 @@ int hv_connection_add_event(struct hv_partition *p, uint32_t connection_id,
 	if (!fn)
 		return -EINVAL;
 	struct hv_connection c = {.id = connection_id, .is_event = true, .on_event = fn, .ctx = ctx};
-	return connection_add_unique(p, &c);
+	return connection_add(p, &c);
 }
 
 void hv_connection_remove(struct hv_partition *p, bool is_event, uint32_t connection_id)

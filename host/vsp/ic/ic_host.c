@@ -345,7 +345,7 @@ static void svc_notify(void *dev, struct vmbus_channel *ch)
 		return;
 	}
 	pthread_mutex_lock(&h->timer_lock);
-	h->ready |= 1u << (uint32_t)(v - h->svc);
+	h->ready |= 1u << v->id;
 	pthread_cond_signal(&h->timer_cond);
 	pthread_mutex_unlock(&h->timer_lock);
 }
