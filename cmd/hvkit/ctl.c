@@ -371,6 +371,9 @@ static void print_status(json_t *r)
 	       (long long)json_integer_value(json_object_get(m, "vps")),
 	       (long long)json_integer_value(json_object_get(m, "memory")) >> 20,
 	       json_number_value(json_object_get(m, "uptime_seconds")));
+	const char *vm_id = json_string_value(json_object_get(m, "vm_id"));
+	if (vm_id)
+		printf("vm id: %s\n", vm_id);
 	json_t *chans = json_object_get(vb, "channels");
 	const char *version = json_string_value(json_object_get(vb, "version"));
 	printf("vmbus: %s%s%s, %zu channels, %lld bad guest messages\n",

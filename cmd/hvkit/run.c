@@ -78,6 +78,7 @@ struct run_options {
 	int64_t timeout_s;                     /* 0: none; -1: the default */
 	uint32_t cpus;
 	uint64_t memory;
+	struct hv_guid vm_id; /* --vm-id; null: none */
 	uint32_t echo_devices;
 	bool echo_given; /* --device echo */
 	char packets[24];     /* decimal, for hvkit-guest's command line */
@@ -127,6 +128,10 @@ static void usage(FILE *out)
 		"                         never with --kernel or --control, else 300)\n"
 		"  --cpus N               virtual processors (default 2)\n"
 		"  --memory SIZE          guest RAM, with K/M/G (default 64M)\n"
+		"  --vm-id UUID           the VM's identity: its SCSI controller's and NICs'\n"
+		"                         instance GUIDs (and NICs' default MACs) follow\n"
+		"                         from it, the same on every run (default: fixed\n"
+		"                         built-in GUIDs, the same for every VM)\n"
 		"  --device echo          add an echo device (repeat for more; default: 2 for\n"
 		"                         hvkit-os and the process guest, none with --kernel)\n"
 		"  --device hyperv-testdev (kvm) QEMU's Hyper-V test device at port 0x3000\n"
@@ -309,6 +314,7 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 		{"timeout", required_argument, NULL, 'T'},
 		{"cpus", required_argument, NULL, 'c'},
 		{"memory", required_argument, NULL, 'm'},
+		{"vm-id", required_argument, NULL, 'U'},
 		{"device", required_argument, NULL, 'd'},
 		{"packets", required_argument, NULL, 'n'},
 		{"subchannels", required_argument, NULL, 's'},
@@ -413,6 +419,15 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 			    o->memory > (1ull << 40) || o->memory % 4096) {
 				fprintf(stderr, "hvkit run: --memory takes a size from 1M to 1T in "
 						"whole pages, like 64M, not '%s'\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'U':
+			if (hv_guid_parse(optarg, &o->vm_id) || hv_guid_is_null(&o->vm_id)) {
+				fprintf(stderr, "hvkit run: --vm-id takes a UUID other than the nil "
+						"one, like 3f2504e0-4f89-11d3-9a0c-0305e82c3301, "
+						"not '%s'\n",
 					optarg);
 				return 2;
 			}
@@ -1093,6 +1108,7 @@ int cmd_run(int argc, char **argv)
 		.partition = o.partition,
 		.cpus = o.cpus,
 		.memory = o.memory,
+		.vm_id = o.vm_id,
 		.guest_path = o.guest,
 		.guest_argv = gargv,
 		.kvm = {.device = o.kvm_device, .kernel = kernel, .initrd = o.initrd,

@@ -70,6 +70,11 @@ static int status(void *ctx, json_t *result)
 	json_t *machine = json_pack("{s:s,s:I,s:I,s:f}", "partition", mi.partition, "vps",
 				    (json_int_t)mi.cpus, "memory", (json_int_t)mi.memory,
 				    "uptime_seconds", (double)mi.uptime_ns / 1e9);
+	if (machine && !hv_guid_is_null(&mi.vm_id)) {
+		char id[HV_GUID_STRING_LEN + 1];
+		hv_guid_format(&mi.vm_id, id);
+		json_object_set_new(machine, "vm_id", json_string(id));
+	}
 	json_t *vmbus = json_pack(
 		"{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:o*}", "state",
 		st.connection == VMBUS_SERVER_CONNECTED ? "connected" : "disconnected", "version",

@@ -21,6 +21,7 @@
 #include "machine.h"
 #include "process.h"
 #include "storvsp.h"
+#include "vm_identity.h"
 
 struct machine {
 	struct machine_config cfg;
@@ -217,6 +218,8 @@ int machine_add_disk(struct machine *m, uint32_t lun, const struct machine_disk 
 		struct storvsp_config scfg = {.workers = m->cfg.cpus < 4 ? 2 : 4,
 					      .log = m->cfg.log,
 					      .log_ctx = m->cfg.log_ctx};
+		if (!hv_guid_is_null(&m->cfg.vm_id))
+			scfg.instance_id = vm_device_instance(&m->cfg.vm_id, "storvsp", 0);
 		int err = storvsp_add(m->vmbus, partition_memory(m->partition), &scfg,
 				      &m->storage);
 		if (err)
@@ -264,6 +267,23 @@ int machine_remove_storage(struct machine *m)
 	return 0;
 }
 
+/* NIC i; with a VM id, its instance GUID (and, unless given, its MAC)
+ * follow from the id. */
+static int add_nic(struct machine *m, uint32_t i, const struct netvsp_nic_opts *given, char *why,
+		   size_t len)
+{
+	struct netvsp_nic_opts o = *given;
+	if (!hv_guid_is_null(&m->cfg.vm_id)) {
+		o.instance_id = vm_device_instance(&m->cfg.vm_id, "netvsp", i);
+		if (!o.has_mac) {
+			vm_device_mac(&o.instance_id, o.mac);
+			o.has_mac = true;
+		}
+	}
+	return netvsp_nic_add(m->vmbus, partition_memory(m->partition), i, &o, m->cfg.log,
+			      m->cfg.log_ctx, &m->nics[i], why, len);
+}
+
 /* The VMBus server and the boot-time devices, before the guest runs;
  * why names the device that failed. */
 static int attach_vmbus(struct machine *m, char *why, size_t why_len)
@@ -281,9 +301,7 @@ static int attach_vmbus(struct machine *m, char *why, size_t why_len)
 		err = machine_add_echo(m, i);
 	for (uint32_t i = 0; !err && i < m->cfg.nic_count; i++) {
 		char nic_why[200];
-		err = netvsp_nic_add(m->vmbus, partition_memory(m->partition), i, &m->cfg.nics[i],
-				     m->cfg.log, m->cfg.log_ctx, &m->nics[i], nic_why,
-				     sizeof(nic_why));
+		err = add_nic(m, i, &m->cfg.nics[i], nic_why, sizeof(nic_why));
 		if (err)
 			snprintf(why, why_len, "NIC %u: %s", i, nic_why);
 	}
@@ -506,8 +524,7 @@ int machine_add_nic(struct machine *m, const struct netvsp_nic_opts *o, uint32_t
 		snprintf(why, len, "no room for another NIC (at most %u)", MACHINE_MAX_NICS);
 		return -ENOSPC;
 	}
-	int err = netvsp_nic_add(m->vmbus, partition_memory(m->partition), i, o, m->cfg.log,
-				 m->cfg.log_ctx, &m->nics[i], why, len);
+	int err = add_nic(m, i, o, why, len);
 	if (!err)
 		*nic = i;
 	return err;
@@ -538,6 +555,7 @@ void machine_get_info(struct machine *m, struct machine_info *out)
 		.cpus = m->cfg.cpus,
 		.memory = m->cfg.memory,
 		.uptime_ns = glue_now_ns(m) - m->started_ns,
+		.vm_id = m->cfg.vm_id,
 	};
 }
 

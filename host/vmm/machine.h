@@ -52,6 +52,9 @@ struct machine_config {
 		void (*console)(void *ctx, const uint8_t *bytes, size_t len);
 		void *console_ctx;
 	} kvm;
+	struct hv_guid vm_id;      /* --vm-id: device instance GUIDs follow
+				    * from it (vm_identity.h); null: the
+				    * built-in ones */
 	uint32_t echo_devices;     /* echo devices offered from the start */
 	const struct netvsp_nic_opts *nics; /* synthetic NICs (--net), instance = index */
 	uint32_t nic_count;
@@ -112,6 +115,7 @@ struct machine_info {
 	uint32_t cpus;
 	uint64_t memory;       /* bytes */
 	uint64_t uptime_ns;    /* since machine_start */
+	struct hv_guid vm_id;  /* null: none given */
 };
 void machine_get_info(struct machine *m, struct machine_info *out);
 

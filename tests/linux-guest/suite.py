@@ -27,6 +27,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -42,6 +43,13 @@ LOOP_MAC = "00:15:5d:48:56:02"
 GUEST_IP = "10.0.2.15"  # libslirp's DHCP
 HOST_IP = "10.0.2.2"  # the host, as the guest reaches it through libslirp
 CPUS = 2
+# --vm-id: the controller's and NICs' instance GUIDs follow from it
+# (docs/lifecycle.md): RFC 9562 version 5 UUIDs of "hvkit/<kind>/<n>".
+VM_ID = "6b1f3a52-9c1e-4d0e-8f61-5e0d7c2a9b44"
+EXPECTED_INSTANCES = {
+    "scsi": [str(uuid.uuid5(uuid.UUID(VM_ID), "hvkit/storvsp/0"))],
+    "nic": sorted(str(uuid.uuid5(uuid.UUID(VM_ID), "hvkit/netvsp/%d" % i)) for i in (0, 1)),
+}
 
 # VMBus class GUIDs (include/linux/hyperv.h) and the driver of each.
 CLASSES = {
@@ -340,7 +348,7 @@ class Suite:
                "--disk", "path=%s,serial=%s" % (self.rw, RW_DISK["serial"]),
                "--disk", "path=%s,readonly=on,serial=%s" % (self.ro, RO_DISK["serial"]),
                "--net", "user,mac=" + USER_MAC, "--net", "loopback,mac=" + LOOP_MAC,
-               "--control", self.sock, "--serial", "unix:" + self.serial]
+               "--vm-id", VM_ID, "--control", self.sock, "--serial", "unix:" + self.serial]
         self.tap.note("hvkit: " + " ".join(cmd))
         self.hvkit_log = open(os.path.join(self.work, "hvkit.log"), "w")
         self.started = time.monotonic()
@@ -382,20 +390,26 @@ class Suite:
     def inventory(self):
         c = self.console
         found = {}
+        instances = {}
         problems = []
-        for m in c.matching(r"^hvt: vmbus class=\{?([0-9a-f-]+)\}? instance=\S+ relid=(\d+) "
-                            r"driver=(\S+) channels=(\d+)$"):
+        for m in c.matching(r"^hvt: vmbus class=\{?([0-9a-f-]+)\}? instance=\{?([0-9a-f-]+)\}? "
+                            r"relid=(\d+) driver=(\S+) channels=(\d+)$"):
             cls, driver = CLASSES.get(m.group(1), (m.group(1), None))
             found[cls] = found.get(cls, 0) + 1
-            if driver != m.group(3):
-                problems.append("%s bound to %s, not %s" % (cls, m.group(3), driver))
-            if cls in ("scsi", "nic") and int(m.group(4)) != CPUS:
+            instances.setdefault(cls, []).append(m.group(2))
+            if driver != m.group(4):
+                problems.append("%s bound to %s, not %s" % (cls, m.group(4), driver))
+            if cls in ("scsi", "nic") and int(m.group(5)) != CPUS:
                 problems.append("%s has %s channels, not one per CPU (%d)" %
-                                (cls, m.group(4), CPUS))
+                                (cls, m.group(5), CPUS))
         self.check(found == EXPECTED_DEVICES and not problems,
                    "VMBus devices: exactly the configured ones, each bound to its driver, "
                    "storage and network with a channel per CPU",
                    "found %s; %s" % (found, "; ".join(problems) or "no binding problems"))
+        got = {cls: sorted(instances.get(cls, [])) for cls in EXPECTED_INSTANCES}
+        self.check(got == EXPECTED_INSTANCES,
+                   "--vm-id: the controller's and NICs' instance GUIDs are the VM's",
+                   "found %s, want %s" % (got, EXPECTED_INSTANCES))
 
         disks = {m.group(1): m for m in c.matching(
             r"^hvt: disk name=(\S+) sectors=(\d+) ro=(\d) scsi=(\S+) model=\S+ serial=(\S+)$")}

@@ -1285,7 +1285,8 @@ int netvsp_add(struct vmbus_server *s, const struct netvsp_config *cfg, struct n
 
 	struct vmbus_device_desc desc = {
 		.class_id = NETVSC_CLASS_GUID,
-		.instance_id = netvsp_instance_guid(cfg->instance),
+		.instance_id = hv_guid_is_null(&cfg->instance_id) ? netvsp_instance_guid(cfg->instance)
+								 : cfg->instance_id,
 		.name = "netvsp",
 		.ops = &netvsp_ops,
 		.dev = n,

@@ -61,6 +61,7 @@ struct netvsp_backend_ops {
 struct netvsp_config {
 	const struct guest_memory *mem; /* guest RAM, for buffers and GPA-direct pages */
 	uint32_t instance;   /* tells NICs apart: instance GUID, default MAC */
+	struct hv_guid instance_id; /* null: netvsp_instance_guid(instance) */
 	bool has_mac;
 	uint8_t mac[6];      /* default: 00:15:5d (Hyper-V's OUI) + instance hash */
 	uint32_t mtu;        /* 0: NETVSP_MTU_DEFAULT */

@@ -264,6 +264,7 @@ int netvsp_nic_add(struct vmbus_server *s, const struct guest_memory *mem, uint3
 	struct netvsp_config cfg = {
 		.mem = mem,
 		.instance = instance,
+		.instance_id = o->instance_id,
 		.has_mac = o->has_mac,
 		.mtu = o->mtu,
 		.queues = o->queues,

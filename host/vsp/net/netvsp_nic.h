@@ -30,6 +30,7 @@ struct netvsp_nic_opts {
 	uint32_t queues; /* 0: default */
 	struct netvsp_slirp_opts user; /* hostfwd=, restrict= (user only) */
 	uint32_t max_version; /* NVSP cap, to play an older host (tests); 0: 6.1 */
+	struct hv_guid instance_id; /* the VM's (vm_identity.h); null: the default */
 };
 
 /* Parses one --net argument; on error returns -EINVAL with why filled. */

@@ -1202,7 +1202,9 @@ int storvsp_add(struct vmbus_server *s, const struct guest_memory *mem,
 	}
 	struct vmbus_device_desc desc = {
 		.class_id = VMBUS_CLASS_SCSI,
-		.instance_id = storvsp_instance_guid(sv->cfg.instance),
+		.instance_id = hv_guid_is_null(&sv->cfg.instance_id)
+				       ? storvsp_instance_guid(sv->cfg.instance)
+				       : sv->cfg.instance_id,
 		.name = "storvsp",
 		.ops = &sv_ops,
 		.dev = sv,

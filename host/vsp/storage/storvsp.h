@@ -28,6 +28,7 @@
 
 struct storvsp_config {
 	uint32_t instance;          /* distinguishes controllers of one VM */
+	struct hv_guid instance_id; /* null: storvsp_instance_guid(instance) */
 	uint32_t workers;           /* I/O threads; 0: 2 */
 	uint16_t max_subchannels;   /* offered in QUERY_PROPERTIES; 0: 4 */
 	uint32_t max_transfer_bytes; /* 0: 2 MiB; a multiple of 4096 */
