@@ -21,6 +21,7 @@
 
 #include "auto_eoi.h"
 #include "kvm.h"
+#include "kvm_state.h"
 #include "partition_common.h"
 
 /* The signal that kicks a vCPU thread out of KVM_RUN. */
@@ -73,6 +74,12 @@ struct kvm_partition {
 	pthread_mutex_t lock;
 	pthread_cond_t ended_cond;
 	pthread_cond_t work_cond; /* a vCPU finished its work */
+	/* Pause (kvm_partition_pause): while pause_requested (atomic), the
+	 * vCPU threads and the timer thread park, counted in parked, and
+	 * wait on pause_cond, which also tells the pauser each arrival. */
+	bool pause_requested;
+	uint32_t parked;
+	pthread_cond_t pause_cond;
 	struct hv_partition *hv;
 	struct guest_memory mem;
 	int kvm_fd, vm_fd;
@@ -91,10 +98,15 @@ struct kvm_partition {
 	struct kvm_partition_stats stats;
 };
 
-/* The partition interface to it: no pause, resume, save or restore yet
- * (partition.h answers -ENOTSUP). */
+/* The partition interface to it, every optional operation included. */
 static int kvm_op_on_vp_threads(struct partition *p, int (*fn)(void *ctx), void *ctx);
-PARTITION_OPS(kvm_partition, "kvm", .on_vp_threads = kvm_op_on_vp_threads);
+static int kvm_op_pause(struct partition *p);
+static int kvm_op_resume(struct partition *p);
+static int kvm_op_save(struct partition *p, void *buf, size_t *len);
+static int kvm_op_restore(struct partition *p, const void *buf, size_t len);
+PARTITION_OPS(kvm_partition, "kvm", .on_vp_threads = kvm_op_on_vp_threads,
+	      .pause = kvm_op_pause, .resume = kvm_op_resume, .save = kvm_op_save,
+	      .restore = kvm_op_restore);
 
 /* ------------------------------------------------------------------ */
 /* Diagnostics and the end of the guest                                */
@@ -121,7 +133,8 @@ static void kick_vcpu(struct kvm_vp *v)
 		pthread_kill(v->thread, KICK_SIGNAL);
 }
 
-/* Makes every vCPU leave KVM_RUN at once and not enter it again. */
+/* Makes every vCPU leave KVM_RUN at once and not enter it again (and
+ * the parked ones leave their park). Never with kp->lock held. */
 static void kick_vcpus(struct kvm_partition *kp)
 {
 	__atomic_store_n(&kp->stopping, true, __ATOMIC_SEQ_CST);
@@ -129,6 +142,23 @@ static void kick_vcpus(struct kvm_partition *kp)
 		kick_vcpu(&kp->vps[i]);
 	if (kp->kick_fd >= 0)
 		eventfd_write(kp->kick_fd, 1);
+	pthread_mutex_lock(&kp->lock);
+	pthread_cond_broadcast(&kp->pause_cond);
+	pthread_mutex_unlock(&kp->lock);
+}
+
+/* A vCPU or the timer thread, asked to pause: waits here until resumed
+ * or stopped. */
+static void park(struct kvm_partition *kp)
+{
+	pthread_mutex_lock(&kp->lock);
+	kp->parked++;
+	pthread_cond_broadcast(&kp->pause_cond);
+	while (__atomic_load_n(&kp->pause_requested, __ATOMIC_SEQ_CST) &&
+	       !__atomic_load_n(&kp->stopping, __ATOMIC_SEQ_CST))
+		pthread_cond_wait(&kp->pause_cond, &kp->lock);
+	kp->parked--;
+	pthread_mutex_unlock(&kp->lock);
 }
 
 /* The guest is over: record why (first caller wins), with kp->lock held;
@@ -347,6 +377,11 @@ static void *timer_thread(void *arg)
 	struct epoll_event ev[4];
 
 	while (!__atomic_load_n(&kp->stopping, __ATOMIC_SEQ_CST)) {
+		/* Paused: no timer fires into a partition being saved. */
+		if (__atomic_load_n(&kp->pause_requested, __ATOMIC_SEQ_CST)) {
+			park(kp);
+			continue;
+		}
 		int n = epoll_wait(kp->epoll_fd, ev, 4, -1);
 		if (n < 0 && errno != EINTR)
 			break;
@@ -570,6 +605,10 @@ static void *vcpu_thread(void *arg)
 	while (!__atomic_load_n(&kp->stopping, __ATOMIC_SEQ_CST)) {
 		if (__atomic_load_n(&v->work_pending, __ATOMIC_SEQ_CST)) {
 			finish_work(v, v->work(v->work_ctx));
+			continue;
+		}
+		if (__atomic_load_n(&kp->pause_requested, __ATOMIC_SEQ_CST)) {
+			park(kp);
 			continue;
 		}
 		if (__atomic_load_n(&v->auto_eoi_pending, __ATOMIC_SEQ_CST))
@@ -914,6 +953,7 @@ int kvm_partition_new(const struct kvm_partition_config *cfg, struct kvm_partiti
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	pthread_cond_init(&kp->ended_cond, &attr);
 	pthread_cond_init(&kp->work_cond, &attr);
+	pthread_cond_init(&kp->pause_cond, &attr);
 	pthread_condattr_destroy(&attr);
 	kp->kvm_fd = kp->vm_fd = kp->ram_fd = -1;
 	kp->epoll_fd = kp->kick_fd = kp->end_fd = kp->timer_fd = -1;
@@ -965,6 +1005,118 @@ int kvm_partition_set_registers(struct kvm_partition *kp, uint32_t vp,
 	if (regs && ioctl(kp->vps[vp].fd, KVM_SET_REGS, regs) < 0)
 		return -errno;
 	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Pause, resume, save and restore (partition.h)                       */
+/* ------------------------------------------------------------------ */
+
+/* The threads that park while paused (kp->lock held). */
+static uint32_t parking_threads(const struct kvm_partition *kp)
+{
+	uint32_t n = kp->timer_running;
+	for (uint32_t i = 0; i < kp->cfg.vp_count; i++)
+		n += __atomic_load_n(&kp->vps[i].running, __ATOMIC_ACQUIRE);
+	return n;
+}
+
+/* No thread of the partition runs or changes KVM's state: before launch,
+ * or paused with every thread parked (kp->lock held). */
+static bool quiescent(const struct kvm_partition *kp)
+{
+	uint32_t threads = parking_threads(kp);
+	return !threads || (__atomic_load_n(&kp->pause_requested, __ATOMIC_SEQ_CST) &&
+			    kp->parked == threads);
+}
+
+static bool quiescent_now(struct kvm_partition *kp)
+{
+	pthread_mutex_lock(&kp->lock);
+	bool quiet = quiescent(kp);
+	pthread_mutex_unlock(&kp->lock);
+	return quiet;
+}
+
+static int kvm_op_pause(struct partition *p)
+{
+	struct kvm_partition *kp = kvm_partition_of(p);
+	pthread_mutex_lock(&kp->lock);
+	if (__atomic_load_n(&kp->stopping, __ATOMIC_SEQ_CST) || kp->stats.exited ||
+	    kp->pause_requested) {
+		bool again = kp->pause_requested;
+		pthread_mutex_unlock(&kp->lock);
+		return again ? -EALREADY : -ESRCH;
+	}
+	__atomic_store_n(&kp->pause_requested, true, __ATOMIC_SEQ_CST);
+	pthread_mutex_unlock(&kp->lock);
+	for (uint32_t i = 0; i < kp->cfg.vp_count; i++)
+		kick_vcpu(&kp->vps[i]);
+	eventfd_write(kp->kick_fd, 1);
+
+	struct timespec deadline;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += 10;
+	int err = 0;
+	pthread_mutex_lock(&kp->lock);
+	while (!err && !quiescent(kp) && !__atomic_load_n(&kp->stopping, __ATOMIC_SEQ_CST))
+		err = -pthread_cond_timedwait(&kp->pause_cond, &kp->lock, &deadline);
+	if (!err && __atomic_load_n(&kp->stopping, __ATOMIC_SEQ_CST))
+		err = -ESRCH;
+	if (err) {
+		__atomic_store_n(&kp->pause_requested, false, __ATOMIC_SEQ_CST);
+		pthread_cond_broadcast(&kp->pause_cond);
+	}
+	pthread_mutex_unlock(&kp->lock);
+	return err;
+}
+
+static int kvm_op_resume(struct partition *p)
+{
+	struct kvm_partition *kp = kvm_partition_of(p);
+	pthread_mutex_lock(&kp->lock);
+	bool paused = kp->pause_requested;
+	__atomic_store_n(&kp->pause_requested, false, __ATOMIC_SEQ_CST);
+	pthread_cond_broadcast(&kp->pause_cond);
+	pthread_mutex_unlock(&kp->lock);
+	return paused ? 0 : -EINVAL;
+}
+
+static const char kvm_state_magic[RECORD_MAGIC_BYTES] = "HVKITKVM";
+#define KVM_STATE_VERSION 1u
+
+static int kvm_op_save(struct partition *p, void *buf, size_t *len)
+{
+	struct kvm_partition *kp = kvm_partition_of(p);
+	if (!quiescent_now(kp))
+		return -EBUSY;
+	struct record_writer w = record_writer(buf, *len);
+	int err = kvm_state_save_vm(kp->vm_fd, &w);
+	for (uint32_t i = 0; !err && i < kp->cfg.vp_count; i++)
+		err = kvm_state_save_vcpu(kp->kvm_fd, kp->vps[i].fd, &w);
+	if (err)
+		return err;
+	return record_finish(&w, kvm_state_magic, KVM_STATE_VERSION, kp->cfg.vp_count, len);
+}
+
+static int kvm_op_restore(struct partition *p, const void *buf, size_t len)
+{
+	struct kvm_partition *kp = kvm_partition_of(p);
+	if (!quiescent_now(kp))
+		return -EBUSY;
+	struct record_reader r;
+	int err = record_open(buf, len, kvm_state_magic, KVM_STATE_VERSION, kp->cfg.vp_count,
+			      &r);
+	if (!err)
+		err = kvm_state_load_vm(kp->vm_fd, &r);
+	for (uint32_t i = 0; !err && i < kp->cfg.vp_count; i++)
+		err = kvm_state_load_vcpu(kp->kvm_fd, kp->vps[i].fd, &r);
+	if (!err && !record_done(&r))
+		err = -EINVAL;
+	/* The guest's TSC is the saved one now: the host's view of it
+	 * (kvm_partition_now) follows. */
+	if (!err)
+		err = measure_tsc_offset(kp);
+	return err;
 }
 
 int kvm_partition_launch(struct kvm_partition *kp)
@@ -1045,6 +1197,7 @@ void kvm_partition_stop(struct kvm_partition *kp)
 	partition_close_fd(&kp->ram_fd);
 	pthread_cond_destroy(&kp->ended_cond);
 	pthread_cond_destroy(&kp->work_cond);
+	pthread_cond_destroy(&kp->pause_cond);
 	for (uint32_t i = 0; i < KVM_PARTITION_MAX_VPS; i++)
 		pthread_mutex_destroy(&kp->vps[i].auto_eoi_lock);
 	pthread_mutex_destroy(&kp->lock);

@@ -16,6 +16,19 @@
 #define KT_MODE_BENCH 1  /* the figures of hvkit-bench kvm */
 #define KT_MODE_SPIN 2   /* loops forever with interrupts off: halt must stop it */
 #define KT_MODE_TRIPLE_FAULT 3 /* an exception with no IDT: the VM shuts down */
+/* Counts forever (snapshot tests): the count lives in a register and is
+ * stored at KT_COUNT_GPA each round, after checking that memory still
+ * holds the last one; the TSC and the reference counter are checked never
+ * to go back. Anything a restore lost shows as a flag. */
+#define KT_MODE_COUNT 4
+#define KT_COUNT_GPA 0x90000u
+struct kt_count_page {
+	volatile uint64_t count;
+	volatile uint64_t memory_mismatch; /* memory did not hold the last count */
+	volatile uint64_t tsc_back;        /* the TSC went back */
+	volatile uint64_t ref_back;        /* the reference counter went back */
+	volatile uint64_t ref_reads;
+};
 
 /* outl: check << 16 | result (0 pass, else a failure code). */
 #define KT_PORT_REPORT 0x500

@@ -452,6 +452,31 @@ static void bench(void)
 		__asm__ volatile("sti; hlt; cli" ::: "memory");
 }
 
+/* KT_MODE_COUNT: see kvm_test.h. */
+static __attribute__((noreturn)) void count_forever(void)
+{
+	struct kt_count_page *page = (struct kt_count_page *)(uintptr_t)KT_COUNT_GPA;
+	uint64_t count = 0, last_tsc = 0, last_ref = 0;
+	for (;;) {
+		if (page->count != count)
+			page->memory_mismatch++;
+		page->count = ++count;
+		uint32_t lo, hi;
+		__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+		uint64_t tsc = (uint64_t)hi << 32 | lo;
+		if (tsc < last_tsc)
+			page->tsc_back++;
+		last_tsc = tsc;
+		if ((count & 63) == 0) {
+			uint64_t ref = rdmsr(HV_MSR_TIME_REF_COUNT);
+			if (ref < last_ref)
+				page->ref_back++;
+			last_ref = ref;
+			page->ref_reads++;
+		}
+	}
+}
+
 __attribute__((section(".text.start"), used, noreturn)) void _start(uint64_t mode);
 void _start(uint64_t mode)
 {
@@ -465,6 +490,8 @@ void _start(uint64_t mode)
 		} empty = {0, 0};
 		__asm__ volatile("lidt %0; ud2" : : "m"(empty));
 	}
+	if (mode == KT_MODE_COUNT)
+		count_forever();
 	setup_interrupts();
 	if (mode == KT_MODE_BENCH) {
 		bench();
