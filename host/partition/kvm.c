@@ -1081,21 +1081,20 @@ static int kvm_op_resume(struct partition *p)
 	return paused ? 0 : -EINVAL;
 }
 
-static const char kvm_state_magic[RECORD_MAGIC_BYTES] = "HVKITKVM";
-#define KVM_STATE_VERSION 1u
+static void vcpu_fds(const struct kvm_partition *kp, int fds[KVM_PARTITION_MAX_VPS])
+{
+	for (uint32_t i = 0; i < kp->cfg.vp_count; i++)
+		fds[i] = kp->vps[i].fd;
+}
 
 static int kvm_op_save(struct partition *p, void *buf, size_t *len)
 {
 	struct kvm_partition *kp = kvm_partition_of(p);
 	if (!quiescent_now(kp))
 		return -EBUSY;
-	struct record_writer w = record_writer(buf, *len);
-	int err = kvm_state_save_vm(kp->vm_fd, &w);
-	for (uint32_t i = 0; !err && i < kp->cfg.vp_count; i++)
-		err = kvm_state_save_vcpu(kp->kvm_fd, kp->vps[i].fd, &w);
-	if (err)
-		return err;
-	return record_finish(&w, kvm_state_magic, KVM_STATE_VERSION, kp->cfg.vp_count, len);
+	int fds[KVM_PARTITION_MAX_VPS];
+	vcpu_fds(kp, fds);
+	return kvm_state_save(kp->kvm_fd, kp->vm_fd, fds, kp->cfg.vp_count, buf, len);
 }
 
 static int kvm_op_restore(struct partition *p, const void *buf, size_t len)
@@ -1103,20 +1102,18 @@ static int kvm_op_restore(struct partition *p, const void *buf, size_t len)
 	struct kvm_partition *kp = kvm_partition_of(p);
 	if (!quiescent_now(kp))
 		return -EBUSY;
-	struct record_reader r;
-	int err = record_open(buf, len, kvm_state_magic, KVM_STATE_VERSION, kp->cfg.vp_count,
-			      &r);
-	if (!err)
-		err = kvm_state_load_vm(kp->vm_fd, &r);
-	for (uint32_t i = 0; !err && i < kp->cfg.vp_count; i++)
-		err = kvm_state_load_vcpu(kp->kvm_fd, kp->vps[i].fd, &r);
-	if (!err && !record_done(&r))
-		err = -EINVAL;
+	struct kvm_state *state;
+	int err = kvm_state_parse(buf, len, kp->cfg.vp_count, kvm_state_xsave_size(kp->kvm_fd),
+				  &state);
+	if (err)
+		return err;
+	int fds[KVM_PARTITION_MAX_VPS];
+	vcpu_fds(kp, fds);
+	err = kvm_state_apply(state, kp->vm_fd, fds);
+	kvm_state_free(state);
 	/* The guest's TSC is the saved one now: the host's view of it
 	 * (kvm_partition_now) follows. */
-	if (!err)
-		err = measure_tsc_offset(kp);
-	return err;
+	return err ? err : measure_tsc_offset(kp);
 }
 
 int kvm_partition_launch(struct kvm_partition *kp)

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 #include "kvm_state.h"
+#include "record.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <linux/kvm.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,7 +73,7 @@ static int get_ioctl(int fd, unsigned long request, void *v)
 static const uint32_t irqchips[] = {KVM_IRQCHIP_PIC_MASTER, KVM_IRQCHIP_PIC_SLAVE,
 				    KVM_IRQCHIP_IOAPIC};
 
-int kvm_state_save_vm(int vm_fd, struct record_writer *w)
+static int save_vm(int vm_fd, struct record_writer *w)
 {
 	struct kvm_clock_data clock = {0};
 	int err = get_ioctl(vm_fd, KVM_GET_CLOCK, &clock);
@@ -90,18 +92,26 @@ int kvm_state_save_vm(int vm_fd, struct record_writer *w)
 	return 0;
 }
 
-int kvm_state_load_vm(int vm_fd, struct record_reader *r)
-{
-	struct kvm_clock_data clock = {.clock = record_get64(r)};
+struct loaded_vm {
+	struct kvm_clock_data clock;
 	struct kvm_irqchip chips[3];
+};
+
+static int read_vm(struct record_reader *r, struct loaded_vm *l)
+{
+	l->clock = (struct kvm_clock_data){.clock = record_get64(r)};
 	for (size_t i = 0; i < 3; i++)
-		if (get_blob(r, &chips[i], sizeof(chips[i])) || chips[i].chip_id != irqchips[i])
+		if (get_blob(r, &l->chips[i], sizeof(l->chips[i])) ||
+		    l->chips[i].chip_id != irqchips[i])
 			return -EINVAL;
-	if (r->bad)
-		return -EINVAL;
-	int err = get_ioctl(vm_fd, KVM_SET_CLOCK, &clock);
+	return r->bad ? -EINVAL : 0;
+}
+
+static int write_vm(int vm_fd, struct loaded_vm *l)
+{
+	int err = get_ioctl(vm_fd, KVM_SET_CLOCK, &l->clock);
 	for (size_t i = 0; !err && i < 3; i++)
-		err = get_ioctl(vm_fd, KVM_SET_IRQCHIP, &chips[i]);
+		err = get_ioctl(vm_fd, KVM_SET_IRQCHIP, &l->chips[i]);
 	return err;
 }
 
@@ -127,9 +137,7 @@ static int read_msrs(int vcpu_fd, union msr_list *out)
 	return 0;
 }
 
-/* The size of KVM's XSAVE area (KVM_CAP_XSAVE2 where larger than the
- * 4 KiB struct), or 0 where KVM has no XSAVE state. */
-static size_t xsave_size(int kvm_fd)
+size_t kvm_state_xsave_size(int kvm_fd)
 {
 	if (ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE) <= 0)
 		return 0;
@@ -137,9 +145,8 @@ static size_t xsave_size(int kvm_fd)
 	return size > (int)sizeof(struct kvm_xsave) ? (size_t)size : sizeof(struct kvm_xsave);
 }
 
-static int save_fpu(int kvm_fd, int vcpu_fd, struct record_writer *w)
+static int save_fpu(size_t size, int vcpu_fd, struct record_writer *w)
 {
-	size_t size = xsave_size(kvm_fd);
 	if (!size) {
 		struct kvm_fpu fpu;
 		int err = get_ioctl(vcpu_fd, KVM_GET_FPU, &fpu);
@@ -158,7 +165,7 @@ static int save_fpu(int kvm_fd, int vcpu_fd, struct record_writer *w)
 	return err;
 }
 
-int kvm_state_save_vcpu(int kvm_fd, int vcpu_fd, struct record_writer *w)
+static int save_vcpu(size_t xsave_bytes, bool has_xcrs, int vcpu_fd, struct record_writer *w)
 {
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
@@ -168,7 +175,6 @@ int kvm_state_save_vcpu(int kvm_fd, int vcpu_fd, struct record_writer *w)
 	struct kvm_vcpu_events events;
 	struct kvm_mp_state mp;
 	struct kvm_debugregs debug;
-	bool has_xcrs = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XCRS) > 0;
 	int err = get_ioctl(vcpu_fd, KVM_GET_REGS, &regs);
 	if (!err)
 		err = get_ioctl(vcpu_fd, KVM_GET_SREGS, &sregs);
@@ -188,7 +194,7 @@ int kvm_state_save_vcpu(int kvm_fd, int vcpu_fd, struct record_writer *w)
 		return err;
 	put_blob(w, &regs, sizeof(regs));
 	put_blob(w, &sregs, sizeof(sregs));
-	err = save_fpu(kvm_fd, vcpu_fd, w);
+	err = save_fpu(xsave_bytes, vcpu_fd, w);
 	record_put8(w, has_xcrs);
 	put_blob(w, &xcrs, sizeof(xcrs));
 	record_put32(w, msrs.head.nmsrs);
@@ -228,14 +234,14 @@ static bool msr_saved(uint32_t index)
 	return false;
 }
 
-static int read_vcpu(int kvm_fd, struct record_reader *r, struct loaded_vcpu *l)
+static int read_vcpu(size_t xsave_bytes, struct record_reader *r, struct loaded_vcpu *l)
 {
 	if (get_blob(r, &l->regs, sizeof(l->regs)) || get_blob(r, &l->sregs, sizeof(l->sregs)))
 		return -EINVAL;
 	l->fpu_kind = record_get8(r);
 	if (l->fpu_kind == FPU_XSAVE) {
 		/* The XSAVE area must be this KVM's size. */
-		l->xsave_size = xsave_size(kvm_fd);
+		l->xsave_size = xsave_bytes;
 		if (!l->xsave_size)
 			return -EINVAL;
 		l->xsave = calloc(1, l->xsave_size);
@@ -310,15 +316,69 @@ static int write_vcpu(int vcpu_fd, struct loaded_vcpu *l)
 	return err;
 }
 
-int kvm_state_load_vcpu(int kvm_fd, int vcpu_fd, struct record_reader *r)
+/* ---- the record ---- */
+
+static const char kvm_state_magic[RECORD_MAGIC_BYTES] = "HVKITKVM";
+#define KVM_STATE_VERSION 1u
+
+int kvm_state_save(int kvm_fd, int vm_fd, const int *vcpu_fds, uint32_t vp_count, void *buf,
+		   size_t *len)
 {
-	struct loaded_vcpu *l = calloc(1, sizeof(*l));
-	if (!l)
+	size_t xsave_bytes = kvm_state_xsave_size(kvm_fd);
+	bool has_xcrs = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XCRS) > 0;
+	struct record_writer w = record_writer(buf, *len);
+	int err = save_vm(vm_fd, &w);
+	for (uint32_t i = 0; !err && i < vp_count; i++)
+		err = save_vcpu(xsave_bytes, has_xcrs, vcpu_fds[i], &w);
+	return err ? err
+		   : record_finish(&w, kvm_state_magic, KVM_STATE_VERSION, vp_count, len);
+}
+
+struct kvm_state {
+	uint32_t vp_count;
+	struct loaded_vm vm;
+	struct loaded_vcpu *vcpus;
+};
+
+void kvm_state_free(struct kvm_state *s)
+{
+	if (!s)
+		return;
+	for (uint32_t i = 0; s->vcpus && i < s->vp_count; i++)
+		free(s->vcpus[i].xsave);
+	free(s->vcpus);
+	free(s);
+}
+
+int kvm_state_parse(const void *buf, size_t len, uint32_t vp_count, size_t xsave_bytes,
+		    struct kvm_state **out)
+{
+	struct record_reader r;
+	int err = record_open(buf, len, kvm_state_magic, KVM_STATE_VERSION, vp_count, &r);
+	if (err)
+		return err;
+	struct kvm_state *s = calloc(1, sizeof(*s));
+	if (!s)
 		return -ENOMEM;
-	int err = read_vcpu(kvm_fd, r, l);
-	if (!err)
-		err = write_vcpu(vcpu_fd, l);
-	free(l->xsave);
-	free(l);
+	s->vp_count = vp_count;
+	s->vcpus = calloc(vp_count ? vp_count : 1, sizeof(*s->vcpus));
+	err = s->vcpus ? read_vm(&r, &s->vm) : -ENOMEM;
+	for (uint32_t i = 0; !err && i < vp_count; i++)
+		err = read_vcpu(xsave_bytes, &r, &s->vcpus[i]);
+	if (!err && !record_done(&r))
+		err = -EINVAL; /* nothing may follow */
+	if (err) {
+		kvm_state_free(s);
+		return err;
+	}
+	*out = s;
+	return 0;
+}
+
+int kvm_state_apply(struct kvm_state *s, int vm_fd, const int *vcpu_fds)
+{
+	int err = write_vm(vm_fd, &s->vm);
+	for (uint32_t i = 0; !err && i < s->vp_count; i++)
+		err = write_vcpu(vcpu_fds[i], &s->vcpus[i]);
 	return err;
 }

@@ -32,4 +32,17 @@ static inline uint32_t fuzz_u32(struct fuzz_input *in)
 	return lo | (uint32_t)fuzz_u16(in) << 16;
 }
 
+static inline uint64_t fuzz_u64(struct fuzz_input *in)
+{
+	uint64_t lo = fuzz_u32(in);
+	return lo | (uint64_t)fuzz_u32(in) << 32;
+}
+
+/* n bytes into dst (zeros past the input's end). */
+static inline void fuzz_bytes(struct fuzz_input *in, void *dst, size_t n)
+{
+	for (size_t k = 0; k < n; k++)
+		((uint8_t *)dst)[k] = fuzz_u8(in);
+}
+
 #endif /* HVKIT_TESTS_FUZZ_INPUT_H */
