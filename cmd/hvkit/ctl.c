@@ -55,6 +55,7 @@ static void usage(FILE *out)
 		"  disk-add path=F[,readonly=on][,lun=N]  hot add a disk image (first free LUN)\n"
 		"  disk-remove LUN                 hot remove the disk at LUN\n"
 		"  storage-remove                  rescind the storage controller and its disks\n"
+		"  pause | resume                  stop every VP where it is / let them run on\n"
 		"  quit                            stop the machine\n"
 		"  shutdown|reboot|hibernate [--timeout S] [--reason TEXT] [--force]\n"
 		"  kvp set KEY VALUE | get KEY | delete KEY | list   [--pool N]\n"
@@ -121,7 +122,8 @@ static int build(int argc, char **argv, const struct ctl_options *o, const char 
 {
 	const char *w = argv[0];
 	int n = argc - 1; /* words after the command */
-	if (!strcmp(w, "status") || !strcmp(w, "quit")) {
+	if (!strcmp(w, "status") || !strcmp(w, "quit") || !strcmp(w, "pause") ||
+	    !strcmp(w, "resume")) {
 		*command = w;
 		return n ? usage_error("%s takes no arguments", w) : 0;
 	}
@@ -366,11 +368,12 @@ static void print_scalar(const char *key, json_t *v)
 static void print_status(json_t *r)
 {
 	json_t *m = json_object_get(r, "machine"), *vb = json_object_get(r, "vmbus");
-	printf("machine: %s partition, %lld VPs, %lld MiB, up %.1f s\n",
+	printf("machine: %s partition, %lld VPs, %lld MiB, up %.1f s%s\n",
 	       json_string_value(json_object_get(m, "partition")),
 	       (long long)json_integer_value(json_object_get(m, "vps")),
 	       (long long)json_integer_value(json_object_get(m, "memory")) >> 20,
-	       json_number_value(json_object_get(m, "uptime_seconds")));
+	       json_number_value(json_object_get(m, "uptime_seconds")),
+	       json_is_true(json_object_get(m, "paused")) ? ", paused" : "");
 	const char *vm_id = json_string_value(json_object_get(m, "vm_id"));
 	if (vm_id)
 		printf("vm id: %s\n", vm_id);
@@ -436,6 +439,8 @@ static void print_result(const char *command, json_t *args, json_t *r)
 		printf("removed the storage controller\n");
 	} else if (!strcmp(command, "quit")) {
 		printf("the machine is stopping\n");
+	} else if (!strcmp(command, "pause") || !strcmp(command, "resume")) {
+		printf("the machine is %s\n", command[0] == 'p' ? "paused" : "running");
 	} else if (!strcmp(command, "kvp-get")) {
 		printf("%s\n", json_string_value(json_object_get(r, "value")));
 	} else if (!strcmp(command, "kvp-list")) {
@@ -555,6 +560,7 @@ int cmd_ctl(int argc, char **argv)
 		 * covers a machine that stopped answering. */
 		json_t *t = json_object_get(args, "timeout");
 		bool instant = !strcmp(command, "status") || !strcmp(command, "quit") ||
+			       !strcmp(command, "pause") || !strcmp(command, "resume") ||
 			       !strncmp(command, "device-", 7) || !strncmp(command, "net-", 4) ||
 			       !strncmp(command, "disk-", 5);
 		int wait = (instant ? 20 : t ? (int)json_integer_value(t) : 300) + ANSWER_SLACK_S;

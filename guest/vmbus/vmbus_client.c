@@ -66,6 +66,7 @@ enum conn_state {
 	CONN_REQUESTING, /* REQUESTOFFERS sent, offers being recorded */
 	CONN_CONNECTED,
 	CONN_UNLOADING,
+	CONN_SUSPENDED, /* vmbus_client_suspend: unloaded, devices kept */
 };
 
 enum work_bits {
@@ -99,6 +100,9 @@ struct vmbus_client_channel {
 	bool perf;      /* target chosen as a performance channel */
 	int drv;        /* bound driver (index), -1 if none */
 	bool announced; /* the driver was given it (probe or subchannel) */
+	bool suspended; /* its driver suspended it: resume it (primaries) */
+	bool awaiting;  /* suspended, relid forgotten: waits for its re-offer */
+	bool seen;      /* visited by the suspend or resume pass */
 
 	struct vmbus_client_channel *all_prev, *all_next; /* offer order */
 	struct vmbus_client_channel *primary; /* NULL for primaries and orphans */
@@ -154,6 +158,8 @@ struct vmbus_client {
 	uint64_t monitor_gpa[2];
 
 	struct vmbus_client_channel **relids; /* RELID_TABLE_SIZE entries */
+	uint32_t awaiting;       /* suspended primaries not yet re-offered */
+	uint32_t resume_version; /* the version to ask for on resume */
 	/* Every channel in offer order (Linux's chn_list, sub-channels too). */
 	struct vmbus_client_channel *chan_head, *chan_tail;
 	struct vmbus_client_channel *free_list;
@@ -353,7 +359,7 @@ static struct vmbus_client_channel *find_channel(const struct vmbus_client *c,
 		/* A rescinded channel that waits for its driver's removal is
 		 * gone as far as offers go: the host may offer the device
 		 * again at once (KVP after a close, hibernation.rst). */
-		if (is_rescinded(ch))
+		if (is_rescinded(ch) || ch->awaiting)
 			continue;
 		if (ch->sub_index == sub &&
 		    hv_guid_equal(&ch->offer.offer.if_type, class_id) &&
@@ -654,6 +660,29 @@ static const uint8_t min_len[VMBUS_MSG_COUNT] = {
 	[VMBUS_MSG_MODIFYCHANNEL_RESPONSE] = sizeof(struct vmbus_msg_modify_channel_response),
 };
 
+/* vmbus_onoffer() on resume: a primary offered again takes the place of
+ * the suspended channel of its class and instance (the host keeps only
+ * the instance GUID: the relid and connection id may change), keeping its
+ * driver and state; its driver's resume reopens it. Under the lock. */
+static bool resume_match(struct vmbus_client *c, const struct vmbus_msg_offer_channel *o)
+{
+	for (struct vmbus_client_channel *ch = c->chan_head; ch; ch = ch->all_next) {
+		if (!ch->awaiting || !hv_guid_equal(&ch->offer.offer.if_type, &o->offer.if_type) ||
+		    !hv_guid_equal(&ch->offer.offer.if_instance, &o->offer.if_instance))
+			continue;
+		ch->offer = *o;
+		ch->relid = o->child_relid;
+		ch->state = VMBUS_CLIENT_OFFERED;
+		ch->awaiting = false;
+		c->relids[ch->relid] = ch;
+		c->awaiting--;
+		c->stats.resumed++;
+		c->port->event_set(c->port->ctx, c->work_ev);
+		return true;
+	}
+	return false;
+}
+
 /* vmbus_onoffer() + vmbus_process_offer(). Under the lock. */
 static void on_offer(struct vmbus_client *c, const struct vmbus_msg_offer_channel *o)
 {
@@ -673,6 +702,8 @@ static void on_offer(struct vmbus_client *c, const struct vmbus_msg_offer_channe
 		bad_message(c, "offer of a relid in use", relid);
 		return;
 	}
+	if (!sub && c->awaiting && resume_match(c, o))
+		return;
 	if (find_channel(c, &o->offer.if_type, &o->offer.if_instance, sub)) {
 		bad_message(c, "duplicate offer", relid);
 		return;
@@ -994,6 +1025,8 @@ struct vmbus_client *vmbus_client_new(struct hv_guest *g, const struct vmbus_cli
 		c->cfg.max_version = VMBUS_VERSION_WIN10_V5_3;
 	if (c->cfg.timeout_ns == 0)
 		c->cfg.timeout_ns = DEFAULT_TIMEOUT_NS;
+	if (c->cfg.resume_wait_ns == 0)
+		c->cfg.resume_wait_ns = DEFAULT_TIMEOUT_NS; /* vmbus_bus_resume: 10 s */
 	c->msg_conn_id = VMBUS_MESSAGE_CONNECTION_ID;
 	c->next_gpadl = GPADL_HANDLE_FIRST;
 
@@ -1181,6 +1214,28 @@ static void set_state(struct vmbus_client *c, enum conn_state s)
 	unlock(c);
 }
 
+/* Posts a message that is only its header and waits for the answer of
+ * type answer (a header too). */
+static int ask_and_wait(struct vmbus_client *c, uint32_t msgtype, uint32_t answer)
+{
+	struct vmbus_msg_header msg = {.msgtype = msgtype};
+	struct waiter *w = waiter_get(c, answer, 0, 0, NULL);
+	if (!w)
+		return -EBUSY;
+	int err = post(c, &msg, sizeof(msg));
+	if (!err)
+		err = waiter_wait(c, w);
+	waiter_put(c, w, NULL, 0);
+	return err;
+}
+
+/* vmbus_request_offers(): offers are recorded as they come, until
+ * ALLOFFERS_DELIVERED. */
+static int request_offers(struct vmbus_client *c)
+{
+	return ask_and_wait(c, VMBUS_MSG_REQUESTOFFERS, VMBUS_MSG_ALLOFFERS_DELIVERED);
+}
+
 int vmbus_client_connect(struct vmbus_client *c)
 {
 	int err = -ECONNREFUSED;
@@ -1232,17 +1287,7 @@ int vmbus_client_connect(struct vmbus_client *c)
 	client_log(c, "vmbus: version %u.%u\n", VMBUS_VERSION_MAJOR(version),
 		   VMBUS_VERSION_MINOR(version));
 
-	/* vmbus_request_offers(); offers are recorded as they come. */
-	struct vmbus_msg_header req = {.msgtype = VMBUS_MSG_REQUESTOFFERS};
-	struct waiter *w = waiter_get(c, VMBUS_MSG_ALLOFFERS_DELIVERED, 0, 0, NULL);
-	if (!w) {
-		err = -EBUSY;
-	} else {
-		err = post(c, &req, sizeof(req));
-		if (!err)
-			err = waiter_wait(c, w);
-		waiter_put(c, w, NULL, 0);
-	}
+	err = request_offers(c);
 	/* Connected either way: the host knows us now; unload undoes it. */
 	set_state(c, CONN_CONNECTED);
 	release_work(c);
@@ -1987,6 +2032,16 @@ static void remove_channel(struct vmbus_client *c, struct vmbus_client_channel *
 	unlock(c);
 }
 
+/* A failed probe or resume leaves no binding (and nothing open). */
+static void unbind(struct vmbus_client *c, struct vmbus_client_channel *ch)
+{
+	vmbus_client_channel_close(ch);
+	lock(c);
+	ch->drv = -1;
+	ch->announced = false;
+	unlock(c);
+}
+
 static void probe_channel(struct vmbus_client *c, struct vmbus_client_channel *ch)
 {
 	lock(c);
@@ -2003,12 +2058,7 @@ static void probe_channel(struct vmbus_client *c, struct vmbus_client_channel *c
 	if (err) {
 		client_log(c, "vmbus: relid %u: %s probe failed (%d)\n", ch->relid,
 			   drv.name ? drv.name : "driver", err);
-		/* A failed probe leaves no binding (and nothing open). */
-		vmbus_client_channel_close(ch);
-		lock(c);
-		ch->drv = -1;
-		ch->announced = false;
-		unlock(c);
+		unbind(c, ch);
 	}
 }
 
@@ -2046,27 +2096,32 @@ static uint32_t send_owed_releases(struct vmbus_client *c)
 	return n;
 }
 
-uint32_t vmbus_client_process(struct vmbus_client *c)
+/* Under the lock: the next queued channel (with a removal, if only
+ * removals may run now), out of the queue, and its work. */
+static struct vmbus_client_channel *take_work(struct vmbus_client *c, bool removes_only,
+					      uint32_t *work)
+{
+	struct vmbus_client_channel *ch = c->work_head;
+	while (ch && removes_only && !(ch->work & WORK_REMOVE))
+		ch = ch->work_next;
+	if (!ch)
+		return NULL;
+	*work = ch->work;
+	unqueue_work(c, ch);
+	return ch;
+}
+
+/* Runs the queued work (the caller owns it): every kind while connected,
+ * only removals while suspending. */
+static uint32_t run_work(struct vmbus_client *c, bool removes_only)
 {
 	uint32_t n = 0;
-
-	if (!c || !own_work(c, false))
-		return 0;
-	refill_reserve(c);
 	for (;;) {
 		lock(c);
-		bool connected = c->state == CONN_CONNECTED;
-		struct vmbus_client_channel *ch = connected ? c->work_head : NULL;
 		uint32_t work = 0;
-		if (ch) {
-			c->work_head = ch->work_next;
-			if (!c->work_head)
-				c->work_tail = NULL;
-			work = ch->work;
-			ch->work = 0;
-			ch->queued = false;
-			ch->work_next = NULL;
-		}
+		bool connected = c->state == CONN_CONNECTED;
+		struct vmbus_client_channel *ch = connected ? take_work(c, removes_only, &work)
+							    : NULL;
 		unlock(c);
 		if (!ch)
 			break;
@@ -2083,6 +2138,15 @@ uint32_t vmbus_client_process(struct vmbus_client *c)
 	unlock(c);
 	if (connected)
 		n += send_owed_releases(c);
+	return n;
+}
+
+uint32_t vmbus_client_process(struct vmbus_client *c)
+{
+	if (!c || !own_work(c, false))
+		return 0;
+	refill_reserve(c);
+	uint32_t n = run_work(c, false);
 	release_work(c);
 	return n;
 }
@@ -2132,6 +2196,15 @@ static struct vmbus_client_channel *next_to_unload(struct vmbus_client *c)
 		if (!ch->primary)
 			return ch;
 	return c->chan_head;
+}
+
+/* vmbus_initiate_unload(): UNLOAD, and its answer awaited; pre-3.0 hosts
+ * do not support reconnect, so they are not asked. */
+static int send_unload(struct vmbus_client *c)
+{
+	return c->version < VMBUS_VERSION_WIN8_1
+		       ? 0
+		       : ask_and_wait(c, VMBUS_MSG_UNLOAD, VMBUS_MSG_UNLOAD_RESPONSE);
 }
 
 int vmbus_client_unload(struct vmbus_client *c)
@@ -2204,19 +2277,7 @@ int vmbus_client_unload(struct vmbus_client *c)
 		release_relid(c, relid);
 	}
 
-	/* vmbus_initiate_unload(): pre-3.0 hosts do not support reconnect. */
-	if (c->version >= VMBUS_VERSION_WIN8_1) {
-		struct vmbus_msg_header msg = {.msgtype = VMBUS_MSG_UNLOAD};
-		struct waiter *w = waiter_get(c, VMBUS_MSG_UNLOAD_RESPONSE, 0, 0, NULL);
-		if (!w) {
-			err = -EBUSY;
-		} else {
-			err = post(c, &msg, sizeof(msg));
-			if (!err)
-				err = waiter_wait(c, w);
-			waiter_put(c, w, NULL, 0);
-		}
-	}
+	err = send_unload(c);
 
 	/* The host has let go of every GPADL once it answered UNLOAD. */
 	while (gone) {
@@ -2235,6 +2296,268 @@ int vmbus_client_unload(struct vmbus_client *c)
 	c->stats.version = 0;
 	c->state = CONN_DISCONNECTED;
 	unlock(c);
+	release_work(c);
+	return err;
+}
+
+/* ------------------------------------------------------------------ */
+/* Hibernation: vmbus_drv.c vmbus_bus_suspend(), vmbus_bus_resume(),   */
+/* the drivers' suspend and resume callbacks (hibernation.rst)         */
+/* ------------------------------------------------------------------ */
+
+/* Under the lock: the next primary this pass has not visited. */
+static struct vmbus_client_channel *next_unseen_primary(struct vmbus_client *c)
+{
+	for (struct vmbus_client_channel *ch = c->chan_head; ch; ch = ch->all_next)
+		if (!ch->primary && !ch->sub_index && !ch->seen && !is_rescinded(ch))
+			return ch;
+	return NULL;
+}
+
+static void clear_seen(struct vmbus_client *c)
+{
+	lock(c);
+	for (struct vmbus_client_channel *ch = c->chan_head; ch; ch = ch->all_next)
+		ch->seen = false;
+	unlock(c);
+}
+
+/* One device at suspend: its driver's suspend closes its channels and
+ * keeps its state; a driver without one is removed (probed afresh at
+ * resume). Either way nothing of it stays open. */
+static void suspend_device(struct vmbus_client *c, struct vmbus_client_channel *ch)
+{
+	lock(c);
+	bool bound = ch->announced && ch->drv >= 0;
+	struct vmbus_driver d = bound ? c->drivers[ch->drv] : (struct vmbus_driver){0};
+	unlock(c);
+	bool kept = bound && d.suspend && d.suspend(d.ctx, ch) == 0;
+	if (bound && !kept) {
+		device_remove(c, ch);
+		lock(c);
+		ch->drv = -1;
+		unlock(c);
+	}
+	op_begin(ch, true);
+	close_with_subs(ch);
+	op_end(ch);
+	lock(c);
+	ch->suspended = kept;
+	unlock(c);
+}
+
+/* Under the lock: a sub-channel (or a rescinded channel) is still there. */
+static bool vestiges_left(const struct vmbus_client *c)
+{
+	for (const struct vmbus_client_channel *ch = c->chan_head; ch; ch = ch->all_next)
+		if (ch->sub_index || ch->primary || is_rescinded(ch))
+			return true;
+	return false;
+}
+
+/* The host rescinds each closed primary's sub-channels (and KVP, once
+ * closed, itself): their removals run until none is left, as
+ * vmbus_bus_suspend waits for ready_for_suspend_event. */
+static int wait_vestiges_gone(struct vmbus_client *c)
+{
+	uint64_t deadline = now_ns(c) + c->cfg.timeout_ns;
+	for (;;) {
+		run_work(c, true);
+		lock(c);
+		bool left = vestiges_left(c);
+		unlock(c);
+		if (!left)
+			return 0;
+		uint64_t now = now_ns(c);
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		c->port->event_wait(c->port->ctx, c->work_ev, deadline - now);
+	}
+}
+
+/* Every channel forgets its relid: a suspended primary waits for its
+ * re-offer, anything else goes (the UNLOAD releases all relids). */
+static void forget_relids(struct vmbus_client *c)
+{
+	for (;;) {
+		lock(c);
+		struct vmbus_client_channel *ch = c->chan_head;
+		while (ch && ch->awaiting)
+			ch = ch->all_next;
+		if (ch && ch->suspended) {
+			c->relids[ch->relid] = NULL;
+			ch->relid = 0;
+			ch->awaiting = true;
+			c->awaiting++;
+			unqueue_work(c, ch);
+			unlock(c);
+			continue;
+		}
+		if (ch)
+			unmap_channel(c, ch);
+		unlock(c);
+		if (!ch)
+			return;
+		rings_release(ch, true);
+		lock(c);
+		channel_free(c, ch);
+		unlock(c);
+	}
+}
+
+int vmbus_client_suspend(struct vmbus_client *c)
+{
+	if (!c)
+		return -EINVAL;
+	own_work(c, true);
+	lock(c);
+	bool connected = c->state == CONN_CONNECTED;
+	unlock(c);
+	if (!connected) {
+		release_work(c);
+		return -ENOTCONN;
+	}
+	run_work(c, false); /* offers and rescinds that came before */
+	clear_seen(c);
+	for (;;) {
+		lock(c);
+		struct vmbus_client_channel *ch = next_unseen_primary(c);
+		if (ch)
+			ch->seen = true;
+		unlock(c);
+		if (!ch)
+			break;
+		suspend_device(c, ch);
+	}
+	int err = wait_vestiges_gone(c);
+	lock(c);
+	c->state = CONN_UNLOADING; /* offers from here on are dropped */
+	memset(c->release_owed, 0, sizeof(c->release_owed));
+	unlock(c);
+	forget_relids(c);
+	int unload_err = send_unload(c);
+	lock(c);
+	c->work_head = c->work_tail = NULL;
+	c->resume_version = c->version;
+	c->msg_conn_id = VMBUS_MESSAGE_CONNECTION_ID;
+	__atomic_store_n(&c->version, 0, __ATOMIC_RELEASE);
+	c->stats.version = 0;
+	c->state = CONN_SUSPENDED;
+	unlock(c);
+	release_work(c);
+	return err ? err : unload_err;
+}
+
+/* Waits (up to resume_wait_ns) for the suspended primaries' re-offers,
+ * as vmbus_bus_resume waits for ready_for_resume_event: 0, or how many
+ * never came. */
+static uint32_t wait_reoffers(struct vmbus_client *c)
+{
+	uint64_t deadline = now_ns(c) + c->cfg.resume_wait_ns;
+	for (;;) {
+		lock(c);
+		uint32_t left = c->awaiting;
+		unlock(c);
+		uint64_t now = now_ns(c);
+		if (!left || now >= deadline)
+			return left;
+		c->port->event_wait(c->port->ctx, c->work_ev, deadline - now);
+	}
+}
+
+/* A suspended device the host did not offer again is gone: its driver
+ * is told, as for a rescind, and its channel freed. */
+static void drop_missing(struct vmbus_client *c)
+{
+	for (;;) {
+		lock(c);
+		struct vmbus_client_channel *ch = c->chan_head;
+		while (ch && !ch->awaiting)
+			ch = ch->all_next;
+		if (ch) {
+			ch->awaiting = false;
+			ch->suspended = false;
+			c->awaiting--;
+			c->stats.missing_after_resume++;
+		}
+		unlock(c);
+		if (!ch)
+			return;
+		client_log(c, "vmbus: a device was not offered again after the resume\n");
+		device_remove(c, ch);
+		lock(c);
+		unmap_channel(c, ch);
+		channel_free(c, ch);
+		unlock(c);
+	}
+}
+
+/* Each re-offered device: its driver's resume reopens it (and asks for
+ * sub-channels again, which come as new offers). */
+static void resume_devices(struct vmbus_client *c)
+{
+	clear_seen(c);
+	for (;;) {
+		lock(c);
+		struct vmbus_client_channel *ch = c->chan_head;
+		while (ch && (ch->seen || !ch->suspended))
+			ch = ch->all_next;
+		struct vmbus_driver d = {0};
+		if (ch) {
+			ch->seen = true;
+			ch->suspended = false;
+			d = c->drivers[ch->drv];
+		}
+		unlock(c);
+		if (!ch)
+			return;
+		int err = d.resume ? d.resume(d.ctx, ch) : -EOPNOTSUPP;
+		if (err) {
+			client_log(c, "vmbus: relid %u: %s resume failed (%d)\n", ch->relid,
+				   d.name ? d.name : "driver", err);
+			device_remove(c, ch);
+			unbind(c, ch);
+		}
+	}
+}
+
+int vmbus_client_resume(struct vmbus_client *c)
+{
+	if (!c)
+		return -EINVAL;
+	own_work(c, true);
+	lock(c);
+	bool suspended = c->state == CONN_SUSPENDED;
+	if (suspended) {
+		c->state = CONN_CONTACTING;
+		c->msg_conn_id = VMBUS_MESSAGE_CONNECTION_ID;
+	}
+	uint32_t version = c->resume_version;
+	unlock(c);
+	if (!suspended) {
+		release_work(c);
+		return -EINVAL;
+	}
+	refill_reserve(c);
+	/* The version the suspended drivers were set up for, as Linux asks
+	 * for vmbus_proto_version again. */
+	int err = negotiate(c, version);
+	if (err) {
+		set_state(c, CONN_SUSPENDED);
+		release_work(c);
+		return err;
+	}
+	lock(c);
+	__atomic_store_n(&c->version, version, __ATOMIC_RELEASE);
+	c->stats.version = version;
+	c->state = CONN_REQUESTING;
+	unlock(c);
+	err = request_offers(c);
+	set_state(c, CONN_CONNECTED);
+	if (!err && wait_reoffers(c))
+		drop_missing(c);
+	resume_devices(c);
+	run_work(c, false);
 	release_work(c);
 	return err;
 }

@@ -34,6 +34,9 @@ struct vmbus_client_channel;
 struct vmbus_client_config {
 	uint32_t max_version;  /* 0: VMBUS_VERSION_WIN10_V5_3 */
 	uint64_t timeout_ns;   /* for each answer the host owes; 0: 10 s */
+	/* How long a resume waits for the host to offer every suspended
+	 * device again (vmbus_bus_resume's wait); 0: 10 s. */
+	uint64_t resume_wait_ns;
 };
 
 struct vmbus_driver {
@@ -51,6 +54,16 @@ struct vmbus_driver {
 	 * context). Optional. */
 	void (*subchannel)(void *ctx, struct vmbus_client_channel *primary,
 			   struct vmbus_client_channel *sub);
+	/* Hibernation (hibernation.rst), process context, both optional:
+	 * suspend closes the device's channels (vmbus_client_channel_close,
+	 * sub-channels with it) and keeps what the driver knows; resume
+	 * opens the primary again on the re-offered channel (the same
+	 * channel object; relid and connection id may have changed) and asks
+	 * for sub-channels from scratch. 0, or an error: a device whose
+	 * suspend fails or that has none is removed at suspend and probed
+	 * afresh at resume; one whose resume fails is removed. */
+	int (*suspend)(void *ctx, struct vmbus_client_channel *ch);
+	int (*resume)(void *ctx, struct vmbus_client_channel *ch);
 	void *ctx;
 };
 
@@ -71,6 +84,21 @@ int vmbus_client_connect(struct vmbus_client *c);
 /* UNLOAD: removes every driver binding and closes every channel, then
  * waits for UNLOAD_RESPONSE. The client can connect again afterwards. */
 int vmbus_client_unload(struct vmbus_client *c);
+
+/* Hibernation's bus half (vmbus_bus_suspend): every device suspended
+ * (closed, sub-channels first), the host's rescinds of the sub-channels
+ * awaited, every relid forgotten, UNLOAD. The client keeps its devices
+ * and their drivers' state. 0; -ENOTCONN; -ETIMEDOUT if the host never
+ * rescinded a sub-channel (the suspend still completes). */
+int vmbus_client_suspend(struct vmbus_client *c);
+
+/* vmbus_bus_resume: INITIATE_CONTACT at the version of before,
+ * REQUESTOFFERS; each re-offered primary is matched to its suspended
+ * device by class and instance GUID (its new relid taken), others are
+ * new devices; the suspended devices not offered again within
+ * resume_wait_ns are removed; then each driver's resume. 0; -EINVAL if
+ * not suspended; -ECONNREFUSED, -ETIMEDOUT. */
+int vmbus_client_resume(struct vmbus_client *c);
 
 /* Runs queued work (probes, removes, sub-channel callbacks). Returns the
  * number of items run. Call it from process context whenever
@@ -174,6 +202,8 @@ struct vmbus_client_stats {
 	uint32_t offers, rescinds;
 	uint64_t bad_messages;  /* malformed or unexpected host messages dropped */
 	uint64_t dropped_while_unloading; /* offers and rescinds after UNLOAD began */
+	uint32_t resumed;              /* suspended devices matched to a re-offer */
+	uint32_t missing_after_resume; /* suspended devices never offered again */
 	uint64_t signals_sent;  /* HvSignalEvent */
 	uint64_t interrupts;    /* channel interrupts handled */
 };

@@ -492,6 +492,7 @@ static void handle_open(struct vmbus_server *s, const uint8_t *msg)
 }
 
 static void rescind_device(struct vmbus_server *s, struct vmbus_device *d);
+static void rescind_subchannels(struct vmbus_server *s, struct vmbus_device *d);
 
 static void handle_close(struct vmbus_server *s, const uint8_t *msg)
 {
@@ -513,17 +514,25 @@ static void handle_close(struct vmbus_server *s, const uint8_t *msg)
 		return;
 	}
 	vmbus_channel_close(s, o);
+	struct vmbus_device *d = o->dev;
+	if (o->sub_index)
+		return;
 	/* The KVP anomaly (Documentation/virt/hyperv/hibernation.rst):
 	 * closing the primary rescinds the device and offers it again. */
-	struct vmbus_device *d = o->dev;
-	if (o->sub_index == 0 && d->desc.rescind_on_close) {
+	if (d->desc.rescind_on_close) {
 		rescind_device(s, d);
 		struct vmbus_offer_rec *fresh = offer_new(s, d, 0);
 		if (fresh)
 			offer_now(s, fresh);
 		else
 			vmbus_log(s, "vmbus: out of memory re-offering %s", d->name);
+		return;
 	}
+	/* Sub-channels live only while their primary is open, as on
+	 * Hyper-V: they are rescinded with its close, and a driver that
+	 * opens the primary again asks for new ones. Linux's bus suspend
+	 * (vmbus_bus_suspend) waits for exactly these rescinds. */
+	rescind_subchannels(s, d);
 }
 
 static void handle_relid_released(struct vmbus_server *s, const uint8_t *msg)
@@ -846,6 +855,17 @@ static void rescind_device(struct vmbus_server *s, struct vmbus_device *d)
 	for (struct vmbus_list *l = d->offers.prev, *prev; l != &d->offers; l = prev) {
 		prev = l->prev;
 		rescind(s, container_of(l, struct vmbus_offer_rec, dev_link));
+	}
+	d->subchannels = 0;
+}
+
+static void rescind_subchannels(struct vmbus_server *s, struct vmbus_device *d)
+{
+	for (struct vmbus_list *l = d->offers.prev, *prev; l != &d->offers; l = prev) {
+		prev = l->prev;
+		struct vmbus_offer_rec *o = container_of(l, struct vmbus_offer_rec, dev_link);
+		if (o->sub_index)
+			rescind(s, o);
 	}
 	d->subchannels = 0;
 }

@@ -134,6 +134,11 @@ struct control_backend {
 	/* Rescind the storage controller with all its disks (-ENOENT if
 	 * there is none); the next disk_add offers a new controller. */
 	int (*storage_remove)(void *ctx);
+	/* Stop every VP where it is / let them run on: 0, -EALREADY (paused
+	 * already), -EINVAL (resume while running), -ENOTSUP (the partition
+	 * cannot). */
+	int (*pause)(void *ctx);
+	int (*resume)(void *ctx);
 };
 
 /* ---- The core ---- */

@@ -533,6 +533,22 @@ static int cmd_storage_remove(struct request *rq, json_t *result)
 	return err;
 }
 
+static int cmd_pause_resume(struct request *rq, json_t *result)
+{
+	(void)result;
+	const struct control_backend *b = &rq->c->cfg.backend;
+	bool pause = !strcmp(rq->command, "pause");
+	int (*op)(void *ctx) = pause ? b->pause : b->resume;
+	int err = op ? op(b->ctx) : -ENOTSUP;
+	const char *why = err == -ENOTSUP	       ? "this partition cannot pause"
+			  : err == -EALREADY	       ? "the machine is paused already"
+			  : err == -EINVAL && !pause ? "the machine is not paused"
+						       : NULL;
+	if (why)
+		snprintf(rq->error, sizeof(rq->error), "%s: %s", rq->command, why);
+	return err;
+}
+
 static int cmd_quit(struct request *rq, json_t *result)
 {
 	(void)result;
@@ -732,6 +748,8 @@ static const struct command {
 	{"disk-add", cmd_disk_add, {"path", "readonly", "lun"}},
 	{"disk-remove", cmd_disk_remove, {"lun"}},
 	{"storage-remove", cmd_storage_remove, {NULL}},
+	{"pause", cmd_pause_resume, {NULL}},
+	{"resume", cmd_pause_resume, {NULL}},
 	{"quit", cmd_quit, {NULL}},
 	{"shutdown", cmd_power, {"timeout", "reason", "force"}},
 	{"reboot", cmd_power, {"timeout", "reason", "force"}},

@@ -70,6 +70,8 @@ static int status(void *ctx, json_t *result)
 	json_t *machine = json_pack("{s:s,s:I,s:I,s:f}", "partition", mi.partition, "vps",
 				    (json_int_t)mi.cpus, "memory", (json_int_t)mi.memory,
 				    "uptime_seconds", (double)mi.uptime_ns / 1e9);
+	if (machine)
+		json_object_set_new(machine, "paused", json_boolean(mi.paused));
 	if (machine && !hv_guid_is_null(&mi.vm_id)) {
 		char id[HV_GUID_STRING_LEN + 1];
 		hv_guid_format(&mi.vm_id, id);
@@ -143,6 +145,16 @@ static int disk_remove(void *ctx, uint32_t lun)
 	return machine_remove_disk(ctx, lun);
 }
 
+static int pause_machine(void *ctx)
+{
+	return machine_pause(ctx);
+}
+
+static int resume_machine(void *ctx)
+{
+	return machine_resume(ctx);
+}
+
 struct control_backend control_machine_backend(struct machine *m)
 {
 	return (struct control_backend){
@@ -156,5 +168,7 @@ struct control_backend control_machine_backend(struct machine *m)
 		.disk_add = disk_add,
 		.disk_remove = disk_remove,
 		.storage_remove = storage_remove,
+		.pause = pause_machine,
+		.resume = resume_machine,
 	};
 }

@@ -35,6 +35,7 @@ struct machine {
 	struct netvsp_nic *nics[MACHINE_MAX_NICS];
 	struct storvsp *storage; /* the SCSI controller, if there are disks */
 	bool crashed;            /* the guest reported a crash (atomic) */
+	bool paused;             /* machine_pause (atomic) */
 	/* Contexts of the channels' event connections, one per connection id
 	 * ever used, kept until the machine goes: hv may call a handler just
 	 * after its connection was removed (hv.h). Under the device lock. */
@@ -556,7 +557,24 @@ void machine_get_info(struct machine *m, struct machine_info *out)
 		.memory = m->cfg.memory,
 		.uptime_ns = glue_now_ns(m) - m->started_ns,
 		.vm_id = m->cfg.vm_id,
+		.paused = __atomic_load_n(&m->paused, __ATOMIC_ACQUIRE),
 	};
+}
+
+int machine_pause(struct machine *m)
+{
+	int err = partition_pause(m->partition);
+	if (!err)
+		__atomic_store_n(&m->paused, true, __ATOMIC_RELEASE);
+	return err;
+}
+
+int machine_resume(struct machine *m)
+{
+	int err = partition_resume(m->partition);
+	if (!err)
+		__atomic_store_n(&m->paused, false, __ATOMIC_RELEASE);
+	return err;
 }
 
 void machine_for_each_device(struct machine *m,

@@ -116,8 +116,16 @@ struct machine_info {
 	uint64_t memory;       /* bytes */
 	uint64_t uptime_ns;    /* since machine_start */
 	struct hv_guid vm_id;  /* null: none given */
+	bool paused;           /* machine_pause */
 };
 void machine_get_info(struct machine *m, struct machine_info *out);
+
+/* Every VP stopped where it is (and the partition's timers), the devices
+ * left running / the VPs let run on: 0, -EALREADY, -EINVAL (resume while
+ * running), -ENOTSUP (the process partition), -ESRCH (the guest ended).
+ * partition_pause. */
+int machine_pause(struct machine *m);
+int machine_resume(struct machine *m);
 
 /* The hot-pluggable devices it has now. Call from the thread that adds and
  * removes them. */

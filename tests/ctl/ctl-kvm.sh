@@ -2,12 +2,13 @@
 # The control socket on the KVM machine: `hvkit run --partition kvm
 # --control SOCK` boots hvkit-os (which then serves until asked to shut
 # down); `hvkit ctl` sees the machine, its channels and a live heartbeat,
-# sets and reads back a KVP item, and shuts the guest down; hvkit run then
+# sets and reads back a KVP item, pauses and resumes the VPs (the guest
+# answers KVP again after), and shuts the guest down; hvkit run then
 # exits 0 and leaves no socket behind. TAP; skipped without a usable
 # /dev/kvm. Every wait is bounded (60 s).
 # usage: ctl-kvm.sh HVKIT
 hvkit="$1"
-echo "1..4"
+echo "1..6"
 work=$(mktemp -d)
 sock="$work/vm.sock"
 pid=
@@ -46,7 +47,7 @@ while [ $i -lt 600 ]; do
 done
 if grep -q "run: no usable /dev/kvm" "$work/run.out"; then
 	pid=
-	for i in 1 2 3 4; do echo "ok $i # SKIP no usable /dev/kvm"; done
+	for i in 1 2 3 4 5 6; do echo "ok $i # SKIP no usable /dev/kvm"; done
 	exit 0
 fi
 
@@ -70,8 +71,27 @@ ok=1
 result 2 "kvp set, get, delete against hvkit-os" $ok
 
 ok=1
+"$hvkit" ctl "$sock" pause >/dev/null &&
+	"$hvkit" ctl "$sock" status | grep -q "^machine: kvm partition.*, paused$" &&
+	{
+		"$hvkit" ctl "$sock" pause 2>"$work/pause.err"
+		[ $? = 1 ] && grep -q "paused already" "$work/pause.err"
+	} && "$hvkit" ctl "$sock" resume >/dev/null &&
+	! "$hvkit" ctl "$sock" status | grep -q "paused" &&
+	{
+		"$hvkit" ctl "$sock" resume 2>"$work/resume.err"
+		[ $? = 1 ] && grep -q "not paused" "$work/resume.err"
+	} && ok=0
+result 3 "pause, then resume; a second of each refused" $ok
+
+ok=1
+"$hvkit" ctl "$sock" kvp set after pause && [ "$("$hvkit" ctl "$sock" kvp get after)" = pause ] &&
+	ok=0
+result 4 "the guest runs on after the resume (KVP answered)" $ok
+
+ok=1
 "$hvkit" ctl "$sock" shutdown >"$work/shutdown" 2>&1 && ok=0
-result 3 "shutdown is accepted" $ok
+result 5 "shutdown is accepted" $ok
 
 # hvkit run ends by itself once the guest powers off.
 i=0
@@ -87,6 +107,6 @@ if ! kill -0 "$pid" 2>/dev/null; then
 	[ $status = 0 ] && grep -q "hvkit-os: power off, status 0" "$work/run.out" &&
 		[ ! -e "$sock" ] && ok=0
 fi
-result 4 "the guest powers off; hvkit run exits 0 and removes the socket" $ok
+result 6 "the guest powers off; hvkit run exits 0 and removes the socket" $ok
 [ $ok = 0 ] || sed 's/^/# /' "$work/run.out"
 exit 0

@@ -183,7 +183,13 @@ static void test_status(void **state)
 	}
 	assert_int_equal(echoes, 4);
 	assert_int_equal(json_array_size(json_object_get(st, "devices")), 2);
+	assert_false(json_is_true(json_object_get(m, "paused")));
 	json_decref(st);
+
+	/* The process partition's guest is a program: it cannot pause. */
+	struct ctl_output p;
+	ctl(&p, sock, "pause", NULL);
+	expect_failure(&p, 1, "this partition cannot pause");
 
 	/* The human form says the same. */
 	struct ctl_output o;

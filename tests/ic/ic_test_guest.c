@@ -9,6 +9,9 @@
  *    copied to the guest pool as "pong";
  *  - a host-set external key "reopen" makes the guest close its KVP
  *    channel (the host then rescinds and re-offers it);
+ *  - a host-set external key "hibernate" makes the guest suspend and
+ *    resume its bus (hibernation.rst), then say "hibernated" = ok (or
+ *    the two results) in the guest pool;
  *  - VSS freeze and thaw are recorded as "vss" = freeze|thaw;
  *  - copied files land under the --copy-dir directory.
  *
@@ -146,6 +149,16 @@ int main(int argc, char **argv)
 			ic_kvp_store_delete(store, IC_KVP_POOL_EXTERNAL, "reopen");
 			ic_kvp_store_delete(store, IC_KVP_POOL_EXTERNAL, "ping");
 			ic_guest_close(ics, IC_KVP);
+		}
+		if (!ic_kvp_store_get(store, IC_KVP_POOL_EXTERNAL, "hibernate", value,
+				      sizeof(value))) {
+			ic_kvp_store_delete(store, IC_KVP_POOL_EXTERNAL, "hibernate");
+			int suspended = vmbus_client_suspend(client);
+			int resumed = vmbus_client_resume(client);
+			char said[32] = "ok";
+			if (suspended || resumed)
+				snprintf(said, sizeof(said), "failed %d %d", suspended, resumed);
+			ic_kvp_store_set(store, IC_KVP_POOL_GUEST, "hibernated", said);
 		}
 	}
 	return 0;

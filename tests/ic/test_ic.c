@@ -122,19 +122,29 @@ static void wait_done(struct machine *m, struct done *d)
 
 enum kvp_op { SET, GET, DEL, ENUM };
 
+/* The request sent (0, and its answer in *d) or refused at once (the
+ * channel not ready: -errno). */
+static int kvp_try(struct machine *m, enum kvp_op op, uint32_t pool, const char *key,
+		   const char *value, uint32_t index, struct done *d)
+{
+	*d = (struct done){0};
+	struct ic_host *h = machine_ic(m);
+	ic_host_lock(h);
+	int err = op == SET   ? kvp_host_set(h, pool, key, value, 0, on_kvp, d)
+		  : op == GET ? kvp_host_get(h, pool, key, 0, on_kvp, d)
+		  : op == DEL ? kvp_host_delete(h, pool, key, 0, on_kvp, d)
+			      : kvp_host_enumerate(h, pool, index, 0, on_kvp, d);
+	ic_host_unlock(h);
+	if (!err)
+		wait_done(m, d);
+	return err;
+}
+
 static struct done kvp(struct machine *m, enum kvp_op op, uint32_t pool, const char *key,
 		       const char *value, uint32_t index)
 {
-	struct done d = {0};
-	struct ic_host *h = machine_ic(m);
-	ic_host_lock(h);
-	int err = op == SET   ? kvp_host_set(h, pool, key, value, 0, on_kvp, &d)
-		  : op == GET ? kvp_host_get(h, pool, key, 0, on_kvp, &d)
-		  : op == DEL ? kvp_host_delete(h, pool, key, 0, on_kvp, &d)
-			      : kvp_host_enumerate(h, pool, index, 0, on_kvp, &d);
-	ic_host_unlock(h);
-	assert_int_equal(err, 0);
-	wait_done(m, &d);
+	struct done d;
+	assert_int_equal(kvp_try(m, op, pool, key, value, index, &d), 0);
 	return d;
 }
 
@@ -142,8 +152,10 @@ static struct done kvp(struct machine *m, enum kvp_op op, uint32_t pool, const c
 static bool guest_says(struct machine *m, const char *key, const char *want)
 {
 	for (int i = 0; i < 500; i++) {
-		struct done d = kvp(m, GET, IC_KVP_POOL_GUEST, key, NULL, 0);
-		if (d.err == 0 && d.status == IC_S_OK && !strcmp(d.kvp.value, want))
+		/* KVP may be closed for a moment (hibernation): ask again. */
+		struct done d;
+		if (kvp_try(m, GET, IC_KVP_POOL_GUEST, key, NULL, 0, &d) == 0 && d.err == 0 &&
+		    d.status == IC_S_OK && !strcmp(d.kvp.value, want))
 			return true;
 		nap();
 	}
@@ -340,6 +352,32 @@ static void kvp_close_rescinds_and_reoffers(void **state)
 	machine_stop(m);
 }
 
+/* The guest's bus suspend and resume (hibernation.rst), asked for over
+ * KVP: every service negotiates again on its reopened channel (KVP, which
+ * the host rescinds when closed, as a new device), heartbeats go on, and
+ * the guest's pool keeps what it held. */
+static void hibernation_keeps_the_services(void **state)
+{
+	(void)state;
+	struct machine *m = start(NULL, NULL);
+	assert_true(wait_ready(m, IC_KVP, 1));
+	assert_true(wait_ready(m, IC_HEARTBEAT, 1));
+	assert_int_equal(kvp(m, SET, IC_KVP_POOL_EXTERNAL, "ping", "before", 0).status, IC_S_OK);
+	assert_true(guest_says(m, "pong", "before"));
+	assert_int_equal(kvp(m, SET, IC_KVP_POOL_EXTERNAL, "hibernate", "1", 0).status, IC_S_OK);
+	assert_true(guest_says(m, "hibernated", "ok"));
+	assert_true(guest_says(m, "pong", "before")); /* the pool was kept */
+	for (int s = 0; s < IC_SERVICE_COUNT; s++)
+		assert_true(wait_ready(m, (enum ic_service)s, 2));
+	assert_int_equal(kvp(m, SET, IC_KVP_POOL_EXTERNAL, "ping", "after", 0).status, IC_S_OK);
+	assert_true(guest_says(m, "pong", "after"));
+	struct vmbus_server_stats st;
+	vmbus_server_get_stats(machine_vmbus(m), &st);
+	assert_int_equal(st.bad_messages, 0);
+	assert_int_equal(st.connects, 2);
+	machine_stop(m);
+}
+
 static struct done vss(struct machine *m, uint32_t op)
 {
 	struct done d = {0};
@@ -511,6 +549,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(reboot_of_unresponsive_guest_times_out),
 		cmocka_unit_test(kvp_set_get_delete_and_intrinsics),
 		cmocka_unit_test(kvp_close_rescinds_and_reoffers),
+		cmocka_unit_test(hibernation_keeps_the_services),
 		cmocka_unit_test(heartbeat_alive),
 		cmocka_unit_test(vss_freeze_thaw_and_hot_backup),
 		cmocka_unit_test(file_copy_10mib_arrives_identical),

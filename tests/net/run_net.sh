@@ -18,8 +18,9 @@ if echo "$out" | grep -q "^  nic .* \(offered\|opening\) "; then
 	echo "a NIC channel was left unopened" >&2
 	exit 1
 fi
-# The host's table (rows without a guest driver column) lists each NIC's
-# channels: the primaries and the sub-channels the guest asked for.
-[ "$(echo "$out" | grep "^  nic " | grep -vc netvsc)" -ge 3 ] ||
+# The host's table, printed after the guest closed its channels (rows
+# without a guest driver column), lists each NIC's primary: the
+# sub-channels went with the primaries' close, as on Hyper-V.
+[ "$(echo "$out" | grep "^  nic " | grep -vc netvsc)" -eq 2 ] ||
 	{ echo "NIC channels missing on the host" >&2; exit 1; }
 echo "ok"

@@ -15,6 +15,8 @@
  *   subchannels N                  N sub-channels offered, opened, used
  *   retarget                       interrupts move to VP 1
  *   reconnect same|different       unload, connect again, compare relids
+ *   hibernate same|different       suspend and resume the bus (hibernation.rst)
+ *                                  with sub-channels in use; the devices go on
  *   gpadl-limit                    a ring over the host's limit is refused
  *   bad-gpadl                      a GPADL naming PFNs outside RAM is refused
  */
@@ -57,6 +59,7 @@ struct echo {
 	uint64_t answered, wrong;
 	uint32_t last_vp;     /* the VP the last completion arrived on */
 	bool removed;
+	bool suspended; /* closed by the driver's suspend, kept */
 	uint8_t buf[4096];
 };
 
@@ -151,6 +154,40 @@ static void subchannel(void *ctx, struct vmbus_client_channel *primary,
 	open_echo(sub, RING);
 }
 
+/* Hibernation, as a VSC driver does it: the channels closed, the echo
+ * (its counts) kept; at resume the primary reopened, sub-channels asked
+ * for again. */
+static int suspend(void *ctx, struct vmbus_client_channel *ch)
+{
+	(void)ctx;
+	struct echo *e = vmbus_client_channel_data(ch);
+	vmbus_client_channel_close(ch);
+	pthread_mutex_lock(&lock);
+	if (e)
+		e->suspended = true;
+	pthread_mutex_unlock(&lock);
+	return e ? 0 : -EINVAL;
+}
+
+static uint32_t subchannels_per_device;
+
+static int resume(void *ctx, struct vmbus_client_channel *ch)
+{
+	(void)ctx;
+	struct echo *e = vmbus_client_channel_data(ch);
+	if (!e)
+		return -EINVAL;
+	int err = vmbus_client_channel_open(ch, RING, RING, NULL, 0, on_packets, e);
+	pthread_mutex_lock(&lock);
+	e->suspended = err != 0;
+	pthread_cond_broadcast(&changed);
+	pthread_mutex_unlock(&lock);
+	struct vmbus_echo_subchannels ask = {VMBUS_ECHO_SUBCHANNELS, subchannels_per_device};
+	if (!err && subchannels_per_device)
+		err = vmbus_client_channel_send_inband(ch, UINT64_MAX, 0, &ask, sizeof(ask));
+	return err;
+}
+
 static const struct vmbus_driver echo_driver = {
 	.class_id = VMBUS_ECHO_CLASS,
 	.name = "echo",
@@ -158,6 +195,8 @@ static const struct vmbus_driver echo_driver = {
 	.probe = probe,
 	.remove = remove_channel,
 	.subchannel = subchannel,
+	.suspend = suspend,
+	.resume = resume,
 };
 
 /* Runs client work until cond() or 10 s. */
@@ -409,6 +448,76 @@ static void reconnect(bool expect_same)
 		exchange(echoes[c], 0, 100);
 }
 
+/* Echo channels open and in use (not removed, not suspended). */
+static bool live_echoes(void *arg)
+{
+	uint32_t n = 0;
+	for (uint32_t c = 0; c < echo_count; c++)
+		n += !echoes[c]->removed && !echoes[c]->suspended;
+	return n >= *(uint32_t *)arg;
+}
+
+static void count_relid(void *arg, const struct vmbus_client_channel_info *ci)
+{
+	uint32_t *n = arg;
+	*n += ci->relid == 0;
+}
+
+/* Two echo devices with a sub-channel each, in use; the bus suspends
+ * (sub-channels rescinded, primaries kept with no relid, UNLOAD) and
+ * resumes (primaries matched to the re-offers, reopened, sub-channels
+ * made again); the same echo objects answer on, their counts going on.
+ * With the host's relids scrambled, the primaries' relids change. */
+static void hibernate(bool expect_same)
+{
+	uint32_t two = 2, four = 4;
+	subchannels_per_device = 1;
+	CHECK(vmbus_client_connect(client) == 0, "connect");
+	CHECK(settle_until(have_echoes, &two), "2 primaries");
+	struct echo *primaries[2] = {echoes[0], echoes[1]};
+	struct vmbus_echo_subchannels ask = {VMBUS_ECHO_SUBCHANNELS, 1};
+	for (int i = 0; i < 2; i++)
+		CHECK(vmbus_client_channel_send_inband(primaries[i]->ch, UINT64_MAX, 0, &ask,
+						       sizeof(ask)) == 0,
+		      "ask for a sub-channel");
+	CHECK(settle_until(live_echoes, &four), "4 channels");
+	for (uint32_t c = 0; c < echo_count; c++)
+		exchange(echoes[c], 0, 100);
+	uint32_t before[2];
+	for (int i = 0; i < 2; i++) {
+		struct vmbus_client_channel_info ci;
+		vmbus_client_channel_info(primaries[i]->ch, &ci);
+		before[i] = ci.relid;
+	}
+
+	CHECK(vmbus_client_suspend(client) == 0, "suspend");
+	uint32_t kept = 0;
+	vmbus_client_for_each_channel(client, count_relid, &kept);
+	CHECK(kept == 2, "%u devices kept without a relid", kept);
+	CHECK(primaries[0]->suspended && primaries[1]->suspended, "primaries suspended");
+
+	CHECK(vmbus_client_resume(client) == 0, "resume");
+	CHECK(settle_until(live_echoes, &four), "4 channels after the resume");
+	struct vmbus_client_stats st;
+	vmbus_client_get_stats(client, &st);
+	CHECK(st.resumed == 2 && st.missing_after_resume == 0, "%u resumed, %u missing",
+	      st.resumed, st.missing_after_resume);
+	bool same = true;
+	for (int i = 0; i < 2; i++) {
+		struct vmbus_client_channel_info ci;
+		vmbus_client_channel_info(primaries[i]->ch, &ci);
+		same &= ci.relid == before[i];
+		CHECK(ci.state == VMBUS_CLIENT_OPEN, "primary %d not open", i);
+		/* The same echo, its count going on from before. */
+		exchange(primaries[i], 100, 100);
+	}
+	CHECK(same == expect_same, "relids %s across the hibernation",
+	      same ? "stayed" : "changed");
+	for (uint32_t c = 0; c < echo_count; c++)
+		if (!echoes[c]->removed && echoes[c] != primaries[0] && echoes[c] != primaries[1])
+			exchange(echoes[c], 0, 100); /* the new sub-channels */
+}
+
 static void gpadl_limit(void)
 {
 	auto_open = false;
@@ -499,6 +608,8 @@ int main(int argc, char **argv)
 		retarget();
 	else if (!strcmp(s, "reconnect") && argc > 2)
 		reconnect(!strcmp(argv[2], "same"));
+	else if (!strcmp(s, "hibernate") && argc > 2)
+		hibernate(!strcmp(argv[2], "same"));
 	else if (!strcmp(s, "gpadl-limit"))
 		gpadl_limit();
 	else if (!strcmp(s, "bad-gpadl"))

@@ -15,6 +15,9 @@
  *                          request completes exactly once
  *   durable LBA            writes a pattern at LBA of LUN 0, flushes, says
  *                          "durable" on stdout and waits to be killed
+ *   hibernate              writes LUN 0, suspends and resumes the bus
+ *                          (hibernation.rst): the same controller object
+ *                          reads its data back over a channel per VP again
  *   hotplug                LUN 0 at start; waits for LUN 1 (rescan), writes
  *                          0x33 at its LBA 1 and reads it back, then
  *                          writes 0x44 at LBA 2 (the host's sign that
@@ -435,6 +438,33 @@ static void durable(uint64_t lba)
 	exit(0);
 }
 
+/* ---- hibernation ---- */
+
+static void hibernate(void)
+{
+	struct storvsc_disk d;
+	CHECK(storvsc_disk(ctl, 0, &d), "no LUN 0");
+	uint8_t *buf = pages(4), *back = pages(4);
+	for (uint32_t k = 0; k < 4 * d.block_size; k++)
+		buf[k] = (uint8_t)(k * 13 + 5);
+	CHECK(storvsc_write(ctl, 0, 8, 4, buf) == 0, "write before");
+	struct storvsc *before = ctl;
+
+	CHECK(vmbus_client_suspend(client) == 0, "suspend");
+	/* Suspended: the controller refuses requests, nothing is lost. */
+	CHECK(storvsc_read(ctl, 0, 8, 4, back) == -ESHUTDOWN, "read while suspended");
+	CHECK(vmbus_client_resume(client) == 0, "resume");
+	CHECK(ctl == before && !detached, "the controller was not kept");
+	CHECK(settle_until(have_channels), "fewer channels than VPs after the resume");
+	memset(back, 0, 4 * d.block_size);
+	CHECK(storvsc_read(ctl, 0, 8, 4, back) == 0, "read after");
+	CHECK(memcmp(buf, back, 4 * d.block_size) == 0, "data changed across the hibernation");
+	struct vmbus_client_stats st;
+	vmbus_client_get_stats(client, &st);
+	CHECK(st.resumed == 1, "%u resumed", st.resumed);
+	integrity(200, 7); /* every channel works */
+}
+
 /* ---- hot plug ---- */
 
 static bool rescan_seen(void)
@@ -722,6 +752,8 @@ int main(int argc, char **argv)
 		durable(strtoull(argv[2], NULL, 0));
 	else if (!strcmp(sc, "hotplug"))
 		hotplug();
+	else if (!strcmp(sc, "hibernate"))
+		hibernate();
 	else if (!strcmp(sc, "evil"))
 		evil();
 	else if (!strcmp(sc, "bench") && argc > 7)

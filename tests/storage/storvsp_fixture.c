@@ -105,6 +105,10 @@ void sf_reopen(struct sfix *s)
 		vf_chan_close(s->f, &s->chan[i]);
 		vf_chan_free(&s->chan[i]);
 	}
+	/* The sub-channels went with the primary's close: released, as a
+	 * guest does on their rescinds. */
+	for (uint32_t i = 1; i < s->nchan; i++)
+		vf_relid_released(s->f, vf_take_rescind(s->f));
 	s->nchan = 0;
 	s->version = 0;
 	open_channel(s, primary);

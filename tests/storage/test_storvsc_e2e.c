@@ -92,6 +92,26 @@ static void random_io_matches_the_model_on_every_channel(void **state)
 	unlink(img);
 }
 
+/* The guest's bus suspend and resume with storvsc (hibernation.rst,
+ * without a memory image): the controller keeps its disk and data, opens
+ * its primary again and gets new sub-channels (the old ones went with the
+ * primary's close), and every channel carries I/O after it. */
+static void hibernation_keeps_the_controller(void **state)
+{
+	(void)state;
+	char img[64];
+	make_image(img, sizeof(img), 8 << 20);
+	struct machine_disk d = {.path = img};
+	struct machine *m = start(3, &d, 1, "hibernate", NULL, NULL);
+	expect_guest_success(m);
+	struct storvsp_stats st;
+	storvsp_get_stats(machine_storage(m), &st);
+	assert_true(st.subchannels >= 4); /* 2 before, 2 after */
+	assert_int_equal(st.bad_packets, 0);
+	machine_stop(m);
+	unlink(img);
+}
+
 /* Each VSTOR version the guest may cap at, WIN6 and WIN7 with their
  * 48-byte packets and 0x12-byte sense. */
 static void every_protocol_version_moves_data(void **state)
@@ -257,6 +277,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(random_io_matches_the_model_on_every_channel),
+		cmocka_unit_test(hibernation_keeps_the_controller),
 		cmocka_unit_test(every_protocol_version_moves_data),
 		cmocka_unit_test(sense_is_decoded_and_the_disk_stays_usable),
 		cmocka_unit_test(a_malicious_host_fails_only_its_requests),

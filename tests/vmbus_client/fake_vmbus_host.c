@@ -59,6 +59,32 @@ static void reply(struct fake_vmbus_host *h, const void *msg, uint32_t size)
 /* With honest_words, what the host says it has done, it has done: a host
  * that rescinds a channel, says a GPADL is torn down or answers UNLOAD no
  * longer touches those pages, whoever wrote the message (the fuzzer). */
+/* The sub-channels of the primary offered as relid: rescinded, out of
+ * the offer list. */
+static void rescind_subs(struct fake_vmbus_host *h, uint32_t relid)
+{
+	const struct vmbus_msg_offer_channel *primary = NULL;
+	for (uint32_t i = 0; i < h->offer_count; i++)
+		if (h->offers[i].child_relid == relid && !h->offers[i].offer.sub_channel_index)
+			primary = &h->offers[i];
+	if (!primary)
+		return;
+	struct hv_guid instance = primary->offer.if_instance;
+	for (uint32_t i = 0; i < h->offer_count;) {
+		struct vmbus_msg_offer_channel *o = &h->offers[i];
+		if (!o->offer.sub_channel_index || !hv_guid_equal(&o->offer.if_instance, &instance)) {
+			i++;
+			continue;
+		}
+		struct vmbus_msg_rescind_offer r = {
+			.header.msgtype = VMBUS_MSG_RESCIND_CHANNELOFFER,
+			.child_relid = o->child_relid,
+		};
+		push(h, &r, sizeof(r));
+		*o = h->offers[--h->offer_count];
+	}
+}
+
 static void unmap(struct fh_chan *c)
 {
 	c->open = false;
@@ -406,6 +432,8 @@ static uint16_t on_post(struct fake_vmbus_host *h, const struct hv_input_post_me
 			struct vmbus_msg_header d = {.msgtype = VMBUS_MSG_ALLOFFERS_DELIVERED};
 			reply(h, &d, sizeof(d));
 		}
+		for (uint32_t i = 0; i < h->late_offer_count; i++)
+			push(h, &h->late_offers[i], sizeof(h->late_offers[i]));
 		break;
 	case VMBUS_MSG_GPADL_HEADER:
 		on_gpadl_header(h, m, size);
@@ -426,6 +454,8 @@ static uint16_t on_post(struct fake_vmbus_host *h, const struct hv_input_post_me
 		struct fh_chan *c = fh_chan(h, cl.child_relid);
 		if (c)
 			unmap(c);
+		if (h->rescind_subs_on_close)
+			rescind_subs(h, cl.child_relid);
 		break;
 	}
 	case VMBUS_MSG_GPADL_TEARDOWN: {

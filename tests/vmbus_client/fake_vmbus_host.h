@@ -107,9 +107,16 @@ struct fake_vmbus_host {
 	struct fh_inject inject[VMBUS_MSG_COUNT][FH_MAX_INJECT];
 	uint32_t inject_count[VMBUS_MSG_COUNT];
 
-	/* Offers REQUESTOFFERS brings. */
+	/* Offers REQUESTOFFERS brings; late ones come after
+	 * ALLOFFERS_DELIVERED, as a device offered during the guest's
+	 * resume wait does. */
 	struct vmbus_msg_offer_channel offers[FH_MAX_OFFERS];
 	uint32_t offer_count;
+	struct vmbus_msg_offer_channel late_offers[4];
+	uint32_t late_offer_count;
+	/* Hyper-V: a primary's CLOSECHANNEL rescinds its sub-channels (they
+	 * leave the offer list). */
+	bool rescind_subs_on_close;
 
 	/* ---- what happened ---- */
 	uint32_t version;       /* negotiated (0: none) */

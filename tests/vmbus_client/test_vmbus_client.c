@@ -52,7 +52,9 @@ struct fx;
 struct drv {
 	struct fx *x;
 	struct vmbus_driver d;
-	int probes, removes, subs;
+	int probes, removes, subs, suspends, resumes;
+	struct vmbus_client_channel *resumed[MAX_SEEN];
+	bool hibernates; /* has suspend and resume */
 	struct vmbus_client_channel *probed[MAX_SEEN];
 	struct vmbus_client_channel *removed[MAX_SEEN];
 	struct vmbus_client_channel *sub_of[MAX_SEEN], *sub[MAX_SEEN];
@@ -124,6 +126,33 @@ static void drv_subchannel(void *ctx, struct vmbus_client_channel *primary,
 		assert_int_equal(vmbus_client_channel_open(sub, d->send_bytes, d->recv_bytes, NULL, 0,
 						    packet_cb, d->x),
 				 0);
+}
+
+/* Hibernation as a VSC driver does it: close everything at suspend,
+ * reopen the primary at resume (same sizes, same callback). */
+static int drv_suspend(void *ctx, struct vmbus_client_channel *ch)
+{
+	struct drv *d = ctx;
+	d->suspends++;
+	vmbus_client_channel_close(ch);
+	return 0;
+}
+
+static int drv_resume(void *ctx, struct vmbus_client_channel *ch)
+{
+	struct drv *d = ctx;
+	assert_true(d->resumes < MAX_SEEN);
+	d->resumed[d->resumes++] = ch;
+	return d->open ? vmbus_client_channel_open(ch, d->send_bytes, d->recv_bytes, NULL, 0,
+						   packet_cb, d->x)
+		       : 0;
+}
+
+static void drv_hibernates(struct drv *d)
+{
+	d->hibernates = true;
+	d->d.suspend = drv_suspend;
+	d->d.resume = drv_resume;
 }
 
 static void drv_init(struct fx *x, struct drv *d, const struct hv_guid *class_id,
@@ -1513,6 +1542,201 @@ static void unload_then_reconnect(void **state)
 	assert_int_equal(check_gpadl(x, 1, 30, 8), 0xE1E11);
 }
 
+/* ------------------------------------------------------------------ */
+/* Hibernation (hibernation.rst; vmbus_bus_suspend/resume)             */
+/* ------------------------------------------------------------------ */
+
+/* A storage controller (relid 5) with a sub-channel (6), a NIC (7) and a
+ * heartbeat (3), storage and NIC drivers that hibernate, the heartbeat's
+ * does not; everything open; the host rescinds sub-channels on close. */
+static void hibernating_machine(struct fx *x, uint64_t resume_wait_ns)
+{
+	struct hv_guid i1 = inst(1), i2 = inst(2), i3 = inst(3);
+	fh_add_offer(x->h, &SCSI, &i1, 0, 5);
+	fh_add_offer(x->h, &SCSI, &i1, 1, 6);
+	fh_add_offer(x->h, &NIC, &i2, 0, 7);
+	fh_add_offer(x->h, &HEARTBEAT, &i3, 0, 3);
+	x->h->rescind_subs_on_close = true;
+	x->scsi.open = x->nic.open = x->hb.open = true;
+	drv_hibernates(&x->scsi);
+	drv_hibernates(&x->nic);
+	struct vmbus_client_config cfg = {.resume_wait_ns = resume_wait_ns};
+	client_new(x, &cfg);
+	register_all(x);
+	assert_int_equal(vmbus_client_connect(x->c), 0);
+	assert_int_equal(x->scsi.subs, 1);
+	assert_int_equal(list(x).n, 4);
+}
+
+/* The offer of relid's device moved to new_relid. */
+static void move_offer(struct fx *x, uint32_t relid, uint32_t new_relid)
+{
+	for (uint32_t i = 0; i < x->h->offer_count; i++)
+		if (x->h->offers[i].child_relid == relid) {
+			x->h->offers[i].child_relid = new_relid;
+			x->h->offers[i].connection_id = 0x1000 + new_relid;
+		}
+}
+
+static void drop_offer(struct fx *x, uint32_t relid)
+{
+	for (uint32_t i = 0; i < x->h->offer_count; i++)
+		if (x->h->offers[i].child_relid == relid)
+			x->h->offers[i] = x->h->offers[--x->h->offer_count];
+}
+
+static void suspend_closes_all_then_unloads(void **state)
+{
+	struct fx *x = *state;
+	hibernating_machine(x, 0);
+	struct vmbus_client_channel *scsi = probed(&x->scsi, 0), *nic = probed(&x->nic, 0);
+	uint32_t before = x->h->post_count;
+
+	assert_int_equal(vmbus_client_suspend(x->c), 0);
+	assert_int_equal(x->scsi.suspends, 1);
+	assert_int_equal(x->nic.suspends, 1);
+	assert_int_equal(x->hb.removes, 1); /* no suspend: removed */
+	/* The sub-channel went with its rescind; the primaries stay. */
+	assert_int_equal(x->scsi.removes, 1);
+	assert_ptr_equal(x->scsi.removed[0], x->scsi.sub[0]);
+	assert_int_equal(x->nic.removes, 0);
+	/* Every channel closed (the sub-channel before its primary), the
+	 * host's rescind of the sub-channel answered, UNLOAD last. */
+	assert_int_equal(fh_count(x->h, VMBUS_MSG_CLOSECHANNEL), 4);
+	struct vmbus_msg_close_channel first;
+	msg_of(fh_nth(x->h, VMBUS_MSG_CLOSECHANNEL, 0), &first, sizeof(first));
+	assert_int_equal(first.child_relid, 6);
+	struct vmbus_msg_relid_released rel;
+	assert_int_equal(fh_count(x->h, VMBUS_MSG_RELID_RELEASED), 1);
+	msg_of(fh_nth(x->h, VMBUS_MSG_RELID_RELEASED, 0), &rel, sizeof(rel));
+	assert_int_equal(rel.child_relid, 6);
+	assert_int_equal(x->h->posts[x->h->post_count - 1].type, VMBUS_MSG_UNLOAD);
+	assert_true(x->h->post_count > before);
+	assert_int_equal(vmbus_client_version(x->c), 0);
+	/* The suspended devices are kept, with no relid. */
+	struct listing l = list(x);
+	assert_int_equal(l.n, 2);
+	assert_int_equal(l.ch[0].relid, 0);
+	assert_int_equal(l.ch[1].relid, 0);
+	assert_int_equal(info_of(scsi).state, VMBUS_CLIENT_OFFERED);
+	assert_int_equal(info_of(nic).state, VMBUS_CLIENT_OFFERED);
+	/* Suspended twice, or resumed while connected: refused. */
+	assert_int_equal(vmbus_client_suspend(x->c), -ENOTCONN);
+}
+
+/* Relids scrambled by the host: each device is found by its GUIDs and
+ * takes its new relid; the same channel objects, reopened, with no new
+ * probe; the heartbeat (no resume) is probed afresh. */
+static void resume_matches_by_guid_with_new_relids(void **state)
+{
+	struct fx *x = *state;
+	hibernating_machine(x, 0);
+	struct vmbus_client_channel *scsi = probed(&x->scsi, 0), *nic = probed(&x->nic, 0);
+	assert_int_equal(vmbus_client_suspend(x->c), 0);
+	move_offer(x, 5, 9);
+	move_offer(x, 7, 4);
+	move_offer(x, 3, 8);
+	uint32_t contacts = fh_count(x->h, VMBUS_MSG_INITIATE_CONTACT);
+
+	assert_int_equal(vmbus_client_resume(x->c), 0);
+	/* The same version as before, asked for once. */
+	assert_int_equal(fh_count(x->h, VMBUS_MSG_INITIATE_CONTACT), contacts + 1);
+	assert_int_equal(contact(x, contacts).version_requested, VMBUS_VERSION_WIN10_V5_3);
+	assert_int_equal(vmbus_client_version(x->c), VMBUS_VERSION_WIN10_V5_3);
+	assert_int_equal(x->scsi.resumes, 1);
+	assert_int_equal(x->nic.resumes, 1);
+	assert_ptr_equal(x->scsi.resumed[0], scsi);
+	assert_ptr_equal(x->nic.resumed[0], nic);
+	assert_int_equal(x->scsi.probes, 1);
+	assert_int_equal(x->nic.probes, 1);
+	assert_int_equal(x->hb.probes, 2);
+	assert_int_equal(info_of(scsi).relid, 9);
+	assert_int_equal(info_of(scsi).connection_id, 0x1000 + 9);
+	assert_int_equal(info_of(scsi).state, VMBUS_CLIENT_OPEN);
+	assert_int_equal(info_of(nic).relid, 4);
+	assert_int_equal(info_of(nic).state, VMBUS_CLIENT_OPEN);
+	assert_int_equal(info_of(probed(&x->hb, 1)).relid, 8);
+	assert_int_equal(stats(x).resumed, 2);
+	assert_int_equal(stats(x).missing_after_resume, 0);
+	assert_int_equal(stats(x).bad_messages, 0);
+	/* The reopened channel carries packets on its new relid. */
+	assert_int_equal(fh_send(x->h, 9, 5, "after", 5), 0);
+	fh_deliver_all(x->h);
+	assert_true(x->received >= 1);
+	assert_int_equal(x->rx_trans[x->received - 1], 5);
+	/* A second hibernation works the same way. */
+	assert_int_equal(vmbus_client_suspend(x->c), 0);
+	assert_int_equal(vmbus_client_resume(x->c), 0);
+	assert_int_equal(x->scsi.resumes, 2);
+	assert_int_equal(info_of(scsi).relid, 9);
+}
+
+/* A device the host no longer offers: the wait runs out (10 s by default,
+ * counted on the fake clock), its driver removes it, the rest resume; a
+ * new device is probed; a second offer of one device is refused. */
+static void resume_missing_extra_and_duplicated(void **state)
+{
+	struct fx *x = *state;
+	hibernating_machine(x, 0);
+	assert_int_equal(vmbus_client_suspend(x->c), 0);
+	drop_offer(x, 7); /* the NIC is gone */
+	struct hv_guid i4 = inst(4), i1 = inst(1);
+	fh_add_offer(x->h, &NIC, &i4, 0, 12); /* a new NIC */
+	fh_add_offer(x->h, &SCSI, &i1, 0, 13); /* the controller twice */
+	uint64_t t0 = x->f.now_ns;
+
+	assert_int_equal(vmbus_client_resume(x->c), 0);
+	assert_true(x->f.now_ns - t0 >= 10000000000ull);
+	assert_int_equal(x->nic.resumes, 0);
+	assert_int_equal(x->nic.removes, 1);
+	assert_int_equal(x->nic.probes, 2); /* the new one */
+	assert_int_equal(info_of(probed(&x->nic, 1)).relid, 12);
+	assert_int_equal(x->scsi.resumes, 1);
+	assert_int_equal(info_of(x->scsi.resumed[0]).relid, 5);
+	assert_int_equal(stats(x).missing_after_resume, 1);
+	assert_int_equal(stats(x).bad_messages, 1); /* the duplicate */
+	assert_int_equal(list(x).n, 3);
+}
+
+/* The NIC comes after ALLOFFERS_DELIVERED, within the wait: matched,
+ * resumed; the wait ends when it comes, not at its limit. */
+static void resume_offer_during_the_wait(void **state)
+{
+	struct fx *x = *state;
+	hibernating_machine(x, 0);
+	assert_int_equal(vmbus_client_suspend(x->c), 0);
+	struct hv_guid i2 = inst(2);
+	drop_offer(x, 7);
+	x->h->late_offers[x->h->late_offer_count++] = fh_make_offer(&NIC, &i2, 0, 20);
+	uint64_t t0 = x->f.now_ns;
+
+	assert_int_equal(vmbus_client_resume(x->c), 0);
+	assert_true(x->f.now_ns - t0 < 10000000000ull);
+	assert_int_equal(x->nic.resumes, 1);
+	assert_int_equal(x->nic.removes, 0);
+	assert_int_equal(info_of(x->nic.resumed[0]).relid, 20);
+	assert_int_equal(info_of(x->nic.resumed[0]).state, VMBUS_CLIENT_OPEN);
+	assert_int_equal(stats(x).missing_after_resume, 0);
+}
+
+/* A host that refuses the version of before: the resume fails, and the
+ * client stays suspended (a later resume may still work). */
+static void resume_refused_stays_suspended(void **state)
+{
+	struct fx *x = *state;
+	hibernating_machine(x, 0);
+	assert_int_equal(vmbus_client_suspend(x->c), 0);
+	const uint32_t old[] = {VMBUS_VERSION_WIN10};
+	fh_accept(x->h, old, 1);
+	assert_int_equal(vmbus_client_resume(x->c), -ECONNREFUSED);
+	assert_int_equal(x->scsi.resumes, 0);
+	const uint32_t all[] = {VMBUS_VERSION_WIN10_V5_3};
+	fh_accept(x->h, all, 1);
+	assert_int_equal(vmbus_client_resume(x->c), 0);
+	assert_int_equal(x->scsi.resumes, 1);
+	assert_int_equal(vmbus_client_resume(x->c), -EINVAL); /* not suspended */
+}
+
 static void unload_before_3_0_sends_no_unload(void **state)
 {
 	struct fx *x = *state;
@@ -1814,6 +2038,11 @@ int main(void)
 		T(rescind_during_open),
 		T(rescind_of_a_device_with_subchannels),
 		T(unload_then_reconnect),
+		T(suspend_closes_all_then_unloads),
+		T(resume_matches_by_guid_with_new_relids),
+		T(resume_missing_extra_and_duplicated),
+		T(resume_offer_during_the_wait),
+		T(resume_refused_stays_suspended),
 		T(unload_before_3_0_sends_no_unload),
 		T(unload_drops_a_crossing_rescind_and_reoffer),
 		T(unload_without_response_keeps_the_rings),

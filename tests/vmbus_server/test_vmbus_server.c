@@ -112,19 +112,6 @@ static struct vmbus_msg_offer_channel take_offer(struct vfix *f)
 	return o;
 }
 
-static uint32_t take_rescind(struct vfix *f)
-{
-	struct vmbus_msg_rescind_offer r;
-	memcpy(&r, vf_take(f, VMBUS_MSG_RESCIND_CHANNELOFFER, sizeof(r))->data, sizeof(r));
-	return r.child_relid;
-}
-
-static void relid_released(struct vfix *f, uint32_t relid)
-{
-	struct vmbus_msg_relid_released m = {{VMBUS_MSG_RELID_RELEASED, 0}, relid};
-	assert_int_equal(vf_send(f, VMBUS_MESSAGE_CONNECTION_ID, &m, sizeof(m)), 0);
-}
-
 static void close_channel(struct vfix *f, uint32_t relid)
 {
 	struct vmbus_msg_close_channel m = {{VMBUS_MSG_CLOSECHANNEL, 0}, relid};
@@ -395,7 +382,7 @@ static void offers_hot_add_and_stable_relids(void **state)
 
 	/* Remove probe 2 (relid 2): rescinded, relid held. */
 	vmbus_server_remove_device(f->s, p2.dev);
-	assert_int_equal(take_rescind(f), 2);
+	assert_int_equal(vf_take_rescind(f), 2);
 	struct vmbus_server_channel_info info;
 	assert_true(vf_channel(f, 2, &info));
 	assert_int_equal(info.state, VMBUS_CHANNEL_RESCINDED);
@@ -406,7 +393,7 @@ static void offers_hot_add_and_stable_relids(void **state)
 	struct vmbus_msg_offer_channel hot = take_offer(f);
 	assert_int_equal(hot.child_relid, 4);
 	expect_nothing_posted(f);
-	relid_released(f, 2);
+	vf_relid_released(f, 2);
 	assert_false(vf_channel(f, 2, NULL));
 	probe_add(f, &p2, 2, false);
 	assert_int_equal(take_offer(f).child_relid, 2);
@@ -1046,18 +1033,74 @@ static void echo_roundtrip(struct vfix *f, struct vf_chan *c, uint64_t id, const
 	vmbus_ring_commit(&c->r);
 }
 
+/* A connected guest with echo device 1 offered (its offer in *o) and its
+ * primary open as relid 1 (GPADL 1) on VP 0. */
+static struct vfix *echo_open(struct vmbus_echo **e, struct vmbus_msg_offer_channel o[1],
+			      struct vf_chan *c)
+{
+	struct vfix *f = vf_new(NULL);
+	assert_int_equal(vmbus_echo_add(f->s, 1, e), 0);
+	vf_connect(f);
+	assert_int_equal(vf_request_offers(f, o, 1), 1);
+	vf_chan_prepare(f, c, 1, 1, 4, 4, false);
+	assert_int_equal(vf_chan_open(f, c, 0), OK);
+	return f;
+}
+
+/* Sub-channels live only while their primary is open, as on Hyper-V
+ * (what Linux's bus suspend waits for): the primary's close rescinds them
+ * and not itself; opened again, it gets new ones numbered from 1. */
+static void primary_close_rescinds_subchannels(void **state)
+{
+	(void)state;
+	struct vmbus_echo *e;
+	struct vmbus_msg_offer_channel o[1];
+	struct vf_chan c, sc;
+	struct vfix *f = echo_open(&e, o, &c);
+	uint32_t req[2] = {VMBUS_ECHO_SUBCHANNELS, 2};
+	assert_int_equal(vf_chan_send(f, &c, 42, req, sizeof(req), true), 0);
+	assert_int_equal(take_offer(f).child_relid, 2);
+	assert_int_equal(take_offer(f).child_relid, 3);
+	vf_chan_prepare(f, &sc, 3, 2, 2, 2, true);
+	assert_int_equal(vf_chan_open(f, &sc, 1), OK);
+
+	/* Linux closes the sub-channels first, then the primary. */
+	vf_chan_close(f, &sc);
+	expect_nothing_posted(f);
+	vf_chan_close(f, &c);
+	assert_int_equal(vf_take_rescind(f), 3);
+	assert_int_equal(vf_take_rescind(f), 2);
+	expect_nothing_posted(f); /* the primary stays offered */
+	struct vmbus_server_channel_info info;
+	assert_true(vf_channel(f, 1, &info));
+	assert_int_equal(info.state, VMBUS_CHANNEL_OFFERED);
+	vf_relid_released(f, 2);
+	vf_relid_released(f, 3);
+
+	/* Open again (the close tore its GPADL down: a new one): new
+	 * sub-channels, indexes from 1, relids reused. */
+	vf_chan_free(&c);
+	vf_chan_prepare(f, &c, 1, 3, 4, 4, false);
+	assert_int_equal(vf_chan_open(f, &c, 0), OK);
+	assert_int_equal(vf_chan_send(f, &c, 43, req, sizeof(req), true), 0);
+	struct vmbus_msg_offer_channel s1 = take_offer(f), s2 = take_offer(f);
+	assert_int_equal(s1.offer.sub_channel_index, 1);
+	assert_int_equal(s2.offer.sub_channel_index, 2);
+	assert_int_equal(s1.child_relid, 2);
+	assert_int_equal(s2.child_relid, 3);
+	vf_chan_free(&c);
+	vf_chan_free(&sc);
+	vmbus_echo_remove(f->s, e);
+	vf_free(f);
+}
+
 static void subchannels_through_echo(void **state)
 {
 	(void)state;
-	struct vfix *f = vf_new(NULL);
 	struct vmbus_echo *e;
-	assert_int_equal(vmbus_echo_add(f->s, 1, &e), 0);
-	vf_connect(f);
 	struct vmbus_msg_offer_channel o[1];
-	assert_int_equal(vf_request_offers(f, o, 1), 1);
 	struct vf_chan c;
-	vf_chan_prepare(f, &c, 1, 1, 4, 4, false);
-	assert_int_equal(vf_chan_open(f, &c, 0), OK);
+	struct vfix *f = echo_open(&e, o, &c);
 
 	uint32_t req[2] = {VMBUS_ECHO_SUBCHANNELS, 2};
 	assert_int_equal(vf_chan_send(f, &c, 42, req, sizeof(req), true), 0);
@@ -1102,9 +1145,9 @@ static void subchannels_through_echo(void **state)
 	vmbus_echo_remove(f->s, e);
 	assert_int_equal(vf_stats(f).channels, 3); /* rescinded, relids held */
 	for (int i = 3; i >= 1; i--)
-		assert_int_equal(take_rescind(f), i);
+		assert_int_equal(vf_take_rescind(f), i);
 	for (int i = 1; i <= 3; i++)
-		relid_released(f, (uint32_t)i);
+		vf_relid_released(f, (uint32_t)i);
 	assert_int_equal(vf_stats(f).channels, 0);
 	vf_free(f);
 }
@@ -1183,7 +1226,7 @@ static void rescind_offered_then_released(void **state)
 	uint64_t pfn = vf_alloc(f, 1);
 	assert_int_equal(vf_gpadl(f, 1, 3, &pfn, 1), OK);
 	vmbus_server_remove_device(f->s, p1.dev);
-	assert_int_equal(take_rescind(f), 1);
+	assert_int_equal(vf_take_rescind(f), 1);
 	expect_nothing_posted(f);
 	assert_int_equal(p1.closes, 0);
 	/* A GPADL of the rescinded relid may still be torn down... */
@@ -1197,10 +1240,10 @@ static void rescind_offered_then_released(void **state)
 	probe_add(f, &p3, 3, false);
 	assert_int_equal(take_offer(f).child_relid, 3);
 	assert_int_equal(vf_gpadl(f, 1, 4, &pfn, 1), OK); /* late header, still taken */
-	relid_released(f, 1);
+	vf_relid_released(f, 1);
 	assert_int_equal(vf_stats(f).gpadls, 0); /* its GPADLs went with it */
 	assert_false(vf_channel(f, 1, NULL));
-	relid_released(f, 1); /* twice: unknown now */
+	vf_relid_released(f, 1); /* twice: unknown now */
 	assert_int_equal(vf_stats(f).bad_messages, 1);
 	struct probe p4;
 	probe_add(f, &p4, 4, false);
@@ -1219,7 +1262,7 @@ static void rescind_open_channel(void **state)
 	vmbus_server_remove_device(f->s, p.dev);
 	assert_int_equal(p.closes, 1);
 	assert_false(vf_conn_active(f, CONN(1)));
-	assert_int_equal(take_rescind(f), 1);
+	assert_int_equal(vf_take_rescind(f), 1);
 	expect_nothing_posted(f);
 	struct vmbus_server_channel_info info;
 	assert_true(vf_channel(f, 1, &info));
@@ -1228,7 +1271,7 @@ static void rescind_open_channel(void **state)
 	 * sent even after a rescind), skips the teardown, releases. */
 	close_channel(f, 1);
 	vf_signal_relid(f, 1); /* a late signal goes nowhere */
-	relid_released(f, 1);
+	vf_relid_released(f, 1);
 	expect_nothing_posted(f);
 	assert_int_equal(vf_stats(f).bad_messages, 0);
 	assert_int_equal(vf_stats(f).gpadls, 0);
@@ -1265,14 +1308,14 @@ static void rescind_on_close_reoffers(void **state)
 	close_channel(f, 1);
 	assert_int_equal(p.closes, 1);
 	/* Rescinded and offered again at once, under a new relid. */
-	assert_int_equal(take_rescind(f), 1);
+	assert_int_equal(vf_take_rescind(f), 1);
 	struct vmbus_msg_offer_channel again = take_offer(f);
 	expect_nothing_posted(f);
 	assert_int_equal(again.child_relid, 3);
 	assert_true(hv_guid_equal(&again.offer.if_instance, &o[0].offer.if_instance));
 	assert_int_equal(again.offer.sub_channel_index, 0);
 	vf_gpadl_teardown(f, 1, 1, true); /* Linux tears down after close */
-	relid_released(f, 1);
+	vf_relid_released(f, 1);
 	assert_int_equal(vf_stats(f).bad_messages, 0);
 	/* The new offer works like the old one. */
 	struct vf_chan c2;
@@ -1317,7 +1360,7 @@ static void unload_resets_everything(void **state)
 	uint64_t w[2] = {2 * 4096, pfn};
 	raw_header(f, 3, 10, 24, 1, w, 2, 0); /* incomplete */
 	vmbus_server_remove_device(f->s, p3.dev);
-	assert_int_equal(take_rescind(f), 3);
+	assert_int_equal(vf_take_rescind(f), 3);
 
 	vf_unload(f); /* ...but not after UNLOAD: nothing but the response */
 	assert_int_equal(p1.closes, 1);
@@ -1853,7 +1896,7 @@ static void malicious_out_of_order_and_unknown_relids(void **state)
 	vf_gpadl_send(f, 1, 1, &pfn, 1);
 	open_raw(f, 1, 1, 0, 2, false);
 	close_channel(f, 1);
-	relid_released(f, 1);
+	vf_relid_released(f, 1);
 	struct vmbus_msg_modify_channel mc = {{VMBUS_MSG_MODIFYCHANNEL, 0}, 1, 0};
 	vf_send(f, 1, &mc, sizeof(mc));
 	expect_nothing_posted(f);
@@ -1867,7 +1910,7 @@ static void malicious_out_of_order_and_unknown_relids(void **state)
 		vf_gpadl_send(f, relids[i], 50, &pfn, 1);
 		open_raw(f, relids[i], 1, 0, 2, false);
 		close_channel(f, relids[i]);
-		relid_released(f, relids[i]);
+		vf_relid_released(f, relids[i]);
 		mc.child_relid = relids[i];
 		vf_send(f, 1, &mc, sizeof(mc));
 		vf_gpadl_teardown(f, relids[i], 50, false);
@@ -1879,12 +1922,12 @@ static void malicious_out_of_order_and_unknown_relids(void **state)
 	vf_chan_prepare(f, &c, 1, 2, 2, 2, false);
 	assert_int_equal(vf_chan_open(f, &c, 0), OK);
 	uint64_t before = vf_stats(f).bad_messages;
-	relid_released(f, 1);
+	vf_relid_released(f, 1);
 	assert_int_equal(vf_stats(f).bad_messages, before + 1);
 	assert_int_equal(vf_count_state(f, VMBUS_CHANNEL_OPEN), 1);
 	vf_chan_close(f, &c);
 	/* Released while offered: the guest gave it up until it reconnects. */
-	relid_released(f, 1);
+	vf_relid_released(f, 1);
 	assert_int_equal(vf_count_state(f, VMBUS_CHANNEL_UNOFFERED), 1);
 	assert_int_equal(vf_stats(f).bad_messages, before + 1);
 	check_consistent(f);
@@ -2036,6 +2079,7 @@ int main(void)
 		cmocka_unit_test(close_not_open_is_bad),
 		cmocka_unit_test(channel_reference_outlives_close),
 		cmocka_unit_test(subchannels_through_echo),
+		cmocka_unit_test(primary_close_rescinds_subchannels),
 		cmocka_unit_test(retarget),
 		cmocka_unit_test(rescind_offered_then_released),
 		cmocka_unit_test(rescind_open_channel),

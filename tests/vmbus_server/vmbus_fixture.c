@@ -506,7 +506,14 @@ void vf_chan_close(struct vfix *f, struct vf_chan *c)
 		.child_relid = c->relid,
 	};
 	assert_int_equal(vf_send(f, VMBUS_MESSAGE_CONNECTION_ID, &m, sizeof(m)), 0);
-	assert_int_equal(vf_pending(f), 0); /* no answer to a close */
+	/* No answer to a close; a primary's brings its sub-channels'
+	 * rescinds. */
+	while (vf_pending(f)) {
+		struct vmbus_msg_rescind_offer r;
+		memcpy(&r, vf_take(f, VMBUS_MSG_RESCIND_CHANNELOFFER, sizeof(r))->data, sizeof(r));
+		assert_true(f->n_close_rescinds < 64);
+		f->close_rescinds[f->n_close_rescinds++] = r.child_relid;
+	}
 	vf_gpadl_teardown(f, c->relid, c->gpadl, true);
 }
 
@@ -530,4 +537,19 @@ int vf_chan_send(struct vfix *f, struct vf_chan *c, uint64_t trans_id, const voi
 	if (vmbus_ring_publish(&c->w))
 		vf_signal_relid(f, c->relid);
 	return 0;
+}
+
+uint32_t vf_take_rescind(struct vfix *f)
+{
+	if (f->next_close_rescind < f->n_close_rescinds)
+		return f->close_rescinds[f->next_close_rescind++];
+	struct vmbus_msg_rescind_offer r;
+	memcpy(&r, vf_take(f, VMBUS_MSG_RESCIND_CHANNELOFFER, sizeof(r))->data, sizeof(r));
+	return r.child_relid;
+}
+
+void vf_relid_released(struct vfix *f, uint32_t relid)
+{
+	struct vmbus_msg_relid_released m = {{VMBUS_MSG_RELID_RELEASED, 0}, relid};
+	assert_int_equal(vf_send(f, VMBUS_MESSAGE_CONNECTION_ID, &m, sizeof(m)), 0);
 }

@@ -65,6 +65,12 @@ struct vfix {
 	uint32_t n_log;
 	char last_log[256];
 
+	/* Rescinds a close brought (of the primary's sub-channels), taken
+	 * out of the way of the close's GPADL teardown; vf_take_rescind
+	 * hands them out first. */
+	uint32_t close_rescinds[64];
+	uint32_t n_close_rescinds, next_close_rescind;
+
 	uint32_t next_page; /* the guest's page allocator */
 	uint32_t version;   /* what the guest negotiated */
 };
@@ -111,6 +117,11 @@ uint32_t vf_connect(struct vfix *f);
  * last) into out. Returns how many. */
 uint32_t vf_request_offers(struct vfix *f, struct vmbus_msg_offer_channel *out, uint32_t max);
 void vf_unload(struct vfix *f);
+/* The next RESCIND (one a close brought first, else the next posted
+ * message, which must be one): its relid. */
+uint32_t vf_take_rescind(struct vfix *f);
+/* The guest's RELID_RELEASED for relid, accepted. */
+void vf_relid_released(struct vfix *f, uint32_t relid);
 
 /* n contiguous guest pages; returns the first PFN. */
 uint64_t vf_alloc(struct vfix *f, uint32_t n);

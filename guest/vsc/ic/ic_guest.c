@@ -451,9 +451,9 @@ static void on_packets(void *arg, struct vmbus_client_channel *ch)
 	}
 }
 
-static int ic_probe(void *ctx, struct vmbus_client_channel *ch)
+/* The service's channel opened (the host then starts the negotiation). */
+static int open_service(struct ic_gsvc *v, struct vmbus_client_channel *ch)
 {
-	struct ic_gsvc *v = ctx;
 	SET(v->st.negotiated, false);
 	v->ch = ch;
 	int err = vmbus_client_channel_open(ch, IC_RING_BYTES, IC_RING_BYTES, NULL, 0, on_packets, v);
@@ -462,8 +462,16 @@ static int ic_probe(void *ctx, struct vmbus_client_channel *ch)
 		return err;
 	}
 	SET(v->st.open, true);
-	INC(v->st.probes);
 	return 0;
+}
+
+static int ic_probe(void *ctx, struct vmbus_client_channel *ch)
+{
+	struct ic_gsvc *v = ctx;
+	int err = open_service(v, ch);
+	if (!err)
+		INC(v->st.probes);
+	return err;
 }
 
 static void ic_remove(void *ctx, struct vmbus_client_channel *ch)
@@ -475,6 +483,26 @@ static void ic_remove(void *ctx, struct vmbus_client_channel *ch)
 		SET(v->st.open, false);
 		SET(v->st.negotiated, false);
 	}
+}
+
+/* util_suspend: the channel closed, the service's state (the KVP pool
+ * included) kept. Its negotiation runs again on the reopened channel, as
+ * the host starts one on every open. */
+static int ic_suspend(void *ctx, struct vmbus_client_channel *ch)
+{
+	struct ic_gsvc *v = ctx;
+	if (v->ch != ch)
+		return -EINVAL;
+	vmbus_client_channel_close(ch);
+	SET(v->st.open, false);
+	SET(v->st.negotiated, false);
+	return 0;
+}
+
+/* util_resume: the same channel object, maybe a new relid, opened again. */
+static int ic_resume(void *ctx, struct vmbus_client_channel *ch)
+{
+	return open_service(ctx, ch);
 }
 
 void ic_guest_close(struct ic_guest *g, enum ic_service svc)
@@ -533,6 +561,8 @@ int ic_guest_register(struct vmbus_client *c, const struct hv_port *port,
 			.name = ic_service_name(v->id),
 			.probe = ic_probe,
 			.remove = ic_remove,
+			.suspend = ic_suspend,
+			.resume = ic_resume,
 			.ctx = v,
 		};
 		int err = c ? vmbus_client_register_driver(c, &g->drv[i]) : 0;

@@ -62,6 +62,7 @@ struct storvsc {
 	struct storvsc_config cfg;
 	uint32_t vp_count;
 	bool dead;
+	bool suspended; /* hibernation: closed, kept; new requests refused */
 	uint16_t version;
 	uint32_t max_transfer;
 	uint32_t max_subs;
@@ -370,9 +371,10 @@ int storvsc_submit(struct storvsc *s, struct storvsc_io *io)
 	io->transferred = 0;
 	memset(&io->sense, 0, sizeof(io->sense));
 	lock(s);
-	if (s->dead) {
+	if (s->dead || s->suspended) {
+		bool suspended = s->suspended;
 		unlock(s);
-		return -ENODEV;
+		return suspended ? -ESHUTDOWN : -ENODEV;
 	}
 	/* Pass-through may address any LUN (the scan); block I/O a known disk. */
 	if (io->op != STORVSC_SCSI && !s->disks[io->lun].present) {
@@ -933,6 +935,78 @@ static void on_remove(void *ctx, struct vmbus_client_channel *ch)
 	}
 }
 
+/* Whether a request is in flight (the control slot's included). */
+static bool busy(struct storvsc *s)
+{
+	bool any = false;
+	lock(s);
+	for (uint32_t i = 0; i < s->nslots; i++)
+		any |= s->slots[i].state == SLOT_INFLIGHT;
+	unlock(s);
+	return any;
+}
+
+/* storvsc_suspend: new requests refused, those in flight completed
+ * (storvsc_wait_to_drain), every channel closed; the sub-channels' state
+ * goes (the host rescinds them), the controller and its disks stay. */
+static int on_suspend(void *ctx, struct vmbus_client_channel *ch)
+{
+	(void)ctx;
+	struct chan *c = vmbus_client_channel_data(ch);
+	if (!c || c->index)
+		return -EINVAL;
+	struct storvsc *s = c->s;
+	lock(s);
+	s->suspended = true;
+	unlock(s);
+	uint64_t deadline = now_ns(s) + s->cfg.timeout_ns;
+	while (busy(s) && now_ns(s) < deadline)
+		s->port->event_wait(s->port->ctx, s->ctrl_ev, 1000000);
+	vmbus_client_channel_close(ch); /* the sub-channels with it */
+	fail_inflight(s, -1);           /* only what outlived the drain */
+	lock(s);
+	uint32_t subs = s->nchans;
+	s->nchans = 1;
+	c->open = false;
+	unlock(s);
+	for (uint32_t i = 1; i < subs; i++) {
+		if (s->chans[i]->ch)
+			vmbus_client_channel_set_data(s->chans[i]->ch, NULL);
+		s->port->free(s->port->ctx, s->chans[i], sizeof(*s->chans[i]));
+		s->chans[i] = NULL;
+	}
+	s->st.channels_wanted = 1;
+	return 0;
+}
+
+/* storvsc_resume -> storvsc_connect_to_vsp: the primary opened again,
+ * the protocol from the start, new sub-channels asked for. */
+static int on_resume(void *ctx, struct vmbus_client_channel *ch)
+{
+	(void)ctx;
+	struct chan *c = vmbus_client_channel_data(ch);
+	if (!c || c->index)
+		return -EINVAL;
+	struct storvsc *s = c->s;
+	c->ch = ch;
+	int err = vmbus_client_channel_open(ch, SEND_RING_BYTES, RECV_RING_BYTES, NULL, 0,
+					    on_packets, c);
+	if (err)
+		return err;
+	lock(s);
+	c->open = true;
+	unlock(s);
+	err = negotiate(s);
+	if (err)
+		return err;
+	s->st.version = s->version;
+	lock(s);
+	s->suspended = false;
+	unlock(s);
+	create_subchannels(s);
+	return 0;
+}
+
 int storvsc_driver_register(struct vmbus_client *c, struct hv_guest *g,
 			    const struct storvsc_config *cfg, struct storvsc_driver **out)
 {
@@ -957,6 +1031,8 @@ int storvsc_driver_register(struct vmbus_client *c, struct hv_guest *g,
 		.probe = on_probe,
 		.remove = on_remove,
 		.subchannel = on_subchannel,
+		.suspend = on_suspend,
+		.resume = on_resume,
 		.ctx = d,
 	};
 	int err = vmbus_client_register_driver(c, &d->vd);

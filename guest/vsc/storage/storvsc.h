@@ -120,6 +120,7 @@ void storvsc_driver_free(struct storvsc_driver *d);
 
 /* Queues io (any context). 0: done will be called exactly once. -EAGAIN:
  * no slot or ring space now (retry); -ENODEV: controller or disk gone;
+ * -ESHUTDOWN: the bus is suspended (hibernation), until it resumes;
  * -EINVAL: a malformed request. done is not called on failure. */
 int storvsc_submit(struct storvsc *s, struct storvsc_io *io);
 

@@ -102,7 +102,8 @@ struct netvsp {
 	uint32_t pending_head, pending_count;
 
 	struct chan *chans[NETVSP_QUEUES_MAX];
-	uint32_t subchannels; /* offered so far (they outlive the guest driver) */
+	uint32_t subchannels; /* offered on this opening of the primary */
+	uint32_t subchannels_offered; /* in all, for the statistics */
 	uint8_t *gather;      /* one send's RNDIS bytes, gathered */
 	uint32_t gather_cap;
 	uint32_t logged;
@@ -640,11 +641,13 @@ static void handle_subchannel(struct netvsp *n, struct chan *c, uint64_t tid,
 	if (in->subchn_req.op == NVSP_SUBCHANNEL_ALLOCATE && c->index == 0) {
 		if (want > max)
 			want = max;
-		/* Sub-channels already offered (an earlier load of the driver)
-		 * are reused; only the difference is added. */
+		/* Sub-channels already offered on this opening are kept;
+		 * only the difference is added. */
 		if (want > n->subchannels &&
-		    vmbus_device_add_subchannels_locked(n->dev, want - n->subchannels) == 0)
+		    vmbus_device_add_subchannels_locked(n->dev, want - n->subchannels) == 0) {
+			n->subchannels_offered += want - n->subchannels;
 			n->subchannels = want;
+		}
 		m.subchn_comp.status = NVSP_STAT_SUCCESS;
 		m.subchn_comp.num_subchannels = want < n->subchannels ? want : n->subchannels;
 	} else {
@@ -1096,9 +1099,12 @@ static void netvsp_close(void *dev, struct vmbus_channel *ch)
 		return;
 	n->chans[c->index] = NULL;
 	/* The guest's driver is gone with its primary channel: so are its
-	 * buffers and everything negotiated. */
-	if (c->index == 0)
+	 * buffers, everything negotiated and its sub-channels (the server
+	 * rescinds them). */
+	if (c->index == 0) {
 		reset_guest_state(n);
+		n->subchannels = 0;
+	}
 	vmbus_channel_set_data(ch, NULL);
 	free(c->pkt);
 	free(c);
@@ -1496,7 +1502,7 @@ void netvsp_get_stats(struct netvsp *n, struct netvsp_stats *out)
 	out->recv_sections = n->recv.set ? n->recv.sections : 0;
 	out->send_sections = n->send.set ? n->send.sections : 0;
 	out->recv_in_flight = n->recv.set ? n->recv.sections - n->rx_free_count : 0;
-	out->subchannels = n->subchannels;
+	out->subchannels = n->subchannels_offered;
 	out->open_channels = open_channels(n);
 	vmbus_device_unlock(n->dev);
 }

@@ -79,7 +79,7 @@ struct netvsp_stats {
 	uint32_t version;          /* negotiated NVSP version; 0 before */
 	uint32_t recv_sections, send_sections;
 	uint32_t recv_in_flight;   /* sections the guest has not completed */
-	uint32_t subchannels;
+	uint32_t subchannels;      /* offered on the guest's request, in all */
 	uint32_t open_channels;
 	uint64_t tx_frames, tx_bytes; /* guest to backend */
 	uint64_t tx_in_place;      /* sends read from their send section in place */
