@@ -12,6 +12,11 @@
  *                                        each reflected intact
  *   link                                 sends one frame, then hears the
  *                                        link go down and come up
+ *   hibernate CHANNELS                   frames through CHANNELS channels,
+ *                                        the bus suspended and resumed
+ *                                        (hibernation.rst), the same NIC
+ *                                        with its MAC, CHANNELS channels
+ *                                        and RSS again, frames again
  *   bench-tx COUNT SIZE [QUEUES]         sends COUNT frames of SIZE bytes as
  *                                        fast as it can (hvkit-bench net);
  *                                        with QUEUES, that many channels
@@ -294,6 +299,70 @@ static void frames(uint32_t version, uint32_t mtu, uint32_t channels, uint32_t s
 			distinct |= 1u << (st.send_table[i] % 16);
 		CHECK(__builtin_popcount(distinct) > 1, "send table uses one channel");
 	}
+}
+
+/* count frames of 60..1514 bytes, every one reflected intact. */
+static void burst(struct netvsc *n, uint32_t first_seq, uint32_t count)
+{
+	static uint8_t f[MAX_FRAME];
+	uint64_t want = received + count;
+	for (uint32_t i = 0; i < count; i++) {
+		uint32_t len = 60 + (i * 97) % 1455;
+		make_frame(first_seq + i, len, f);
+		CHECK(send_frame(n, f, len, 0) == 0, "send %u", first_seq + i);
+		if (i % 16 == 15) {
+			uint64_t low = received + 8;
+			CHECK(wait_for(received_at_least, &low), "stalled");
+		}
+	}
+	CHECK(wait_for(received_at_least, &want), "%lu of %lu frames came back",
+	      (unsigned long)received, (unsigned long)want);
+	pthread_mutex_lock(&lock);
+	for (uint32_t i = 0; i < count; i++)
+		CHECK(seen[first_seq + i], "frame %u missing", first_seq + i);
+	pthread_mutex_unlock(&lock);
+}
+
+static uint32_t want_channels;
+
+static bool channels_back(void *arg)
+{
+	struct netvsc_stats st;
+	netvsc_get_stats(arg, &st);
+	return st.channels == want_channels && st.rss_channels == want_channels;
+}
+
+static void hibernate(uint32_t channels)
+{
+	struct netvsc *n = open_nic(channels);
+	if (!n)
+		return;
+	burst(n, 0, 200);
+	struct netvsc_stats before, after;
+	netvsc_get_stats(n, &before);
+	uint8_t mac_before[6];
+	netvsc_get_mac(n, mac_before);
+
+	CHECK(vmbus_client_suspend(client) == 0, "suspend");
+	netvsc_get_stats(n, &after);
+	CHECK(after.channels == 0, "%u channels while suspended", after.channels);
+	CHECK(vmbus_client_resume(client) == 0, "resume");
+	want_channels = channels > 1 ? channels : 0;
+	if (channels > 1)
+		CHECK(wait_for(channels_back, n), "channels and RSS not back");
+	CHECK(netvsc_nic(drv, 0) == n, "not the same NIC");
+	uint8_t mac_after[6];
+	netvsc_get_mac(n, mac_after);
+	CHECK(!memcmp(mac_before, mac_after, 6), "the MAC changed");
+	burst(n, 200, 200);
+	netvsc_get_stats(n, &after);
+	CHECK(after.nvsp_version == before.nvsp_version, "NVSP %#x, before %#x",
+	      after.nvsp_version, before.nvsp_version);
+	CHECK(after.bad_packets == 0 && after.bad_rndis == 0 && after.bad_completions == 0 &&
+		      after.broken_rings == 0,
+	      "host input refused");
+	CHECK(after.rx_frames == 400 && after.tx_frames == 400, "tx %lu rx %lu",
+	      (unsigned long)after.tx_frames, (unsigned long)after.rx_frames);
 }
 
 static bool link_went_down(void *arg)
@@ -733,6 +802,8 @@ int main(int argc, char **argv)
 		       (uint32_t)atoi(argv[5]));
 	else if (!strcmp(s, "link"))
 		link();
+	else if (!strcmp(s, "hibernate") && argc > 2)
+		hibernate((uint32_t)atoi(argv[2]));
 	else if (!strcmp(s, "bench-tx") && argc > 3)
 		bench_tx(strtoull(argv[2], NULL, 0), (uint32_t)atoi(argv[3]),
 			 argc > 4 ? (uint32_t)atoi(argv[4]) : 1);

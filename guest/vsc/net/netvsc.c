@@ -836,16 +836,21 @@ static void chan_free(struct netvsc *n, struct netvsc_chan *c)
 	n->port->free_pages(n->port->ctx, c, pages_for(sizeof(*c)));
 }
 
-static void nic_free(struct netvsc *n)
+/* Everything the host shares with the NIC goes: buffers revoked and torn
+ * down, channels closed, pages freed (netvsc_device_remove). The NIC
+ * itself, its settings and statistics stay. */
+static void nic_down(struct netvsc *n)
 {
 	const struct hv_port *p = n->port;
 	__atomic_store_n(&n->gone, true, __ATOMIC_RELEASE);
-	__atomic_store_n(&n->opened, false, __ATOMIC_RELEASE);
+	__atomic_store_n(&n->nchan, 0, __ATOMIC_RELEASE);
 	/* Every slot: a rescinded sub-channel may have left a hole below
 	 * ones still there (nchan stops at the hole). */
 	for (uint32_t i = NETVSC_MAX_CHANNELS; i-- > 1;)
-		if (n->chans[i])
+		if (n->chans[i]) {
 			chan_free(n, n->chans[i]);
+			n->chans[i] = NULL;
+		}
 	/* Revoke the buffers before the primary closes (netvsc_revoke_*). */
 	if (n->chans[0] && n->chans[0]->open && !n->chans[0]->broken) {
 		struct nvsp_message m = {.msg_type = NVSP_MSG1_TYPE_REVOKE_RECV_BUF};
@@ -861,8 +866,10 @@ static void nic_free(struct netvsc *n)
 		vmbus_client_gpadl_teardown(n->primary, n->rgpadl);
 	if (n->sgpadl_made)
 		vmbus_client_gpadl_teardown(n->primary, n->sgpadl);
+	n->rgpadl_made = n->sgpadl_made = false;
 	if (n->chans[0])
 		chan_free(n, n->chans[0]);
+	n->chans[0] = NULL;
 	if (n->rbuf)
 		p->free_pages(p->ctx, n->rbuf, n->rbuf_pages);
 	if (n->sbuf)
@@ -871,6 +878,19 @@ static void nic_free(struct netvsc *n)
 		p->free_pages(p->ctx, n->free_secs, pages_for((uint64_t)n->st.send_sections * 5));
 	if (n->bounce)
 		p->free_pages(p->ctx, n->bounce, n->bounce_pages * BOUNCE_SLOTS);
+	n->rbuf = n->sbuf = n->bounce = NULL;
+	n->free_secs = NULL;
+	n->sec_busy = NULL;
+	n->nfree = 0;
+	n->want_subs = 0;
+	memset(n->bounce_busy, 0, sizeof(n->bounce_busy));
+}
+
+static void nic_free(struct netvsc *n)
+{
+	const struct hv_port *p = n->port;
+	__atomic_store_n(&n->opened, false, __ATOMIC_RELEASE);
+	nic_down(n);
 	if (n->ev)
 		p->event_free(p->ctx, n->ev);
 	if (n->lock)
@@ -937,6 +957,34 @@ static int probe(void *ctx, struct vmbus_client_channel *ch)
 	return 0;
 }
 
+/* Receive-side scaling over the channels open now, as
+ * rndis_filter_set_rss_param lays it out: Toeplitz over IPv4/IPv6
+ * addresses and TCP ports, table entry i to channel i % channels
+ * (ethtool_rxfh_indir_default), then the key. */
+static int set_rss(struct netvsc *n, uint32_t channels)
+{
+	enum { TABLE = NDIS_RSS_INDIRECTION_TABLE_MAX_SIZE, KEY = NDIS_RSS_HASH_SECRET_KEY_MAX_SIZE };
+	uint8_t info[sizeof(struct ndis_recv_scale_param) + TABLE + KEY];
+	struct ndis_recv_scale_param p = {
+		.hdr = {NDIS_OBJECT_TYPE_RSS_PARAMETERS, NDIS_RECEIVE_SCALE_PARAMETERS_REVISION_2,
+			sizeof(p)},
+		.hashinfo = NDIS_HASH_FUNC_TOEPLITZ | NDIS_HASH_IPV4 | NDIS_HASH_TCP_IPV4 |
+			    NDIS_HASH_IPV6 | NDIS_HASH_TCP_IPV6,
+		.indirect_tabsize = TABLE,
+		.indirect_taboffset = sizeof(p),
+		.hashkey_size = KEY,
+		.hashkey_offset = sizeof(p) + TABLE,
+	};
+	memcpy(info, &p, sizeof(p));
+	for (uint32_t i = 0; i < TABLE / 4; i++) {
+		uint32_t q = i % channels;
+		memcpy(info + sizeof(p) + 4 * i, &q, 4);
+	}
+	static const uint8_t key[KEY] = NDIS_RSS_DEFAULT_KEY; /* Linux's */
+	memcpy(info + sizeof(p) + TABLE, key, KEY);
+	return rndis_set(n, OID_GEN_RECEIVE_SCALE_PARAMETERS, info, sizeof(info));
+}
+
 static struct netvsc *nic_of(struct netvsc_driver *d, struct vmbus_client_channel *primary)
 {
 	struct netvsc *n = NULL;
@@ -972,6 +1020,12 @@ static void subchannel(void *ctx, struct vmbus_client_channel *primary,
 		k++;
 	__atomic_store_n(&n->nchan, k, __ATOMIC_RELEASE);
 	n->st.channels = k;
+	/* Opened before its sub-channels came (a resume): receive is spread
+	 * once they all have, as rndis_filter_device_add does after waiting
+	 * for them. */
+	if (__atomic_load_n(&n->opened, __ATOMIC_ACQUIRE) && k == 1 + n->want_subs && k > 1 &&
+	    n->st.rss_channels != k && set_rss(n, k) == 0)
+		n->st.rss_channels = k;
 }
 
 /* The host rescinded a sub-channel on its own (as it does each one before
@@ -1017,6 +1071,48 @@ static void nic_remove(void *ctx, struct vmbus_client_channel *ch)
 		sub_remove(ch);
 }
 
+/* netvsc_suspend -> netvsc_detach: sending stops, everything shared with
+ * the host goes (the sub-channels with the primary's close), the NIC and
+ * what the OS set on it (its callbacks) stay. */
+static int nic_suspend(void *ctx, struct vmbus_client_channel *ch)
+{
+	struct netvsc *n = nic_of(ctx, ch);
+	if (!n)
+		return -EINVAL;
+	nic_down(n);
+	n->st.channels = 0;
+	n->st.rss_channels = 0;
+	return 0;
+}
+
+/* netvsc_resume -> netvsc_attach: the primary opened again, NVSP, the
+ * buffers and RNDIS from the start, new sub-channels asked for; if the OS
+ * had opened the NIC, its filter again (RSS once the sub-channels are
+ * open: subchannel()). */
+static int nic_resume(void *ctx, struct vmbus_client_channel *ch)
+{
+	struct netvsc *n = nic_of(ctx, ch);
+	if (!n)
+		return -EINVAL;
+	n->primary = ch;
+	n->chans[0] = chan_new(n, ch);
+	if (!n->chans[0])
+		return -ENOMEM;
+	__atomic_store_n(&n->nchan, 1, __ATOMIC_RELEASE);
+	int err = chan_open(n, n->chans[0]);
+	if (!err)
+		err = bring_up(n);
+	if (err)
+		return err;
+	n->st.channels = 1;
+	__atomic_store_n(&n->gone, false, __ATOMIC_RELEASE);
+	if (!__atomic_load_n(&n->opened, __ATOMIC_ACQUIRE))
+		return 0;
+	uint32_t filter = NDIS_PACKET_TYPE_DIRECTED | NDIS_PACKET_TYPE_MULTICAST |
+			  NDIS_PACKET_TYPE_BROADCAST;
+	return rndis_set(n, RNDIS_OID_GEN_CURRENT_PACKET_FILTER, &filter, sizeof(filter));
+}
+
 /* ---- Interface ---- */
 
 struct netvsc_driver *netvsc_driver_new(struct vmbus_client *c, const struct netvsc_config *cfg,
@@ -1042,6 +1138,8 @@ struct netvsc_driver *netvsc_driver_new(struct vmbus_client *c, const struct net
 		.probe = probe,
 		.remove = nic_remove,
 		.subchannel = subchannel,
+		.suspend = nic_suspend,
+		.resume = nic_resume,
 		.ctx = d,
 	};
 	*err = d->lock ? vmbus_client_register_driver(c, &drv) : -ENOMEM;
@@ -1078,34 +1176,6 @@ struct netvsc *netvsc_nic(struct netvsc_driver *d, uint32_t i)
 	struct netvsc *n = i < d->count ? d->nics[i] : NULL;
 	d->port->unlock(d->port->ctx, d->lock);
 	return n;
-}
-
-/* Receive-side scaling over the channels open now, as
- * rndis_filter_set_rss_param lays it out: Toeplitz over IPv4/IPv6
- * addresses and TCP ports, table entry i to channel i % channels
- * (ethtool_rxfh_indir_default), then the key. */
-static int set_rss(struct netvsc *n, uint32_t channels)
-{
-	enum { TABLE = NDIS_RSS_INDIRECTION_TABLE_MAX_SIZE, KEY = NDIS_RSS_HASH_SECRET_KEY_MAX_SIZE };
-	uint8_t info[sizeof(struct ndis_recv_scale_param) + TABLE + KEY];
-	struct ndis_recv_scale_param p = {
-		.hdr = {NDIS_OBJECT_TYPE_RSS_PARAMETERS, NDIS_RECEIVE_SCALE_PARAMETERS_REVISION_2,
-			sizeof(p)},
-		.hashinfo = NDIS_HASH_FUNC_TOEPLITZ | NDIS_HASH_IPV4 | NDIS_HASH_TCP_IPV4 |
-			    NDIS_HASH_IPV6 | NDIS_HASH_TCP_IPV6,
-		.indirect_tabsize = TABLE,
-		.indirect_taboffset = sizeof(p),
-		.hashkey_size = KEY,
-		.hashkey_offset = sizeof(p) + TABLE,
-	};
-	memcpy(info, &p, sizeof(p));
-	for (uint32_t i = 0; i < TABLE / 4; i++) {
-		uint32_t q = i % channels;
-		memcpy(info + sizeof(p) + 4 * i, &q, 4);
-	}
-	static const uint8_t key[KEY] = NDIS_RSS_DEFAULT_KEY; /* Linux's */
-	memcpy(info + sizeof(p) + TABLE, key, KEY);
-	return rndis_set(n, OID_GEN_RECEIVE_SCALE_PARAMETERS, info, sizeof(info));
 }
 
 int netvsc_open(struct netvsc *n, const struct netvsc_ops *ops)
