@@ -138,6 +138,9 @@ struct vmbus_offer_rec {
 	enum vmbus_server_channel_state state;
 	uint32_t target_vp;
 	struct vmbus_channel *open; /* the open instance, while OPEN */
+	/* Rescinded by its close (KVP, rescind_on_close): the device to
+	 * offer again once the guest has released this relid (referenced). */
+	struct vmbus_device *reoffer;
 	uint64_t guest_signals, spurious_signals, host_signals;
 	/* Interrupt hygiene (channel.c). */
 	uint64_t window_start_ns, last_notify_ns;

@@ -108,15 +108,36 @@ static void relid_free(struct vmbus_server *s, struct vmbus_offer_rec *o)
 	o->relid = 0;
 }
 
+static void offer_now(struct vmbus_server *s, struct vmbus_offer_rec *o);
+
+/* The KVP anomaly's second half: a fresh primary for the device whose
+ * close rescinded it, now that the old relid is free (offered at once if
+ * the guest listens, else at its next REQUESTOFFERS). Drops the
+ * reference the rescind took. */
+static void reoffer(struct vmbus_server *s, struct vmbus_device *d)
+{
+	if (!d->removed) {
+		struct vmbus_offer_rec *fresh = offer_new(s, d, 0);
+		if (fresh)
+			offer_now(s, fresh);
+		else
+			vmbus_log(s, "vmbus: out of memory re-offering %s", d->name);
+	}
+	vmbus_device_put(d);
+}
+
 /* Frees an offer that is not open, with its relid and GPADLs. */
 static void offer_free(struct vmbus_server *s, struct vmbus_offer_rec *o)
 {
+	struct vmbus_device *again = o->reoffer;
 	gpadl_free_owned(s, o);
 	relid_free(s, o);
 	vmbus_list_del(&o->link);
 	vmbus_list_del(&o->dev_link);
 	s->offer_count--;
 	free(o);
+	if (again)
+		reoffer(s, again);
 }
 
 static void send_offer(struct vmbus_server *s, const struct vmbus_offer_rec *o)
@@ -518,14 +539,15 @@ static void handle_close(struct vmbus_server *s, const uint8_t *msg)
 	if (o->sub_index)
 		return;
 	/* The KVP anomaly (Documentation/virt/hyperv/hibernation.rst):
-	 * closing the primary rescinds the device and offers it again. */
+	 * closing the primary rescinds the device, which is offered again
+	 * once the guest has released the old relid. Not sooner: Linux
+	 * matches a primary offer to any channel it still has with that
+	 * instance GUID (find_primary_channel_by_offer) and takes it for a
+	 * resume, which fails its next suspend. */
 	if (d->desc.rescind_on_close) {
+		__atomic_add_fetch(&d->refs, 1, __ATOMIC_RELAXED);
+		o->reoffer = d;
 		rescind_device(s, d);
-		struct vmbus_offer_rec *fresh = offer_new(s, d, 0);
-		if (fresh)
-			offer_now(s, fresh);
-		else
-			vmbus_log(s, "vmbus: out of memory re-offering %s", d->name);
 		return;
 	}
 	/* Sub-channels live only while their primary is open, as on

@@ -38,6 +38,8 @@
 #include <sys/reboot.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/swap.h>
+#include <sys/sysmacros.h>
 #include <sys/time.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -636,6 +638,80 @@ static bool cat(char **argv, char *why, size_t why_len)
 	return true;
 }
 
+/* ---- hibernation (hibernation.rst) ---- */
+
+/* mkswap's job: a version 1 swap header on DEV (include/linux/swap.h
+ * union swap_header), then swapon: where the hibernation image goes. */
+static bool swap_cmd(char **argv, char *why, size_t why_len)
+{
+	if (!argv[1]) {
+		snprintf(why, why_len, "usage: swap DEV");
+		return false;
+	}
+	int fd = open(argv[1], O_RDWR | O_CLOEXEC);
+	uint64_t bytes = 0;
+	if (fd < 0 || ioctl(fd, _IOR(0x12, 114, size_t), &bytes)) { /* BLKGETSIZE64 */
+		snprintf(why, why_len, "%s: %s", argv[1], strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
+	static uint8_t page[4096];
+	memset(page, 0, sizeof(page));
+	uint32_t header[3] = {1, (uint32_t)(bytes / 4096 - 1), 0}; /* version, last page, bad */
+	memcpy(page + 1024, header, sizeof(header));
+	memcpy(page + 4096 - 10, "SWAPSPACE2", 10);
+	bool ok = pwrite(fd, page, sizeof(page), 0) == (ssize_t)sizeof(page) && fsync(fd) == 0;
+	close(fd);
+	if (!ok || swapon(argv[1], 0)) {
+		snprintf(why, why_len, "swap on %s: %s", argv[1], strerror(errno));
+		return false;
+	}
+	snprintf(why, why_len, "%llu MiB", (unsigned long long)(bytes >> 20));
+	return true;
+}
+
+/* Writes text to a /sys/power file: 0 or errno. */
+static int power_write(const char *file, const char *text)
+{
+	int fd = open(file, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno;
+	int err = write(fd, text, strlen(text)) < 0 ? errno : 0;
+	close(fd);
+	return err;
+}
+
+/* "disk" to /sys/power/state: the image goes to swap and the machine
+ * enters S4; the write returns in the resumed kernel (or at once on a
+ * failure), which is what this reports. */
+static bool hibernate_cmd(char **argv, char *why, size_t why_len)
+{
+	(void)argv;
+	sync();
+	int err = power_write("/sys/power/state", "disk");
+	snprintf(why, why_len, "%s", err ? strerror(err) : "resumed");
+	return !err;
+}
+
+/* The early resume of an initramfs: DEV's major:minor to
+ * /sys/power/resume. With an image there the kernel restores it and this
+ * never returns; without one it fails. */
+static bool resume_cmd(char **argv, char *why, size_t why_len)
+{
+	struct stat st;
+	if (!argv[1] || stat(argv[1], &st)) {
+		snprintf(why, why_len, "usage: resume DEV (%s)", argv[1] ? strerror(errno) : "");
+		return false;
+	}
+	char text[32];
+	snprintf(text, sizeof(text), "%u:%u", major(st.st_rdev), minor(st.st_rdev));
+	int err = power_write("/sys/power/resume", text);
+	snprintf(why, why_len, "no image restored from %s (%s)", text,
+		 err ? strerror(err) : "none there");
+	return false;
+}
+
 /* ---- hv_utils daemons ---- */
 
 /*
@@ -967,6 +1043,9 @@ static const struct command commands[] = {
 	{"daemons", start_daemons},
 	{"wait", wait_path},
 	{"cat", cat},
+	{"swap", swap_cmd},
+	{"hibernate", hibernate_cmd},
+	{"resume", resume_cmd},
 };
 
 static void run_command(char *line)

@@ -37,6 +37,7 @@ MIB = 1 << 20
 RW_DISK = {"size": 64 * MIB, "serial": "hvt-rw"}
 RO_DISK = {"size": 16 * MIB, "serial": "hvt-ro", "seed": 7}
 HOT_DISK = {"size": 8 * MIB, "serial": "hvkit-2", "seed": 9}  # the default serial of LUN 2
+SWAP_DISK = {"size": 192 * MIB, "serial": "hvt-swap"}  # the hibernation image's (LUN 2)
 HOT_MAC = "00:15:5d:48:56:03"
 USER_MAC = "00:15:5d:48:56:01"
 LOOP_MAC = "00:15:5d:48:56:02"
@@ -72,7 +73,8 @@ IC_VERSIONS = {"Shutdown": "3.2", "TimeSync": "4.0", "Heartbeat": "3.0", "VSS": 
 # Why each word of the command line is there: docs/linux-guest.md.
 CMDLINE = ("console=ttyS0 earlyprintk=serial,ttyS0 ignore_loglevel "
            "clearcpuid=cx16,114,smap,fsgsbase,popcnt,rdrand,rdseed,erms,fsrm,movbe noxsave "
-           "mitigations=off idle=halt tsc=reliable no_timer_check panic=-1 ip=dhcp")
+           "mitigations=off idle=halt tsc=reliable no_timer_check panic=-1 ip=dhcp "
+           "no_console_suspend")
 
 
 # ---- the suite's data: pattern and hash (agent.c has the twins) ----
@@ -336,7 +338,9 @@ class Suite:
         with open(self.copy_src, "wb") as f:
             f.write(pattern(0, 200 * 1024 + 123, 31))
 
-    def start(self, kernel):
+    def start(self, kernel, tag="", extra=()):
+        """hvkit run of the suite's machine (with extra arguments); its
+        log and console log carry tag in their names."""
         initrd = os.path.join(self.work, "initramfs.cpio")
         write_initramfs(initrd, self.args.agent)
         for path in (self.sock, self.serial):
@@ -347,13 +351,14 @@ class Suite:
                "--cmdline", CMDLINE,
                "--disk", "path=%s,serial=%s" % (self.rw, RW_DISK["serial"]),
                "--disk", "path=%s,readonly=on,serial=%s" % (self.ro, RO_DISK["serial"]),
+               *extra,
                "--net", "user,mac=" + USER_MAC, "--net", "loopback,mac=" + LOOP_MAC,
                "--vm-id", VM_ID, "--control", self.sock, "--serial", "unix:" + self.serial]
         self.tap.note("hvkit: " + " ".join(cmd))
-        self.hvkit_log = open(os.path.join(self.work, "hvkit.log"), "w")
+        self.hvkit_log = open(os.path.join(self.work, "hvkit%s.log" % tag), "w")
         self.started = time.monotonic()
         self.proc = subprocess.Popen(cmd, stdout=self.hvkit_log, stderr=subprocess.STDOUT)
-        self.console = Console(self.serial, os.path.join(self.work, "serial.log"),
+        self.console = Console(self.serial, os.path.join(self.work, "serial%s.log" % tag),
                                time.monotonic() + 60)
 
     def stop(self):
@@ -650,6 +655,86 @@ class Suite:
         self.check(m is not None and m.group(1) == "0", "hvkit saw no bad guest message",
                    m.group(0) if m else "no host report")
 
+    def hibernation(self, kernel):
+        """hibernation.rst with Linux's own drivers: Linux hibernates to a
+        swap disk (its VMBus suspended and resumed once on the way, to
+        write the image), hvkit ends with the hibernated status; a new
+        hvkit process with the same configuration and --vm-id boots a
+        fresh kernel, which restores the image: the old kernel carries on,
+        its devices matched to the re-offers by instance GUID and
+        reopened, its sub-channels made again."""
+        swap = os.path.join(self.work, "swap.img")
+        with open(swap, "wb") as f:
+            f.truncate(SWAP_DISK["size"])
+        extra = ("--disk", "path=%s,serial=%s" % (swap, SWAP_DISK["serial"]))
+        self.start(kernel, "-hibernate", extra)
+        if not self.check(self.console.wait(r"^hvt: ready$", 600) is not None,
+                          "hibernation: Linux boots with a swap disk"):
+            return
+        dev = [m.group(1) for m in self.console.matching(
+            r"^hvt: disk name=(\S+) .* serial=%s$" % SWAP_DISK["serial"])]
+        if not self.agent("swap /dev/%s" % (dev[0] if dev else "none"),
+                          "hibernation: swap on the swap disk"):
+            return
+        rw = [m.group(1) for m in self.console.matching(
+            r"^hvt: disk name=(\S+) .* serial=%s$" % RW_DISK["serial"])]
+        self.dev["rw"] = "/dev/" + rw[0] if rw else "/dev/none"
+        self.console.sock.sendall(b"hibernate\n")
+        try:
+            status = self.proc.wait(600)
+        except subprocess.TimeoutExpired:
+            status = None
+        wrote = self.console.matching(r"PM: hibernation: Wrote (\d+) kbytes in ([\d.]+) seconds")
+        self.check(status == 4 and wrote,
+                   "hibernation: Linux wrote its image and entered S4; hvkit exited with "
+                   "the hibernated status (4)",
+                   "exit status %s; %s" % (status, wrote[0].group(0) if wrote else "no image"))
+        if status != 4:
+            return
+        self.start(kernel, "-resume", extra)
+        if not self.check(self.console.wait(r"^hvt: ready$", 600) is not None,
+                          "hibernation: a fresh kernel boots in a new hvkit process"):
+            return
+        start = len(self.console.lines)
+        self.console.sock.sendall(("resume /dev/%s\n" % dev[0]).encode())
+        m = self.console.wait(r"^hvt: end (hibernate|resume) (ok|fail) (.*)$", 600, start)
+        self.check(m is not None and m.group(1) == "hibernate" and m.group(2) == "ok",
+                   "hibernation: the image restored; the hibernated kernel carries on",
+                   m.group(0) if m else "nothing within 600 s")
+        if not m or m.group(1) != "hibernate":
+            return
+        # The drivers ask for sub-channels as they resume; their opens
+        # may still be on the way: up to a minute for all of them.
+        deadline = time.monotonic() + 60
+        while True:
+            rc, st, err = self.ctl("status")
+            chans = st["vmbus"]["channels"] if rc == 0 and isinstance(st, dict) else []
+            opened = [c for c in chans if c["state"] == "open"]
+            done = (rc == 0 and len(opened) == len(chans) and
+                    sum(1 for c in chans if c["sub_index"]) == 3 * (CPUS - 1))
+            if done or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)  # polling hvkit's status, with the deadline above
+        self.check(done, "hibernation: every channel open again, sub-channels made anew "
+                   "(storvsc and both NICs)", "%d of %d open" % (len(opened), len(chans)))
+        self.agent("disk-test %s %d %d %d %d" % (self.dev["rw"], 40 * MIB, 1 * MIB, 77, 1),
+                   "hibernation: storvsc moves data after the resume")
+        ok, detail = self.console.command("report", 60)
+        nic = self.console.matching(r"^hvt: nic name=\S+ mac=%s .* ipv4=(\S+)$" % USER_MAC,
+                                    start)
+        self.check(ok and nic and nic[-1].group(1) == GUEST_IP,
+                   "hibernation: the NIC kept its address", nic[-1].group(0) if nic else detail)
+        trouble = self.console.matching(r"WARNING:|BUG:|Oops|Call Trace|Kernel panic")
+        self.check(not trouble, "hibernation: the kernel logged no warning, oops or panic",
+                   "; ".join(m.string for m in trouble[:5]))
+        rc, out, err = self.ctl("shutdown")
+        try:
+            status = self.proc.wait(180)
+        except subprocess.TimeoutExpired:
+            status = None
+        self.check(status == 0, "hibernation: the resumed Linux powers off; hvkit exits 0",
+                   "exit status %s" % status)
+
     def run(self):
         kernel = self.build_kernel()
         if not kernel:
@@ -666,6 +751,7 @@ class Suite:
                 self.shutdown()
                 if self.proc.returncode == 0:
                     self.images()
+                    self.hibernation(kernel)
         finally:
             self.stop()
             if self.tap.failed:

@@ -1307,19 +1307,23 @@ static void rescind_on_close_reoffers(void **state)
 	assert_int_equal(vf_chan_open(f, &c, 0), OK);
 	close_channel(f, 1);
 	assert_int_equal(p.closes, 1);
-	/* Rescinded and offered again at once, under a new relid. */
+	/* Rescinded, and offered again only once the guest has let go of
+	 * the old channel: Linux would take an offer with the instance GUID
+	 * of a channel it still has for a resume (its suspend then fails). */
 	assert_int_equal(vf_take_rescind(f), 1);
+	expect_nothing_posted(f);
+	vf_gpadl_teardown(f, 1, 1, true); /* Linux tears down after close */
+	expect_nothing_posted(f);
+	vf_relid_released(f, 1);
 	struct vmbus_msg_offer_channel again = take_offer(f);
 	expect_nothing_posted(f);
-	assert_int_equal(again.child_relid, 3);
+	assert_int_equal(again.child_relid, 1); /* the lowest free */
 	assert_true(hv_guid_equal(&again.offer.if_instance, &o[0].offer.if_instance));
 	assert_int_equal(again.offer.sub_channel_index, 0);
-	vf_gpadl_teardown(f, 1, 1, true); /* Linux tears down after close */
-	vf_relid_released(f, 1);
 	assert_int_equal(vf_stats(f).bad_messages, 0);
 	/* The new offer works like the old one. */
 	struct vf_chan c2;
-	vf_chan_prepare(f, &c2, 3, 2, 2, 2, false);
+	vf_chan_prepare(f, &c2, 1, 2, 2, 2, false);
 	assert_int_equal(vf_chan_open(f, &c2, 0), OK);
 	assert_int_equal(p.opens, 2);
 	/* Closing the other device's channel does not re-offer. */
