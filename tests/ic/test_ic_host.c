@@ -443,8 +443,12 @@ static void requests_fail_fast_when_not_open(void **state)
 	};
 	assert_int_equal(vf_send(e.f, VMBUS_MESSAGE_CONNECTION_ID, &close, sizeof(close)), 0);
 	assert_int_equal(kvp_res.err, -ENOTCONN);
-	/* KVP (only KVP) answers a close with a rescind and a fresh offer. */
-	vf_take(e.f, VMBUS_MSG_RESCIND_CHANNELOFFER, 0);
+	/* KVP (only KVP) answers a close with a rescind, and a fresh offer
+	 * once the guest has released the old relid. */
+	uint32_t gone = vf_take_rescind(e.f);
+	assert_int_equal(gone, e.c.relid);
+	assert_int_equal(vf_pending(e.f), 0);
+	vf_relid_released(e.f, gone);
 	const struct vf_msg *offer = vf_take(e.f, VMBUS_MSG_OFFERCHANNEL, 0);
 	struct vmbus_msg_offer_channel o;
 	memcpy(&o, offer->data, sizeof(o));

@@ -323,15 +323,6 @@ static void burst(struct netvsc *n, uint32_t first_seq, uint32_t count)
 	pthread_mutex_unlock(&lock);
 }
 
-static uint32_t want_channels;
-
-static bool channels_back(void *arg)
-{
-	struct netvsc_stats st;
-	netvsc_get_stats(arg, &st);
-	return st.channels == want_channels && st.rss_channels == want_channels;
-}
-
 static void hibernate(uint32_t channels)
 {
 	struct netvsc *n = open_nic(channels);
@@ -347,10 +338,12 @@ static void hibernate(uint32_t channels)
 	netvsc_get_stats(n, &after);
 	CHECK(after.channels == 0, "%u channels while suspended", after.channels);
 	CHECK(vmbus_client_resume(client) == 0, "resume");
-	want_channels = channels > 1 ? channels : 0;
-	if (channels > 1)
-		CHECK(wait_for(channels_back, n), "channels and RSS not back");
-	CHECK(netvsc_nic(drv, 0) == n, "not the same NIC");
+	/* The sub-channels are offered as the NIC resumes: the client's work
+	 * opens them (and sets RSS over them) when it runs. */
+	CHECK(settle(channels) == n, "not the same NIC, or fewer channels than %u", channels);
+	netvsc_get_stats(n, &after);
+	CHECK(after.channels == channels && after.rss_channels == (channels > 1 ? channels : 0),
+	      "%u channels, RSS over %u", after.channels, after.rss_channels);
 	uint8_t mac_after[6];
 	netvsc_get_mac(n, mac_after);
 	CHECK(!memcmp(mac_before, mac_after, 6), "the MAC changed");
