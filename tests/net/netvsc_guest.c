@@ -305,14 +305,16 @@ static void frames(uint32_t version, uint32_t mtu, uint32_t channels, uint32_t s
 static void burst(struct netvsc *n, uint32_t first_seq, uint32_t count)
 {
 	static uint8_t f[MAX_FRAME];
-	uint64_t want = received + count;
+	uint64_t base = received, want = base + count;
 	for (uint32_t i = 0; i < count; i++) {
 		uint32_t len = 60 + (i * 97) % 1455;
 		make_frame(first_seq + i, len, f);
 		CHECK(send_frame(n, f, len, 0) == 0, "send %u", first_seq + i);
+		/* At most 8 in flight: the loopback's queue is bounded. */
 		if (i % 16 == 15) {
-			uint64_t low = received + 8;
-			CHECK(wait_for(received_at_least, &low), "stalled");
+			uint64_t low = base + i + 1 - 8;
+			CHECK(wait_for(received_at_least, &low), "stalled at %lu of %lu",
+			      (unsigned long)received, (unsigned long)(base + i + 1));
 		}
 	}
 	CHECK(wait_for(received_at_least, &want), "%lu of %lu frames came back",
