@@ -512,8 +512,7 @@ static void handle_open(struct vmbus_server *s, const uint8_t *msg)
 			 err ? VMBUS_STATUS_UNSUCCESSFUL : VMBUS_STATUS_SUCCESS);
 }
 
-static void rescind_device(struct vmbus_server *s, struct vmbus_device *d);
-static void rescind_subchannels(struct vmbus_server *s, struct vmbus_device *d);
+static void rescind_offers(struct vmbus_server *s, struct vmbus_device *d, bool with_primary);
 
 static void handle_close(struct vmbus_server *s, const uint8_t *msg)
 {
@@ -547,14 +546,14 @@ static void handle_close(struct vmbus_server *s, const uint8_t *msg)
 	if (d->desc.rescind_on_close) {
 		__atomic_add_fetch(&d->refs, 1, __ATOMIC_RELAXED);
 		o->reoffer = d;
-		rescind_device(s, d);
+		rescind_offers(s, d, true);
 		return;
 	}
 	/* Sub-channels live only while their primary is open, as on
 	 * Hyper-V: they are rescinded with its close, and a driver that
 	 * opens the primary again asks for new ones. Linux's bus suspend
 	 * (vmbus_bus_suspend) waits for exactly these rescinds. */
-	rescind_subchannels(s, d);
+	rescind_offers(s, d, false);
 }
 
 static void handle_relid_released(struct vmbus_server *s, const uint8_t *msg)
@@ -869,24 +868,17 @@ int vmbus_server_add_device(struct vmbus_server *s, const struct vmbus_device_de
 	return 0;
 }
 
-/* Every offer of d rescinded (or freed if the guest never saw it). */
-static void rescind_device(struct vmbus_server *s, struct vmbus_device *d)
+/* The offers of d rescinded (or freed if the guest never saw them): its
+ * sub-channels, and its primary too if with_primary; the device asks for
+ * sub-channels from 1 again. */
+static void rescind_offers(struct vmbus_server *s, struct vmbus_device *d, bool with_primary)
 {
 	/* Sub-channels first, as Linux closes them (channel.c
 	 * vmbus_disconnect_ring). */
 	for (struct vmbus_list *l = d->offers.prev, *prev; l != &d->offers; l = prev) {
 		prev = l->prev;
-		rescind(s, container_of(l, struct vmbus_offer_rec, dev_link));
-	}
-	d->subchannels = 0;
-}
-
-static void rescind_subchannels(struct vmbus_server *s, struct vmbus_device *d)
-{
-	for (struct vmbus_list *l = d->offers.prev, *prev; l != &d->offers; l = prev) {
-		prev = l->prev;
 		struct vmbus_offer_rec *o = container_of(l, struct vmbus_offer_rec, dev_link);
-		if (o->sub_index)
+		if (with_primary || o->sub_index)
 			rescind(s, o);
 	}
 	d->subchannels = 0;
@@ -898,7 +890,7 @@ void vmbus_server_remove_device(struct vmbus_server *s, struct vmbus_device *d)
 		return;
 	s->ops.lock(s->ctx);
 	if (!d->removed) {
-		rescind_device(s, d);
+		rescind_offers(s, d, true);
 		device_unlink(s, d);
 	}
 	s->ops.unlock(s->ctx);
