@@ -365,6 +365,26 @@ static void print_scalar(const char *key, json_t *v)
 		printf("%s: %g\n", key, json_real_value(v));
 }
 
+/* crash: VP 0, P0-P4 0xc0ffee 0x1 0x2 0x3 0x4 (if reported), then the
+ * guest's message (a kernel log, possibly) one indented line at a time. */
+static void print_crash(json_t *c)
+{
+	if (!c)
+		return;
+	printf("crash: VP %lld, P0-P4", (long long)json_integer_value(json_object_get(c, "vp")));
+	size_t i;
+	json_t *p;
+	json_array_foreach(json_object_get(c, "params"), i, p)
+		printf(" %#llx", (unsigned long long)json_integer_value(p));
+	printf("\n");
+	const char *text = json_string_value(json_object_get(c, "message"));
+	while (text && *text) {
+		size_t n = strcspn(text, "\n");
+		printf("  %.*s\n", (int)n, text);
+		text += n + (text[n] == '\n');
+	}
+}
+
 static void print_status(json_t *r)
 {
 	json_t *m = json_object_get(r, "machine"), *vb = json_object_get(r, "vmbus");
@@ -377,6 +397,7 @@ static void print_status(json_t *r)
 	const char *vm_id = json_string_value(json_object_get(m, "vm_id"));
 	if (vm_id)
 		printf("vm id: %s\n", vm_id);
+	print_crash(json_object_get(m, "crash"));
 	json_t *chans = json_object_get(vb, "channels");
 	const char *version = json_string_value(json_object_get(vb, "version"));
 	printf("vmbus: %s%s%s, %zu channels, %lld bad guest messages\n",

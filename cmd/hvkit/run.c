@@ -72,6 +72,7 @@ struct run_options {
 	bool process_options;   /* options only the process guest takes */
 	const char *kernel, *initrd, *cmdline; /* KVM */
 	bool debug_exit, no_s4;                /* KVM */
+	bool pause_on_crash;                   /* KVM: --on-crash pause */
 	bool hyperv_testdev;                   /* KVM */
 	const char *serial;                    /* KVM: where COM1 goes; NULL: stdio */
 	const char *kvm_device;                /* --kvm-device; NULL: /dev/kvm */
@@ -119,6 +120,11 @@ static void usage(FILE *out)
 		"  --debug-exit           (kvm) QEMU's isa-debug-exit port at 0xf4: the\n"
 		"                         guest's write V ends hvkit with (V << 1) | 1\n"
 		"  --no-s4                (kvm) no \\_S4 (hibernation) in the ACPI tables\n"
+		"  --on-crash stop|pause  (kvm) a crash report through the crash MSRs\n"
+		"                         stops the VM (default), or pauses it for\n"
+		"                         inspection: hvkit ctl status shows the report,\n"
+		"                         ctl resume runs it on, ctl quit ends (needs\n"
+		"                         --control)\n"
 		"  --serial stdio|file:PATH|unix:PATH|pty|none\n"
 		"                         (kvm) where COM1 goes (default stdio: output\n"
 		"                         only); unix: a listening socket, one client at a\n"
@@ -310,6 +316,7 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 		{"cmdline", required_argument, NULL, 'L'},
 		{"debug-exit", no_argument, NULL, 'D'},
 		{"no-s4", no_argument, NULL, 'S'},
+		{"on-crash", required_argument, NULL, 'P'},
 		{"serial", required_argument, NULL, 'O'},
 		{"timeout", required_argument, NULL, 'T'},
 		{"cpus", required_argument, NULL, 'c'},
@@ -401,6 +408,14 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 		}
 		case 'S':
 			o->no_s4 = true;
+			break;
+		case 'P':
+			if (strcmp(optarg, "stop") && strcmp(optarg, "pause")) {
+				fprintf(stderr, "hvkit run: --on-crash takes stop or pause, not '%s'\n",
+					optarg);
+				return 2;
+			}
+			o->pause_on_crash = !strcmp(optarg, "pause");
 			break;
 		case 'T':
 			/* machine_wait takes milliseconds in an int: 23 days. */
@@ -556,9 +571,15 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 	if (o->kernel && !o->echo_given)
 		o->echo_devices = 0;
 	if (o->partition != MACHINE_KVM && (o->kernel || o->initrd || o->cmdline || o->debug_exit ||
-					    o->hyperv_testdev || o->serial)) {
-		fprintf(stderr, "hvkit run: --kernel, --initrd, --cmdline, --serial, --debug-exit "
-				"and --device hyperv-testdev are for --partition kvm\n");
+					    o->hyperv_testdev || o->serial || o->pause_on_crash)) {
+		fprintf(stderr, "hvkit run: --kernel, --initrd, --cmdline, --serial, --debug-exit, "
+				"--on-crash pause and --device hyperv-testdev are for --partition "
+				"kvm\n");
+		return 2;
+	}
+	if (o->pause_on_crash && !o->control) {
+		/* Nothing could see the report, run the guest on or end it. */
+		fprintf(stderr, "hvkit run: --on-crash pause needs --control\n");
 		return 2;
 	}
 	if (o->file_rule_count && !o->landlock) {
@@ -1024,7 +1045,7 @@ static void close_serial(struct serial_sink *sink)
 static bool kvm_only_options(const struct run_options *o)
 {
 	return o->kernel || o->initrd || o->cmdline || o->debug_exit || o->hyperv_testdev ||
-	       (o->serial && strcmp(o->serial, "stdio"));
+	       o->pause_on_crash || (o->serial && strcmp(o->serial, "stdio"));
 }
 
 static void print_testdev(struct machine *m)
@@ -1120,6 +1141,7 @@ int cmd_run(int argc, char **argv)
 				   : o.control ? "hvkit.debug_exit hvkit.expect_hv hvkit.serve"
 					       : "hvkit.debug_exit hvkit.expect_hv",
 			.debug_exit = o.debug_exit || builtin, .no_s4 = o.no_s4,
+			.pause_on_crash = o.pause_on_crash,
 			.hyperv_testdev = o.hyperv_testdev},
 		.echo_devices = o.echo_devices,
 		.nics = o.nics,

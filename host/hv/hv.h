@@ -85,7 +85,8 @@ struct hv_host_ops {
 	/* A timer deadline may have moved earlier: call hv_scan() soon. */
 	void (*timers_changed)(void *ctx);
 	/* The guest reported a crash through the crash MSRs. message is
-	 * NULL or the guest's text (not NUL-terminated, len bytes). */
+	 * NULL or the guest's text (not NUL-terminated, len bytes), made
+	 * printable ASCII lines: anything else is a '?'. */
 	void (*crash)(void *ctx, uint32_t vp, const uint64_t params[5], const char *message,
 		      uint32_t len);
 	/* A line of diagnostics (no trailing newline). */

@@ -383,6 +383,19 @@ static int reference_tsc_write(struct hv_partition *p, uint64_t value)
 	return 0;
 }
 
+/* The guest's text made safe for terminals, logs and JSON: lines of
+ * printable ASCII, anything else a '?'; trailing NULs and newlines
+ * dropped (Linux's kmsg dump ends its page with them). Its new length. */
+static uint32_t printable(uint32_t len, char *text)
+{
+	while (len && (text[len - 1] == '\0' || text[len - 1] == '\n'))
+		len--;
+	for (uint32_t i = 0; i < len; i++)
+		if ((text[i] < 0x20 || text[i] > 0x7e) && text[i] != '\n')
+			text[i] = '?';
+	return len;
+}
+
 /*
  * The guest reports a panic: P0..P4 then CTL = NOTIFY (hv_init.c,
  * hyperv_report_panic), or with NOTIFY_MSG the kmsg text at GPA P3 of
@@ -404,7 +417,7 @@ static void crash_notify(struct hv_partition *p, uint32_t vp, uint64_t ctl)
 		uint64_t want = params[4] < sizeof(text) ? params[4] : sizeof(text);
 		if (want && guest_memory_read(p->mem, params[3], text, want) == 0) {
 			message = text;
-			len = (uint32_t)want;
+			len = printable((uint32_t)want, text);
 		} else if (want && hv_log_first(p, HV_LOG_CRASH_MESSAGE)) {
 			hv_log(p, "hv: crash message at 0x%llx (%llu bytes) is not guest RAM",
 			       (unsigned long long)params[3], (unsigned long long)params[4]);

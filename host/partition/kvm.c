@@ -249,6 +249,8 @@ static void hv_timers_changed(void *ctx)
 	eventfd_write(kp->kick_fd, 1);
 }
 
+static int request_pause(struct kvm_partition *kp);
+
 static void hv_crash(void *ctx, uint32_t vp, const uint64_t params[5], const char *message,
 		     uint32_t len)
 {
@@ -257,9 +259,13 @@ static void hv_crash(void *ctx, uint32_t vp, const uint64_t params[5], const cha
 	partition_log_crash(kp->cfg.log, kp->cfg.log_ctx, vp, params, message, len);
 	if (kp->cfg.crash)
 		kp->cfg.crash(kp->cfg.crash_ctx, vp, params, message, len);
-	/* As on Hyper-V, a crash report is the end of the VM's run here (hv
-	 * calls this from an MSR write, with no lock held). */
-	end_guest(kp, KVM_PARTITION_EXIT_CRASHED, NULL);
+	/* As on Hyper-V, a crash report is the end of the VM's run here, or
+	 * with pause_on_crash its pause, kept for inspection (hv calls this
+	 * from an MSR write, with no lock held). */
+	if (kp->cfg.pause_on_crash)
+		request_pause(kp);
+	else
+		end_guest(kp, KVM_PARTITION_EXIT_CRASHED, NULL);
 }
 
 __attribute__((format(printf, 2, 0))) static void hv_log(void *ctx, const char *fmt,
@@ -1037,9 +1043,11 @@ static bool quiescent_now(struct kvm_partition *kp)
 	return quiet;
 }
 
-static int kvm_op_pause(struct partition *p)
+/* Asks every vCPU and the timer thread to park, without waiting for
+ * them (a vCPU may ask: it parks once back in its loop). 0, -EALREADY
+ * (paused or pausing), -ESRCH (the guest ended). */
+static int request_pause(struct kvm_partition *kp)
 {
-	struct kvm_partition *kp = kvm_partition_of(p);
 	pthread_mutex_lock(&kp->lock);
 	if (__atomic_load_n(&kp->stopping, __ATOMIC_SEQ_CST) || kp->stats.exited ||
 	    kp->pause_requested) {
@@ -1052,11 +1060,19 @@ static int kvm_op_pause(struct partition *p)
 	for (uint32_t i = 0; i < kp->cfg.vp_count; i++)
 		kick_vcpu(&kp->vps[i]);
 	eventfd_write(kp->kick_fd, 1);
+	return 0;
+}
+
+static int kvm_op_pause(struct partition *p)
+{
+	struct kvm_partition *kp = kvm_partition_of(p);
+	int err = request_pause(kp);
+	if (err)
+		return err;
 
 	struct timespec deadline;
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
 	deadline.tv_sec += 10;
-	int err = 0;
 	pthread_mutex_lock(&kp->lock);
 	while (!err && !quiescent(kp) && !__atomic_load_n(&kp->stopping, __ATOMIC_SEQ_CST))
 		err = -pthread_cond_timedwait(&kp->pause_cond, &kp->lock, &deadline);

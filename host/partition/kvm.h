@@ -71,6 +71,9 @@ struct kvm_partition_config {
 	/* Diagnostics, one line at a time; NULL: stderr with "hvkit: ". */
 	void (*log)(void *ctx, const char *fmt, va_list ap);
 	void *log_ctx;
+	/* A crash report pauses the VPs (partition_resume lets them run on)
+	 * instead of ending the guest with KVM_PARTITION_EXIT_CRASHED. */
+	bool pause_on_crash;
 	/* The guest reported a crash (optional). */
 	void (*crash)(void *ctx, uint32_t vp, const uint64_t params[5], const char *message,
 		      uint32_t len);

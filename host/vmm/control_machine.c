@@ -51,6 +51,16 @@ static void add_device(void *arg, const struct machine_device_info *di)
 					     (json_int_t)di->packets));
 }
 
+/* {"vp", "params": [P0..P4], "message", "reports"}: the latest report. */
+static json_t *crash_report(const struct machine_crash *c)
+{
+	json_t *params = json_array();
+	for (int i = 0; params && i < 5; i++)
+		json_array_append_new(params, json_integer((json_int_t)c->params[i]));
+	return json_pack("{s:I,s:o*,s:s,s:I}", "vp", (json_int_t)c->vp, "params", params,
+			 "message", c->message, "reports", (json_int_t)c->reports);
+}
+
 static int status(void *ctx, json_t *result)
 {
 	struct machine *m = ctx;
@@ -72,6 +82,8 @@ static int status(void *ctx, json_t *result)
 				    "uptime_seconds", (double)mi.uptime_ns / 1e9);
 	if (machine)
 		json_object_set_new(machine, "paused", json_boolean(mi.paused));
+	if (machine && mi.crash.reports)
+		json_object_set_new(machine, "crash", crash_report(&mi.crash));
 	if (machine && !hv_guid_is_null(&mi.vm_id)) {
 		char id[HV_GUID_STRING_LEN + 1];
 		hv_guid_format(&mi.vm_id, id);

@@ -12,6 +12,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,9 @@ struct machine {
 	struct netvsp_nic *nics[MACHINE_MAX_NICS];
 	struct storvsp *storage; /* the SCSI controller, if there are disks */
 	bool crashed;            /* the guest reported a crash (atomic) */
+	/* The latest crash report, for status displays (under crash_lock). */
+	pthread_mutex_t crash_lock;
+	struct machine_crash crash;
 	bool paused;             /* machine_pause (atomic) */
 	/* Contexts of the channels' event connections, one per connection id
 	 * ever used, kept until the machine goes: hv may call a handler just
@@ -342,8 +346,18 @@ static void detach_vmbus(struct machine *m)
 static void guest_crashed(void *ctx, uint32_t vp, const uint64_t params[5], const char *message,
 			  uint32_t len)
 {
-	(void)vp, (void)params, (void)message, (void)len;
 	struct machine *m = ctx;
+	pthread_mutex_lock(&m->crash_lock);
+	m->crash.reports++;
+	m->crash.vp = vp;
+	memcpy(m->crash.params, params, sizeof(m->crash.params));
+	snprintf(m->crash.message, sizeof(m->crash.message), "%.*s", message ? (int)len : 0,
+		 message ? message : "");
+	pthread_mutex_unlock(&m->crash_lock);
+	/* The KVM partition has asked its VPs to park (pause_on_crash):
+	 * the machine is paused, and partition_resume lets it run on. */
+	if (m->cfg.kvm.pause_on_crash && m->cfg.partition == MACHINE_KVM)
+		__atomic_store_n(&m->paused, true, __ATOMIC_RELEASE);
 	__atomic_store_n(&m->crashed, true, __ATOMIC_RELEASE);
 }
 
@@ -399,6 +413,7 @@ static int new_kvm_partition(struct machine *m, char *why, size_t why_len)
 		.log_ctx = m->cfg.log_ctx,
 		.pio = kvm_platform_pio,
 		.pio_ctx = m->platform,
+		.pause_on_crash = m->cfg.kvm.pause_on_crash,
 		.crash = guest_crashed,
 		.crash_ctx = m,
 	};
@@ -427,6 +442,7 @@ int machine_start(const struct machine_config *cfg, struct machine **out, char *
 	if (!m)
 		return -ENOMEM;
 	m->cfg = *cfg;
+	pthread_mutex_init(&m->crash_lock, NULL);
 	m->started_ns = glue_now_ns(m);
 	int err = cfg->partition == MACHINE_KVM ? new_kvm_partition(m, why, why_len)
 						: new_process_partition(m);
@@ -474,6 +490,7 @@ void machine_stop(struct machine *m)
 		partition_stop(m->partition);
 	kvm_platform_free(m->platform);
 	free_channel_connections(m);
+	pthread_mutex_destroy(&m->crash_lock);
 	free(m);
 }
 
@@ -559,6 +576,9 @@ void machine_get_info(struct machine *m, struct machine_info *out)
 		.vm_id = m->cfg.vm_id,
 		.paused = __atomic_load_n(&m->paused, __ATOMIC_ACQUIRE),
 	};
+	pthread_mutex_lock(&m->crash_lock);
+	out->crash = m->crash;
+	pthread_mutex_unlock(&m->crash_lock);
 }
 
 int machine_pause(struct machine *m)

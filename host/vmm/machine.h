@@ -48,6 +48,9 @@ struct machine_config {
 		bool debug_exit;   /* QEMU's isa-debug-exit port */
 		bool hyperv_testdev; /* QEMU's Hyper-V test device (port 0x3000) */
 		bool no_s4;        /* no \_S4 in the DSDT */
+		/* A crash report pauses the VM (machine_resume runs it on)
+		 * instead of ending it; the report is in machine_get_info. */
+		bool pause_on_crash;
 		/* Console output; NULL: standard output. */
 		void (*console)(void *ctx, const uint8_t *bytes, size_t len);
 		void *console_ctx;
@@ -109,6 +112,15 @@ int machine_remove_nic(struct machine *m, uint32_t i);
 /* Cable in or out on NIC i: 0 or -ENOENT. */
 int machine_set_nic_link(struct machine *m, uint32_t i, bool up);
 
+/* The guest's latest crash report (the crash MSRs, hv.h). */
+struct machine_crash {
+	uint32_t reports;      /* so far; 0: none, the rest is zero */
+	uint32_t vp;           /* the VP that wrote CRASH_CTL */
+	uint64_t params[5];    /* P0..P4 */
+	char message[4097];    /* the CRASH_NOTIFY_MSG text (a page at most:
+				* printable ASCII lines, hv.h) */
+};
+
 /* What the machine is, for status displays (the control socket). */
 struct machine_info {
 	const char *partition; /* "process" or "kvm" */
@@ -116,7 +128,8 @@ struct machine_info {
 	uint64_t memory;       /* bytes */
 	uint64_t uptime_ns;    /* since machine_start */
 	struct hv_guid vm_id;  /* null: none given */
-	bool paused;           /* machine_pause */
+	bool paused;           /* machine_pause, or a crash with pause_on_crash */
+	struct machine_crash crash;
 };
 void machine_get_info(struct machine *m, struct machine_info *out);
 
@@ -165,8 +178,8 @@ bool machine_testdev_stats(struct machine *m, struct hv_testdev_stats *out);
 bool machine_failed(struct machine *m, char *why, size_t len);
 
 /* Whether the guest reported a crash through the crash MSRs (the KVM
- * partition then stops with KVM_PARTITION_EXIT_CRASHED; a process guest
- * runs on). */
+ * partition then stops with KVM_PARTITION_EXIT_CRASHED, or pauses with
+ * pause_on_crash; a process guest runs on). */
 bool machine_guest_crashed(struct machine *m);
 
 #endif /* HVKIT_MACHINE_H */

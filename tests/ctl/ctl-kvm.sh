@@ -4,11 +4,13 @@
 # down); `hvkit ctl` sees the machine, its channels and a live heartbeat,
 # sets and reads back a KVP item, pauses and resumes the VPs (the guest
 # answers KVP again after), and shuts the guest down; hvkit run then
-# exits 0 and leaves no socket behind. TAP; skipped without a usable
-# /dev/kvm. Every wait is bounded (60 s).
+# exits 0 and leaves no socket behind. Then a guest that reports a crash
+# under --on-crash pause stays paused, its report in `hvkit ctl status`,
+# and `hvkit ctl quit` ends hvkit with the crash status 8. TAP; skipped
+# without a usable /dev/kvm. Every wait is bounded (60 s).
 # usage: ctl-kvm.sh HVKIT
 hvkit="$1"
-echo "1..6"
+echo "1..7"
 work=$(mktemp -d)
 sock="$work/vm.sock"
 pid=
@@ -47,7 +49,7 @@ while [ $i -lt 600 ]; do
 done
 if grep -q "run: no usable /dev/kvm" "$work/run.out"; then
 	pid=
-	for i in 1 2 3 4 5 6; do echo "ok $i # SKIP no usable /dev/kvm"; done
+	for i in 1 2 3 4 5 6 7; do echo "ok $i # SKIP no usable /dev/kvm"; done
 	exit 0
 fi
 
@@ -109,4 +111,29 @@ if ! kill -0 "$pid" 2>/dev/null; then
 fi
 result 6 "the guest powers off; hvkit run exits 0 and removes the socket" $ok
 [ $ok = 0 ] || sed 's/^/# /' "$work/run.out"
+
+# A crash report pauses the VM for inspection (--on-crash pause).
+"$hvkit" run --partition kvm --control "$sock" --on-crash pause \
+	--cmdline "hvkit.debug_exit hvkit.expect_hv hvkit.crash" >"$work/crash.out" 2>&1 &
+pid=$!
+i=0
+while kill -0 "$pid" 2>/dev/null && [ $i -lt 600 ]; do
+	"$hvkit" ctl "$sock" status >"$work/status" 2>/dev/null && grep -q "^crash:" "$work/status" &&
+		break
+	sleep 0.1
+	i=$((i + 1))
+done
+ok=1
+grep -q "^machine: kvm partition.*, paused$" "$work/status" &&
+	# P3 and P4 are where the message is and its length (34 bytes).
+	grep -qE "^crash: VP 0, P0-P4 0xc0ffee 0x1 0x2 0x[0-9a-f]+ 0x22$" "$work/status" &&
+	grep -q "^  hvkit-os: crash test (hvkit.crash)$" "$work/status" &&
+	"$hvkit" ctl "$sock" quit >/dev/null && {
+	wait "$pid"
+	status=$?
+	pid=
+	[ $status = 8 ]
+} && ok=0
+result 7 "--on-crash pause: paused, the report in ctl status, quit exits 8" $ok
+[ $ok = 0 ] || sed 's/^/# /' "$work/status" "$work/crash.out"
 exit 0

@@ -472,6 +472,7 @@ static void crash_message_is_bounded_and_checked(void **state)
 	assert_memory_equal(f->crash.message, "Kernel panic - not syncing", 26);
 
 	/* A huge length is cut to one page. */
+	memset(text, 'x', 4096);
 	fix_wrmsr_ok(f, 0, HV_MSR_CRASH_P(4), 1ull << 40, 0);
 	fix_wrmsr_ok(f, 0, HV_MSR_CRASH_CTL, HV_CRASH_CTL_NOTIFY | HV_CRASH_CTL_NOTIFY_MSG, 0);
 	assert_int_equal(f->n_crash, 2);
@@ -489,6 +490,24 @@ static void crash_message_is_bounded_and_checked(void **state)
 	fix_wrmsr_ok(f, 0, HV_MSR_CRASH_CTL, HV_CRASH_CTL_NOTIFY | HV_CRASH_CTL_NOTIFY_MSG, 0);
 	assert_int_equal(f->n_crash, 4);
 	assert_false(f->crash.has_message);
+}
+
+/* The text goes to terminals, logs and JSON: escapes, bytes past ASCII
+ * and other controls become '?', lines stay, the page's trailing NULs
+ * and newlines go. */
+static void crash_message_is_made_printable(void **state)
+{
+	struct fixture *f = *state;
+	static const char raw[] = "panic\x1b[2J\tA\xc3\xa9\r\nline 2\n\0\0\0";
+	static const char want[] = "panic?[2J?A???\nline 2";
+	memcpy(fix_ptr(f, 0x9000), raw, sizeof(raw));
+
+	fix_wrmsr_ok(f, 0, HV_MSR_CRASH_P(3), 0x9000, 0);
+	fix_wrmsr_ok(f, 0, HV_MSR_CRASH_P(4), sizeof(raw), 0);
+	fix_wrmsr_ok(f, 0, HV_MSR_CRASH_CTL, HV_CRASH_CTL_NOTIFY | HV_CRASH_CTL_NOTIFY_MSG, 0);
+	assert_int_equal(f->n_crash, 1);
+	assert_int_equal(f->crash.len, sizeof(want) - 1);
+	assert_memory_equal(f->crash.message, want, sizeof(want) - 1);
 }
 
 static void tsc_invariant_control_bit_0(void **state)
@@ -675,6 +694,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(stimer_msrs_read_and_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(crash_msrs_report_to_backend, setup, teardown),
 		cmocka_unit_test_setup_teardown(crash_message_is_bounded_and_checked, setup, teardown),
+		cmocka_unit_test_setup_teardown(crash_message_is_made_printable, setup, teardown),
 		cmocka_unit_test_setup_teardown(tsc_invariant_control_bit_0, setup, teardown),
 		cmocka_unit_test_setup_teardown(unknown_msrs_fault, setup, teardown),
 		cmocka_unit_test(msrs_of_features_not_offered_fault),

@@ -48,7 +48,7 @@ refused() {
 	run 70 "need /dev/kvm" --timeout 20 "$@" && ! grep -q "process partition" "$dir/out"
 }
 
-echo "1..22"
+echo "1..25"
 run 2 "--packets takes a whole number" --packets abc
 result "--packets abc: exit 2, the option named" $?
 run 2 "--packets takes a whole number" --packets -1
@@ -66,6 +66,13 @@ result "--copy-dir that does not exist: named" $?
 long=$(printf 'x%.0s' $(seq 5000))
 run 2 "--guest: the path is longer" --guest "/$long"
 result "--guest longer than a path: refused, not truncated" $?
+run 2 "--on-crash takes stop or pause, not 'halt'" --on-crash halt
+result "--on-crash halt: refused, the choices named" $?
+run 2 "--on-crash pause needs --control" --partition kvm --on-crash pause
+result "--on-crash pause without --control: refused" $?
+run 2 "--on-crash pause and --device hyperv-testdev are for --partition kvm" \
+	--partition process --on-crash pause --control "$dir/c.sock"
+result "--on-crash pause in the process partition: refused" $?
 run 70 "--disk $dir/none.img: No such file" --disk "path=$dir/none.img"
 result "--disk that does not exist: exit 70, the file named" $?
 
