@@ -74,7 +74,8 @@ static int map_ring(struct vmbus_server *s, const struct gpadl *g, uint32_t firs
 
 int vmbus_channel_open(struct vmbus_server *s, struct vmbus_offer_rec *o, struct gpadl *g,
 		       uint32_t downstream_offset, uint32_t target_vp,
-		       const uint8_t user_data[VMBUS_OFFER_USER_DEFINED_BYTES])
+		       const uint8_t user_data[VMBUS_OFFER_USER_DEFINED_BYTES],
+		       const void *saved, size_t saved_len)
 {
 	struct vmbus_channel *ch = calloc(1, sizeof(*ch));
 	struct vmbus_ring_mem in_mem, out_mem;
@@ -89,6 +90,7 @@ int vmbus_channel_open(struct vmbus_server *s, struct vmbus_offer_rec *o, struct
 	ch->refs = 1; /* the server's, until close */
 	ch->relid = o->relid;
 	ch->target_vp = target_vp;
+	ch->downstream_offset = downstream_offset;
 	ch->version = s->version;
 	ch->sub_index = o->sub_index;
 
@@ -98,7 +100,8 @@ int vmbus_channel_open(struct vmbus_server *s, struct vmbus_offer_rec *o, struct
 	if (!err)
 		err = map_ring(s, g, downstream_offset, g->pfn_count - downstream_offset,
 			       &ch->out_map, &out_mem);
-	/* The guest reset both headers (ring_buffer.c hv_ringbuffer_init). */
+	/* The guest reset both headers (ring_buffer.c hv_ringbuffer_init);
+	 * restored, they hold the indices of the save. */
 	if (!err)
 		err = vmbus_ring_reader_attach(&ch->in, &in_mem);
 	if (!err)
@@ -128,7 +131,9 @@ int vmbus_channel_open(struct vmbus_server *s, struct vmbus_offer_rec *o, struct
 	o->throttled = false;
 	g->in_use = true;
 
-	err = ch->dev->desc.ops->open(ch->dev->desc.dev, ch, user_data);
+	const struct vmbus_device_ops *ops = ch->dev->desc.ops;
+	err = saved ? ops->restore(ch->dev->desc.dev, ch, saved, saved_len)
+		    : ops->open(ch->dev->desc.dev, ch, user_data);
 	if (err) {
 		o->open = NULL;
 		o->state = VMBUS_CHANNEL_OFFERED;

@@ -145,10 +145,42 @@ out:
 		vmbus_channel_signal_locked(ch);
 }
 
+/* A channel's state: whether it waits for ring space, whether the guest
+ * broke a ring (one byte each). Its packet count is the device's. */
+static int echo_save(void *dev, struct vmbus_channel *ch, void *buf, size_t *len)
+{
+	(void)dev;
+	const struct echo_channel *ec = vmbus_channel_data(ch);
+	size_t room = *len;
+	*len = 2;
+	if (room < 2)
+		return -ENOSPC;
+	uint8_t *b = buf;
+	b[0] = ec->waiting;
+	b[1] = ec->broken;
+	return 0;
+}
+
+static int echo_restore(void *dev, struct vmbus_channel *ch, const void *buf, size_t len)
+{
+	const uint8_t *b = buf;
+	if (len != 2 || b[0] > 1 || b[1] > 1)
+		return -EINVAL;
+	int err = echo_open(dev, ch, NULL);
+	if (err)
+		return err;
+	struct echo_channel *ec = vmbus_channel_data(ch);
+	ec->waiting = b[0];
+	ec->broken = b[1];
+	return 0;
+}
+
 static const struct vmbus_device_ops echo_ops = {
 	.open = echo_open,
 	.close = echo_close,
 	.notify = echo_notify,
+	.save = echo_save,
+	.restore = echo_restore,
 };
 
 int vmbus_echo_add(struct vmbus_server *s, uint32_t instance, struct vmbus_echo **out)

@@ -136,6 +136,22 @@ static int64_t ranges_walk(const uint64_t *w, uint32_t have, uint32_t want, uint
 	return (int64_t)pages;
 }
 
+bool gpadl_ranges_plausible(const uint64_t *words, uint32_t have, uint32_t want,
+			    uint32_t range_count)
+{
+	return ranges_walk(words, have / 8, want / 8, range_count, NULL) >= 0;
+}
+
+void gpadl_insert_loaded(struct vmbus_server *s, struct gpadl *g)
+{
+	gpadl_insert(s, g);
+	s->gpadls.reserved += g->reserved;
+	if (g->state == GPADL_READY) {
+		s->gpadls.ready++;
+		s->gpadls.ready_bytes += (uint64_t)g->pfn_count * HV_PAGE_SIZE;
+	}
+}
+
 /* Every range word is in: check it all, then answer. */
 static void gpadl_complete(struct vmbus_server *s, struct gpadl *g)
 {

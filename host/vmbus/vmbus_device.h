@@ -36,9 +36,19 @@ struct vmbus_device_ops {
 	void (*close)(void *dev, struct vmbus_channel *ch);
 	/* The guest signalled ch: packets to read, or room it was asked for. */
 	void (*notify)(void *dev, struct vmbus_channel *ch);
-	/* Optional, for save/restore (hibernation, migration): the device's
-	 * own state of an open channel, into buf (at most *len bytes; *len
-	 * set to the size used), and back. */
+	/* Both or neither; without them a server with the device's channel
+	 * open cannot be saved (vmbus_server_save, VM snapshots).
+	 * save: the device's own state of the open channel ch (the primary's
+	 * carries the device's, if it has any beyond its channels), into
+	 * buf if it fits in *len bytes; *len becomes its size either way.
+	 * 0; -ENOSPC if it did not fit (the server asks again); another
+	 * -errno if it cannot be saved now (-EBUSY: work in flight; the
+	 * caller quiesces the device first). The device's rings are in
+	 * guest memory and travel with it: what save writes is what is not
+	 * there (negotiated protocol, buffers the guest named, ...).
+	 * restore: in place of open, on a server being loaded: ch is open
+	 * again on the same rings; take the saved state (len bytes; check
+	 * it all: it may be corrupt) or refuse with a negative errno. */
 	int (*save)(void *dev, struct vmbus_channel *ch, void *buf, size_t *len);
 	int (*restore)(void *dev, struct vmbus_channel *ch, const void *buf, size_t len);
 };

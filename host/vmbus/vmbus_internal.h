@@ -169,6 +169,7 @@ struct vmbus_channel {
 	int refs;                       /* atomic */
 	uint32_t relid;
 	uint32_t target_vp;             /* atomic: workers read it */
+	uint32_t downstream_offset;     /* the host-to-guest ring's first page */
 	uint32_t version;
 	uint16_t sub_index;
 	void *data;
@@ -208,22 +209,44 @@ __attribute__((format(printf, 3, 4)))
 void vmbus_bad(struct vmbus_server *s, enum vmbus_bad kind, const char *fmt, ...);
 void vmbus_post(struct vmbus_server *s, const void *msg, uint32_t len);
 struct vmbus_offer_rec *vmbus_offer_by_relid(struct vmbus_server *s, uint32_t relid);
+/* A new unoffered offer of d (sub-channel sub_index), on the server's and
+ * the device's lists; NULL without memory. */
+struct vmbus_offer_rec *vmbus_offer_new(struct vmbus_server *s, struct vmbus_device *d,
+					uint16_t sub_index);
+/* Offers o at once if the guest listens (the lowest free relid). */
+void vmbus_offer_now(struct vmbus_server *s, struct vmbus_offer_rec *o);
+/* Frees an offer that is not open, with its relid and GPADLs. */
+void vmbus_offer_free(struct vmbus_server *s, struct vmbus_offer_rec *o);
+/* Disconnected: channels closed, GPADLs dropped, rescinded offers
+ * forgotten, every live offer unoffered. */
+void vmbus_connection_reset(struct vmbus_server *s);
+/* A version Linux 6.1 may ask for. */
+bool vmbus_version_known(uint32_t v);
 
 /* gpadl.c */
 void gpadl_handle_header(struct vmbus_server *s, const uint8_t *msg, uint32_t len);
 void gpadl_handle_body(struct vmbus_server *s, const uint8_t *msg, uint32_t len);
 void gpadl_handle_teardown(struct vmbus_server *s, const uint8_t *msg, uint32_t len);
 struct gpadl *gpadl_find(struct vmbus_server *s, uint32_t handle);
+/* Whether the first `have` bytes of a GPADL's range words can begin the
+ * `want` bytes of range_count ranges (what gpadl_handle_body checks). */
+bool gpadl_ranges_plausible(const uint64_t *words, uint32_t have, uint32_t want,
+			    uint32_t range_count);
+/* Takes a loaded GPADL into the table with its accounting (state.c). */
+void gpadl_insert_loaded(struct vmbus_server *s, struct gpadl *g);
 /* The channel using g closed: answers a deferred teardown. */
 void gpadl_release_use(struct vmbus_server *s, struct gpadl *g);
 /* Frees every GPADL of an offer (no answers), or all of them (owner NULL). */
 void gpadl_free_owned(struct vmbus_server *s, const struct vmbus_offer_rec *owner);
 
 /* channel.c */
-/* Opens o with the ring GPADL g; 0 or a negative errno (nothing changed). */
+/* Opens o with the ring GPADL g: the device's open with user_data, or
+ * with saved (a state record's channel state, saved_len bytes) its
+ * restore. 0 or a negative errno (nothing changed). */
 int vmbus_channel_open(struct vmbus_server *s, struct vmbus_offer_rec *o, struct gpadl *g,
 		       uint32_t downstream_offset, uint32_t target_vp,
-		       const uint8_t user_data[VMBUS_OFFER_USER_DEFINED_BYTES]);
+		       const uint8_t user_data[VMBUS_OFFER_USER_DEFINED_BYTES],
+		       const void *saved, size_t saved_len);
 /* Closes o's open instance: device close, connection removed, deferred
  * teardown answered, the server's reference dropped. */
 void vmbus_channel_close(struct vmbus_server *s, struct vmbus_offer_rec *o);

@@ -76,8 +76,8 @@ struct vmbus_offer_rec *vmbus_offer_by_relid(struct vmbus_server *s, uint32_t re
 	return s->relids[relid];
 }
 
-static struct vmbus_offer_rec *offer_new(struct vmbus_server *s, struct vmbus_device *d,
-					 uint16_t sub_index)
+struct vmbus_offer_rec *vmbus_offer_new(struct vmbus_server *s, struct vmbus_device *d,
+					uint16_t sub_index)
 {
 	struct vmbus_offer_rec *o = calloc(1, sizeof(*o));
 	if (!o)
@@ -108,7 +108,6 @@ static void relid_free(struct vmbus_server *s, struct vmbus_offer_rec *o)
 	o->relid = 0;
 }
 
-static void offer_now(struct vmbus_server *s, struct vmbus_offer_rec *o);
 
 /* The KVP anomaly's second half: a fresh primary for the device whose
  * close rescinded it, now that the old relid is free (offered at once if
@@ -117,9 +116,9 @@ static void offer_now(struct vmbus_server *s, struct vmbus_offer_rec *o);
 static void reoffer(struct vmbus_server *s, struct vmbus_device *d)
 {
 	if (!d->removed) {
-		struct vmbus_offer_rec *fresh = offer_new(s, d, 0);
+		struct vmbus_offer_rec *fresh = vmbus_offer_new(s, d, 0);
 		if (fresh)
-			offer_now(s, fresh);
+			vmbus_offer_now(s, fresh);
 		else
 			vmbus_log(s, "vmbus: out of memory re-offering %s", d->name);
 	}
@@ -127,7 +126,7 @@ static void reoffer(struct vmbus_server *s, struct vmbus_device *d)
 }
 
 /* Frees an offer that is not open, with its relid and GPADLs. */
-static void offer_free(struct vmbus_server *s, struct vmbus_offer_rec *o)
+void vmbus_offer_free(struct vmbus_server *s, struct vmbus_offer_rec *o)
 {
 	struct vmbus_device *again = o->reoffer;
 	gpadl_free_owned(s, o);
@@ -179,7 +178,7 @@ static bool offers_live(const struct vmbus_server *s)
 
 /* A channel added while the guest listens: the lowest free relid, offered
  * at once. The offer count limit guarantees a free relid exists. */
-static void offer_now(struct vmbus_server *s, struct vmbus_offer_rec *o)
+void vmbus_offer_now(struct vmbus_server *s, struct vmbus_offer_rec *o)
 {
 	if (!offers_live(s))
 		return;
@@ -298,7 +297,7 @@ static void rescind(struct vmbus_server *s, struct vmbus_offer_rec *o)
 	if (o->state == VMBUS_CHANNEL_OPEN)
 		vmbus_channel_close(s, o);
 	if (o->state == VMBUS_CHANNEL_UNOFFERED || s->conn != VMBUS_SERVER_CONNECTED) {
-		offer_free(s, o);
+		vmbus_offer_free(s, o);
 		return;
 	}
 	o->state = VMBUS_CHANNEL_RESCINDED;
@@ -314,7 +313,7 @@ static void rescind(struct vmbus_server *s, struct vmbus_offer_rec *o)
 /* Everything the guest set up goes: channels closed, GPADLs dropped (no
  * answers owed any more), rescinded relids forgotten, every channel back
  * to unoffered. */
-static void connection_reset(struct vmbus_server *s)
+void vmbus_connection_reset(struct vmbus_server *s)
 {
 	s->conn = VMBUS_SERVER_DISCONNECTED;
 	for (struct vmbus_list *l = s->offers.next, *next; l != &s->offers; l = next) {
@@ -328,7 +327,7 @@ static void connection_reset(struct vmbus_server *s)
 		next = l->next;
 		struct vmbus_offer_rec *o = container_of(l, struct vmbus_offer_rec, link);
 		if (!o->dev) {
-			offer_free(s, o);
+			vmbus_offer_free(s, o);
 			continue;
 		}
 		relid_free(s, o);
@@ -338,7 +337,7 @@ static void connection_reset(struct vmbus_server *s)
 	s->offers_requested = false;
 }
 
-static bool version_known(uint32_t v)
+bool vmbus_version_known(uint32_t v)
 {
 	/* The versions Linux 6.1 tries (connection.c vmbus_versions[]). */
 	static const uint32_t known[] = {
@@ -400,10 +399,10 @@ static uint16_t handle_initiate_contact(struct vmbus_server *s, uint32_t conn_id
 	/* A new contact starts over (a guest that restarted its VMBus
 	 * driver without UNLOAD); whatever it had set up is gone. */
 	if (s->conn == VMBUS_SERVER_CONNECTED)
-		connection_reset(s);
+		vmbus_connection_reset(s);
 
 	uint32_t max = s->cfg.max_version;
-	if (!version_known(v) || v > max) {
+	if (!vmbus_version_known(v) || v > max) {
 		/* The guest tries its next older version (connection.c
 		 * vmbus_connect). Not a bad message. */
 		send_version_response(s, m.target_vcpu, sint, false);
@@ -426,7 +425,7 @@ static uint16_t handle_initiate_contact(struct vmbus_server *s, uint32_t conn_id
  * failed contact) never waits (channel_mgmt.c vmbus_initiate_unload). */
 static void handle_unload(struct vmbus_server *s)
 {
-	connection_reset(s);
+	vmbus_connection_reset(s);
 	s->unloads++;
 	struct vmbus_msg_header m = header(VMBUS_MSG_UNLOAD_RESPONSE);
 	vmbus_post(s, &m, sizeof(m));
@@ -505,7 +504,7 @@ static void handle_open(struct vmbus_server *s, const uint8_t *msg)
 		send_open_result(s, m.child_relid, m.open_id, VMBUS_STATUS_UNSUCCESSFUL);
 		return;
 	}
-	int err = vmbus_channel_open(s, o, g, off, m.target_vp, m.user_data);
+	int err = vmbus_channel_open(s, o, g, off, m.target_vp, m.user_data, NULL, 0);
 	if (!err && s->cfg.log_milestones)
 		log_open(s, o, m.target_vp);
 	send_open_result(s, m.child_relid, m.open_id,
@@ -568,7 +567,7 @@ static void handle_relid_released(struct vmbus_server *s, const uint8_t *msg)
 		return;
 	}
 	if (o->state == VMBUS_CHANNEL_RESCINDED) {
-		offer_free(s, o);
+		vmbus_offer_free(s, o);
 		return;
 	}
 	if (o->state == VMBUS_CHANNEL_OFFERED) {
@@ -803,9 +802,9 @@ void vmbus_server_free(struct vmbus_server *s)
 	if (!s)
 		return;
 	s->ops.lock(s->ctx);
-	connection_reset(s);
+	vmbus_connection_reset(s);
 	while (!vmbus_list_empty(&s->offers))
-		offer_free(s, container_of(s->offers.next, struct vmbus_offer_rec, link));
+		vmbus_offer_free(s, container_of(s->offers.next, struct vmbus_offer_rec, link));
 	while (!vmbus_list_empty(&s->devices))
 		device_unlink(s, container_of(s->devices.next, struct vmbus_device, link));
 	s->ops.unlock(s->ctx);
@@ -845,7 +844,7 @@ int vmbus_server_add_device(struct vmbus_server *s, const struct vmbus_device_de
 	struct vmbus_offer_rec *o = NULL;
 	if (!err) {
 		vmbus_list_add_tail(&s->devices, &d->link);
-		o = offer_new(s, d, 0);
+		o = vmbus_offer_new(s, d, 0);
 		if (!o) {
 			vmbus_list_del(&d->link);
 			err = -ENOMEM;
@@ -857,7 +856,7 @@ int vmbus_server_add_device(struct vmbus_server *s, const struct vmbus_device_de
 		 * *out) as soon as the lock drops. */
 		if (out)
 			*out = d;
-		offer_now(s, o);
+		vmbus_offer_now(s, o);
 	}
 	s->ops.unlock(s->ctx);
 	if (err) {
@@ -906,11 +905,11 @@ int vmbus_device_add_subchannels_locked(struct vmbus_device *d, uint32_t count)
 	    s->offer_count + count > VMBUS_RELID_MAX)
 		return -ENOSPC;
 	for (uint32_t i = 0; i < count; i++) {
-		struct vmbus_offer_rec *o = offer_new(s, d, (uint16_t)(d->subchannels + 1));
+		struct vmbus_offer_rec *o = vmbus_offer_new(s, d, (uint16_t)(d->subchannels + 1));
 		if (!o)
 			return -ENOMEM;
 		d->subchannels++;
-		offer_now(s, o);
+		vmbus_offer_now(s, o);
 	}
 	return 0;
 }

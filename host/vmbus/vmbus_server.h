@@ -128,6 +128,29 @@ struct vmbus_server_stats {
 
 void vmbus_server_get_stats(struct vmbus_server *s, struct vmbus_server_stats *out);
 
+/* ---- Save and load (docs/lifecycle.md: state records) ---- */
+
+/* The server's state as a record (host/record/record.h, magic
+ * "HVKITVMB"): connection, version, offers and relids, GPADLs, open
+ * channels with their devices' state (vmbus_device_ops.save). Writes at
+ * most cap bytes; *len is the record's size. 0; -ENOSPC (nothing usable
+ * written: call again with *len bytes); -ENOTSUP (a device with an open
+ * channel cannot save); a device's error. Call with the devices quiet
+ * and no guest message or signal arriving (a paused partition). Takes
+ * the lock. */
+int vmbus_server_save(struct vmbus_server *s, void *buf, size_t cap, size_t *len);
+/* Loads a record into a server that has not met a guest (its devices
+ * added, as for the run that saved: matched by class and instance GUID):
+ * every offer, relid, GPADL and open channel as saved; each open
+ * channel's device gets its restore. A device the record does not have
+ * is offered as a new one. The record is checked whole first: 0 or
+ * -EINVAL (corrupt, truncated, another version or VP count, impossible
+ * content), -ENODEV (a device of the record is missing), -ENOTSUP (a
+ * device cannot restore), -EBUSY (the server has met a guest), -ENOMEM;
+ * a device that refuses its state leaves the server disconnected, as
+ * new, with that device's error. Takes the lock. */
+int vmbus_server_load(struct vmbus_server *s, const void *buf, size_t len);
+
 /* Calls fn for each channel (lock held during the walk). */
 void vmbus_server_for_each_channel(struct vmbus_server *s,
 				   void (*fn)(void *arg, const struct vmbus_server_channel_info *),

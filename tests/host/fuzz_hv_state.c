@@ -11,13 +11,12 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
+#include "fuzz_record.h"
 #include "hv.h"
 
 #define VPS 2
 #define RAM_SIZE (16 * 4096ull)
-#define HEADER_BYTES 24
 #define RECORD_MAX (1u << 20)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -70,25 +69,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static uint8_t rec[RECORD_MAX], again[RECORD_MAX], third[RECORD_MAX];
 	struct world a, b, c;
 	size_t len = 0;
-	if (size && (data[0] & 1)) {
-		len = size - 1 < RECORD_MAX ? size - 1 : RECORD_MAX;
-		memcpy(rec, data + 1, len);
+	if (fuzz_record_is_raw(data, size)) {
+		len = fuzz_record_raw(data, size, rec, sizeof(rec));
 	} else {
 		world_new(&a);
 		busy(&a);
 		hv_save(a.p, rec, sizeof(rec), &len);
 		world_free(&a);
-		/* Byte 2 onwards: (offset u16, xor u8) triples. */
-		for (size_t i = 2; i + 2 < size; i += 3) {
-			size_t at = (size_t)(data[i] | data[i + 1] << 8) % len;
-			rec[at] ^= data[i + 2];
-		}
-		if (size > 1 && (data[1] & 1) && len > HEADER_BYTES) {
-			uint32_t crc = (uint32_t)crc32(0, rec + HEADER_BYTES, (uInt)(len - HEADER_BYTES));
-			memcpy(rec + HEADER_BYTES - 4, &crc, 4);
-		}
-		if (size > 1 && (data[1] & 2))
-			len = len * data[1] / 256; /* truncated */
+		len = fuzz_record_mutate(data, size, rec, len);
 	}
 	world_new(&b);
 	if (hv_load(b.p, rec, len) == 0) {

@@ -1018,21 +1018,6 @@ static void channel_reference_outlives_close(void **state)
 /* Sub-channels, retargeting, rescinding                               */
 /* ------------------------------------------------------------------ */
 
-static void echo_roundtrip(struct vfix *f, struct vf_chan *c, uint64_t id, const char *text)
-{
-	uint8_t buf[256];
-	struct vmbus_packet pkt;
-	vf_take_signals(f, c->relid);
-	assert_int_equal(vf_chan_send(f, c, id, text, (uint32_t)strlen(text), true), 0);
-	assert_int_equal(vf_take_signals(f, c->relid), 1);
-	assert_int_equal(vmbus_ring_recv(&c->r, buf, sizeof(buf), &pkt), 0);
-	assert_int_equal(pkt.type, VMBUS_PKT_COMP);
-	assert_int_equal(pkt.trans_id, id);
-	assert_true(pkt.data_len >= strlen(text));
-	assert_memory_equal(pkt.data, text, strlen(text));
-	vmbus_ring_commit(&c->r);
-}
-
 /* A connected guest with echo device 1 offered (its offer in *o) and its
  * primary open as relid 1 (GPADL 1) on VP 0. */
 static struct vfix *echo_open(struct vmbus_echo **e, struct vmbus_msg_offer_channel o[1],
@@ -1125,9 +1110,9 @@ static void subchannels_through_echo(void **state)
 	struct vf_chan sc;
 	vf_chan_prepare(f, &sc, 3, 2, 2, 2, true);
 	assert_int_equal(vf_chan_open(f, &sc, 1), OK);
-	echo_roundtrip(f, &sc, 5, "through sub-channel 2");
+	vf_echo_roundtrip(f, &sc, 5, "through sub-channel 2");
 	assert_int_equal(f->sigs[f->n_sigs - 1].vp, 1);
-	echo_roundtrip(f, &c, 6, "and the primary");
+	vf_echo_roundtrip(f, &c, 6, "and the primary");
 	assert_int_equal(vmbus_echo_packets(e), 3);
 	assert_int_equal(vf_count_state(f, VMBUS_CHANNEL_OPEN), 2);
 
@@ -1193,7 +1178,7 @@ static void retarget(void **state)
 		struct vmbus_server_channel_info info;
 		vf_channel(f, 1, &info);
 		assert_int_equal(info.target_vp, supported ? 2 : 0);
-		echo_roundtrip(f, &c, 1, "retargeted");
+		vf_echo_roundtrip(f, &c, 1, "retargeted");
 		assert_int_equal(f->sigs[f->n_sigs - 1].vp, supported ? 2 : 0);
 
 		m.target_vp = VF_VPS; /* no such VP */
@@ -1562,7 +1547,7 @@ static void echo_packet_without_completion(void **state)
 	assert_int_equal(vf_chan_send(f, &c, 2, big, sizeof(big), true), 0);
 	assert_int_equal(vmbus_echo_packets(e), 2);
 	assert_int_equal(vmbus_ring_reader_available(&c.r), 0);
-	echo_roundtrip(f, &c, 3, "small");
+	vf_echo_roundtrip(f, &c, 3, "small");
 	assert_int_equal(vmbus_echo_packets(e), 3);
 	vmbus_echo_remove(f->s, e);
 	vf_chan_free(&c);

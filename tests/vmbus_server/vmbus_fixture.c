@@ -176,6 +176,16 @@ struct vfix *vf_new(const struct vmbus_server_config *cfg)
 	return f;
 }
 
+void vf_replace_server(struct vfix *f)
+{
+	vmbus_server_free(f->s);
+	f->s = vmbus_server_new(&f->cfg, &f->mem, &vf_ops, f);
+	assert_non_null(f->s);
+	f->next_msg = f->n_msgs;
+	f->next_sig = f->n_sigs;
+	f->next_close_rescind = f->n_close_rescinds;
+}
+
 void vf_free(struct vfix *f)
 {
 	vmbus_server_free(f->s);
@@ -372,8 +382,8 @@ void *vf_page(struct vfix *f, uint64_t pfn)
 	return f->ram + pfn * 4096;
 }
 
-void vf_gpadl_send(struct vfix *f, uint32_t relid, uint32_t handle, const uint64_t *pfns,
-		   uint32_t n)
+void vf_gpadl_send_header(struct vfix *f, uint32_t relid, uint32_t handle, const uint64_t *pfns,
+			  uint32_t n)
 {
 	uint8_t buf[240];
 	struct vmbus_msg_gpadl_header h = {
@@ -391,7 +401,12 @@ void vf_gpadl_send(struct vfix *f, uint32_t relid, uint32_t handle, const uint64
 	assert_int_equal(vf_send(f, VMBUS_MESSAGE_CONNECTION_ID, buf,
 				 (uint32_t)(sizeof(h) + sizeof(r) + first * 8)),
 			 0);
-	for (uint32_t done = first; done < n;) {
+}
+
+void vf_gpadl_send_bodies(struct vfix *f, uint32_t handle, const uint64_t *pfns, uint32_t n)
+{
+	uint8_t buf[240];
+	for (uint32_t done = VMBUS_GPADL_HEADER_MAX_PFNS; done < n;) {
 		uint32_t k = n - done;
 		if (k > VMBUS_GPADL_BODY_MAX_PFNS)
 			k = VMBUS_GPADL_BODY_MAX_PFNS;
@@ -407,6 +422,13 @@ void vf_gpadl_send(struct vfix *f, uint32_t relid, uint32_t handle, const uint64
 			0);
 		done += k;
 	}
+}
+
+void vf_gpadl_send(struct vfix *f, uint32_t relid, uint32_t handle, const uint64_t *pfns,
+		   uint32_t n)
+{
+	vf_gpadl_send_header(f, relid, handle, pfns, n);
+	vf_gpadl_send_bodies(f, handle, pfns, n);
 }
 
 uint32_t vf_gpadl(struct vfix *f, uint32_t relid, uint32_t handle, const uint64_t *pfns,
@@ -552,4 +574,19 @@ void vf_relid_released(struct vfix *f, uint32_t relid)
 {
 	struct vmbus_msg_relid_released m = {{VMBUS_MSG_RELID_RELEASED, 0}, relid};
 	assert_int_equal(vf_send(f, VMBUS_MESSAGE_CONNECTION_ID, &m, sizeof(m)), 0);
+}
+
+void vf_echo_roundtrip(struct vfix *f, struct vf_chan *c, uint64_t id, const char *text)
+{
+	uint8_t buf[256];
+	struct vmbus_packet pkt;
+	vf_take_signals(f, c->relid);
+	assert_int_equal(vf_chan_send(f, c, id, text, (uint32_t)strlen(text), true), 0);
+	assert_int_equal(vf_take_signals(f, c->relid), 1);
+	assert_int_equal(vmbus_ring_recv(&c->r, buf, sizeof(buf), &pkt), 0);
+	assert_int_equal(pkt.type, VMBUS_PKT_COMP);
+	assert_int_equal(pkt.trans_id, id);
+	assert_true(pkt.data_len >= strlen(text));
+	assert_memory_equal(pkt.data, text, strlen(text));
+	vmbus_ring_commit(&c->r);
 }

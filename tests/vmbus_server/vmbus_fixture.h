@@ -78,6 +78,11 @@ struct vfix {
 /* A server with cfg (NULL: VF_VPS VPs, everything else default). */
 struct vfix *vf_new(const struct vmbus_server_config *cfg);
 void vf_free(struct vfix *f);
+/* A new server with f's config on the same guest memory, as a restore
+ * has it: the old one is freed without a word to the guest, and what it
+ * posted and signalled is skipped. Its devices are the caller's to
+ * remove first and add again. */
+void vf_replace_server(struct vfix *f);
 
 /* ---- The glue side ---- */
 
@@ -131,6 +136,11 @@ void *vf_page(struct vfix *f, uint64_t pfn);
  * byte_offset 0, the PFNs over a header and bodies with msg_number 0). */
 void vf_gpadl_send(struct vfix *f, uint32_t relid, uint32_t handle, const uint64_t *pfns,
 		   uint32_t n);
+/* Its two halves: the header (with the first PFNs), and the bodies
+ * with the rest (none for a GPADL the header holds whole). */
+void vf_gpadl_send_header(struct vfix *f, uint32_t relid, uint32_t handle, const uint64_t *pfns,
+			  uint32_t n);
+void vf_gpadl_send_bodies(struct vfix *f, uint32_t handle, const uint64_t *pfns, uint32_t n);
 /* vf_gpadl_send and take the GPADL_CREATED; returns creation_status. */
 uint32_t vf_gpadl(struct vfix *f, uint32_t relid, uint32_t handle, const uint64_t *pfns,
 		  uint32_t n);
@@ -163,5 +173,9 @@ void vf_chan_free(struct vf_chan *c);
  * signals the host if the ring engine says so. Returns put's result. */
 int vf_chan_send(struct vfix *f, struct vf_chan *c, uint64_t trans_id, const void *data,
 		 uint32_t len, bool completion);
+
+/* An echo device's round trip: text sent with a completion requested,
+ * one signal back, the completion with id and the text read. */
+void vf_echo_roundtrip(struct vfix *f, struct vf_chan *c, uint64_t id, const char *text);
 
 #endif /* HVKIT_TESTS_VMBUS_FIXTURE_H */
