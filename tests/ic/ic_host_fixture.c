@@ -90,6 +90,7 @@ void ic_env_open(struct ic_env *e, enum ic_service svc, uint32_t host_max)
 		.ctx = e->f,
 	};
 	cfg.max_version[svc] = host_max;
+	e->cfg = cfg;
 	assert_int_equal(ic_host_new(e->f->s, &cfg, &e->h), 0);
 	vf_connect(e->f);
 	struct vmbus_msg_offer_channel offers[16];
@@ -131,6 +132,20 @@ void ic_env_new(struct ic_env *e, enum ic_service svc, uint32_t guest_max, uint3
 {
 	ic_env_open(e, svc, host_max);
 	ic_env_answer_negotiation(e, svc, guest_max);
+}
+
+void ic_env_restore(struct ic_env *e)
+{
+	size_t len;
+	assert_int_equal(vmbus_server_save(e->f->s, NULL, 0, &len), -ENOSPC);
+	uint8_t *rec = malloc(len);
+	assert_non_null(rec);
+	assert_int_equal(vmbus_server_save(e->f->s, rec, len, &len), 0);
+	ic_host_free(e->h);
+	vf_replace_server(e->f);
+	assert_int_equal(ic_host_new(e->f->s, &e->cfg, &e->h), 0);
+	assert_int_equal(vmbus_server_load(e->f->s, rec, len), 0);
+	free(rec);
 }
 
 void ic_env_free(struct ic_env *e)

@@ -21,6 +21,7 @@ struct ic_env {
 	uint8_t buf[IC_MAX_PACKET];
 	uint32_t len;   /* of the last packet read */
 	uint64_t trans; /* its transaction id */
+	struct ic_host_config cfg;
 };
 
 /* A server with the IC devices; the guest opens service svc and takes
@@ -31,6 +32,10 @@ void ic_env_answer_negotiation(struct ic_env *e, enum ic_service svc, uint32_t g
 /* Both: the service ready. */
 void ic_env_new(struct ic_env *e, enum ic_service svc, uint32_t guest_max, uint32_t host_max);
 void ic_env_free(struct ic_env *e);
+/* A snapshot and restore: the server's state saved, the host and the
+ * server dropped without a word to the guest, new ones on the same guest
+ * memory loaded from it. The guest's channel goes on as it was. */
+void ic_env_restore(struct ic_env *e);
 
 /* Reads the host's next packet on the channel into buf. */
 void ic_env_take(struct ic_env *e);

@@ -458,9 +458,87 @@ static void requests_fail_fast_when_not_open(void **state)
 	ic_env_free(&e);
 }
 
+/* ---- Snapshot and restore (the device's state in the server's) ---- */
+
+/* A probe the guest has not answered yet is answered after the restore
+ * and counted; the restored host probes on, the sequence continuing. */
+static void restore_keeps_the_outstanding_heartbeat(void **state)
+{
+	(void)state;
+	struct ic_env e;
+	ic_env_new(&e, IC_HEARTBEAT, 0, 0);
+	ic_env_take(&e); /* probe 1, unanswered */
+	ic_env_restore(&e);
+	struct ic_service_status s = st(&e, IC_HEARTBEAT);
+	assert_true(s.open && s.negotiated);
+	assert_int_equal(s.msg_version, IC_HEARTBEAT_VERSION_3);
+	struct ic_heartbeat_msg m;
+	memcpy(&m, e.buf + IC_MSG_HDR_SIZE, sizeof(m));
+	assert_int_equal(m.seq_num, 1);
+	m.seq_num++;
+	memcpy(e.buf + IC_MSG_HDR_SIZE, &m, sizeof(m));
+	ic_env_reply(&e, 0);
+	assert_int_equal(st(&e, IC_HEARTBEAT).bad, 0);
+	assert_int_equal(ic_heartbeat_state(e.h), IC_HEARTBEAT_ALIVE);
+	tick(&e, 1000);
+	ic_env_take(&e); /* the restored host's next probe, an interval on */
+	memcpy(&m, e.buf + IC_MSG_HDR_SIZE, sizeof(m));
+	assert_int_equal(m.seq_num, 2);
+	ic_env_free(&e);
+}
+
+/* The guest's clock stood still while the VM was saved: the restored
+ * host sends a SYNC at once, then samples as before. */
+static void restore_syncs_the_time(void **state)
+{
+	(void)state;
+	struct ic_env e;
+	ic_env_new(&e, IC_TIMESYNC, 0, 0);
+	ic_env_take(&e);
+	ic_env_reply(&e, 0);
+	tick(&e, 1000);
+	ic_env_take(&e);
+	assert_int_equal(e.buf[IC_MSG_HDR_SIZE + 16], IC_TIMESYNC_FLAG_SAMPLE);
+	ic_env_reply(&e, 0);
+	ic_env_restore(&e);
+	ic_env_take(&e);
+	assert_int_equal(e.buf[IC_MSG_HDR_SIZE + 16], IC_TIMESYNC_FLAG_SYNC);
+	ic_env_reply(&e, 0);
+	assert_int_equal(st(&e, IC_TIMESYNC).bad, 0);
+	tick(&e, 1000);
+	ic_env_take(&e);
+	assert_int_equal(e.buf[IC_MSG_HDR_SIZE + 16], IC_TIMESYNC_FLAG_SAMPLE);
+	ic_env_free(&e);
+}
+
+/* KVP's negotiation still waits for the guest's daemon after a restore,
+ * and its answer is taken then. */
+static void restore_keeps_a_waiting_negotiation(void **state)
+{
+	(void)state;
+	struct ic_env e;
+	ic_env_open(&e, IC_KVP, 0);
+	ic_env_restore(&e);
+	assert_false(st(&e, IC_KVP).negotiated);
+	for (int i = 0; i < 100; i++)
+		tick(&e, 1000000000ull);
+	assert_true(ic_env_nothing_pending(&e));
+	ic_env_answer_negotiation(&e, IC_KVP, 0);
+	assert_true(st(&e, IC_KVP).negotiated);
+	assert_int_equal(st(&e, IC_KVP).bad, 0);
+	ic_env_lock(e.f);
+	assert_int_equal(kvp_host_get(e.h, IC_KVP_POOL_GUEST, "name", 0, kvp_done, NULL), 0);
+	ic_env_unlock(e.f);
+	ic_env_take(&e);
+	ic_env_free(&e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(restore_keeps_the_outstanding_heartbeat),
+		cmocka_unit_test(restore_syncs_the_time),
+		cmocka_unit_test(restore_keeps_a_waiting_negotiation),
 		cmocka_unit_test(heartbeat_negotiates_probes_and_judges),
 		cmocka_unit_test(heartbeat_old_guest_gets_1_0),
 		cmocka_unit_test(shutdown_request_answer_and_timeout),

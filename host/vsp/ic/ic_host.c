@@ -14,6 +14,7 @@
 
 #include "ic_host.h"
 #include "ic_host_internal.h"
+#include "record.h"
 #include "vmbus_device.h"
 
 #define DEFAULT_TIMEOUT_NS 10000000000ull
@@ -350,10 +351,121 @@ static void svc_notify(void *dev, struct vmbus_channel *ch)
 	pthread_mutex_unlock(&h->timer_lock);
 }
 
+/*
+ * A service's channel state, for a snapshot (vmbus_device_ops.save):
+ * u8 format (1), u8 negotiated, u8 broken, u8 txid, u32 framework and
+ * message versions, u64 next transaction id and heartbeat sequence;
+ * then the request on the wire, if any: u8 1, u8 type, u64 transaction
+ * id, u64 heartbeat sequence, u32 KVP operation, pool and index (else
+ * u8 0). What waits in the queue is not kept: its callers (control
+ * requests) belong to the run that saved; the periodic requests come
+ * again from the timer. A file copy under way cannot be saved (-EBUSY).
+ */
+#define SVC_STATE_FORMAT 1u
+
+static int svc_save(void *dev, struct vmbus_channel *ch, void *buf, size_t *len)
+{
+	struct ic_svc *v = dev;
+	if (v->ch != ch)
+		return -EINVAL;
+	if (v->copy.busy)
+		return -EBUSY;
+	struct record_writer w = {buf, *len, 0};
+	record_put8(&w, SVC_STATE_FORMAT);
+	record_put8(&w, v->negotiated);
+	record_put8(&w, v->broken);
+	record_put8(&w, v->txid);
+	record_put32(&w, v->fw);
+	record_put32(&w, v->msg);
+	record_put64(&w, v->next_trans);
+	record_put64(&w, v->hb_seq);
+	const struct ic_request *r = v->outstanding;
+	record_put8(&w, r != NULL);
+	if (r) {
+		record_put8(&w, r->type);
+		record_put64(&w, v->outstanding_trans);
+		record_put64(&w, r->seq);
+		record_put32(&w, r->op);
+		record_put32(&w, r->pool);
+		record_put32(&w, r->index);
+	}
+	bool fits = w.len <= *len;
+	*len = w.len;
+	return fits ? 0 : -ENOSPC;
+}
+
+/* The request the guest has yet to answer, without a caller to tell. */
+static struct ic_request *read_outstanding(struct record_reader *rd, struct ic_svc *v)
+{
+	uint8_t type = record_get8(rd);
+	uint64_t trans = record_get64(rd);
+	/* A negotiation waits as long as the guest takes (svc_open). */
+	struct ic_request *r =
+		ic_request_new(type, 0, type == IC_MSGTYPE_NEGOTIATE ? IC_NO_TIMEOUT : 0);
+	if (!r)
+		return NULL;
+	r->seq = record_get64(rd);
+	r->op = record_get32(rd);
+	r->pool = record_get32(rd);
+	r->index = record_get32(rd);
+	r->deadline = r->timeout_ns == IC_NO_TIMEOUT ? UINT64_MAX : ic_now(v->h) + r->timeout_ns;
+	v->outstanding_trans = trans;
+	return r;
+}
+
+static int svc_restore(void *dev, struct vmbus_channel *ch, const void *buf, size_t len)
+{
+	struct ic_svc *v = dev;
+	struct record_reader rd = {buf, (const uint8_t *)buf + len, false};
+	uint8_t format = record_get8(&rd), negotiated = record_get8(&rd),
+		broken = record_get8(&rd);
+	v->txid = record_get8(&rd);
+	v->fw = record_get32(&rd);
+	v->msg = record_get32(&rd);
+	v->next_trans = record_get64(&rd);
+	v->hb_seq = record_get64(&rd);
+	uint8_t outstanding = record_get8(&rd);
+	if (v->ch || rd.bad || format != SVC_STATE_FORMAT || negotiated > 1 || broken > 1 ||
+	    outstanding > 1)
+		return -EINVAL;
+	struct ic_request *r = outstanding ? read_outstanding(&rd, v) : NULL;
+	if (outstanding && !r)
+		return -ENOMEM;
+	if (!record_done(&rd) ||
+	    (r && r->type != IC_MSGTYPE_NEGOTIATE && !negotiated)) {
+		free(r);
+		return -EINVAL;
+	}
+	v->ch = ch;
+	v->negotiated = negotiated;
+	v->broken = broken;
+	v->outstanding = r;
+	v->st.open = true;
+	v->st.negotiated = negotiated;
+	v->st.fw_version = v->fw;
+	v->st.msg_version = v->msg;
+	if (negotiated) {
+		/* A heartbeat probe and a time sync (with the SYNC flag: the
+		 * guest's clock stood still while saved) go out at once. */
+		ic_service_started(v);
+	} else if (!r) {
+		struct ic_request *n = ic_request_new(IC_MSGTYPE_NEGOTIATE, 0, IC_NO_TIMEOUT);
+		if (!n) {
+			v->ch = NULL;
+			return -ENOMEM;
+		}
+		n->front = true;
+		ic_submit(v, n);
+	}
+	return 0;
+}
+
 static const struct vmbus_device_ops svc_ops = {
 	.open = svc_open,
 	.close = svc_close,
 	.notify = svc_notify,
+	.save = svc_save,
+	.restore = svc_restore,
 };
 
 /* ---- Timer ---- */
