@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
+#include <libgen.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -41,6 +42,7 @@ struct ctl_options {
 	bool force;
 	long pool;    /* -1: default */
 	bool overwrite;
+	bool resume;
 };
 
 static void usage(FILE *out)
@@ -56,6 +58,8 @@ static void usage(FILE *out)
 		"  disk-remove LUN                 hot remove the disk at LUN\n"
 		"  storage-remove                  rescind the storage controller and its disks\n"
 		"  pause | resume                  stop every VP where it is / let them run on\n"
+		"  snapshot FILE [--resume]        save the VM to FILE (hvkit run --restore FILE\n"
+		"                                  continues it); it stays paused unless --resume\n"
 		"  quit                            stop the machine\n"
 		"  shutdown|reboot|hibernate [--timeout S] [--reason TEXT] [--force]\n"
 		"  kvp set KEY VALUE | get KEY | delete KEY | list   [--pool N]\n"
@@ -227,6 +231,27 @@ static int build(int argc, char **argv, const struct ctl_options *o, const char 
 			return usage_error("%s: timesync takes no arguments", w);
 		*command = "timesync";
 		set_common(args, o, true);
+		return 0;
+	}
+	if (!strcmp(w, "snapshot")) {
+		if (n != 1)
+			return usage_error("%s: snapshot FILE [--resume]", w);
+		/* The machine writes the file: a path that does not depend on
+		 * its working directory (the file need not exist yet). */
+		char dir[PATH_MAX], copy[PATH_MAX], abs[PATH_MAX + 256];
+		snprintf(copy, sizeof(copy), "%s", argv[1]);
+		const char *base = strrchr(argv[1], '/') ? strrchr(argv[1], '/') + 1 : argv[1];
+		if (!*base || !strcmp(base, ".") || !strcmp(base, ".."))
+			return usage_error("snapshot: '%s' names no file", argv[1]);
+		if (!realpath(dirname(copy), dir)) {
+			fprintf(stderr, "hvkit ctl: %s: %s\n", argv[1], strerror(errno));
+			return -EXIT_VM_ERROR;
+		}
+		snprintf(abs, sizeof(abs), "%s/%s", strcmp(dir, "/") ? dir : "", base);
+		*command = "snapshot";
+		json_object_set_new(args, "path", json_string(abs));
+		if (o->resume)
+			json_object_set_new(args, "resume", json_true());
 		return 0;
 	}
 	if (!strcmp(w, "copy")) {
@@ -460,6 +485,13 @@ static void print_result(const char *command, json_t *args, json_t *r)
 		printf("removed the storage controller\n");
 	} else if (!strcmp(command, "quit")) {
 		printf("the machine is stopping\n");
+	} else if (!strcmp(command, "snapshot")) {
+		printf("saved %s: %.1f MiB (%.1f MiB of RAM) in %.3f s; the machine is %s\n",
+		       json_string_value(json_object_get(r, "path")),
+		       (double)json_integer_value(json_object_get(r, "bytes")) / (1 << 20),
+		       (double)json_integer_value(json_object_get(r, "ram_bytes")) / (1 << 20),
+		       json_number_value(json_object_get(r, "seconds")),
+		       json_is_true(json_object_get(r, "paused")) ? "paused" : "running");
 	} else if (!strcmp(command, "pause") || !strcmp(command, "resume")) {
 		printf("the machine is %s\n", command[0] == 'p' ? "paused" : "running");
 	} else if (!strcmp(command, "kvp-get")) {
@@ -489,6 +521,7 @@ static int parse_options(int argc, char **argv, struct ctl_options *o)
 		{"force", no_argument, NULL, 'f'},
 		{"pool", required_argument, NULL, 'p'},
 		{"overwrite", no_argument, NULL, 'o'},
+		{"resume", no_argument, NULL, 'R'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -510,6 +543,9 @@ static int parse_options(int argc, char **argv, struct ctl_options *o)
 			break;
 		case 'f':
 			o->force = true;
+			break;
+		case 'R':
+			o->resume = true;
 			break;
 		case 'p':
 			if (!cli_number(optarg, &v) || v > 4)

@@ -73,6 +73,7 @@ struct run_options {
 	const char *kernel, *initrd, *cmdline; /* KVM */
 	bool debug_exit, no_s4;                /* KVM */
 	bool pause_on_crash;                   /* KVM: --on-crash pause */
+	const char *restore;                   /* KVM: --restore FILE */
 	bool hyperv_testdev;                   /* KVM */
 	const char *serial;                    /* KVM: where COM1 goes; NULL: stdio */
 	const char *kvm_device;                /* --kvm-device; NULL: /dev/kvm */
@@ -120,6 +121,9 @@ static void usage(FILE *out)
 		"  --debug-exit           (kvm) QEMU's isa-debug-exit port at 0xf4: the\n"
 		"                         guest's write V ends hvkit with (V << 1) | 1\n"
 		"  --no-s4                (kvm) no \\_S4 (hibernation) in the ACPI tables\n"
+		"  --restore FILE         (kvm) continue the VM saved in FILE (hvkit ctl\n"
+		"                         snapshot) instead of booting; give the options\n"
+		"                         it ran with (--cpus, --memory, devices, --vm-id)\n"
 		"  --on-crash stop|pause  (kvm) a crash report through the crash MSRs\n"
 		"                         stops the VM (default), or pauses it for\n"
 		"                         inspection: hvkit ctl status shows the report,\n"
@@ -317,6 +321,7 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 		{"debug-exit", no_argument, NULL, 'D'},
 		{"no-s4", no_argument, NULL, 'S'},
 		{"on-crash", required_argument, NULL, 'P'},
+		{"restore", required_argument, NULL, 'Q'},
 		{"serial", required_argument, NULL, 'O'},
 		{"timeout", required_argument, NULL, 'T'},
 		{"cpus", required_argument, NULL, 'c'},
@@ -408,6 +413,9 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 		}
 		case 'S':
 			o->no_s4 = true;
+			break;
+		case 'Q':
+			o->restore = optarg;
 			break;
 		case 'P':
 			if (strcmp(optarg, "stop") && strcmp(optarg, "pause")) {
@@ -571,10 +579,11 @@ static int parse_options(int argc, char **argv, struct run_options *o)
 	if (o->kernel && !o->echo_given)
 		o->echo_devices = 0;
 	if (o->partition != MACHINE_KVM && (o->kernel || o->initrd || o->cmdline || o->debug_exit ||
-					    o->hyperv_testdev || o->serial || o->pause_on_crash)) {
+					    o->hyperv_testdev || o->serial || o->pause_on_crash ||
+					    o->restore)) {
 		fprintf(stderr, "hvkit run: --kernel, --initrd, --cmdline, --serial, --debug-exit, "
-				"--on-crash pause and --device hyperv-testdev are for --partition "
-				"kvm\n");
+				"--on-crash pause, --restore and --device hyperv-testdev are for "
+				"--partition kvm\n");
 		return 2;
 	}
 	if (o->pause_on_crash && !o->control) {
@@ -723,6 +732,8 @@ static uint32_t landlock_rules(const struct run_options *o, const char *kernel,
 		rules[n++] = (struct file_rule){kernel, FILE_READ, !o->kernel};
 		if (o->initrd)
 			rules[n++] = (struct file_rule){o->initrd, FILE_READ};
+		if (o->restore)
+			rules[n++] = (struct file_rule){o->restore, FILE_READ};
 	}
 	if (!kvm || fallback) {
 		rules[n++] = (struct file_rule){o->guest, FILE_EXECUTE, fallback};
@@ -1045,7 +1056,7 @@ static void close_serial(struct serial_sink *sink)
 static bool kvm_only_options(const struct run_options *o)
 {
 	return o->kernel || o->initrd || o->cmdline || o->debug_exit || o->hyperv_testdev ||
-	       o->pause_on_crash || (o->serial && strcmp(o->serial, "stdio"));
+	       o->pause_on_crash || o->restore || (o->serial && strcmp(o->serial, "stdio"));
 }
 
 static void print_testdev(struct machine *m)
@@ -1150,6 +1161,7 @@ int cmd_run(int argc, char **argv)
 		.disk_count = o.disk_count,
 		.vmbus = {.scramble_relids = o.scramble, .gpadl_limit = o.gpadl_limit},
 		.ic = !o.no_ic,
+		.restore = o.restore,
 	};
 	/* hvkit's own guests run for seconds: short periods, so that they
 	 * see heartbeats and samples. Another kernel gets the IC library's
@@ -1203,7 +1215,8 @@ int cmd_run(int argc, char **argv)
 	}
 	if (err == -ENODEV && cfg.partition == MACHINE_KVM && kvm_only_options(&o)) {
 		fprintf(stderr, "hvkit run: no usable /dev/kvm here; --kernel, --initrd, --cmdline, "
-				"--serial, --debug-exit and --device hyperv-testdev need /dev/kvm\n");
+				"--serial, --debug-exit, --on-crash pause, --restore and --device "
+				"hyperv-testdev need /dev/kvm\n");
 		close_serial(&serial);
 		return EXIT_HVKIT_FAILED;
 	}

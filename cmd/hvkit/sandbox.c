@@ -98,6 +98,8 @@ static const char *const thread_calls[] = {
 	 * at exit */
 	"openat", "unlink", "unlinkat", "readlink", "readlinkat", "access", "faccessat",
 	"faccessat2",
+	/* a snapshot is written under a temporary name, then renamed */
+	"rename", "renameat", "renameat2",
 	/* the storage workers */
 	"io_uring_setup", "io_uring_enter", "io_uring_register",
 	/* memory; executable mappings are refused below */

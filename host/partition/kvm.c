@@ -1103,10 +1103,11 @@ static void vcpu_fds(const struct kvm_partition *kp, int fds[KVM_PARTITION_MAX_V
 		fds[i] = kp->vps[i].fd;
 }
 
+/* With kp->lock held (the device lock: partition.h). */
 static int kvm_op_save(struct partition *p, void *buf, size_t *len)
 {
 	struct kvm_partition *kp = kvm_partition_of(p);
-	if (!quiescent_now(kp))
+	if (!quiescent(kp))
 		return -EBUSY;
 	int fds[KVM_PARTITION_MAX_VPS];
 	vcpu_fds(kp, fds);

@@ -74,7 +74,9 @@ struct partition_ops {
 
 	/* The backend's own state of a paused partition as a record in buf
 	 * (at most *len bytes; *len set to the size used), and back, for
-	 * snapshots. Optional: NULL is -ENOTSUP. */
+	 * snapshots. save is called with the partition lock held, so that
+	 * no device adds an interrupt between it and the devices' own
+	 * records; restore before launch. Optional: NULL is -ENOTSUP. */
 	int (*save)(struct partition *p, void *buf, size_t *len);
 	int (*restore)(struct partition *p, const void *buf, size_t len);
 };
@@ -113,6 +115,7 @@ int partition_interrupt(struct partition *p, uint32_t vp, uint8_t vector);
 int partition_on_vp_threads(struct partition *p, int (*fn)(void *ctx), void *ctx);
 int partition_pause(struct partition *p);
 int partition_resume(struct partition *p);
+/* With the partition lock held (partition_lock). */
 int partition_save(struct partition *p, void *buf, size_t *len);
 int partition_restore(struct partition *p, const void *buf, size_t len);
 

@@ -138,15 +138,21 @@ static int put_state(struct record_writer *w, struct vmbus_server *s)
 	return 0;
 }
 
-int vmbus_server_save(struct vmbus_server *s, void *buf, size_t cap, size_t *len)
+int vmbus_server_save_locked(struct vmbus_server *s, void *buf, size_t cap, size_t *len)
 {
 	struct record_writer w = record_writer(buf, cap);
-	s->ops.lock(s->ctx);
 	int err = put_state(&w, s);
-	s->ops.unlock(s->ctx);
 	if (err)
 		return err;
 	return record_finish(&w, state_magic, STATE_VERSION, s->cfg.vp_count, len);
+}
+
+int vmbus_server_save(struct vmbus_server *s, void *buf, size_t cap, size_t *len)
+{
+	s->ops.lock(s->ctx);
+	int err = vmbus_server_save_locked(s, buf, cap, len);
+	s->ops.unlock(s->ctx);
+	return err;
 }
 
 /* ------------------------------------------------------------------ */

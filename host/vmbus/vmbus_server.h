@@ -139,6 +139,8 @@ void vmbus_server_get_stats(struct vmbus_server *s, struct vmbus_server_stats *o
  * and no guest message or signal arriving (a paused partition). Takes
  * the lock. */
 int vmbus_server_save(struct vmbus_server *s, void *buf, size_t cap, size_t *len);
+/* The same, with the lock held (a machine saving everything at once). */
+int vmbus_server_save_locked(struct vmbus_server *s, void *buf, size_t cap, size_t *len);
 /* Loads a record into a server that has not met a guest (its devices
  * added, as for the run that saved: matched by class and instance GUID):
  * every offer, relid, GPADL and open channel as saved; each open

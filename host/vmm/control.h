@@ -139,6 +139,11 @@ struct control_backend {
 	 * cannot). */
 	int (*pause)(void *ctx);
 	int (*resume)(void *ctx);
+	/* A snapshot of the VM into path (absolute), paused after it unless
+	 * resume: fills result ("path", "bytes", "ram_bytes", "seconds",
+	 * "paused"); on error why says what stood in the way. */
+	int (*snapshot)(void *ctx, const char *path, bool resume, json_t *result, char *why,
+			size_t why_len);
 };
 
 /* ---- The core ---- */

@@ -549,6 +549,30 @@ static int cmd_pause_resume(struct request *rq, json_t *result)
 	return err;
 }
 
+static int cmd_snapshot(struct request *rq, json_t *result)
+{
+	const struct control_backend *b = &rq->c->cfg.backend;
+	const char *path;
+	bool resume = false;
+	int err = arg_string(rq, "path", true, 4000, &path);
+	if (!err && path[0] != '/')
+		err = bad_arg(rq, "snapshot: path must be an absolute path");
+	if (!err)
+		err = arg_bool(rq, "resume", &resume);
+	if (err)
+		return err;
+	if (!b->snapshot) {
+		snprintf(rq->error, sizeof(rq->error), "snapshot: this machine cannot be saved");
+		return -ENOTSUP;
+	}
+	char why[300] = "";
+	err = b->snapshot(b->ctx, path, resume, result, why, sizeof(why));
+	if (err)
+		snprintf(rq->error, sizeof(rq->error), "snapshot: %s",
+			 *why ? why : strerror(-err));
+	return err;
+}
+
 static int cmd_quit(struct request *rq, json_t *result)
 {
 	(void)result;
@@ -751,6 +775,7 @@ static const struct command {
 	{"pause", cmd_pause_resume, {NULL}},
 	{"resume", cmd_pause_resume, {NULL}},
 	{"quit", cmd_quit, {NULL}},
+	{"snapshot", cmd_snapshot, {"path", "resume"}},
 	{"shutdown", cmd_power, {"timeout", "reason", "force"}},
 	{"reboot", cmd_power, {"timeout", "reason", "force"}},
 	{"hibernate", cmd_power, {"timeout", "reason", "force"}},

@@ -167,6 +167,21 @@ static int resume_machine(void *ctx)
 	return machine_resume(ctx);
 }
 
+static int snapshot(void *ctx, const char *path, bool resume, json_t *result, char *why,
+		    size_t why_len)
+{
+	struct machine_snapshot_stats st;
+	int err = machine_snapshot(ctx, path, resume, &st, why, why_len);
+	if (err)
+		return err;
+	json_object_set_new(result, "path", json_string(path));
+	json_object_set_new(result, "bytes", json_integer((json_int_t)st.file_bytes));
+	json_object_set_new(result, "ram_bytes", json_integer((json_int_t)st.ram_pages * 4096));
+	json_object_set_new(result, "seconds", json_real((double)st.ns / 1e9));
+	json_object_set_new(result, "paused", json_boolean(st.paused));
+	return 0;
+}
+
 struct control_backend control_machine_backend(struct machine *m)
 {
 	return (struct control_backend){
@@ -182,5 +197,6 @@ struct control_backend control_machine_backend(struct machine *m)
 		.storage_remove = storage_remove,
 		.pause = pause_machine,
 		.resume = resume_machine,
+		.snapshot = snapshot,
 	};
 }

@@ -12,15 +12,18 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "kvm_platform.h"
 #include "machine.h"
 #include "process.h"
+#include "snapshot.h"
 #include "storvsp.h"
 #include "vm_identity.h"
 
@@ -426,6 +429,202 @@ static int new_kvm_partition(struct machine *m, char *why, size_t why_len)
 	return kvm_platform_boot(m->platform, kp, why, why_len);
 }
 
+/* ---- Snapshots (snapshot.h; docs/lifecycle.md) ---- */
+
+static void log_line(struct machine *m, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void log_line(struct machine *m, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	glue_log(m, fmt, ap);
+	va_end(ap);
+}
+
+/* What a snapshot of m records of it, and what a restore must match. */
+static void describe(const struct machine *m, struct snapshot_machine *out)
+{
+	*out = (struct snapshot_machine){
+		.cpus = m->cfg.cpus,
+		.memory = m->cfg.memory,
+		.vm_id = m->cfg.vm_id,
+		.echo_devices = m->cfg.echo_devices,
+		.nics = m->cfg.nic_count,
+		.disks = m->cfg.disk_count,
+		.ic = m->cfg.ic,
+	};
+}
+
+/* One record: its size first (a dry run), then the record. */
+static int save_record(int (*save)(void *ctx, void *buf, size_t cap, size_t *len), void *ctx,
+		       void **buf, size_t *len)
+{
+	int err = save(ctx, NULL, 0, len);
+	if (err != -ENOSPC)
+		return err ? err : -EIO;
+	*buf = malloc(*len);
+	if (!*buf)
+		return -ENOMEM;
+	return save(ctx, *buf, *len, len);
+}
+
+static int save_partition(void *ctx, void *buf, size_t cap, size_t *len)
+{
+	*len = cap;
+	return partition_save(ctx, buf, len);
+}
+
+static int save_hv(void *ctx, void *buf, size_t cap, size_t *len)
+{
+	return hv_save(ctx, buf, cap, len);
+}
+
+static int save_vmbus(void *ctx, void *buf, size_t cap, size_t *len)
+{
+	return vmbus_server_save_locked(ctx, buf, cap, len);
+}
+
+/* Every record and the file, with the device lock held and the VPs
+ * paused: no device thread changes the rings, the SynIC or the LAPICs
+ * meanwhile, so RAM and the records agree. */
+static int write_snapshot(struct machine *m, int fd, struct snapshot_stats *st, char *why,
+			  size_t why_len)
+{
+	struct snapshot_records r = {0};
+	struct snapshot_machine mc;
+	describe(m, &mc);
+	partition_lock(m->partition);
+	int err = save_record(save_partition, m->partition, &r.buf[SNAPSHOT_PARTITION],
+			      &r.len[SNAPSHOT_PARTITION]);
+	if (err)
+		snprintf(why, why_len, "the partition's state: %s", strerror(-err));
+	if (!err) {
+		err = save_record(save_hv, hv_of(m), &r.buf[SNAPSHOT_HV], &r.len[SNAPSHOT_HV]);
+		if (err)
+			snprintf(why, why_len, "the hypervisor interface's state: %s",
+				 strerror(-err));
+	}
+	if (!err) {
+		err = save_record(save_vmbus, m->vmbus, &r.buf[SNAPSHOT_VMBUS],
+				  &r.len[SNAPSHOT_VMBUS]);
+		if (err)
+			snprintf(why, why_len, "VMBus and its devices: %s",
+				 err == -ENOTSUP ? "a device with an open channel cannot save "
+						   "its state yet (storage, network)"
+				 : err == -EBUSY ? "a device is busy (a file copy under way)"
+						 : strerror(-err));
+	}
+	if (!err) {
+		err = snapshot_write(fd, &mc, &r, partition_memory(m->partition), st);
+		if (err)
+			snprintf(why, why_len, "writing: %s", strerror(-err));
+	}
+	partition_unlock(m->partition);
+	snapshot_records_free(&r);
+	return err;
+}
+
+int machine_snapshot(struct machine *m, const char *path, bool resume,
+		     struct machine_snapshot_stats *st, char *why, size_t why_len)
+{
+	*st = (struct machine_snapshot_stats){0};
+	if (m->cfg.partition != MACHINE_KVM) {
+		snprintf(why, why_len, "the process partition cannot be saved: its guest is a "
+				       "program, not a VM");
+		return -ENOTSUP;
+	}
+	/* Written whole under another name, then renamed: a file at path
+	 * is always a complete snapshot. */
+	char tmp[4096];
+	if (snprintf(tmp, sizeof(tmp), "%s.partial", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		snprintf(why, why_len, "%s: %s", tmp, strerror(errno));
+		return -errno;
+	}
+	uint64_t t0 = glue_now_ns(m);
+	bool was_paused = __atomic_load_n(&m->paused, __ATOMIC_ACQUIRE);
+	int err = was_paused ? 0 : machine_pause(m);
+	if (err)
+		snprintf(why, why_len, "cannot pause the VM: %s", strerror(-err));
+	struct snapshot_stats ss = {0};
+	if (!err)
+		err = write_snapshot(m, fd, &ss, why, why_len);
+	if (!err && fsync(fd))
+		err = -errno;
+	if (close(fd) && !err)
+		err = -errno;
+	if (!err && rename(tmp, path))
+		err = -errno;
+	if (err)
+		unlink(tmp);
+	if (!was_paused && (resume || err))
+		machine_resume(m); /* asked to go on, or nothing saved */
+	uint64_t t1 = glue_now_ns(m);
+	*st = (struct machine_snapshot_stats){
+		.file_bytes = ss.file_bytes,
+		.ram_pages = ss.ram_pages,
+		.ns = t1 - t0,
+		.paused = was_paused || (!resume && !err),
+	};
+	if (err && !*why)
+		snprintf(why, why_len, "%s: %s", path, strerror(-err));
+	return err;
+}
+
+/* Before launch: guest RAM, the partition, hv, then VMBus and its
+ * devices (which may post to the SynIC as they restore). */
+static int restore(struct machine *m, char *why, size_t why_len)
+{
+	const char *path = m->cfg.restore;
+	if (m->cfg.partition != MACHINE_KVM) {
+		snprintf(why, why_len, "--restore needs the KVM partition");
+		return -ENOTSUP;
+	}
+	uint64_t t0 = glue_now_ns(m);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(why, why_len, "--restore %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	struct snapshot_machine expect;
+	describe(m, &expect);
+	struct snapshot_records r;
+	struct snapshot_stats ss;
+	char file_why[200] = "";
+	int err = snapshot_read(fd, &expect, partition_memory(m->partition), &r, &ss, file_why,
+				sizeof(file_why));
+	close(fd);
+	const char *what = "";
+	if (!err) {
+		err = partition_restore(m->partition, r.buf[SNAPSHOT_PARTITION],
+					r.len[SNAPSHOT_PARTITION]);
+		what = "the partition's state";
+	}
+	if (!err) {
+		err = hv_load(hv_of(m), r.buf[SNAPSHOT_HV], r.len[SNAPSHOT_HV]);
+		what = "the hypervisor interface's state";
+	}
+	if (!err) {
+		err = vmbus_server_load(m->vmbus, r.buf[SNAPSHOT_VMBUS], r.len[SNAPSHOT_VMBUS]);
+		what = err == -ENODEV ? "VMBus: a device of the snapshot is missing here"
+				      : "VMBus and its devices' state";
+	}
+	snapshot_records_free(&r);
+	if (err && *file_why)
+		snprintf(why, why_len, "--restore %s: %s", path, file_why);
+	else if (err)
+		snprintf(why, why_len, "--restore %s: %s refused (%s)", path, what,
+			 strerror(-err));
+	else
+		log_line(m, "restored from %s: %llu KiB of RAM in pages, %.1f ms", path,
+			 (unsigned long long)ss.ram_pages * 4, (glue_now_ns(m) - t0) / 1e6);
+	/* A file that is not what it should be is bad input, not a failure
+	 * of hvkit's. */
+	return err == -EINVAL || err == -ENODEV ? -ENOEXEC : err;
+}
+
 int machine_start(const struct machine_config *cfg, struct machine **out, char *why,
 		  size_t why_len)
 {
@@ -448,6 +647,8 @@ int machine_start(const struct machine_config *cfg, struct machine **out, char *
 						: new_process_partition(m);
 	if (!err)
 		err = attach_vmbus(m, why, why_len);
+	if (!err && cfg->restore)
+		err = restore(m, why, why_len);
 	if (!err)
 		err = partition_launch(m->partition);
 	if (err) {

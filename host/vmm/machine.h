@@ -71,14 +71,18 @@ struct machine_config {
 	struct ic_host_config ic_config;
 	void (*log)(void *ctx, const char *fmt, va_list ap); /* NULL: stderr */
 	void *log_ctx;
+	/* KVM: continue the VM a snapshot file holds (machine_snapshot)
+	 * instead of booting; the configuration must be the saving one's. */
+	const char *restore;
 };
 
 struct machine;
 struct storvsp;
 
 /* 0, or -errno; KVM: -ENODEV when /dev/kvm is absent or unusable, and a
- * kernel that cannot be booted is -ENOEXEC/-E2BIG with the reason in why
- * (may be NULL). */
+ * kernel that cannot be booted, or a snapshot to restore that is corrupt
+ * or of another machine, is -ENOEXEC/-E2BIG with the reason in why (may
+ * be NULL). */
 int machine_start(const struct machine_config *cfg, struct machine **out, char *why,
 		  size_t why_len);
 
@@ -132,6 +136,22 @@ struct machine_info {
 	struct machine_crash crash;
 };
 void machine_get_info(struct machine *m, struct machine_info *out);
+
+/* A snapshot of the VM into the file path (docs/lifecycle.md): the VPs
+ * paused (if they were not), every state record and guest RAM written
+ * under the device lock, the file written whole before it takes the
+ * name. The VM stays paused unless resume (then the VPs run on at once).
+ * 0, or -errno with why: -ENOTSUP (the process partition; a device that
+ * cannot save yet), -EBUSY (a device busy), an I/O error. On failure the
+ * VM runs on if it ran. */
+struct machine_snapshot_stats {
+	uint64_t file_bytes;
+	uint64_t ram_pages;  /* saved (zero pages are not) */
+	uint64_t ns;         /* from the pause to the file's rename */
+	bool paused;         /* the VM stays paused */
+};
+int machine_snapshot(struct machine *m, const char *path, bool resume,
+		     struct machine_snapshot_stats *st, char *why, size_t why_len);
 
 /* Every VP stopped where it is (and the partition's timers), the devices
  * left running / the VPs let run on: 0, -EALREADY, -EINVAL (resume while

@@ -111,7 +111,9 @@ static void snapshot_take(struct kvm_partition *kp, struct snapshot *s)
 	assert_non_null(s->hv);
 	assert_non_null(s->ram);
 	s->kvm_len = RECORD_CAP;
+	partition_lock(p);
 	assert_int_equal(partition_save(p, s->kvm, &s->kvm_len), 0);
+	partition_unlock(p);
 	assert_int_equal(hv_save(kvm_partition_hv(kp), s->hv, RECORD_CAP, &s->hv_len), 0);
 	assert_int_equal(guest_memory_read(kvm_partition_memory(kp), 0, s->ram, KT_MEMORY_SIZE), 0);
 	memcpy(&s->page, count_page(kp), sizeof(s->page));
@@ -170,7 +172,9 @@ static void test_pause_holds_everything(void **state)
 	assert_int_equal(partition_resume(p), -EINVAL);
 	size_t len = RECORD_CAP;
 	uint8_t *buf = malloc(len);
+	partition_lock(p);
 	assert_int_equal(partition_save(p, buf, &len), -EBUSY);
+	partition_unlock(p);
 	free(buf);
 	wait_count(kp, a.page.count + STEP);
 	expect_consistent(kp);
@@ -228,7 +232,9 @@ static void test_bad_records_refused(void **state)
 	snapshot_take(kp, &s);
 	size_t need = 8;
 	uint8_t small[8];
+	partition_lock(kvm_partition_base(kp));
 	assert_int_equal(partition_save(kvm_partition_base(kp), small, &need), -ENOSPC);
+	partition_unlock(kvm_partition_base(kp));
 	assert_int_equal(need, s.kvm_len);
 	kvm_partition_stop(kp);
 

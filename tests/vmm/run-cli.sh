@@ -70,7 +70,7 @@ run 2 "--on-crash takes stop or pause, not 'halt'" --on-crash halt
 result "--on-crash halt: refused, the choices named" $?
 run 2 "--on-crash pause needs --control" --partition kvm --on-crash pause
 result "--on-crash pause without --control: refused" $?
-run 2 "--on-crash pause and --device hyperv-testdev are for --partition kvm" \
+run 2 "--on-crash pause, --restore and --device hyperv-testdev are for --partition kvm" \
 	--partition process --on-crash pause --control "$dir/c.sock"
 result "--on-crash pause in the process partition: refused" $?
 run 70 "--disk $dir/none.img: No such file" --disk "path=$dir/none.img"
