@@ -8,7 +8,8 @@
  * isa-debug-exit port as well; "hvkit.expect_hv" makes a missing Hyper-V
  * a failure (status 2). "hvkit.disk_test" writes and reads back blocks of
  * the first disk; "hvkit.net_test" sends self-test frames on each NIC and
- * fails (status 9) unless a loopback hands them all back. "hvkit.crash"
+ * fails (status 9) unless a loopback hands them all back (with
+ * hvkit.serve both again before it stops). "hvkit.crash"
  * reports a crash through the crash MSRs once enlightened, as a panicking
  * kernel does, and waits for the host to end the VM (status 10 if it
  * does not).
@@ -246,8 +247,7 @@ static void storage_settle(struct vmbus_client *c, uint64_t ms)
 	}
 }
 
-/* Lists the disks; with hvkit.disk_test writes 8 blocks at LBA 8 of LUN 0,
- * flushes and reads them back (small: guest CPU is dear under PVM). */
+/* Lists the disks. */
 static void report_disks(void)
 {
 	struct storvsc *s = disk_controller;
@@ -264,8 +264,15 @@ static void report_disks(void)
 				(unsigned long long)d.blocks, d.block_size,
 				d.read_only ? ", read-only" : "");
 	}
+}
+
+/* hvkit.disk_test: writes 8 blocks at LBA 8 of LUN 0, flushes and reads
+ * them back (small: guest CPU is dear under PVM). */
+static void disk_test(void)
+{
+	struct storvsc *s = disk_controller;
 	struct storvsc_disk d;
-	if (!cmdline_has("hvkit.disk_test") || !storvsc_disk(s, 0, &d) || d.blocks < 16)
+	if (!s || !cmdline_has("hvkit.disk_test") || !storvsc_disk(s, 0, &d) || d.blocks < 16)
 		return;
 	const struct hv_port *port = os_port();
 	uint32_t bytes = 8 * d.block_size, pages = (bytes + 4095) / 4096;
@@ -333,8 +340,17 @@ static int vmbus(void)
 		os_net_settle(c, nd, 10000);
 		vmbus_client_for_each_channel(c, print_offer, NULL);
 		report_disks();
+		disk_test();
 		net_failures = os_net_report(c, nd, cmdline_has("hvkit.net_test"));
 		run_vmbus(c, 2500, cmdline_has("hvkit.serve"));
+		/* Served until asked to stop: the disk and the NICs once
+		 * more, as they are now (after a restore, the restored
+		 * devices' work). */
+		if (cmdline_has("hvkit.serve")) {
+			disk_test();
+			if (cmdline_has("hvkit.net_test"))
+				net_failures += os_net_retest(c, nd);
+		}
 		report_ic(ics);
 		if (time_samples)
 			kprintf("hvkit-os: %llu time samples from the host\n",

@@ -22,6 +22,7 @@
 /* Interrupt context writes these; process context reads them. */
 struct nic_test {
 	uint8_t mac[6];
+	bool open;
 	uint32_t back, damaged, seen;
 };
 
@@ -86,6 +87,10 @@ static int selftest(struct vmbus_client *c, uint32_t i, struct netvsc *n)
 	struct nic_test *t = &tests[i];
 	uint32_t mtu = netvsc_mtu(n) < 1500 ? netvsc_mtu(n) : 1500;
 	uint32_t sent = 0;
+	/* A second run counts afresh (the frames of the first are back). */
+	__atomic_store_n(&t->seen, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&t->back, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&t->damaged, 0, __ATOMIC_RELEASE);
 	int err = 0;
 	for (uint32_t seq = 0; seq < NETVSC_SELFTEST_FRAMES && !err; seq++) {
 		uint32_t len = netvsc_selftest_len(seq, mtu);
@@ -123,11 +128,21 @@ int os_net_report(struct vmbus_client *c, struct netvsc_driver *d, bool test)
 			"%u channel(s)\n",
 			i, m[0], m[1], m[2], m[3], m[4], m[5], netvsc_mtu(n),
 			netvsc_link_up(n) ? "up" : "down", st.channels);
+		t->open = !err;
 		if (err)
 			kprintf("hvkit-os: nic %u: open failed: %d\n", i, err);
 		else if (test)
 			err = selftest(c, i, n);
 		failures += err != 0;
 	}
+	return failures;
+}
+
+int os_net_retest(struct vmbus_client *c, struct netvsc_driver *d)
+{
+	int failures = 0;
+	for (uint32_t i = 0; i < netvsc_count(d) && i < NETVSC_MAX_NICS; i++)
+		if (tests[i].open)
+			failures += selftest(c, i, netvsc_nic(d, i)) != 0;
 	return failures;
 }

@@ -17,5 +17,8 @@ void os_net_settle(struct vmbus_client *c, struct netvsc_driver *d, uint64_t ms)
 /* Opens and lists each NIC; with test, runs its loopback self-test.
  * Returns the NICs that failed. */
 int os_net_report(struct vmbus_client *c, struct netvsc_driver *d, bool test);
+/* The self-test again on each NIC os_net_report opened. Returns the NICs
+ * that failed. */
+int os_net_retest(struct vmbus_client *c, struct netvsc_driver *d);
 
 #endif /* HVKIT_OS_NET_H */

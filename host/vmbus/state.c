@@ -638,6 +638,18 @@ static int apply_channels(struct vmbus_server *s, const struct loaded *l)
 	return 0;
 }
 
+/* Each reopened channel's device looks at its rings once: the guest may
+ * have signalled just before the save, and a device may hold work for
+ * it (completions that waited for ring space). */
+static void notify_open_channels(struct vmbus_server *s)
+{
+	for (struct vmbus_list *l = s->offers.next; l != &s->offers; l = l->next) {
+		struct vmbus_offer_rec *o = container_of(l, struct vmbus_offer_rec, link);
+		if (o->state == VMBUS_CHANNEL_OPEN)
+			o->dev->desc.ops->notify(o->dev->desc.dev, o->open);
+	}
+}
+
 /* Devices the record does not know (added since the save): a primary
  * offer, sent at once if the guest listens, as a hot add. */
 static void offer_new_devices(struct vmbus_server *s)
@@ -689,6 +701,8 @@ static int apply(struct vmbus_server *s, struct loaded *l)
 		err = apply_channels(s, l);
 	if (err)
 		forget(s);
+	else
+		notify_open_channels(s);
 	offer_new_devices(s);
 	return err;
 }

@@ -144,7 +144,8 @@ int vmbus_server_save_locked(struct vmbus_server *s, void *buf, size_t cap, size
 /* Loads a record into a server that has not met a guest (its devices
  * added, as for the run that saved: matched by class and instance GUID):
  * every offer, relid, GPADL and open channel as saved; each open
- * channel's device gets its restore. A device the record does not have
+ * channel's device gets its restore, then a notify (the guest may have
+ * signalled just before the save). A device the record does not have
  * is offered as a new one. The record is checked whole first: 0 or
  * -EINVAL (corrupt, truncated, another version or VP count, impossible
  * content), -ENODEV (a device of the record is missing), -ENOTSUP (a

@@ -2,6 +2,7 @@
 /* The PC around a KVM partition; see kvm_platform.h. */
 #define _GNU_SOURCE
 #include "kvm_platform.h"
+#include "record.h"
 #include "fw_cfg.h"
 
 #include <errno.h>
@@ -297,4 +298,74 @@ int kvm_platform_boot(struct kvm_platform *p, struct kvm_partition *kp, char *er
 	free(kernel);
 	free(initrd);
 	return rc;
+}
+
+/* ---- Snapshots ---- */
+
+/*
+ * The platform's record (host/record/record.h, magic "HVKITPLT", version
+ * 1, count 0): the UART (IER, LCR, MCR, SCR, FCR, DLL, DLM, THRE pending,
+ * interrupt line, u32 bytes waiting and the bytes), the RTC (index, the
+ * 128 CMOS bytes, u64 guest-minus-host seconds), the ACPI PM block (u16
+ * status, enable, control, u8 reset, u8 SCI). fw_cfg keeps nothing a
+ * guest relies on across a save (a selector set and read at once).
+ */
+static const char platform_magic[RECORD_MAGIC_BYTES] = "HVKITPLT";
+#define PLATFORM_VERSION 1u
+
+int kvm_platform_save(struct kvm_platform *p, void *buf, size_t cap, size_t *len)
+{
+	struct uart_state u;
+	struct rtc_state r;
+	struct pm_state pm;
+	uart_get_state(p->uart, &u);
+	rtc_get_state(p->rtc, &r);
+	pm_get_state(p->pm, &pm);
+	struct record_writer w = record_writer(buf, cap);
+	const uint8_t regs[] = {u.ier, u.lcr, u.mcr, u.scr, u.fcr, u.dll, u.dlm,
+				u.thr_interrupt, u.irq_level};
+	record_put(&w, regs, sizeof(regs));
+	record_put32(&w, u.rx_count);
+	record_put(&w, u.rx, u.rx_count);
+	record_put8(&w, r.index);
+	record_put(&w, r.ram, sizeof(r.ram));
+	record_put64(&w, (uint64_t)r.offset);
+	record_put32(&w, pm.status | (uint32_t)pm.enable << 16);
+	record_put32(&w, pm.control);
+	record_put8(&w, pm.reset);
+	record_put8(&w, pm.sci);
+	return record_finish(&w, platform_magic, PLATFORM_VERSION, 0, len);
+}
+
+int kvm_platform_load(struct kvm_platform *p, const void *buf, size_t len)
+{
+	struct record_reader rd;
+	int err = record_open(buf, len, platform_magic, PLATFORM_VERSION, 0, &rd);
+	if (err)
+		return err;
+	struct uart_state u = {0};
+	struct rtc_state r;
+	struct pm_state pm;
+	uint8_t regs[9];
+	record_get(&rd, regs, sizeof(regs));
+	u = (struct uart_state){regs[0], regs[1], regs[2], regs[3], regs[4], regs[5], regs[6],
+				regs[7] == 1, regs[8] == 1, {0}, 0};
+	u.rx_count = record_get32(&rd);
+	if (rd.bad || regs[7] > 1 || regs[8] > 1 || u.rx_count > UART_FIFO)
+		return -EINVAL;
+	record_get(&rd, u.rx, u.rx_count);
+	r.index = record_get8(&rd);
+	record_get(&rd, r.ram, sizeof(r.ram));
+	r.offset = (int64_t)record_get64(&rd);
+	uint32_t status_enable = record_get32(&rd), control = record_get32(&rd);
+	pm = (struct pm_state){(uint16_t)status_enable, (uint16_t)(status_enable >> 16),
+			       (uint16_t)control, record_get8(&rd), false};
+	uint8_t sci = record_get8(&rd);
+	if (!record_done(&rd) || r.index > 0x7f || control > 0xffff || sci > 1)
+		return -EINVAL;
+	pm.sci = sci;
+	uart_set_state(p->uart, &u);
+	rtc_set_state(p->rtc, &r);
+	pm_set_state(p->pm, &pm);
+	return 0;
 }

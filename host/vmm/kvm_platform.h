@@ -75,4 +75,10 @@ size_t kvm_platform_input(struct kvm_platform *p, const uint8_t *bytes, size_t l
 /* What the boot loader recognised ("bzImage", "PVH ELF", "Multiboot"). */
 const char *kvm_platform_kernel_format(const struct kvm_platform *p);
 
+/* The legacy devices' state (UART, RTC, ACPI PM) as a record, and back
+ * (before launch), for snapshots: 0, -ENOSPC (save: *len is the size
+ * needed), -EINVAL (load: a corrupt record, nothing changed). */
+int kvm_platform_save(struct kvm_platform *p, void *buf, size_t cap, size_t *len);
+int kvm_platform_load(struct kvm_platform *p, const void *buf, size_t len);
+
 #endif /* HVKIT_KVM_PLATFORM_H */

@@ -484,6 +484,11 @@ static int save_vmbus(void *ctx, void *buf, size_t cap, size_t *len)
 	return vmbus_server_save_locked(ctx, buf, cap, len);
 }
 
+static int save_platform(void *ctx, void *buf, size_t cap, size_t *len)
+{
+	return kvm_platform_save(ctx, buf, cap, len);
+}
+
 /* Every record and the file, with the device lock held and the VPs
  * paused: no device thread changes the rings, the SynIC or the LAPICs
  * meanwhile, so RAM and the records agree. */
@@ -510,9 +515,15 @@ static int write_snapshot(struct machine *m, int fd, struct snapshot_stats *st, 
 		if (err)
 			snprintf(why, why_len, "VMBus and its devices: %s",
 				 err == -ENOTSUP ? "a device with an open channel cannot save "
-						   "its state yet (storage, network)"
+						   "its state"
 				 : err == -EBUSY ? "a device is busy (a file copy under way)"
 						 : strerror(-err));
+	}
+	if (!err) {
+		err = save_record(save_platform, m->platform, &r.buf[SNAPSHOT_PLATFORM],
+				  &r.len[SNAPSHOT_PLATFORM]);
+		if (err)
+			snprintf(why, why_len, "the platform's devices: %s", strerror(-err));
 	}
 	if (!err) {
 		err = snapshot_write(fd, &mc, &r, partition_memory(m->partition), st);
@@ -548,6 +559,17 @@ int machine_snapshot(struct machine *m, const char *path, bool resume,
 	int err = was_paused ? 0 : machine_pause(m);
 	if (err)
 		snprintf(why, why_len, "cannot pause the VM: %s", strerror(-err));
+	/* The VPs stand still, so no request comes in; the storage workers
+	 * finish what they hold (what the guest's full ring holds back is
+	 * saved with the channel). */
+	if (!err && m->storage && storvsp_quiesce(m->storage, 10000000000ull)) {
+		snprintf(why, why_len, "the storage controller's I/O did not finish in 10 s");
+		err = -EBUSY;
+	}
+	/* And the NICs' device threads what the guest last signalled. */
+	for (uint32_t i = 0; !err && i < MACHINE_MAX_NICS; i++)
+		if (machine_nic(m, i))
+			netvsp_flush(machine_nic(m, i));
 	struct snapshot_stats ss = {0};
 	if (!err)
 		err = write_snapshot(m, fd, &ss, why, why_len);
@@ -605,6 +627,11 @@ static int restore(struct machine *m, char *why, size_t why_len)
 	if (!err) {
 		err = hv_load(hv_of(m), r.buf[SNAPSHOT_HV], r.len[SNAPSHOT_HV]);
 		what = "the hypervisor interface's state";
+	}
+	if (!err) {
+		err = kvm_platform_load(m->platform, r.buf[SNAPSHOT_PLATFORM],
+					r.len[SNAPSHOT_PLATFORM]);
+		what = "the platform's devices' state";
 	}
 	if (!err) {
 		err = vmbus_server_load(m->vmbus, r.buf[SNAPSHOT_VMBUS], r.len[SNAPSHOT_VMBUS]);

@@ -68,6 +68,16 @@ void uart_free(struct uart *u);
 /* Bytes typed at the console; returns how many fit in the receive FIFO. */
 size_t uart_receive(struct uart *u, const uint8_t *bytes, size_t len);
 void uart_pio(void *uart, uint16_t offset, uint8_t size, bool write, uint32_t *value);
+/* The registers and the receive FIFO, for snapshots (kvm_platform_save). */
+struct uart_state {
+	uint8_t ier, lcr, mcr, scr, fcr, dll, dlm;
+	bool thr_interrupt, irq_level;
+	uint8_t rx[UART_FIFO];
+	unsigned rx_count; /* at most UART_FIFO, the oldest first */
+};
+void uart_get_state(struct uart *u, struct uart_state *out);
+/* -EINVAL for a state no guest can make (the FIFO overfull). */
+int uart_set_state(struct uart *u, const struct uart_state *in);
 
 /* ---- MC146818 CMOS RTC (index 0x70, data 0x71) ---- */
 
@@ -82,6 +92,15 @@ struct rtc_config {
 struct rtc *rtc_new(const struct rtc_config *cfg);
 void rtc_free(struct rtc *r);
 void rtc_pio(void *rtc, uint16_t offset, uint8_t size, bool write, uint32_t *value);
+/* The selected register, the CMOS bytes, and the guest's clock as an
+ * offset from the host's (snapshots). */
+struct rtc_state {
+	uint8_t index;
+	uint8_t ram[128];
+	int64_t offset;
+};
+void rtc_get_state(struct rtc *r, struct rtc_state *out);
+void rtc_set_state(struct rtc *r, const struct rtc_state *in);
 
 /* ---- ACPI PM1 registers, PM timer, reset register ---- */
 
@@ -105,6 +124,14 @@ struct pm *pm_new(const struct pm_config *cfg);
 void pm_free(struct pm *p);
 /* PM1 block: event (status, enable) at 0-3, control at 4-5, timer at 8-11. */
 void pm_pio(void *pm, uint16_t offset, uint8_t size, bool write, uint32_t *value);
+/* PM1 status, enable and control, the reset register, SCI mode. */
+struct pm_state {
+	uint16_t status, enable, control;
+	uint8_t reset;
+	bool sci;
+};
+void pm_get_state(struct pm *p, struct pm_state *out);
+void pm_set_state(struct pm *p, const struct pm_state *in);
 /* The reset register (one port). */
 void pm_reset_pio(void *pm, uint16_t offset, uint8_t size, bool write, uint32_t *value);
 

@@ -169,3 +169,21 @@ void pm_reset_pio(void *dev, uint16_t offset, uint8_t size, bool write, uint32_t
 	}
 	pthread_mutex_unlock(&p->lock);
 }
+
+void pm_get_state(struct pm *p, struct pm_state *out)
+{
+	pthread_mutex_lock(&p->lock);
+	*out = (struct pm_state){p->status, p->enable, p->control, p->reset, p->sci};
+	pthread_mutex_unlock(&p->lock);
+}
+
+void pm_set_state(struct pm *p, const struct pm_state *in)
+{
+	pthread_mutex_lock(&p->lock);
+	p->status = in->status;
+	p->enable = in->enable;
+	p->control = in->control;
+	p->reset = in->reset;
+	p->sci = in->sci;
+	pthread_mutex_unlock(&p->lock);
+}

@@ -205,3 +205,21 @@ void rtc_pio(void *dev, uint16_t offset, uint8_t size, bool write, uint32_t *val
 	}
 	pthread_mutex_unlock(&r->lock);
 }
+
+void rtc_get_state(struct rtc *r, struct rtc_state *out)
+{
+	pthread_mutex_lock(&r->lock);
+	out->index = r->index;
+	memcpy(out->ram, r->ram, sizeof(out->ram));
+	out->offset = r->offset;
+	pthread_mutex_unlock(&r->lock);
+}
+
+void rtc_set_state(struct rtc *r, const struct rtc_state *in)
+{
+	pthread_mutex_lock(&r->lock);
+	r->index = in->index;
+	memcpy(r->ram, in->ram, sizeof(r->ram));
+	r->offset = in->offset;
+	pthread_mutex_unlock(&r->lock);
+}

@@ -3,9 +3,9 @@
  * The VM snapshot file (snapshot.h). Layout, every field little-endian:
  *
  *   file header (32 bytes): magic "HVKITSNP", u32 version (1), u32
- *     section count (5), 12 reserved zero bytes, u32 CRC-32 (zlib's) of
+ *     section count (6), 12 reserved zero bytes, u32 CRC-32 (zlib's) of
  *     the 28 bytes before it
- *   then five sections, in this order, each a 16-byte header (u32 type,
+ *   then six sections, in this order, each a 16-byte header (u32 type,
  *     u32 reserved zero, u64 data length), the data, and a u32 CRC-32 of
  *     the data:
  *     1 machine: u32 VPs, u64 RAM bytes, the VM id (16 bytes), u32 echo
@@ -14,8 +14,9 @@
  *     2 memory: runs of pages that are not zero, in ascending order, each
  *       u64 GPA, u64 page count, then the pages; a run lies inside one
  *       region of guest RAM
- *     3 partition, 4 hv, 5 VMBus: the components' records as they wrote
- *       them (host/record/record.h: each checked again by its loader)
+ *     3 partition, 4 hv, 5 VMBus, 6 platform: the components' records as
+ *       they wrote them (host/record/record.h: each checked again by its
+ *       loader)
  *
  * A reader checks every header as it comes and each section's CRC at its
  * end; the pages go straight into the (not yet running) machine's RAM.
@@ -46,7 +47,8 @@ enum section {
 	SECTION_PARTITION,
 	SECTION_HV,
 	SECTION_VMBUS,
-	SECTION_COUNT = SECTION_VMBUS
+	SECTION_PLATFORM,
+	SECTION_COUNT = SECTION_PLATFORM
 };
 
 static void le32(uint8_t *p, uint32_t v)
@@ -320,7 +322,8 @@ static int get(struct reader *rd, void *p, size_t n)
 
 static const char *section_name(enum section s)
 {
-	static const char *const names[] = {"", "machine", "memory", "partition", "hv", "VMBus"};
+	static const char *const names[] = {"",   "machine", "memory",  "partition",
+					    "hv", "VMBus",   "platform"};
 	return names[s];
 }
 

@@ -2,8 +2,8 @@
 /*
  * The VM snapshot file (docs/lifecycle.md, "VM snapshots"): a versioned
  * container of the machine's description, guest RAM (pages that are not
- * zero) and the state records of the partition, the hypervisor interface
- * and the VMBus server with its devices. Every section carries a CRC; a
+ * zero) and the state records of the partition, the hypervisor interface,
+ * the VMBus server with its devices, and the platform's legacy devices. Every section carries a CRC; a
  * reader checks each before the machine it fills may run, and refuses a
  * file for another machine naming what differs.
  */
@@ -34,6 +34,7 @@ enum snapshot_record {
 	SNAPSHOT_PARTITION, /* partition_save */
 	SNAPSHOT_HV,        /* hv_save */
 	SNAPSHOT_VMBUS,     /* vmbus_server_save, the devices' state within */
+	SNAPSHOT_PLATFORM,  /* kvm_platform_save: UART, RTC, ACPI PM */
 	SNAPSHOT_RECORDS
 };
 

@@ -5,6 +5,7 @@
  * probe, THR-empty and receive interrupts). Bytes leave immediately, so
  * THR and the transmitter are always empty by the time the guest looks.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,4 +210,38 @@ void uart_pio(void *dev, uint16_t offset, uint8_t size, bool write, uint32_t *va
 		*value = out;
 	update_irq(u);
 	pthread_mutex_unlock(&u->lock);
+}
+
+void uart_get_state(struct uart *u, struct uart_state *out)
+{
+	pthread_mutex_lock(&u->lock);
+	*out = (struct uart_state){
+		.ier = u->ier, .lcr = u->lcr, .mcr = u->mcr, .scr = u->scr, .fcr = u->fcr,
+		.dll = u->dll, .dlm = u->dlm, .thr_interrupt = u->thr_interrupt,
+		.irq_level = u->irq_level, .rx_count = u->rx_count,
+	};
+	for (unsigned i = 0; i < u->rx_count; i++)
+		out->rx[i] = u->rx[(u->rx_head + i) % UART_FIFO];
+	pthread_mutex_unlock(&u->lock);
+}
+
+int uart_set_state(struct uart *u, const struct uart_state *in)
+{
+	if (in->rx_count > UART_FIFO)
+		return -EINVAL;
+	pthread_mutex_lock(&u->lock);
+	u->ier = in->ier;
+	u->lcr = in->lcr;
+	u->mcr = in->mcr;
+	u->scr = in->scr;
+	u->fcr = in->fcr;
+	u->dll = in->dll;
+	u->dlm = in->dlm;
+	u->thr_interrupt = in->thr_interrupt;
+	u->irq_level = in->irq_level;
+	u->rx_head = 0;
+	u->rx_count = in->rx_count;
+	memcpy(u->rx, in->rx, in->rx_count);
+	pthread_mutex_unlock(&u->lock);
+	return 0;
 }

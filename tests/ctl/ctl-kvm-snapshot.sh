@@ -5,7 +5,9 @@
 # first hvkit run goes. `hvkit run --restore` then continues the VM in a
 # new process, twice from the one file: the guest has its KVP value, is
 # still connected (no new INITIATE_CONTACT), its heartbeat answers, the
-# two copies are independent, and a shutdown powers it off (exit 0). A
+# two copies are independent, and a shutdown powers it off (exit 0); with
+# a disk and a NIC, the restored devices serve the guest's disk test and
+# NIC self-test. A
 # truncated, corrupt or foreign file and another machine's options are
 # refused naming what is wrong; the process partition cannot be saved.
 # TAP; skipped without a usable /dev/kvm. Every wait is bounded (60 s).
@@ -66,10 +68,10 @@ finish() {
 	return 1
 }
 
-echo "1..9"
+echo "1..11"
 if ! start first; then
 	if grep -q "no usable /dev/kvm" first.out; then
-		for i in $(seq 9); do echo "ok $i # SKIP no usable /dev/kvm"; done
+		for i in $(seq 11); do echo "ok $i # SKIP no usable /dev/kvm"; done
 		exit 0
 	fi
 fi
@@ -117,6 +119,43 @@ ok=1
 	finish "$second" && [ "$status" = 0 ] && finish "$third" && [ "$status" = 0 ] &&
 	grep -q "hvkit-os: power off, status 0" second.out && ok=0
 result "the restored guests power off when asked (exit 0)" $ok second.out third.out
+
+# With a disk and a NIC: saved with the controller's and the NIC's state
+# (their work finished first), restored, and the restored devices carry
+# the guest's disk test and NIC self-test (hvkit-os runs both again
+# before it powers off).
+disk_vm=(--disk path=d.img --net loopback
+	--cmdline "hvkit.debug_exit hvkit.expect_hv hvkit.serve hvkit.disk_test hvkit.net_test")
+truncate -s 16M d.img
+booted() { # the guest's first disk test and self-test are over
+	grep -q "hvkit-os: disk lun 0 verified" disk1.out &&
+		grep -q "hvkit-os: nic 0: 8 frames sent, 8 came back intact" disk1.out
+}
+ok=1
+if start disk1 "${disk_vm[@]}"; then
+	d1=$pid
+	for _ in $(seq 600); do
+		booted && break
+		sleep 0.1
+	done
+	booted &&
+		"$hvkit" ctl disk1.sock snapshot disk.snap >/dev/null &&
+		"$hvkit" ctl disk1.sock quit >/dev/null && finish "$d1" &&
+		start disk2 "${disk_vm[@]}" --restore disk.snap && {
+		d2=$pid
+		"$hvkit" ctl disk2.sock shutdown >/dev/null && finish "$d2" && [ "$status" = 0 ] &&
+			[ "$(grep -c "hvkit-os: disk lun 0 verified" disk2.out)" = 1 ] &&
+			[ "$(grep -c "8 frames sent, 8 came back intact" disk2.out)" = 1 ] &&
+			! grep -q "booted" disk2.out
+	} && ok=0
+fi
+result "with a disk and a NIC: the guest's disk I/O and frames through the restored devices" \
+	$ok disk1.out disk2.out
+
+ok=1
+"$hvkit" run --partition kvm --timeout 30 --net loopback --restore disk.snap >refused.out 2>&1
+[ $? = 70 ] && grep -q "has 1 disks, this one 0 (--disk)" refused.out && ok=0
+result "that snapshot without its disk: refused, --disk named" $ok refused.out
 
 # refused RUN_ARGS... -- PATTERN: hvkit run with RUN_ARGS exits 70 and
 # says PATTERN.

@@ -137,10 +137,7 @@ void ic_env_new(struct ic_env *e, enum ic_service svc, uint32_t guest_max, uint3
 void ic_env_restore(struct ic_env *e)
 {
 	size_t len;
-	assert_int_equal(vmbus_server_save(e->f->s, NULL, 0, &len), -ENOSPC);
-	uint8_t *rec = malloc(len);
-	assert_non_null(rec);
-	assert_int_equal(vmbus_server_save(e->f->s, rec, len, &len), 0);
+	uint8_t *rec = vf_save(e->f, &len);
 	ic_host_free(e->h);
 	vf_replace_server(e->f);
 	assert_int_equal(ic_host_new(e->f->s, &e->cfg, &e->h), 0);

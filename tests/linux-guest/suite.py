@@ -727,13 +727,66 @@ class Suite:
         trouble = self.console.matching(r"WARNING:|BUG:|Oops|Call Trace|Kernel panic")
         self.check(not trouble, "hibernation: the kernel logged no warning, oops or panic",
                    "; ".join(m.string for m in trouble[:5]))
+        self.snapshot(kernel, extra)
         rc, out, err = self.ctl("shutdown")
         try:
             status = self.proc.wait(180)
         except subprocess.TimeoutExpired:
             status = None
-        self.check(status == 0, "hibernation: the resumed Linux powers off; hvkit exits 0",
+        self.check(status == 0, "the resumed, then restored Linux powers off; hvkit exits 0",
                    "exit status %s" % status)
+
+    def snapshot(self, kernel, extra):
+        """A VM snapshot of the running Linux (docs/lifecycle.md): saved
+        with `hvkit ctl snapshot`, its hvkit ended, a new hvkit process
+        restores it; the same kernel carries on with every device as it
+        was (no new VMBus contact), and its own drivers move data through
+        the restored storvsp and netvsp."""
+        rc, st, err = self.ctl("status")
+        connects = st["vmbus"]["connects"] if rc == 0 and isinstance(st, dict) else None
+        snap = os.path.join(self.work, "linux.snap")
+        rc, res, err = self.ctl("snapshot", snap, timeout=300)
+        saved = rc == 0 and os.path.exists(snap)
+        self.check(saved, "snapshot: hvkit ctl snapshot saves the running Linux",
+                   "%s %s" % (res if rc == 0 else err, "(%.1f MiB)" % (
+                       os.path.getsize(snap) / MIB) if saved else ""))
+        if not saved:
+            return
+        rc, out, err = self.ctl("quit")
+        try:
+            status = self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            status = None
+        self.check(status == 0, "snapshot: the saved VM's hvkit ends on quit",
+                   "exit status %s" % status)
+        self.start(kernel, "-restored", (*extra, "--restore", snap))
+        ok, detail = self.console.command("report", 120)
+        nic = self.console.matching(r"^hvt: nic name=\S+ mac=%s .* ipv4=(\S+)$" % USER_MAC)
+        self.check(ok and nic and nic[-1].group(1) == GUEST_IP,
+                   "snapshot: restored in a new hvkit, Linux answers with its NICs as they were",
+                   nic[-1].group(0) if nic else detail)
+        rc, st, err = self.ctl("status")
+        self.check(rc == 0 and isinstance(st, dict) and st["vmbus"]["connects"] == connects and
+                   all(c["state"] == "open" for c in st["vmbus"]["channels"]),
+                   "snapshot: still connected (no new VMBus contact), every channel open",
+                   "connects %s (before %s)" % (
+                       st["vmbus"]["connects"] if rc == 0 else err, connects))
+        self.agent("disk-test %s %d %d %d %d" % (self.dev["rw"], 48 * MIB, 1 * MIB, 78, 0),
+                   "snapshot: storvsc moves data through the restored controller")
+        if "loop" in self.dev:
+            self.agent("frames %s 64" % self.dev["loop"],
+                       "snapshot: 64 frames through the restored loopback NIC")
+        size = 1 * MIB
+        listener = Listener(size, 23)
+        ok, detail = self.console.command("tcp %s %d %d 23" % (HOST_IP, listener.port, size),
+                                          600)
+        listener.thread.join(60)
+        host_ok, host_detail = listener.result or (False, "the listener saw nothing")
+        self.check(ok and host_ok, "snapshot: a new TCP connection through libslirp, 1 MiB "
+                   "each way", "guest: %s; host: %s" % (detail, host_detail))
+        trouble = self.console.matching(r"WARNING:|BUG:|Oops|Call Trace|Kernel panic")
+        self.check(not trouble, "snapshot: the restored kernel logged no warning, oops or panic",
+                   "; ".join(m.string for m in trouble[:5]))
 
     def run(self):
         kernel = self.build_kernel()

@@ -97,6 +97,28 @@ void ng_free(struct ng *g)
 	free(g);
 }
 
+int ng_restore_as(struct ng *g, const struct netvsp_config *cfg)
+{
+	assert_true(g->owns_f);
+	netvsp_flush(g->nic);
+	size_t len;
+	uint8_t *rec = vf_save(g->f, &len);
+	netvsp_remove(g->f->s, g->nic);
+	vf_replace_server(g->f);
+	if (cfg)
+		g->cfg = *cfg;
+	assert_int_equal(netvsp_add(g->f->s, &g->cfg, &g->nic), 0);
+	int err = vmbus_server_load(g->f->s, rec, len);
+	free(rec);
+	netvsp_flush(g->nic);
+	return err;
+}
+
+void ng_restore(struct ng *g)
+{
+	assert_int_equal(ng_restore_as(g, NULL), 0);
+}
+
 /* HvSignalEvent on channel i; with a device thread (drain_thread), back
  * once it has read the ring, so the fixture stays step by step. */
 static void signal_host(struct ng *g, uint32_t i)

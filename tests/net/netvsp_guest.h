@@ -88,6 +88,14 @@ struct ng *ng_new_ring(const struct netvsp_config *cfg, bool reflect, uint32_t r
  * hot-added. Free it before first. */
 struct ng *ng_new_on(struct ng *first, const struct netvsp_config *cfg, bool reflect);
 void ng_free(struct ng *g);
+/* A snapshot and restore of g's own server (not one shared with another
+ * NIC): the NIC's work finished, the server's state saved, NIC and server
+ * dropped without a word to the guest, new ones on the same guest memory
+ * and backend loaded from it. The guest's channels go on as they were. */
+void ng_restore(struct ng *g);
+/* The same with the new NIC configured as cfg (NULL: as before); the
+ * load's result (the guest's channels go on only if it is 0). */
+int ng_restore_as(struct ng *g, const struct netvsp_config *cfg);
 
 /* Writes an in-band NVSP message on channel i (completion requested if
  * asked) and lets the host run. */

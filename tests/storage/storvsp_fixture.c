@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -44,9 +45,25 @@ static void file_disk(struct sfix *s, uint32_t n, uint64_t bytes, bool read_only
 	unlink(path);
 	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	assert_true(p != MAP_FAILED);
-	close(fd);
+	s->img_fd[n] = fd;
 	s->img[n] = p;
 	s->img_map[n] = bytes;
+}
+
+/* Disk n on the controller: a new backend over the image it has (a file
+ * reopened through /proc, or a copy of the in-memory bytes). */
+static void disk_again(struct sfix *s, uint32_t n, struct storage_backend *be)
+{
+	if (s->img_map[n]) {
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", s->img_fd[n]);
+		struct storage_file_config fc = {.path = path, .read_only = s->read_only};
+		assert_int_equal(storage_aio_mode_parse(getenv("HVKIT_TEST_STORVSP_AIO"), &fc.aio), 0);
+		assert_int_equal(storage_backend_file_open(&fc, be), 0);
+		return;
+	}
+	assert_int_equal(storage_backend_mem_new(s->blocks * 512, 512, s->read_only, be), 0);
+	memcpy(storage_backend_mem_data(be), s->img[n], s->blocks * 512);
 }
 
 struct sfix *sf_new(const struct storvsp_config *cfg, uint32_t disks, uint64_t blocks,
@@ -58,6 +75,10 @@ struct sfix *sf_new(const struct storvsp_config *cfg, uint32_t disks, uint64_t b
 	s->next_gpadl = 0x5700;
 	s->next_trans = 1;
 	struct storvsp_config c = cfg ? *cfg : (struct storvsp_config){0};
+	s->cfg = c;
+	s->disks = disks;
+	s->blocks = blocks;
+	s->read_only = read_only;
 	s->instance = c.instance;
 	assert_int_equal(storvsp_add(s->f->s, &s->f->mem, &c, &s->sv), 0);
 	const char *aio = getenv("HVKIT_TEST_STORVSP_AIO");
@@ -93,9 +114,33 @@ void sf_free(struct sfix *s)
 		vf_chan_free(&s->chan[i]);
 	vf_free(s->f);
 	for (uint32_t i = 0; i < STORVSP_MAX_LUNS; i++)
-		if (s->img_map[i])
+		if (s->img_map[i]) {
 			munmap(s->img[i], s->img_map[i]);
+			close(s->img_fd[i]);
+		}
 	free(s);
+}
+
+void sf_restore(struct sfix *s)
+{
+	assert_int_equal(storvsp_quiesce(s->sv, 10000000000ull), 0);
+	size_t len;
+	uint8_t *rec = vf_save(s->f, &len);
+	struct storage_backend be[STORVSP_MAX_LUNS];
+	for (uint32_t i = 0; i < s->disks; i++)
+		disk_again(s, i, &be[i]);
+	storvsp_remove(s->f->s, s->sv);
+	vf_replace_server(s->f);
+	assert_int_equal(storvsp_add(s->f->s, &s->f->mem, &s->cfg, &s->sv), 0);
+	for (uint32_t i = 0; i < s->disks; i++) {
+		if (!s->img_map[i])
+			s->img[i] = storage_backend_mem_data(&be[i]);
+		struct scsi_disk *d;
+		assert_int_equal(scsi_disk_new(NULL, &be[i], &d), 0);
+		assert_int_equal(storvsp_add_disk(s->sv, i, d), 0);
+	}
+	assert_int_equal(vmbus_server_load(s->f->s, rec, len), 0);
+	free(rec);
 }
 
 void sf_reopen(struct sfix *s)

@@ -35,6 +35,11 @@ struct sfix {
 	uint16_t version; /* negotiated */
 	uint32_t next_gpadl;
 	uint64_t next_trans;
+	struct storvsp_config cfg;
+	uint32_t disks;
+	uint64_t blocks;
+	bool read_only;
+	int img_fd[STORVSP_MAX_LUNS]; /* file-backed disks: the image, kept open */
 };
 
 /* A controller (cfg may be NULL) with `disks` disks of `blocks` 512-byte
@@ -49,6 +54,12 @@ void sf_free(struct sfix *s);
 /* Closes every channel (sub-channels first, as Linux) and opens the
  * primary again: a driver reload. Its state starts over (version 0). */
 void sf_reopen(struct sfix *s);
+
+/* A snapshot and restore: the controller quiesced, the server's state
+ * saved, controller and server dropped without a word to the guest, new
+ * ones on the same guest memory and disk images loaded from it. The
+ * guest's channels go on as they were. */
+void sf_restore(struct sfix *s);
 
 /* The bytes of LUN n's in-memory disk. */
 uint8_t *sf_disk(struct sfix *s, uint32_t lun);

@@ -49,15 +49,6 @@ struct scene {
 	size_t len;
 };
 
-static void save(struct vmbus_server *s, uint8_t **out, size_t *len)
-{
-	assert_int_equal(vmbus_server_save(s, NULL, 0, len), -ENOSPC);
-	*out = malloc(*len);
-	assert_non_null(*out);
-	size_t again;
-	assert_int_equal(vmbus_server_save(s, *out, *len, &again), 0);
-	assert_int_equal(again, *len);
-}
 
 /*
  * Echo device 1, connected at 5.3: its primary open (relid 1, VP 0) with
@@ -100,7 +91,7 @@ static void scene_build(struct scene *sc)
 		sc->pending_pfns[i] = first + i;
 	vf_gpadl_send_header(f, 2, 9, sc->pending_pfns, PENDING_PAGES);
 	assert_int_equal(vf_pending(f), 0); /* no answer before the rest */
-	save(f->s, &sc->record, &sc->len);
+	sc->record = vf_save(f, &sc->len);
 }
 
 /* The VM is gone; a new server on its memory with its echo device. */
@@ -168,9 +159,8 @@ static void round_trip_guest_carries_on(void **state)
 	assert_true(vf_conn_active(f, CONN(1)) && vf_conn_active(f, CONN(3)));
 
 	/* Saved again, the same record. */
-	uint8_t *again;
 	size_t again_len;
-	save(f->s, &again, &again_len);
+	uint8_t *again = vf_save(f, &again_len);
 	assert_int_equal(again_len, sc.len);
 	assert_memory_equal(again, sc.record, sc.len);
 	free(again);
@@ -424,9 +414,8 @@ static void reoffer_owed_survives(void **state)
 	connect_and_open_the_one(f, &c);
 	vf_chan_close(f, &c);
 	assert_int_equal(vf_take_rescind(f), 1);
-	uint8_t *rec;
 	size_t len;
-	save(f->s, &rec, &len);
+	uint8_t *rec = vf_save(f, &len);
 
 	vmbus_server_remove_device(f->s, kvp);
 	vf_replace_server(f);

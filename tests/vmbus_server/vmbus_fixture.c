@@ -176,6 +176,17 @@ struct vfix *vf_new(const struct vmbus_server_config *cfg)
 	return f;
 }
 
+uint8_t *vf_save(struct vfix *f, size_t *len)
+{
+	assert_int_equal(vmbus_server_save(f->s, NULL, 0, len), -ENOSPC);
+	uint8_t *rec = malloc(*len);
+	assert_non_null(rec);
+	size_t again;
+	assert_int_equal(vmbus_server_save(f->s, rec, *len, &again), 0);
+	assert_int_equal(again, *len);
+	return rec;
+}
+
 void vf_replace_server(struct vfix *f)
 {
 	vmbus_server_free(f->s);

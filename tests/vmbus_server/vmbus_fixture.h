@@ -83,6 +83,8 @@ void vf_free(struct vfix *f);
  * posted and signalled is skipped. Its devices are the caller's to
  * remove first and add again. */
 void vf_replace_server(struct vfix *f);
+/* The server's state record (malloc'd; *len its size), asserted saved. */
+uint8_t *vf_save(struct vfix *f, size_t *len);
 
 /* ---- The glue side ---- */
 

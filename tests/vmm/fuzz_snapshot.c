@@ -4,7 +4,7 @@
  * (hvkit run --restore reads whatever file it is given). The input is the
  * file as it is (first byte odd), or mutations of a real snapshot: one is
  * written from a small machine (16 pages of RAM, a few of them not zero,
- * three records), then bytes are changed by (offset u16, xor u8) triples
+ * four records), then bytes are changed by (offset u16, xor u8) triples
  * from byte 2 on, and with byte 1 bit 1 the file is cut to
  * length * byte 1 / 256. A file that reads must give records within
  * their bound and write pages only inside guest RAM (the sanitizers
@@ -28,7 +28,7 @@ static struct guest_memory mem;
 static uint8_t *ram;
 static const struct snapshot_machine machine = {.cpus = 2, .memory = RAM, .echo_devices = 2,
 						.ic = true};
-static const char *const records[SNAPSHOT_RECORDS] = {"partition", "hv", "vmbus"};
+static const char *const records[SNAPSHOT_RECORDS] = {"partition", "hv", "vmbus", "platform"};
 
 static int memfd(const char *name, size_t size)
 {

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "netvsp.h"
+#include "record.h"
 #include "ring_buffer.h"
 #include "vmbus_device.h"
 
@@ -1222,10 +1223,254 @@ static void netvsp_notify(void *dev, struct vmbus_channel *ch)
 	rx_resume(n);
 }
 
+/* ------------------------------------------------------------------ */
+/* Snapshots (vmbus_device_ops.save / restore)                         */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A channel's state: u8 format (1), u8 primary; every channel's u8 ring
+ * broken and u8 waiting for room; the primary's also the NIC's:
+ *   u32 NVSP version, NDIS version, guest MTU, u64 guest capabilities,
+ *   u32 datapath, u32 sub-channels offered on this opening;
+ *   receive buffer: u8 set, u16 id, u32 GPADL, u32 sections; the
+ *     sections in flight (u32 count; each u32 section, u64 transaction,
+ *     u32 next section of its packet); u32 receive sequence, u8 blocked;
+ *   send buffer: u8 set, u16 id, u32 GPADL;
+ *   control answers waiting for room (u32 count; each u32 length, bytes);
+ *   RNDIS: u8 state, the MAC in use, u32 packet filter, the offload
+ *     parameters as set, u32 RSS hash info, u32 table entries, the table,
+ *     the key, u32 multicast addresses.
+ * A buffer's pages are the server's GPADL's, taken again on restore; its
+ * sections follow from the configuration, which must be the saving one's.
+ * The backend starts afresh (libslirp's connections are not kept).
+ */
+#define NETVSP_STATE_FORMAT 1u
+
+static void put_rndis(struct record_writer *w, const struct rndis_dev *d)
+{
+	record_put8(w, (uint8_t)d->state);
+	record_put(w, d->current_mac, sizeof(d->current_mac));
+	record_put32(w, d->packet_filter);
+	record_put(w, &d->offload, sizeof(d->offload));
+	record_put32(w, d->rss_hashinfo);
+	record_put32(w, d->rss_table_len);
+	for (uint32_t i = 0; i < d->rss_table_len; i++)
+		record_put32(w, d->rss_table[i]);
+	record_put(w, d->rss_key, sizeof(d->rss_key));
+	record_put32(w, d->multicast_count);
+}
+
+static void put_recv_buf(struct record_writer *w, const struct netvsp *n)
+{
+	const struct guest_buf *b = &n->recv;
+	record_put8(w, b->set);
+	record_put8(w, (uint8_t)b->id);
+	record_put8(w, (uint8_t)(b->id >> 8));
+	record_put32(w, b->gpadl);
+	record_put32(w, b->sections);
+	uint32_t in_flight = 0;
+	for (uint32_t i = 0; b->set && i < b->sections; i++)
+		in_flight += n->rx_tid[i] != 0;
+	record_put32(w, in_flight);
+	for (uint32_t i = 0; b->set && i < b->sections; i++) {
+		if (!n->rx_tid[i])
+			continue;
+		record_put32(w, i);
+		record_put64(w, n->rx_tid[i]);
+		record_put32(w, n->rx_next[i]);
+	}
+	record_put32(w, n->rx_seq);
+	record_put8(w, n->rx_blocked);
+}
+
+static void put_nic(struct record_writer *w, const struct netvsp *n)
+{
+	record_put32(w, n->version);
+	record_put32(w, n->ndis_version);
+	record_put32(w, n->guest_mtu);
+	record_put64(w, n->guest_caps);
+	record_put32(w, n->datapath);
+	record_put32(w, n->subchannels);
+	put_recv_buf(w, n);
+	record_put8(w, n->send.set);
+	record_put8(w, (uint8_t)n->send.id);
+	record_put8(w, (uint8_t)(n->send.id >> 8));
+	record_put32(w, n->send.gpadl);
+	record_put32(w, n->pending_count);
+	for (uint32_t k = 0; k < n->pending_count; k++) {
+		const struct pending *p = &n->pending[(n->pending_head + k) % PENDING_MAX];
+		record_put32(w, p->len);
+		record_put(w, p->msg, p->len);
+	}
+	put_rndis(w, &n->rndis);
+}
+
+static int netvsp_save(void *dev, struct vmbus_channel *ch, void *buf, size_t *len)
+{
+	struct netvsp *n = dev;
+	struct chan *c = vmbus_channel_data(ch);
+	if (!c)
+		return -EINVAL;
+	struct record_writer w = {buf, *len, 0};
+	record_put8(&w, NETVSP_STATE_FORMAT);
+	record_put8(&w, c->index == 0);
+	record_put8(&w, c->broken);
+	record_put8(&w, c->waiting);
+	if (c->index == 0)
+		put_nic(&w, n);
+	bool fits = w.len <= *len;
+	*len = w.len;
+	return fits ? 0 : -ENOSPC;
+}
+
+static int read_rndis(struct record_reader *r, struct rndis_dev *d)
+{
+	uint8_t state = record_get8(r);
+	record_get(r, d->current_mac, sizeof(d->current_mac));
+	d->packet_filter = record_get32(r);
+	record_get(r, &d->offload, sizeof(d->offload));
+	d->rss_hashinfo = record_get32(r);
+	d->rss_table_len = record_get32(r);
+	if (r->bad || state > RNDIS_DEV_INITIALIZED ||
+	    d->rss_table_len > NDIS_RSS_INDIRECTION_TABLE_MAX_SIZE / 4)
+		return -EINVAL;
+	d->state = state;
+	for (uint32_t i = 0; i < d->rss_table_len; i++) {
+		d->rss_table[i] = record_get32(r);
+		if (d->rss_table[i] >= d->cfg.rss_queues)
+			return -EINVAL; /* as set_rss checks */
+	}
+	record_get(r, d->rss_key, sizeof(d->rss_key));
+	d->multicast_count = record_get32(r);
+	return r->bad ? -EINVAL : 0;
+}
+
+/* A buffer again from the server's GPADL, as the guest named it. */
+static int read_buf_head(struct record_reader *r, struct netvsp *n, struct chan *c,
+			 struct guest_buf *b, uint32_t max_bytes)
+{
+	uint8_t set = record_get8(r);
+	uint16_t id = record_get8(r);
+	id |= (uint16_t)(record_get8(r) << 8);
+	uint32_t gpadl = record_get32(r);
+	if (r->bad || set > 1)
+		return -EINVAL;
+	if (!set)
+		return 0;
+	return buf_take(n, c, b, gpadl, id, max_bytes) == NVSP_STAT_SUCCESS ? 0 : -EINVAL;
+}
+
+/* The receive sections the guest has yet to complete, each chain as it
+ * was sent; the free ones are the rest. */
+static int read_in_flight(struct record_reader *r, struct netvsp *n)
+{
+	uint32_t sections = n->recv.sections, count = record_get32(r);
+	if (r->bad || count > sections)
+		return -EINVAL;
+	for (uint32_t k = 0; k < count; k++) {
+		uint32_t i = record_get32(r);
+		uint64_t tid = record_get64(r);
+		uint32_t next = record_get32(r);
+		if (r->bad || i >= sections || !tid || n->rx_tid[i] ||
+		    (next != NO_SECTION && next >= sections))
+			return -EINVAL;
+		n->rx_tid[i] = tid;
+		n->rx_next[i] = next;
+	}
+	n->rx_free_count = 0;
+	for (uint32_t i = sections; i-- > 0;)
+		if (!n->rx_tid[i])
+			n->rx_free[n->rx_free_count++] = i;
+	return 0;
+}
+
+static int read_recv_buf(struct record_reader *r, struct netvsp *n, struct chan *c)
+{
+	uint32_t max = n->version <= NVSP_PROTOCOL_VERSION_2 ? NVSP_RECV_BUFFER_MAX_LEGACY
+							     : NVSP_RECV_BUFFER_MAX;
+	int err = read_buf_head(r, n, c, &n->recv, max);
+	uint32_t sections = record_get32(r);
+	if (err || r->bad)
+		return -EINVAL;
+	if (n->recv.set) {
+		/* The sections must fall as they did: the same MTU. */
+		if (recv_sections_init(n) || sections != n->recv.sections)
+			return -EINVAL;
+		err = read_in_flight(r, n);
+	} else if (sections || record_get32(r)) {
+		return -EINVAL;
+	}
+	n->rx_seq = record_get32(r);
+	uint8_t blocked = record_get8(r);
+	n->rx_blocked = blocked == 1;
+	return err || r->bad || blocked > 1 ? -EINVAL : 0;
+}
+
+static int read_nic(struct record_reader *r, struct netvsp *n, struct chan *c)
+{
+	n->version = record_get32(r);
+	n->ndis_version = record_get32(r);
+	n->guest_mtu = record_get32(r);
+	n->guest_caps = record_get64(r);
+	n->datapath = record_get32(r);
+	n->subchannels = record_get32(r);
+	if (r->bad || (n->version && !pick_version(n, n->version, n->version)) ||
+	    n->subchannels > n->cfg.queues - 1)
+		return -EINVAL;
+	int err = read_recv_buf(r, n, c);
+	if (!err)
+		err = read_buf_head(r, n, c, &n->send, NVSP_SEND_BUFFER_MAX);
+	if (!err && n->send.set) {
+		n->send.section_size = NVSP_SEND_SECTION_SIZE;
+		n->send.sections = n->send.size / NVSP_SEND_SECTION_SIZE;
+		map_sections_in_place(n, &n->send);
+	}
+	uint32_t pending = record_get32(r);
+	if (err || r->bad || pending > PENDING_MAX)
+		return -EINVAL;
+	for (uint32_t k = 0; k < pending; k++) {
+		struct pending *p = &n->pending[k];
+		p->len = record_get32(r);
+		if (r->bad || !p->len || p->len > RNDIS_RESPONSE_MAX)
+			return -EINVAL;
+		record_get(r, p->msg, p->len);
+	}
+	n->pending_head = 0;
+	n->pending_count = pending;
+	return read_rndis(r, &n->rndis);
+}
+
+static int netvsp_restore(void *dev, struct vmbus_channel *ch, const void *buf, size_t len)
+{
+	struct netvsp *n = dev;
+	struct record_reader r = {buf, (const uint8_t *)buf + len, false};
+	uint8_t format = record_get8(&r), primary = record_get8(&r), broken = record_get8(&r),
+		waiting = record_get8(&r);
+	bool is_primary = vmbus_channel_subchannel_index(ch) == 0;
+	if (r.bad || format != NETVSP_STATE_FORMAT || primary != is_primary || broken > 1 ||
+	    waiting > 1)
+		return -EINVAL;
+	int err = netvsp_open(dev, ch, NULL);
+	if (err)
+		return err;
+	struct chan *c = vmbus_channel_data(ch);
+	c->broken = broken;
+	c->waiting = waiting;
+	if (is_primary)
+		err = read_nic(&r, n, c);
+	if (!err && !record_done(&r))
+		err = -EINVAL;
+	if (err)
+		netvsp_close(dev, ch); /* the primary's close resets the NIC */
+	return err;
+}
+
 static const struct vmbus_device_ops netvsp_ops = {
 	.open = netvsp_open,
 	.close = netvsp_close,
 	.notify = netvsp_notify,
+	.save = netvsp_save,
+	.restore = netvsp_restore,
 };
 
 /* ------------------------------------------------------------------ */

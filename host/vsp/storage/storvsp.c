@@ -44,9 +44,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "hvkit/proto/storvsc.h"
 #include "hvkit/vmbus_classes.h"
+#include "record.h"
 #include "storvsp.h"
 
 #define DEFAULT_WORKERS 2u
@@ -162,6 +164,11 @@ struct storvsp {
 	pthread_cond_t q_cond;
 	struct sv_req *q_head, *q_tail;
 	uint32_t idle; /* workers waiting for work on q_cond */
+	/* Requests queued for the workers and not yet completed (or put
+	 * aside for ring space); storvsp_quiesce waits on busy_cond for 0
+	 * (not q_cond: a wake-up meant for a worker must not go to it). */
+	uint32_t busy;
+	pthread_cond_t busy_cond; /* CLOCK_MONOTONIC */
 	uint32_t ring_waiters; /* workers asleep in their ring */
 	bool stopping;
 	struct sv_worker *workers;
@@ -749,6 +756,7 @@ out:
 static void queue_work(struct storvsp *sv, struct sv_req *r)
 {
 	pthread_mutex_lock(&sv->q_lock);
+	sv->busy++;
 	req_append(&sv->q_head, &sv->q_tail, r, r);
 	/* A busy worker takes the next request itself; wake one only if
 	 * some are asleep (a futex wake per request is most of the cost of
@@ -879,10 +887,23 @@ static bool drain(struct sv_chan *c, uint32_t *subchannels)
  * are written as one batch (one publish, at most one signal), and a
  * channel that paused at max_outstanding reads on.
  */
+/* Requests the workers finished: a quiesce may be waiting for the last. */
+static void busy_done(struct storvsp *sv, uint32_t n)
+{
+	pthread_mutex_lock(&sv->q_lock);
+	sv->busy -= n;
+	if (!sv->busy)
+		pthread_cond_broadcast(&sv->busy_cond);
+	pthread_mutex_unlock(&sv->q_lock);
+}
+
 static void complete_done(struct sv_worker *w)
 {
 	struct sv_req *list = w->done_head;
 	w->done_head = w->done_tail = NULL;
+	uint32_t finished = 0;
+	for (struct sv_req *r = list; r; r = r->next)
+		finished++;
 	while (list) {
 		struct sv_chan *c = list->c;
 		struct sv_req *head = NULL, *tail = NULL, **pp = &list;
@@ -913,6 +934,8 @@ static void complete_done(struct sv_worker *w)
 			vmbus_channel_signal(ch);
 		chan_put(c);
 	}
+	if (finished)
+		busy_done(w->sv, finished);
 }
 
 static void worker_done(struct sv_worker *w, struct sv_req *r)
@@ -1116,11 +1139,169 @@ static void sv_notify(void *dev, struct vmbus_channel *ch)
 		vmbus_channel_signal_locked(ch);
 }
 
+/*
+ * A channel's state for a snapshot (vmbus_device_ops.save), with no
+ * request in the workers' hands (storvsp_quiesce; else -EBUSY):
+ *   u8 format (1), u8 primary; the primary's also the controller's: u8
+ *   initialisation state, u16 protocol version, u16 sub-channels
+ *   offered; u8 ring broken; u32 completions waiting for ring space,
+ *   each u8 notice (an unsolicited ENUMERATE_BUS), u64 transaction id,
+ *   u32 length and the reply packet.
+ * Restored, the waiting completions go out at the server's first notify.
+ */
+#define SV_STATE_FORMAT 1u
+
+static uint32_t pending_count(const struct sv_chan *c)
+{
+	uint32_t n = 0;
+	for (const struct sv_req *r = c->pend_head; r; r = r->next)
+		n++;
+	return n;
+}
+
+static int sv_save(void *dev, struct vmbus_channel *ch, void *buf, size_t *len)
+{
+	struct storvsp *sv = dev;
+	struct sv_chan *c = vmbus_channel_data(ch);
+	if (!c)
+		return -EINVAL;
+	struct record_writer w = {buf, *len, 0};
+	pthread_mutex_lock(&sv->state_lock);
+	pthread_mutex_lock(&c->in_lock);
+	pthread_mutex_lock(&c->out_lock);
+	uint32_t pending = pending_count(c);
+	int err = c->outstanding != pending ? -EBUSY : 0;
+	record_put8(&w, SV_STATE_FORMAT);
+	record_put8(&w, c->primary);
+	if (c->primary) {
+		record_put8(&w, (uint8_t)sv->init);
+		record_put8(&w, (uint8_t)sv->version);
+		record_put8(&w, (uint8_t)(sv->version >> 8));
+		record_put8(&w, (uint8_t)sv->subchannels_offered);
+		record_put8(&w, (uint8_t)(sv->subchannels_offered >> 8));
+	}
+	record_put8(&w, c->broken);
+	record_put32(&w, pending);
+	for (const struct sv_req *r = c->pend_head; r; r = r->next) {
+		record_put8(&w, r->notice);
+		record_put64(&w, r->trans_id);
+		record_put32(&w, r->reply_len);
+		record_put(&w, &r->pkt, r->reply_len);
+	}
+	pthread_mutex_unlock(&c->out_lock);
+	pthread_mutex_unlock(&c->in_lock);
+	pthread_mutex_unlock(&sv->state_lock);
+	if (err)
+		return err;
+	bool fits = w.len <= *len;
+	*len = w.len;
+	return fits ? 0 : -ENOSPC;
+}
+
+/* The controller's part of a primary's state, checked. */
+static int read_controller(struct record_reader *rd, struct storvsp *sv, uint8_t *init,
+			   uint16_t *version, uint16_t *offered)
+{
+	*init = record_get8(rd);
+	*version = record_get8(rd);
+	*version |= (uint16_t)(record_get8(rd) << 8);
+	*offered = record_get8(rd);
+	*offered |= (uint16_t)(record_get8(rd) << 8);
+	if (rd->bad || *init > SV_INIT_READY || (*version && !version_known(*version)) ||
+	    (*init == SV_INIT_READY && !*version) || *offered > sv->cfg.max_subchannels)
+		return -EINVAL;
+	return 0;
+}
+
+/* The completions that waited for ring space, as requests again (each
+ * holding its channel, as in flight). */
+static int read_pending(struct record_reader *rd, struct sv_chan *c, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		struct sv_req *r = calloc(1, sizeof(*r));
+		if (!r)
+			return -ENOMEM;
+		uint8_t notice = record_get8(rd);
+		r->trans_id = record_get64(rd);
+		r->reply_len = record_get32(rd);
+		if (rd->bad || notice > 1 || !r->reply_len || r->reply_len > sizeof(r->pkt)) {
+			free(r);
+			return -EINVAL;
+		}
+		record_get(rd, &r->pkt, r->reply_len);
+		r->notice = notice;
+		r->c = c;
+		req_append(&c->pend_head, &c->pend_tail, r, r);
+		c->outstanding++;
+		chan_get(c);
+	}
+	return rd->bad ? -EINVAL : 0;
+}
+
+static int sv_restore(void *dev, struct vmbus_channel *ch, const void *buf, size_t len)
+{
+	struct storvsp *sv = dev;
+	struct record_reader rd = {buf, (const uint8_t *)buf + len, false};
+	uint8_t format = record_get8(&rd), primary = record_get8(&rd), init = 0;
+	uint16_t version = 0, offered = 0;
+	bool is_primary = vmbus_channel_subchannel_index(ch) == 0;
+	if (rd.bad || format != SV_STATE_FORMAT || primary != is_primary)
+		return -EINVAL;
+	if (is_primary && read_controller(&rd, sv, &init, &version, &offered))
+		return -EINVAL;
+	uint8_t broken = record_get8(&rd);
+	uint32_t pending = record_get32(&rd);
+	if (rd.bad || broken > 1 || pending > sv->cfg.max_outstanding)
+		return -EINVAL;
+	int err = sv_open(dev, ch, NULL);
+	if (err)
+		return err;
+	struct sv_chan *c = vmbus_channel_data(ch);
+	err = read_pending(&rd, c, pending);
+	if (!err && !record_done(&rd))
+		err = -EINVAL;
+	if (err) {
+		sv_close(dev, ch);
+		return err;
+	}
+	c->broken = broken;
+	if (is_primary) {
+		pthread_mutex_lock(&sv->state_lock);
+		sv->init = init;
+		__atomic_store_n(&sv->version, version, __ATOMIC_RELEASE);
+		sv->subchannels_offered = offered;
+		pthread_mutex_unlock(&sv->state_lock);
+		__atomic_store_n(&sv->st.version, version, __ATOMIC_RELAXED);
+	}
+	return 0;
+}
+
 static const struct vmbus_device_ops sv_ops = {
 	.open = sv_open,
 	.close = sv_close,
 	.notify = sv_notify,
+	.save = sv_save,
+	.restore = sv_restore,
 };
+
+int storvsp_quiesce(struct storvsp *sv, uint64_t timeout_ns)
+{
+	struct timespec deadline;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += (time_t)(timeout_ns / 1000000000u);
+	deadline.tv_nsec += (long)(timeout_ns % 1000000000u);
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	int err = 0;
+	pthread_mutex_lock(&sv->q_lock);
+	while (sv->busy && !err)
+		err = -pthread_cond_timedwait(&sv->busy_cond, &sv->q_lock, &deadline);
+	bool idle = !sv->busy;
+	pthread_mutex_unlock(&sv->q_lock);
+	return idle ? 0 : -EBUSY;
+}
 
 /* ---- setup ---- */
 
@@ -1155,6 +1336,7 @@ static void sv_free(struct storvsp *sv)
 	pthread_mutex_destroy(&sv->state_lock);
 	pthread_mutex_destroy(&sv->q_lock);
 	pthread_cond_destroy(&sv->q_cond);
+	pthread_cond_destroy(&sv->busy_cond);
 	free(sv);
 }
 
@@ -1182,6 +1364,11 @@ int storvsp_add(struct vmbus_server *s, const struct guest_memory *mem,
 	pthread_mutex_init(&sv->disk_lock, NULL);
 	pthread_mutex_init(&sv->q_lock, NULL);
 	pthread_cond_init(&sv->q_cond, NULL);
+	pthread_condattr_t monotonic;
+	pthread_condattr_init(&monotonic);
+	pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC);
+	pthread_cond_init(&sv->busy_cond, &monotonic);
+	pthread_condattr_destroy(&monotonic);
 	sv->workers = calloc(sv->cfg.workers, sizeof(*sv->workers));
 	int err = sv->workers ? 0 : -ENOMEM;
 	for (uint32_t i = 0; !err && i < sv->cfg.workers; i++) {

@@ -66,6 +66,12 @@ int storvsp_add_disk(struct storvsp *sv, uint32_t lun, struct scsi_disk *disk);
  * freed with its last request. -ENOENT if there is none. */
 int storvsp_remove_disk(struct storvsp *sv, uint32_t lun);
 
+/* Waits up to timeout_ns for the workers to finish every request they
+ * hold (the VM paused, for a snapshot: nothing new comes in): 0, or
+ * -EBUSY. Completions the guest's full ring holds back do not count:
+ * they are saved with the channel. Not with the device lock held. */
+int storvsp_quiesce(struct storvsp *sv, uint64_t timeout_ns);
+
 /* Rescinds the controller, finishes in-flight requests, frees the disks. */
 void storvsp_remove(struct vmbus_server *s, struct storvsp *sv);
 
