@@ -115,6 +115,13 @@ uint64_t hv_ref_to_tsc(const struct hv_partition *p, uint64_t ref);
  * an enabled TSC page is rewritten (sequence 0 while it changes). */
 void hv_set_tsc_frequency(struct hv_partition *p, uint64_t tsc_hz, uint64_t tsc);
 
+/* After hv_load, on a host whose guest TSC runs at another frequency than
+ * the saving one's (this partition's is hv_config.tsc_hz): reference time
+ * re-scaled at guest TSC value tsc (hv_set_tsc_frequency: continuous, the
+ * TSC page rewritten through its sequence while the guest may read it),
+ * as Hyper-V does after a live migration. True if it had to. */
+bool hv_adopt_tsc_frequency(struct hv_partition *p, uint64_t tsc);
+
 /* ---- CPUID ---- */
 
 /* The Hyper-V leaves 0x40000000..max. Returns false for leaves it does not
@@ -236,6 +243,7 @@ struct hv_partition_state {
 	uint64_t hypercall_msr;
 	uint64_t reference_tsc_msr;
 	uint32_t tsc_page_sequence;
+	uint64_t tsc_hz;            /* the guest TSC frequency reference time follows */
 	uint64_t crash_params[5];
 	uint64_t bad_msr_accesses;  /* #GPs given */
 	uint64_t bad_hypercalls;    /* non-success statuses from validation */

@@ -185,6 +185,18 @@ static int tsc_page_write(struct hv_partition *p)
 	return 0;
 }
 
+bool hv_adopt_tsc_frequency(struct hv_partition *p, uint64_t tsc)
+{
+	uint64_t saved = __atomic_load_n(&p->tsc_hz, __ATOMIC_RELAXED);
+	if (saved == p->cfg.tsc_hz)
+		return false;
+	hv_log(p, "hv: the guest TSC runs at %llu kHz here, at %llu kHz where it was saved: "
+		  "reference time re-scaled",
+	       (unsigned long long)(p->cfg.tsc_hz / 1000), (unsigned long long)(saved / 1000));
+	hv_set_tsc_frequency(p, p->cfg.tsc_hz, tsc);
+	return true;
+}
+
 void hv_set_tsc_frequency(struct hv_partition *p, uint64_t tsc_hz, uint64_t tsc)
 {
 	if (!tsc_hz_valid(tsc_hz)) {
@@ -561,6 +573,7 @@ void hv_get_state(struct hv_partition *p, struct hv_partition_state *out)
 	out->hypercall_msr = p->hypercall_msr;
 	out->reference_tsc_msr = p->reference_tsc_msr;
 	out->tsc_page_sequence = p->tsc_sequence;
+	out->tsc_hz = p->tsc_hz;
 	memcpy(out->crash_params, p->crash_params, sizeof(out->crash_params));
 	pthread_mutex_unlock(&p->lock);
 	out->bad_msr_accesses = __atomic_load_n(&p->bad_msr_accesses, __ATOMIC_RELAXED);

@@ -88,6 +88,7 @@ struct kvm_partition {
 	/* Guest TSC = host TSC + tsc_offset (KVM keeps one offset for all
 	 * vCPUs of a VM created together). */
 	uint64_t tsc_offset;
+	bool restored; /* partition_restore loaded a record */
 	bool sync_regs; /* KVM_CAP_SYNC_REGS: registers in the run area */
 	struct kvm_vp vps[KVM_PARTITION_MAX_VPS];
 	int epoll_fd, kick_fd, timer_fd;
@@ -1130,11 +1131,19 @@ static int kvm_op_restore(struct partition *p, const void *buf, size_t len)
 	kvm_state_free(state);
 	/* The guest's TSC is the saved one now: the host's view of it
 	 * (kvm_partition_now) follows. */
-	return err ? err : measure_tsc_offset(kp);
+	if (!err)
+		err = measure_tsc_offset(kp);
+	kp->restored = !err;
+	return err;
 }
 
 int kvm_partition_launch(struct kvm_partition *kp)
 {
+	/* Restored (hv's record loaded since): where the guest TSC runs at
+	 * another rate than where it was saved, reference time follows the
+	 * rate of this host from the TSC it starts at. */
+	if (kp->restored)
+		hv_adopt_tsc_frequency(kp->hv, __rdtsc() + kp->tsc_offset);
 	/* No SA_RESTART: the signal must interrupt KVM_RUN. Installing the
 	 * same no-op handler again is harmless. */
 	struct sigaction sa = {.sa_handler = kick_handler};

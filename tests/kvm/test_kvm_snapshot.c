@@ -50,16 +50,24 @@ static void quiet_log(void *ctx, const char *fmt, va_list ap)
 	(void)ctx, (void)fmt, (void)ap;
 }
 
-static struct kvm_partition *new_partition(uint32_t vps)
+/* tsc_hz: the guest TSC frequency hv is told (0: KVM's, as a real
+ * machine's); another stands in for a host whose TSC runs otherwise. */
+static struct kvm_partition *new_partition_at(uint32_t vps, uint64_t tsc_hz)
 {
 	struct kvm_partition_config cfg = {
 		.vp_count = vps,
 		.memory_size = KT_MEMORY_SIZE,
+		.tsc_hz = tsc_hz,
 		.log = quiet_log,
 	};
 	struct kvm_partition *kp;
 	assert_int_equal(kvm_partition_new(&cfg, &kp), 0);
 	return kp;
+}
+
+static struct kvm_partition *new_partition(uint32_t vps)
+{
+	return new_partition_at(vps, 0);
 }
 
 static struct kt_count_page *count_page(struct kvm_partition *kp)
@@ -126,14 +134,20 @@ static void snapshot_free(struct snapshot *s)
 	free(s->ram);
 }
 
-/* A new partition with the snapshot loaded, not launched yet. */
-static struct kvm_partition *snapshot_restore(const struct snapshot *s)
+/* A new partition with the snapshot loaded, not launched yet (tsc_hz as
+ * new_partition_at). */
+static struct kvm_partition *snapshot_restore_at(const struct snapshot *s, uint64_t tsc_hz)
 {
-	struct kvm_partition *kp = new_partition(VPS);
+	struct kvm_partition *kp = new_partition_at(VPS, tsc_hz);
 	assert_int_equal(guest_memory_write(kvm_partition_memory(kp), 0, s->ram, KT_MEMORY_SIZE), 0);
 	assert_int_equal(partition_restore(kvm_partition_base(kp), s->kvm, s->kvm_len), 0);
 	assert_int_equal(hv_load(kvm_partition_hv(kp), s->hv, s->hv_len), 0);
 	return kp;
+}
+
+static struct kvm_partition *snapshot_restore(const struct snapshot *s)
+{
+	return snapshot_restore_at(s, 0);
 }
 
 /* The counting guest, launched and counting. */
@@ -221,6 +235,50 @@ static void test_restore_continues(void **state)
 	snapshot_free(&s);
 }
 
+/* Restored where the guest TSC runs at another rate (half as fast again):
+ * hv takes this host's rate at launch, re-scaling reference time from the
+ * TSC the guest starts at, so reference time goes on without a step
+ * (read across the launch, within the second the reads take at most) and
+ * the guest's counter never goes back; the same host's restore re-scales
+ * nothing. */
+static void test_restore_at_another_tsc_rate(void **state)
+{
+	(void)state;
+	struct kvm_partition *kp = counting_guest();
+	assert_int_equal(partition_pause(kvm_partition_base(kp)), 0);
+	struct snapshot s;
+	snapshot_take(kp, &s);
+	struct hv_partition_state hs;
+	hv_get_state(kvm_partition_hv(kp), &hs);
+	uint64_t saved_hz = hs.tsc_hz, other_hz = saved_hz / 2 * 3;
+
+	struct kvm_partition *same = snapshot_restore(&s);
+	struct kvm_partition *faster = snapshot_restore_at(&s, other_hz);
+	hv_get_state(kvm_partition_hv(faster), &hs);
+	assert_int_equal(hs.tsc_hz, saved_hz); /* the record's, until launch */
+	assert_int_equal(kvm_partition_launch(same), 0);
+	uint64_t before = partition_now(kvm_partition_base(faster));
+	assert_int_equal(kvm_partition_launch(faster), 0);
+	/* Spliced, not stepped: reference time reads on from where it was
+	 * (forward by the moment between the reads; a new scale with the old
+	 * offset would put it anywhere in 2^64). */
+	uint64_t after = partition_now(kvm_partition_base(faster));
+	assert_true(after >= before && after - before < 10000000u);
+	hv_get_state(kvm_partition_hv(faster), &hs);
+	assert_int_equal(hs.tsc_hz, other_hz);
+	hv_get_state(kvm_partition_hv(same), &hs);
+	assert_int_equal(hs.tsc_hz, saved_hz);
+	wait_count(faster, s.page.count + STEP);
+	wait_count(same, s.page.count + STEP);
+	expect_consistent(faster);
+	expect_consistent(same);
+	assert_true(count_page(faster)->ref_reads > s.page.ref_reads);
+	kvm_partition_stop(same);
+	kvm_partition_stop(faster);
+	kvm_partition_stop(kp);
+	snapshot_free(&s);
+}
+
 /* Damaged records, and records for another VP count, are refused before
  * anything is loaded; the record's size is found by a dry run. */
 static void test_bad_records_refused(void **state)
@@ -269,6 +327,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pause_holds_everything),
 		cmocka_unit_test(test_restore_continues),
+		cmocka_unit_test(test_restore_at_another_tsc_rate),
 		cmocka_unit_test(test_bad_records_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
