@@ -9,7 +9,9 @@
  * a failure (status 2). "hvkit.disk_test" writes and reads back blocks of
  * the first disk; "hvkit.net_test" sends self-test frames on each NIC and
  * fails (status 9) unless a loopback hands them all back (with
- * hvkit.serve both again before it stops). "hvkit.crash"
+ * hvkit.serve both again before it stops). "hvkit.disk_load" keeps
+ * writing and reading back blocks of the first disk while it serves,
+ * checked against a model in its RAM, and reports the count at the end. "hvkit.crash"
  * reports a crash through the crash MSRs once enlightened, as a panicking
  * kernel does, and waits for the host to end the VM (status 10 if it
  * does not).
@@ -182,14 +184,87 @@ static void report_ic(struct ic_guest *ics)
 	}
 }
 
+/* ---- hvkit.disk_load: storage I/O checked against a model ---- */
+
+#define LOAD_BLOCKS 64u
+#define LOAD_LBA 1024u
+
+static struct storvsc *disk_controller; /* the first SCSI controller bound (Storage) */
+
+/* What each block of the load's region must hold: the generation last
+ * written (0: never). The model lives in guest RAM, so a VM snapshot
+ * keeps it with the disk the host kept. */
+static struct {
+	uint32_t gen[LOAD_BLOCKS];
+	uint32_t next;            /* block written next */
+	uint64_t writes, reads, mismatches, failures;
+	uint64_t last_ns, clock_back; /* the clock must never go back */
+	uint8_t *buf;
+} load;
+
+static void load_fill(uint8_t *b, uint32_t bs, uint32_t block, uint32_t gen)
+{
+	for (uint32_t k = 0; k < bs; k++)
+		b[k] = (uint8_t)(block * 7 + gen * 13 + k);
+}
+
+/* One step: write the next block with a new generation, then read back
+ * another (the one written a few steps before) and check it. */
+static void load_step(void)
+{
+	struct storvsc *s = disk_controller;
+	struct storvsc_disk d;
+	if (!s || !storvsc_disk(s, 0, &d) || d.blocks < LOAD_LBA + LOAD_BLOCKS ||
+	    d.block_size > 4096)
+		return;
+	/* Two pages: what is written or read, and what it should be. */
+	if (!load.buf && !(load.buf = os_port()->alloc_pages(os_port()->ctx, 2)))
+		return;
+	uint64_t now = monotonic_ns();
+	load.clock_back += now < load.last_ns;
+	load.last_ns = now;
+	uint32_t b = load.next++ % LOAD_BLOCKS, gen = load.gen[b] + 1;
+	load_fill(load.buf, d.block_size, b, gen);
+	if (storvsc_write(s, 0, LOAD_LBA + b, 1, load.buf)) {
+		load.failures++;
+		return;
+	}
+	load.gen[b] = gen;
+	load.writes++;
+	uint32_t r = (b + LOAD_BLOCKS - 5) % LOAD_BLOCKS;
+	if (storvsc_read(s, 0, LOAD_LBA + r, 1, load.buf)) {
+		load.failures++;
+		return;
+	}
+	load.reads++;
+	uint8_t *want = load.buf + 4096;
+	load_fill(want, d.block_size, r, load.gen[r]);
+	if (load.gen[r] && memcmp(want, load.buf, d.block_size))
+		load.mismatches++;
+}
+
+static void load_report(void)
+{
+	if (cmdline_has("hvkit.disk_load"))
+		kprintf("hvkit-os: disk load: %llu writes, %llu reads checked, %llu mismatches, "
+			"%llu failures; the clock went back %llu times\n",
+			(unsigned long long)load.writes, (unsigned long long)load.reads,
+			(unsigned long long)load.mismatches, (unsigned long long)load.failures,
+			(unsigned long long)load.clock_back);
+}
+
 /* Runs the client's work for ms milliseconds, or (serve) until the host
- * asks the guest to shut down. */
+ * asks the guest to shut down; with hvkit.disk_load a load step each
+ * turn. */
 static void run_vmbus(struct vmbus_client *c, uint64_t ms, bool serve)
 {
 	uint64_t end = monotonic_ns() + ms * 1000000;
+	bool disk_load = cmdline_has("hvkit.disk_load");
 	while (shutdown_kind < 0 && (serve || monotonic_ns() < end)) {
-		vmbus_client_wait_work(c, 10000000);
+		vmbus_client_wait_work(c, disk_load ? 0 : 10000000);
 		vmbus_client_process(c);
+		if (disk_load)
+			load_step();
 	}
 }
 
@@ -203,7 +278,6 @@ static void print_offer(void *arg, const struct vmbus_client_channel_info *ci)
 
 /* ---- Storage ---- */
 
-static struct storvsc *disk_controller;
 
 static void on_storvsc_attached(void *ctx, struct storvsc *s)
 {
@@ -351,6 +425,7 @@ static int vmbus(void)
 			if (cmdline_has("hvkit.net_test"))
 				net_failures += os_net_retest(c, nd);
 		}
+		load_report();
 		report_ic(ics);
 		if (time_samples)
 			kprintf("hvkit-os: %llu time samples from the host\n",
