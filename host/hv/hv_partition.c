@@ -428,8 +428,9 @@ static void crash_notify(struct hv_partition *p, uint32_t vp, uint64_t ctl)
 	if (ctl & HV_CRASH_CTL_NOTIFY_MSG) {
 		uint64_t want = params[4] < sizeof(text) ? params[4] : sizeof(text);
 		if (want && guest_memory_read(p->mem, params[3], text, want) == 0) {
-			message = text;
+			/* Nothing but NULs and newlines is no message. */
 			len = printable((uint32_t)want, text);
+			message = len ? text : NULL;
 		} else if (want && hv_log_first(p, HV_LOG_CRASH_MESSAGE)) {
 			hv_log(p, "hv: crash message at 0x%llx (%llu bytes) is not guest RAM",
 			       (unsigned long long)params[3], (unsigned long long)params[4]);

@@ -508,6 +508,14 @@ static void crash_message_is_made_printable(void **state)
 	assert_int_equal(f->n_crash, 1);
 	assert_int_equal(f->crash.len, sizeof(want) - 1);
 	assert_memory_equal(f->crash.message, want, sizeof(want) - 1);
+
+	/* Only NULs and newlines: no message at all (NULL, length 0). */
+	memcpy(fix_ptr(f, 0x9000), "\n\n\0\0", 4);
+	fix_wrmsr_ok(f, 0, HV_MSR_CRASH_P(4), 4, 0);
+	fix_wrmsr_ok(f, 0, HV_MSR_CRASH_CTL, HV_CRASH_CTL_NOTIFY | HV_CRASH_CTL_NOTIFY_MSG, 0);
+	assert_int_equal(f->n_crash, 2);
+	assert_false(f->crash.has_message);
+	assert_int_equal(f->crash.len, 0);
 }
 
 static void tsc_invariant_control_bit_0(void **state)
