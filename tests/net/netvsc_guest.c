@@ -700,7 +700,7 @@ static bool ip_start(void)
 
 static void ip_report(void)
 {
-	printf("netvsc guest: ip %u frames in, %u out, %u refused by the stack, %u queue drops\n",
+	printf("# netvsc guest: ip %u frames in, %u out, %u refused by the stack, %u queue drops\n",
 	       (unsigned)ip.frames_in, (unsigned)ip.frames_out, (unsigned)ip.bad,
 	       (unsigned)ipq.dropped);
 }
@@ -724,7 +724,7 @@ static void ip_scenario(uint16_t echo_port, uint16_t listen_port, size_t bytes)
 	CHECK(ip_wait(ip_tcp_done), "the outbound connection did not close");
 
 	CHECK(mini_ip_tcp_listen(&ip, listen_port) == 0, "listen");
-	printf("netvsc guest: listening on %u\n", listen_port);
+	printf("# netvsc guest: listening on %u\n", listen_port);
 	fflush(stdout);
 	CHECK(ip_wait(ip_established), "no connection through the port forward");
 	size_t echoed = ip_echo_in();
