@@ -22,6 +22,12 @@ void record_put8(struct record_writer *w, uint8_t v)
 	record_put(w, &v, 1);
 }
 
+void record_put16(struct record_writer *w, uint16_t v)
+{
+	uint8_t b[2] = {(uint8_t)v, (uint8_t)(v >> 8)};
+	record_put(w, b, 2);
+}
+
 void record_put32(struct record_writer *w, uint32_t v)
 {
 	uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
@@ -67,6 +73,13 @@ uint8_t record_get8(struct record_reader *r)
 	uint8_t v;
 	record_get(r, &v, 1);
 	return v;
+}
+
+uint16_t record_get16(struct record_reader *r)
+{
+	uint8_t b[2];
+	record_get(r, b, 2);
+	return (uint16_t)(b[0] | b[1] << 8);
 }
 
 uint32_t record_get32(struct record_reader *r)

@@ -32,6 +32,7 @@ struct record_writer {
 struct record_writer record_writer(void *buf, size_t cap);
 void record_put(struct record_writer *w, const void *v, size_t n);
 void record_put8(struct record_writer *w, uint8_t v);
+void record_put16(struct record_writer *w, uint16_t v);
 void record_put32(struct record_writer *w, uint32_t v);
 void record_put64(struct record_writer *w, uint64_t v);
 /* Writes the header over the room left for it: 0, or -ENOSPC (nothing
@@ -50,6 +51,7 @@ int record_open(const void *buf, size_t len, const char magic[RECORD_MAGIC_BYTES
 		uint32_t version, uint32_t count, struct record_reader *body);
 void record_get(struct record_reader *r, void *v, size_t n);
 uint8_t record_get8(struct record_reader *r);
+uint16_t record_get16(struct record_reader *r);
 uint32_t record_get32(struct record_reader *r);
 uint64_t record_get64(struct record_reader *r);
 /* Whether the body was read exactly to its end, with no short read. */

@@ -83,8 +83,7 @@ static int put_offer(struct record_writer *w, const struct vmbus_offer_rec *o)
 {
 	put_guid(w, &o->class_id);
 	put_guid(w, &o->instance_id);
-	record_put8(w, (uint8_t)o->sub_index);
-	record_put8(w, (uint8_t)(o->sub_index >> 8));
+	record_put16(w, o->sub_index);
 	record_put8(w, (uint8_t)o->state);
 	record_put8(w, o->reoffer != NULL);
 	record_put32(w, o->relid);
@@ -102,8 +101,7 @@ static void put_gpadl(struct record_writer *w, const struct gpadl *g)
 	record_put32(w, g->owner_relid);
 	record_put8(w, (uint8_t)g->state);
 	record_put8(w, g->teardown_pending);
-	record_put8(w, (uint8_t)g->range_count);
-	record_put8(w, (uint8_t)(g->range_count >> 8));
+	record_put16(w, g->range_count);
 	if (g->state == GPADL_PENDING) {
 		record_put32(w, g->want);
 		record_put32(w, g->have);
@@ -249,8 +247,7 @@ static int read_offer(struct record_reader *r, struct vmbus_server *s, const str
 {
 	record_get(r, &o->class_id, sizeof(o->class_id));
 	record_get(r, &o->instance_id, sizeof(o->instance_id));
-	o->sub_index = record_get8(r);
-	o->sub_index |= (uint16_t)(record_get8(r) << 8);
+	o->sub_index = record_get16(r);
 	o->state = record_get8(r);
 	uint8_t reoffer = record_get8(r);
 	o->relid = record_get32(r);
@@ -421,8 +418,7 @@ static int read_gpadl(struct record_reader *r, const struct vmbus_server *s,
 	g->owner_relid = record_get32(r);
 	g->state = record_get8(r);
 	uint8_t teardown = record_get8(r);
-	g->range_count = record_get8(r);
-	g->range_count |= (uint16_t)(record_get8(r) << 8);
+	g->range_count = record_get16(r);
 	g->teardown_pending = teardown == 1;
 	/* Its channel must be one the guest knows (GPADLs of unoffered
 	 * channels go with them). */

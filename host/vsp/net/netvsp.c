@@ -1264,8 +1264,7 @@ static void put_recv_buf(struct record_writer *w, const struct netvsp *n)
 {
 	const struct guest_buf *b = &n->recv;
 	record_put8(w, b->set);
-	record_put8(w, (uint8_t)b->id);
-	record_put8(w, (uint8_t)(b->id >> 8));
+	record_put16(w, b->id);
 	record_put32(w, b->gpadl);
 	record_put32(w, b->sections);
 	uint32_t in_flight = 0;
@@ -1293,8 +1292,7 @@ static void put_nic(struct record_writer *w, const struct netvsp *n)
 	record_put32(w, n->subchannels);
 	put_recv_buf(w, n);
 	record_put8(w, n->send.set);
-	record_put8(w, (uint8_t)n->send.id);
-	record_put8(w, (uint8_t)(n->send.id >> 8));
+	record_put16(w, n->send.id);
 	record_put32(w, n->send.gpadl);
 	record_put32(w, n->pending_count);
 	for (uint32_t k = 0; k < n->pending_count; k++) {
@@ -1350,8 +1348,7 @@ static int read_buf_head(struct record_reader *r, struct netvsp *n, struct chan 
 			 struct guest_buf *b, uint32_t max_bytes)
 {
 	uint8_t set = record_get8(r);
-	uint16_t id = record_get8(r);
-	id |= (uint16_t)(record_get8(r) << 8);
+	uint16_t id = record_get16(r);
 	uint32_t gpadl = record_get32(r);
 	if (r->bad || set > 1)
 		return -EINVAL;

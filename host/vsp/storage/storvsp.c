@@ -1175,10 +1175,8 @@ static int sv_save(void *dev, struct vmbus_channel *ch, void *buf, size_t *len)
 	record_put8(&w, c->primary);
 	if (c->primary) {
 		record_put8(&w, (uint8_t)sv->init);
-		record_put8(&w, (uint8_t)sv->version);
-		record_put8(&w, (uint8_t)(sv->version >> 8));
-		record_put8(&w, (uint8_t)sv->subchannels_offered);
-		record_put8(&w, (uint8_t)(sv->subchannels_offered >> 8));
+		record_put16(&w, sv->version);
+		record_put16(&w, sv->subchannels_offered);
 	}
 	record_put8(&w, c->broken);
 	record_put32(&w, pending);
@@ -1203,10 +1201,8 @@ static int read_controller(struct record_reader *rd, struct storvsp *sv, uint8_t
 			   uint16_t *version, uint16_t *offered)
 {
 	*init = record_get8(rd);
-	*version = record_get8(rd);
-	*version |= (uint16_t)(record_get8(rd) << 8);
-	*offered = record_get8(rd);
-	*offered |= (uint16_t)(record_get8(rd) << 8);
+	*version = record_get16(rd);
+	*offered = record_get16(rd);
 	if (rd->bad || *init > SV_INIT_READY || (*version && !version_known(*version)) ||
 	    (*init == SV_INIT_READY && !*version) || *offered > sv->cfg.max_subchannels)
 		return -EINVAL;
