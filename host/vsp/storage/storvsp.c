@@ -902,8 +902,6 @@ static void complete_done(struct sv_worker *w)
 	struct sv_req *list = w->done_head;
 	w->done_head = w->done_tail = NULL;
 	uint32_t finished = 0;
-	for (struct sv_req *r = list; r; r = r->next)
-		finished++;
 	while (list) {
 		struct sv_chan *c = list->c;
 		struct sv_req *head = NULL, *tail = NULL, **pp = &list;
@@ -916,6 +914,7 @@ static void complete_done(struct sv_worker *w)
 			}
 			*pp = r->next;
 			req_append(&head, &tail, r, r);
+			finished++;
 		}
 		struct vmbus_channel *ch = c->ch;
 		bool resume;
