@@ -395,10 +395,13 @@ static int svc_save(void *dev, struct vmbus_channel *ch, void *buf, size_t *len)
 }
 
 /* The request the guest has yet to answer, without a caller to tell. */
-static struct ic_request *read_outstanding(struct record_reader *rd, struct ic_svc *v)
+/* The request the guest has yet to answer, without a caller to tell;
+ * its transaction id in *trans. */
+static struct ic_request *read_outstanding(struct record_reader *rd, struct ic_svc *v,
+					   uint64_t *trans)
 {
 	uint8_t type = record_get8(rd);
-	uint64_t trans = record_get64(rd);
+	*trans = record_get64(rd);
 	/* A negotiation waits as long as the guest takes (svc_open). */
 	struct ic_request *r =
 		ic_request_new(type, 0, type == IC_MSGTYPE_NEGOTIATE ? IC_NO_TIMEOUT : 0);
@@ -409,26 +412,24 @@ static struct ic_request *read_outstanding(struct record_reader *rd, struct ic_s
 	r->pool = record_get32(rd);
 	r->index = record_get32(rd);
 	r->deadline = r->timeout_ns == IC_NO_TIMEOUT ? UINT64_MAX : ic_now(v->h) + r->timeout_ns;
-	v->outstanding_trans = trans;
 	return r;
 }
 
+/* Checked whole before the service changes: a refused state leaves it as
+ * it was (closed). */
 static int svc_restore(void *dev, struct vmbus_channel *ch, const void *buf, size_t len)
 {
 	struct ic_svc *v = dev;
 	struct record_reader rd = {buf, (const uint8_t *)buf + len, false};
 	uint8_t format = record_get8(&rd), negotiated = record_get8(&rd),
-		broken = record_get8(&rd);
-	v->txid = record_get8(&rd);
-	v->fw = record_get32(&rd);
-	v->msg = record_get32(&rd);
-	v->next_trans = record_get64(&rd);
-	v->hb_seq = record_get64(&rd);
+		broken = record_get8(&rd), txid = record_get8(&rd);
+	uint32_t fw = record_get32(&rd), msg = record_get32(&rd);
+	uint64_t next_trans = record_get64(&rd), hb_seq = record_get64(&rd), trans = 0;
 	uint8_t outstanding = record_get8(&rd);
 	if (v->ch || rd.bad || format != SVC_STATE_FORMAT || negotiated > 1 || broken > 1 ||
 	    outstanding > 1)
 		return -EINVAL;
-	struct ic_request *r = outstanding ? read_outstanding(&rd, v) : NULL;
+	struct ic_request *r = outstanding ? read_outstanding(&rd, v, &trans) : NULL;
 	if (outstanding && !r)
 		return -ENOMEM;
 	if (!record_done(&rd) ||
@@ -436,27 +437,34 @@ static int svc_restore(void *dev, struct vmbus_channel *ch, const void *buf, siz
 		free(r);
 		return -EINVAL;
 	}
+	/* Neither negotiated nor asking: the negotiation goes out again. */
+	struct ic_request *n = NULL;
+	if (!negotiated && !r) {
+		n = ic_request_new(IC_MSGTYPE_NEGOTIATE, 0, IC_NO_TIMEOUT);
+		if (!n)
+			return -ENOMEM;
+		n->front = true;
+	}
 	v->ch = ch;
+	v->txid = txid;
+	v->fw = fw;
+	v->msg = msg;
+	v->next_trans = next_trans;
+	v->hb_seq = hb_seq;
 	v->negotiated = negotiated;
 	v->broken = broken;
 	v->outstanding = r;
+	v->outstanding_trans = trans;
 	v->st.open = true;
 	v->st.negotiated = negotiated;
-	v->st.fw_version = v->fw;
-	v->st.msg_version = v->msg;
-	if (negotiated) {
+	v->st.fw_version = fw;
+	v->st.msg_version = msg;
+	if (n)
+		ic_submit(v, n);
+	else if (negotiated)
 		/* A heartbeat probe and a time sync (with the SYNC flag: the
 		 * guest's clock stood still while saved) go out at once. */
 		ic_service_started(v);
-	} else if (!r) {
-		struct ic_request *n = ic_request_new(IC_MSGTYPE_NEGOTIATE, 0, IC_NO_TIMEOUT);
-		if (!n) {
-			v->ch = NULL;
-			return -ENOMEM;
-		}
-		n->front = true;
-		ic_submit(v, n);
-	}
 	return 0;
 }
 
