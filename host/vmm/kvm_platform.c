@@ -343,13 +343,12 @@ int kvm_platform_load(struct kvm_platform *p, const void *buf, size_t len)
 	int err = record_open(buf, len, platform_magic, PLATFORM_VERSION, 0, &rd);
 	if (err)
 		return err;
-	struct uart_state u = {0};
-	struct rtc_state r;
-	struct pm_state pm;
 	uint8_t regs[9];
 	record_get(&rd, regs, sizeof(regs));
-	u = (struct uart_state){regs[0], regs[1], regs[2], regs[3], regs[4], regs[5], regs[6],
-				regs[7] == 1, regs[8] == 1, {0}, 0};
+	struct uart_state u = {regs[0], regs[1], regs[2], regs[3], regs[4], regs[5],
+			       regs[6], regs[7] == 1, regs[8] == 1, {0}, 0};
+	struct rtc_state r;
+	struct pm_state pm;
 	u.rx_count = record_get32(&rd);
 	if (rd.bad || regs[7] > 1 || regs[8] > 1 || u.rx_count > UART_FIFO)
 		return -EINVAL;
