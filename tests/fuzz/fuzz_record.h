@@ -31,14 +31,22 @@ static inline size_t fuzz_record_raw(const uint8_t *data, size_t size, uint8_t *
 	return len;
 }
 
+/* The input's (offset u16, xor u8) triples from byte 2 on, applied to
+ * the len bytes at buf (any real file a target writes, not only a
+ * record). */
+static inline void fuzz_xor_triples(const uint8_t *data, size_t size, uint8_t *buf, size_t len)
+{
+	for (size_t i = 2; len && i + 2 < size; i += 3) {
+		size_t at = (size_t)(data[i] | data[i + 1] << 8) % len;
+		buf[at] ^= data[i + 2];
+	}
+}
+
 /* Mutates the real record rec of len bytes as the input says: its new
  * length. */
 static inline size_t fuzz_record_mutate(const uint8_t *data, size_t size, uint8_t *rec, size_t len)
 {
-	for (size_t i = 2; len && i + 2 < size; i += 3) {
-		size_t at = (size_t)(data[i] | data[i + 1] << 8) % len;
-		rec[at] ^= data[i + 2];
-	}
+	fuzz_xor_triples(data, size, rec, len);
 	if (size > 1 && (data[1] & 1) && len > FUZZ_RECORD_HEADER_BYTES) {
 		uint32_t crc = (uint32_t)crc32(0, rec + FUZZ_RECORD_HEADER_BYTES,
 					       (uInt)(len - FUZZ_RECORD_HEADER_BYTES));

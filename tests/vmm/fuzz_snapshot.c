@@ -17,6 +17,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "fuzz_record.h"
 #include "snapshot.h"
 
 #define PAGES 16u
@@ -87,8 +88,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint8_t *file = malloc(len);
 		if (!file || pread(fd, file, len, 0) != (ssize_t)len)
 			abort();
-		for (size_t i = 2; i + 2 < size; i += 3)
-			file[(size_t)(data[i] | data[i + 1] << 8) % len] ^= data[i + 2];
+		fuzz_xor_triples(data, size, file, len);
 		if (size > 1 && (data[1] & 2))
 			len = len * data[1] / 256;
 		if (ftruncate(fd, 0) || pwrite(fd, file, len, 0) != (ssize_t)len)
