@@ -21,6 +21,11 @@
 /* References                                                          */
 /* ------------------------------------------------------------------ */
 
+void vmbus_device_get(struct vmbus_device *d)
+{
+	__atomic_add_fetch(&d->refs, 1, __ATOMIC_RELAXED);
+}
+
 void vmbus_device_put(struct vmbus_device *d)
 {
 	if (__atomic_sub_fetch(&d->refs, 1, __ATOMIC_ACQ_REL) != 0)
@@ -86,7 +91,7 @@ int vmbus_channel_open(struct vmbus_server *s, struct vmbus_offer_rec *o, struct
 		return -ENOMEM;
 	ch->s = s;
 	ch->dev = o->dev;
-	__atomic_add_fetch(&ch->dev->refs, 1, __ATOMIC_RELAXED);
+	vmbus_device_get(ch->dev);
 	ch->refs = 1; /* the server's, until close */
 	ch->relid = o->relid;
 	ch->target_vp = target_vp;

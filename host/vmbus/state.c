@@ -578,7 +578,7 @@ static int apply_offers(struct vmbus_server *s, const struct loaded *l)
 		if (live && lo->sub_index > lo->dev->subchannels)
 			lo->dev->subchannels = lo->sub_index;
 		if (lo->reoffer) {
-			__atomic_add_fetch(&lo->dev->refs, 1, __ATOMIC_RELAXED);
+			vmbus_device_get(lo->dev);
 			o->reoffer = lo->dev;
 		}
 	}

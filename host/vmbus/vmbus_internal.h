@@ -251,6 +251,7 @@ int vmbus_channel_open(struct vmbus_server *s, struct vmbus_offer_rec *o, struct
  * teardown answered, the server's reference dropped. */
 void vmbus_channel_close(struct vmbus_server *s, struct vmbus_offer_rec *o);
 void vmbus_channel_set_target(struct vmbus_offer_rec *o, uint32_t vp);
+void vmbus_device_get(struct vmbus_device *d);
 void vmbus_device_put(struct vmbus_device *d);
 
 #endif /* HVKIT_VMBUS_INTERNAL_H */

@@ -108,7 +108,6 @@ static void relid_free(struct vmbus_server *s, struct vmbus_offer_rec *o)
 	o->relid = 0;
 }
 
-
 /* The KVP anomaly's second half: a fresh primary for the device whose
  * close rescinded it, now that the old relid is free (offered at once if
  * the guest listens, else at its next REQUESTOFFERS). Drops the
@@ -543,7 +542,7 @@ static void handle_close(struct vmbus_server *s, const uint8_t *msg)
 	 * instance GUID (find_primary_channel_by_offer) and takes it for a
 	 * resume, which fails its next suspend. */
 	if (d->desc.rescind_on_close) {
-		__atomic_add_fetch(&d->refs, 1, __ATOMIC_RELAXED);
+		vmbus_device_get(d);
 		o->reoffer = d;
 		rescind_offers(s, d, true);
 		return;
