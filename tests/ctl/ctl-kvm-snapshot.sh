@@ -37,6 +37,16 @@ result() { # description, status (0 = ok), files to show on failure...
 	fi
 }
 
+# eventually CMD...: CMD until it succeeds, at most 600 times 0.1 s apart
+# (60 s); its last status.
+eventually() {
+	for _ in $(seq 599); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	"$@"
+}
+
 # start NAME ARGS...: hvkit run in the background with socket NAME.sock,
 # its output in NAME.out; waits up to 60 s for KVP to be ready. Its pid
 # in $pid.
@@ -135,11 +145,7 @@ booted() { # the guest's first disk test and self-test are over
 ok=1
 if start disk1 "${disk_vm[@]}"; then
 	d1=$pid
-	for _ in $(seq 600); do
-		booted && break
-		sleep 0.1
-	done
-	booted &&
+	eventually booted &&
 		"$hvkit" ctl disk1.sock snapshot disk.snap >/dev/null &&
 		"$hvkit" ctl disk1.sock quit >/dev/null && finish "$d1" &&
 		start disk2 "${disk_vm[@]}" --restore disk.snap && {
@@ -159,27 +165,23 @@ result "with a disk and a NIC: the guest's disk I/O and frames through the resto
 # every block read back as the model says, the guest's clock never back.
 load_vm=(--disk path=load.img --cmdline "hvkit.debug_exit hvkit.expect_hv hvkit.serve hvkit.disk_load")
 truncate -s 16M load.img
-scsi_signals() { # the restored controller's guest signals so far (primary)
+scsi_signals() { # the controller's guest signals so far, all its channels
 	"$hvkit" ctl --json "$1" status 2>/dev/null | python3 -c '
 import json, sys
 print(sum(c["guest_signals"] for c in json.load(sys.stdin)["vmbus"]["channels"]
           if c["class"] == "scsi"))' 2>/dev/null || echo 0
 }
+loaded() { # the guest's load has signalled the controller past 20 times
+	[ "$(scsi_signals "$1")" -gt 20 ]
+}
 ok=1
 if start load1 "${load_vm[@]}"; then
 	l1=$pid
-	for _ in $(seq 600); do
-		[ "$(scsi_signals load1.sock)" -gt 20 ] && break
-		sleep 0.1
-	done
-	"$hvkit" ctl load1.sock snapshot load.snap >/dev/null && kill -9 "$l1" &&
+	eventually loaded load1.sock &&
+		"$hvkit" ctl load1.sock snapshot load.snap >/dev/null && kill -9 "$l1" &&
 		start load2 "${load_vm[@]}" --restore load.snap && {
 		l2=$pid
-		for _ in $(seq 600); do
-			[ "$(scsi_signals load2.sock)" -gt 20 ] && break
-			sleep 0.1
-		done
-		[ "$(scsi_signals load2.sock)" -gt 20 ] &&
+		eventually loaded load2.sock &&
 			"$hvkit" ctl load2.sock shutdown >/dev/null && finish "$l2" &&
 			[ "$status" = 0 ] &&
 			grep -qE "disk load: [0-9]+ writes, [0-9]+ reads checked, 0 mismatches, 0 failures; the clock went back 0 times" load2.out
@@ -234,10 +236,7 @@ ok=1
 "$hvkit" run --partition process --control proc.sock >proc.out 2>&1 &
 proc=$!
 pids+=("$proc")
-for _ in $(seq 600); do
-	"$hvkit" ctl proc.sock status >/dev/null 2>&1 && break
-	sleep 0.1
-done
+eventually "$hvkit" ctl proc.sock status >/dev/null 2>&1
 "$hvkit" ctl proc.sock snapshot proc.snap 2>proc.err
 [ $? = 1 ] && grep -q "the process partition cannot be saved" proc.err && [ ! -e proc.snap ] &&
 	"$hvkit" ctl proc.sock quit >/dev/null && finish "$proc" && ok=0
